@@ -1,0 +1,92 @@
+"""`allocation-engine`: the command line for operators, planners and engineers.
+
+Each subcommand lives in one `_cmd_*` function registered in `build_parser`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from .codec import order_from_dict, plan_to_dict
+from .demo import demo_inventory, demo_network
+from .engine import METHODS, InvalidInput, Plan, RuleSet, allocate, load_rules
+
+
+def _rules(path: str | None) -> RuleSet:
+    return load_rules(path) if path else RuleSet()
+
+
+def _print_plan(plan: Plan, console: Console) -> None:
+    table = Table(title=f"order {plan.order_id}: {plan.status.value}, total {plan.total_cost:.2f}")
+    for column in ("node", "sku", "qty", "km", "shipment cost"):
+        table.add_column(column)
+    for s in plan.shipments:
+        for i, line in enumerate(s.lines):
+            first = i == 0
+            table.add_row(
+                s.node_id if first else "",
+                line.sku,
+                str(line.quantity),
+                f"{s.distance_km:.1f}" if first else "",
+                f"{s.cost:.2f}" if first else "",
+            )
+    console.print(table)
+    for short in plan.shortfalls:
+        console.print(
+            f"short: {short.sku} requested {short.requested}, available {short.available}"
+        )
+    for line in plan.unfilled:
+        console.print(f"unfilled: {line.sku} x {line.quantity}")
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    """Plans one order in-process against the embedded demo network (no server needed)."""
+    order = order_from_dict(json.loads(Path(args.order).read_text()))
+    network = demo_network()
+    plan = allocate(order, network, demo_inventory(network), _rules(args.rules), method=args.method)
+    if args.json:
+        print(json.dumps(plan_to_dict(plan, explain=args.explain), indent=2))
+    else:
+        console = Console()
+        _print_plan(plan, console)
+        if args.explain:
+            for e in plan.explanations:
+                console.print(f"{e.node_id:16} {e.reason.name:24} {e.detail}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="allocation-engine", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    plan = sub.add_parser("plan", help="plan one order in-process on the demo network")
+    plan.add_argument("order", help="order JSON file (see examples/order.json)")
+    plan.add_argument("--rules", help="rule set TOML (default: built-in defaults)")
+    plan.add_argument("--method", choices=METHODS, default="engine")
+    plan.add_argument(
+        "--explain", action="store_true", help="say why each node was or was not used"
+    )
+    plan.add_argument("--json", action="store_true", help="machine-readable output")
+    plan.set_defaults(func=_cmd_plan)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except InvalidInput as bad:
+        print(f"invalid input: {bad}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

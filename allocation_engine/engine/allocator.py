@@ -1,0 +1,154 @@
+"""`allocate`: the one entry point that turns an order into a sourcing plan.
+
+Methods, all on the same fenced candidates and the same cost formula:
+  "engine"     exact: candidate reduction (see reduction.py), then the CP-SAT model
+  "reference"  exact: the same model on every candidate, no reduction (the yardstick)
+  "shopify"    greedy peer: fewest locations, then closest
+  "salesforce" greedy peer: single, pair, triple by average distance
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
+
+from .assignment import Units, build_plan, infeasible_plan, total_cost
+from .errors import InvalidInput
+from .greedy import cheapest_cover, fewest_splits_by_average_distance, fewest_splits_closest
+from .inventory import Inventory
+from .network import Network
+from .order import Order
+from .plan import Plan, Status
+from .problem import SourcingProblem
+from .reduction import lower_bounds, reduce
+from .rules import RuleSet
+from .solver import solve
+
+PEERS: dict[str, Callable[[SourcingProblem], Units | None]] = {
+    "shopify": fewest_splits_closest,
+    "salesforce": fewest_splits_by_average_distance,
+}
+EXACT = ("engine", "reference")
+METHODS = (*EXACT, *PEERS)
+
+
+def allocate(
+    order: Order,
+    network: Network,
+    inventory: Inventory,
+    rules: RuleSet | None = None,
+    *,
+    method: str = "engine",
+    time_limit: float | None = None,
+    seed: int = 0,
+) -> Plan:
+    """Sources `order` from `network` given `inventory`, under `rules` (the defaults if None).
+
+    Returns an OPTIMAL plan when one exists and the solver proves it within the time limit,
+    FEASIBLE (with the gap) when the limit stops the proof, or INFEASIBLE with a shortfall per sku.
+    Raises InvalidInput for an unknown sku, pickup store or method.
+    """
+    if method not in METHODS:
+        raise InvalidInput.one("method", method, f"must be one of {list(METHODS)}")
+    rules = rules or RuleSet()
+    limit = rules.time_limit_seconds if time_limit is None else time_limit
+    problem = SourcingProblem.build(order, network, inventory, rules)
+    if method in PEERS:
+        units = PEERS[method](problem)
+        if units is None:
+            return _shortfall(problem, method, limit, seed)
+        return build_plan(
+            problem,
+            units,
+            method=method,
+            status=Status.FEASIBLE,
+            gap=math.nan,
+            candidates=len(problem.nodes),
+        )
+    return _optimise(problem, method, limit, seed)
+
+
+def _optimise(problem: SourcingProblem, method: str, time_limit: float, seed: int) -> Plan:
+    candidates = len(problem.nodes)
+    if not _may_fill(problem):
+        return _shortfall(problem, method, time_limit, seed)
+    greedy = cheapest_cover(problem)
+    if method == "engine":
+        reduction = reduce(problem, math.inf if greedy is None else total_cost(problem, greedy))
+        solved, bound, dominator = reduction.problem, reduction.bound, reduction.dominator
+        hint = cheapest_cover(solved)
+    else:
+        solved, hint, dominator = problem, greedy, None
+        bound = np.full(len(problem.network), np.nan)
+        bound[problem.nodes] = lower_bounds(problem)[0]
+    solution = solve(solved, hint, time_limit=time_limit, seed=seed)
+    if solution.infeasible:
+        return _shortfall(problem, method, time_limit, seed)
+    units, status, gap = (
+        solution.units,
+        Status.OPTIMAL if solution.optimal else Status.FEASIBLE,
+        solution.gap,
+    )
+    if units is None:  # the time limit struck before the solver found a plan of its own
+        if hint is None:
+            raise TimeoutError(f"no plan for order {problem.order.id} within {time_limit} s")
+        units, status = hint, Status.FEASIBLE
+    return build_plan(
+        solved,
+        units,
+        method=method,
+        status=status,
+        gap=gap,
+        bound=bound,
+        dominator=dominator,
+        candidates=candidates,
+        solver_candidates=len(solved.nodes),
+    )
+
+
+def _may_fill(problem: SourcingProblem) -> bool:
+    """A quick necessary test: enough usable stock for every line (partial plans always exist)."""
+    return problem.partial or bool((problem.usable().sum(axis=0) >= problem.quantity).all())
+
+
+def _shortfall(problem: SourcingProblem, method: str, time_limit: float, seed: int) -> Plan:
+    """The order cannot be filled: find the fullest plan the fences allow and report what is short.
+
+    Re-solves with partial fulfilment and a penalty above the cost of any complete plan, so the
+    solver maximises the units filled first. A partial-fulfilment rule set never gets here.
+    """
+    if len(problem.nodes) == 0:
+        return infeasible_plan(
+            problem, np.zeros((0, len(problem.quantity)), dtype=np.int64), method=method
+        )
+    above_any_plan = (
+        len(problem.quantity) * float(problem.shipment_fixed.max())
+        + problem.units * float(problem.unit_cost.max())
+        + 1.0
+    )
+    fullest = replace(
+        problem,
+        rules=replace(problem.rules, allow_partial=True, unfilled_unit_penalty=above_any_plan),
+    )
+    plan = _optimise(fullest, "engine", time_limit, seed) if method in EXACT else None
+    best = (
+        np.zeros((len(problem.nodes), len(problem.quantity)), dtype=np.int64)
+        if plan is None
+        else _units_of(problem, plan)
+    )
+    return infeasible_plan(problem, best, method=method)
+
+
+def _units_of(problem: SourcingProblem, plan: Plan) -> Units:
+    """The plan's shipments as an assignment over the problem's candidates."""
+    units = np.zeros((len(problem.nodes), len(problem.quantity)), dtype=np.int64)
+    row_of = {int(node): row for row, node in enumerate(problem.nodes)}
+    column_of = {sku: j for j, sku in enumerate(problem.order.skus)}
+    for shipment in plan.shipments:
+        row = row_of[problem.network.index[shipment.node_id]]
+        for line in shipment.lines:
+            units[row, column_of[line.sku]] = line.quantity
+    return units

@@ -1,0 +1,93 @@
+"""A customer order as the allocator needs it: what, how many, where to, for whom."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from .errors import ProblemCollector
+from .network import check_coordinates
+
+
+class CustomerType(str, Enum):
+    B2C = "B2C"
+    B2B = "B2B"
+
+
+class DeliveryMode(str, Enum):
+    SHIP_TO_ADDRESS = "ship_to_address"
+    CLICK_AND_COLLECT = "click_and_collect"  # picked up at `Order.pickup_store_id`
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    """One sku and its quantity. Lines sharing a `ship_group` leave together from one node."""
+
+    sku: str
+    quantity: int
+    ship_group: str | None = None
+
+
+@dataclass(frozen=True)
+class ShipTo:
+    latitude: float
+    longitude: float
+    country: str
+    postal_code: str = ""
+
+
+@dataclass(frozen=True)
+class Order:
+    """An order to source. Each sku appears on one line (merge repeated skus before sending)."""
+
+    id: str
+    lines: tuple[OrderLine, ...]
+    ship_to: ShipTo
+    channel: str = "web"
+    customer_type: CustomerType = CustomerType.B2C
+    delivery_mode: DeliveryMode = DeliveryMode.SHIP_TO_ADDRESS
+    pickup_store_id: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lines", tuple(self.lines))
+        problems = ProblemCollector()
+        if not isinstance(self.id, str) or not self.id:
+            problems.add("order.id", self.id, "must be a non-empty string")
+        if not self.lines:
+            problems.add("order.lines", [], "an order needs at least one line")
+        seen: dict[str, int] = {}
+        for i, line in enumerate(self.lines):
+            if not isinstance(line.sku, str) or not line.sku:
+                problems.add(f"lines[{i}].sku", line.sku, "must be a non-empty string")
+            elif line.sku in seen:
+                problems.add(
+                    f"lines[{i}].sku", line.sku, f"repeats lines[{seen[line.sku]}]; merge them"
+                )
+            else:
+                seen[line.sku] = i
+            if (
+                not isinstance(line.quantity, int)
+                or isinstance(line.quantity, bool)
+                or line.quantity <= 0
+            ):
+                problems.add(f"lines[{i}].quantity", line.quantity, "must be an integer > 0")
+        check_coordinates(self.ship_to.latitude, self.ship_to.longitude, "ship_to", problems)
+        if not self.ship_to.country:
+            problems.add("ship_to.country", self.ship_to.country, "must be an ISO country code")
+        if not isinstance(self.customer_type, CustomerType):
+            problems.add("customer_type", self.customer_type, "must be B2C or B2B")
+        if not isinstance(self.delivery_mode, DeliveryMode):
+            problems.add("delivery_mode", self.delivery_mode, "unknown delivery mode")
+        if self.delivery_mode is DeliveryMode.CLICK_AND_COLLECT and not self.pickup_store_id:
+            problems.add(
+                "pickup_store_id", self.pickup_store_id, "click & collect needs a pickup store"
+            )
+        problems.raise_if_any()
+
+    @property
+    def skus(self) -> tuple[str, ...]:
+        return tuple(line.sku for line in self.lines)
+
+    @property
+    def units(self) -> int:
+        return sum(line.quantity for line in self.lines)

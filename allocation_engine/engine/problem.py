@@ -1,0 +1,212 @@
+"""One order's sourcing problem: the candidate nodes that pass every fence, with their costs.
+
+`SourcingProblem.build` applies the fences to the whole network in a few array operations and
+records, per node, the first fence that excluded it (for explanations). What remains is what every
+method (the optimiser, the reference model and the greedy peers) works on, so they all see exactly
+the same feasible set and the same cost formula.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import IntEnum
+
+import numpy as np
+import numpy.typing as npt
+
+from .errors import InvalidInput
+from .geo import geodesic_km, haversine_km
+from .inventory import Inventory
+from .network import NODE_TYPES, BoolArray, FloatArray, IntArray, Network, NodeType
+from .order import DeliveryMode, Order
+from .rules import RuleSet
+
+
+class Reason(IntEnum):
+    """Why a node does or does not ship this order (first fence that applied wins)."""
+
+    CANDIDATE = 0
+    INACTIVE = 1
+    NODE_TYPE_NOT_ALLOWED = 2
+    NOT_PICKUP_SOURCE = 3
+    DOES_NOT_SHIP_TO_COUNTRY = 4
+    NO_CAPACITY = 5
+    NO_STOCK = 6
+    TOO_FAR = 7
+    NO_FEASIBLE_USE = 8  # using it would break the shipment limit or a ship-together group
+    COST_BOUND = 9  # any plan using it costs more than a plan already known
+    DOMINATED = 10  # a cheaper node can take over whatever it would ship
+    NOT_CHOSEN = 11
+    CHOSEN = 12
+
+
+@dataclass(frozen=True, eq=False)
+class SourcingProblem:
+    """Candidates (rows) by order lines (columns), in network order, i.e. sorted by node id.
+
+    `available` is capped at each line's quantity. Lines in `bundles` ship whole from one node;
+    lines in `split_lines` may be split across nodes unit by unit.
+    """
+
+    order: Order
+    rules: RuleSet
+    network: Network
+    nodes: IntArray
+    distance_km: FloatArray
+    shipment_fixed: FloatArray
+    unit_cost: FloatArray
+    available: npt.NDArray[np.int64]
+    quantity: npt.NDArray[np.int64]
+    bundles: tuple[tuple[int, ...], ...]
+    split_lines: tuple[int, ...]
+    reason: npt.NDArray[np.int8] = field(repr=False)
+    network_distance_km: FloatArray = field(repr=False)
+
+    @classmethod
+    def build(
+        cls, order: Order, network: Network, inventory: Inventory, rules: RuleSet
+    ) -> SourcingProblem:
+        """Applies the fences; bad references (unknown sku, unknown pickup store) raise InvalidInput."""
+        if inventory.network is not network:
+            raise InvalidInput.one("inventory", "network", "inventory belongs to another network")
+        quantity = np.array([line.quantity for line in order.lines], dtype=np.int64)
+        stock = np.minimum(inventory.matrix(order.skus), quantity)
+        to_lat, to_lon, country = (
+            order.ship_to.latitude,
+            order.ship_to.longitude,
+            order.ship_to.country,
+        )
+        reason = np.zeros(len(network), dtype=np.int8)
+
+        def fence(excluded: BoolArray, why: Reason) -> None:
+            reason[(reason == Reason.CANDIDATE) & excluded] = why
+
+        fence(~network.active, Reason.INACTIVE)
+        if order.delivery_mode is DeliveryMode.CLICK_AND_COLLECT:
+            store_id = order.pickup_store_id or ""
+            store = network.index.get(store_id)
+            if store is None or network.nodes[store].type is not NodeType.STORE:
+                raise InvalidInput.one("pickup_store_id", store_id, "not a store of the network")
+            to_lat, to_lon = network.latitude[store], network.longitude[store]
+            country = network.nodes[store].country
+            transfer = _type_mask(network, rules.click_collect_transfer_types)
+            fence(~transfer & (np.arange(len(network)) != store), Reason.NOT_PICKUP_SOURCE)
+            allowed = _type_mask(
+                network, rules.allowed_node_types(order.customer_type, order.channel)
+            )
+            allowed[store] = True
+            fence(~allowed, Reason.NODE_TYPE_NOT_ALLOWED)
+        else:
+            allowed = _type_mask(
+                network, rules.allowed_node_types(order.customer_type, order.channel)
+            )
+            fence(~allowed, Reason.NODE_TYPE_NOT_ALLOWED)
+        fence(~network.ships_to(country), Reason.DOES_NOT_SHIP_TO_COUNTRY)
+        fence(network.capacity <= 0, Reason.NO_CAPACITY)
+        fence(~stock.any(axis=1), Reason.NO_STOCK)
+        distance = haversine_km(network.latitude, network.longitude, float(to_lat), float(to_lon))
+        if rules.distance == "geodesic":
+            near = np.flatnonzero(reason == Reason.CANDIDATE)
+            distance[near] = geodesic_km(
+                network.latitude[near], network.longitude[near], float(to_lat), float(to_lon)
+            )
+        if rules.max_distance_km is not None:
+            fence(distance > rules.max_distance_km, Reason.TOO_FAR)
+
+        groups: dict[str, list[int]] = {}
+        split_lines: list[int] = []
+        bundles: list[tuple[int, ...]] = []
+        for j, line in enumerate(order.lines):
+            if line.ship_group is not None:
+                groups.setdefault(line.ship_group, []).append(j)
+            elif rules.allow_line_split and not rules.ship_complete:
+                split_lines.append(j)
+            else:
+                bundles.append((j,))
+        bundles.extend(tuple(g) for g in groups.values())
+
+        nodes = np.flatnonzero(reason == Reason.CANDIDATE)
+        d = distance[nodes]
+        fixed = (
+            rules.shipment_cost
+            + network.shipment_surcharge[nodes]
+            + rules.shipment_distance_cost * d
+        )
+        unit = rules.unit_cost + network.unit_handling_cost[nodes] + rules.unit_distance_cost * d
+        problem = cls(
+            order=order,
+            rules=rules,
+            network=network,
+            nodes=nodes,
+            distance_km=d,
+            shipment_fixed=fixed,
+            unit_cost=unit,
+            available=stock[nodes],
+            quantity=quantity,
+            bundles=tuple(bundles),
+            split_lines=tuple(split_lines),
+            reason=reason,
+            network_distance_km=distance,
+        )
+        return problem.drop_useless()
+
+    # ----- derived views -------------------------------------------------------------------------
+
+    @property
+    def shipment_limit(self) -> int | None:
+        return self.rules.shipment_limit
+
+    @property
+    def units(self) -> int:
+        """Units ordered, over all lines."""
+        return int(self.quantity.sum())
+
+    @property
+    def partial(self) -> bool:
+        return self.rules.allow_partial
+
+    @property
+    def penalty(self) -> float:
+        return self.rules.unfilled_unit_penalty
+
+    def covers(self) -> BoolArray:
+        """covers[n, b]: candidate n holds bundle b in full."""
+        out = np.ones((len(self.nodes), len(self.bundles)), dtype=bool)
+        for b, lines in enumerate(self.bundles):
+            out[:, b] = (self.available[:, lines] >= self.quantity[list(lines)]).all(axis=1)
+        return out
+
+    def usable(self) -> npt.NDArray[np.int64]:
+        """Units each candidate may ship per line: split lines as stocked, bundles only in full."""
+        out = np.zeros_like(self.available)
+        if self.split_lines:
+            cols = list(self.split_lines)
+            out[:, cols] = self.available[:, cols]
+        covers = self.covers()
+        for b, lines in enumerate(self.bundles):
+            out[np.ix_(covers[:, b], list(lines))] = self.quantity[list(lines)]
+        return out
+
+    def subset(self, keep: BoolArray, why: Reason) -> SourcingProblem:
+        """The same problem on fewer candidates; the dropped ones are marked with `why`."""
+        reason = self.reason.copy()
+        reason[self.nodes[~keep]] = why
+        return replace(
+            self,
+            nodes=self.nodes[keep],
+            distance_km=self.distance_km[keep],
+            shipment_fixed=self.shipment_fixed[keep],
+            unit_cost=self.unit_cost[keep],
+            available=self.available[keep],
+            reason=reason,
+        )
+
+    def drop_useless(self) -> SourcingProblem:
+        """Drops candidates that can ship nothing usable (e.g. part of a ship-together group only)."""
+        useful = self.usable().any(axis=1)
+        return self if useful.all() else self.subset(useful, Reason.NO_FEASIBLE_USE)
+
+
+def _type_mask(network: Network, allowed: frozenset[NodeType]) -> BoolArray:
+    codes = np.array([NODE_TYPES.index(t) for t in allowed], dtype=np.int8)
+    return np.isin(network.type_code, codes)

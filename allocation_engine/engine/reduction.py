@@ -1,0 +1,137 @@
+"""Candidate reduction: drop nodes that no optimal plan needs, before the solver sees them.
+
+Two exact rules, applied in this order. Both keep at least one optimal plan, so the optimum over
+the reduced candidates equals the optimum over all candidates (tested against the full model and
+against exhaustive enumeration in tests/engine).
+
+1. Cost bound. Let Q be the units ordered, c_min the lowest unit cost of any candidate, f_min the
+   lowest shipment cost, and k_max the most order items (ship-together bundles or single lines) any
+   candidate can ship. A plan that uses node n pays f_n + c_n for its first unit there, at least
+   c_min for each other unit, and, if n cannot ship R(n) items in full, at least ceil(R/k_max) more
+   shipments at f_min or more each. With partial fulfilment a unit costs at least
+   min(c_min, penalty) and no extra shipment is implied. When that lower bound exceeds the cost of
+   a valid plan already known (the greedy cover), no optimal plan uses n. When the extra
+   shipments alone break the shipment limit, no valid plan uses n.
+
+2. Dominance. Node m dominates n when m can ship every item n can, at least as many units of each
+   (whole bundles included), at no higher cost for any load n could carry: f_m + c_m*k <= f_n + c_n*k
+   for k = 1 and k = U_n (n's most units; the costs are linear in k so the ends suffice), with ties
+   broken by (f + c, node id) so that dominance is a strict order; it is transitive because U_m >= U_n.
+   Let K(n) = 1 + min(limit - 1, sum over splittable lines l that n stocks of (q_l - 1)).
+   Claim: if n has at least K(n) dominators, some optimal plan avoids n.
+   Proof: take an optimal plan that ships k units from n. A dominator m "blocks" only if it also
+   ships a line l that n ships and has too little of l left to take n's share as well. Each blocker
+   ships at least one unit of such a splittable line besides n's, so there are at most
+   sum(q_l - 1) of them, and at most limit - 1 other shipments in all: fewer than K(n). So some
+   dominator m does not block. If m is unused, move n's shipment to m: cost f_m + c_m*k <= f_n +
+   c_n*k and the shipment count is unchanged. If m is used, merge n's units into m's shipment: the
+   plan saves f_n + c_n*k and pays c_m*k <= f_m + c_m*k <= f_n + c_n*k, one shipment fewer.
+   Fences hold (m passed them), whole bundles stay whole (n shipped them whole and m holds them).
+   Why counting all dominators is safe although some are dropped too: a dropped dominator m of n
+   has K(m) >= K(n) kept dominators of its own (K grows with what a node stocks), and they
+   dominate n as well, so n always keeps K(n) dominators that stay. Repeating the move removes n
+   from the plan without raising its cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from .problem import Reason, SourcingProblem
+
+FloatArray = npt.NDArray[np.float64]
+
+CHUNK = 256  # nodes per block of the pairwise dominance test: bounds memory at chunk^2 x lines
+
+
+@dataclass(frozen=True)
+class Reduction:
+    """The reduced problem plus, per network node, the numbers that explain each removal."""
+
+    problem: SourcingProblem
+    bound: FloatArray  # lower bound on any plan using the node (NaN where not computed)
+    dominator: npt.NDArray[np.int64]  # network index of a dominating node, or -1
+
+
+def items(problem: SourcingProblem) -> list[list[int]]:
+    """The order's items: each ship-together bundle and each splittable line."""
+    return [list(b) for b in problem.bundles] + [[j] for j in problem.split_lines]
+
+
+def lower_bounds(problem: SourcingProblem) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+    """Per candidate: a lower bound on the cost of any plan that uses it, and whether any valid
+    plan can use it at all (see rule 1 in the module docstring)."""
+    usable = problem.usable()
+    f, c = problem.shipment_fixed, problem.unit_cost
+    n = len(problem.nodes)
+    if n == 0:
+        return np.empty(0), np.empty(0, dtype=bool)
+    groups = items(problem)
+    touches = np.column_stack([usable[:, g].any(axis=1) for g in groups])
+    full = np.column_stack([(usable[:, g] >= problem.quantity[g]).all(axis=1) for g in groups])
+    missing = (~full).sum(axis=1)
+    k_max = max(int(touches.sum(axis=1).max()), 1)
+    extra = -(-missing // k_max)  # ceil
+    q = problem.units
+    if problem.partial:
+        unit_floor = min(float(c.min()), problem.penalty)
+        bound = f + c + (q - 1) * unit_floor
+        usable_at_all = np.ones(n, dtype=bool)
+    else:
+        bound = f + c + (q - 1) * float(c.min()) + extra * float(f.min())
+        limit = problem.shipment_limit
+        usable_at_all = np.ones(n, dtype=bool) if limit is None else 1 + extra <= limit
+    return bound, usable_at_all
+
+
+def dominated(problem: SourcingProblem) -> npt.NDArray[np.int64]:
+    """Per candidate: the row of one of its dominators if it has at least K(n), else -1."""
+    usable = problem.usable()
+    f, c = problem.shipment_fixed, problem.unit_cost
+    n = len(problem.nodes)
+    one = f + c
+    order = np.lexsort((np.arange(n), one))  # the strict order: (f + c, node id)
+    profile, f, c, one = usable[order], f[order], c[order], one[order]
+    most = profile.sum(axis=1)
+    at_most = f + c * most
+    split = list(problem.split_lines)
+    slack = ((profile[:, split] > 0) * (problem.quantity[split] - 1)).sum(axis=1)
+    limit = problem.shipment_limit
+    needed = 1 + (slack if limit is None else np.minimum(limit - 1, slack))
+    result = np.full(n, -1, dtype=np.int64)
+    kept = np.empty(0, dtype=np.intp)
+    for start in range(0, n, CHUNK):
+        block = np.arange(start, min(n, start + CHUNK))
+        rivals = np.concatenate([kept, block])
+        covers = (profile[rivals][:, None, :] >= profile[block][None, :, :]).all(axis=2)
+        cheaper = (one[rivals][:, None] <= one[block][None, :]) & (
+            f[rivals][:, None] + c[rivals][:, None] * most[block][None, :]
+            <= at_most[block][None, :]
+        )
+        earlier = rivals[:, None] < block[None, :]
+        dominates = covers & cheaper & earlier
+        count = dominates.sum(axis=0)
+        out = count >= needed[block]
+        result[order[block[out]]] = order[rivals[dominates[:, out].argmax(axis=0)]]
+        kept = np.concatenate([kept, block[~out]])
+    return result
+
+
+def reduce(problem: SourcingProblem, upper_bound: float) -> Reduction:
+    """Applies rule 1 against `upper_bound` (the cost of a valid plan), then rule 2."""
+    size = len(problem.network)
+    bound_all = np.full(size, np.nan)
+    dominator_all = np.full(size, -1, dtype=np.int64)
+    bound, possible = lower_bounds(problem)
+    bound_all[problem.nodes] = bound
+    tolerance = 1e-9 * max(1.0, abs(upper_bound))
+    problem = problem.subset(possible, Reason.NO_FEASIBLE_USE)
+    bound = bound[possible]
+    problem = problem.subset(bound <= upper_bound + tolerance, Reason.COST_BOUND)
+    dominator = dominated(problem)
+    gone = dominator >= 0
+    dominator_all[problem.nodes[gone]] = problem.nodes[dominator[gone]]
+    return Reduction(problem.subset(~gone, Reason.DOMINATED), bound_all, dominator_all)

@@ -1,0 +1,136 @@
+"""The exact sourcing model, solved with OR-Tools CP-SAT.
+
+Variables, per candidate node n (rows of the problem) and order item:
+  use[n]        1 if n sends a shipment
+  ship[n,l]     units of splittable line l sent from n          (0..min(available, quantity))
+  take[n,b]     1 if n sends ship-together bundle b in full      (only where n holds all of b)
+  unfilled[l], skip[b]   units / bundles left unfilled           (only with partial fulfilment)
+Objective: the default formula, scaled to integers (micro-units of currency), times TIE_SCALE
+plus (network index + 1) per node used, so equal-cost plans are broken towards lower node ids.
+
+CP-SAT runs on one worker with a fixed seed: the same input gives the same plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from ortools.sat.python import cp_model
+
+from .assignment import Units, empty
+from .problem import SourcingProblem
+
+MICRO = 1_000_000  # costs are exact to a millionth of a currency unit per unit/shipment
+TIE_SCALE = 1 << 20  # > the largest sum of (network index + 1) over the nodes of one plan
+
+
+@dataclass(frozen=True)
+class Solution:
+    """What the solver found: units per candidate and line, and what it proved."""
+
+    units: Units | None  # None when no solution was found
+    optimal: bool
+    infeasible: bool
+    gap: float  # relative distance between the plan's cost and the solver's lower bound
+
+
+def _scaled(cost: float) -> int:
+    return round(cost * MICRO) * TIE_SCALE
+
+
+def solve(
+    problem: SourcingProblem, hint: Units | None, *, time_limit: float, seed: int = 0
+) -> Solution:
+    """Solves the problem exactly (or until `time_limit` seconds), warm-started from `hint`."""
+    model = cp_model.CpModel()
+    usable = problem.usable()
+    covers = problem.covers()
+    rows = range(len(problem.nodes))
+    q = problem.quantity
+
+    use = [model.new_bool_var(f"use[{problem.network.nodes[problem.nodes[n]].id}]") for n in rows]
+    objective = [
+        (use[n], _scaled(float(problem.shipment_fixed[n])) + int(problem.nodes[n]) + 1)
+        for n in rows
+    ]
+    unit_cost = [_scaled(float(c)) for c in problem.unit_cost]
+    penalty = _scaled(problem.penalty)
+    ship: dict[tuple[int, int], cp_model.IntVar] = {}
+    take: dict[tuple[int, int], cp_model.IntVar] = {}
+
+    # Splittable lines: units from all nodes (plus unfilled units) add up to the quantity;
+    # a node ships only within its stock and only if it is used.
+    for line in problem.split_lines:
+        senders = np.flatnonzero(usable[:, line])
+        for n in senders:
+            cap = int(usable[n, line])
+            var = model.new_int_var(0, cap, f"ship[{n},{line}]")
+            model.add(var <= cap * use[n])
+            ship[n, line] = var
+            objective.append((var, unit_cost[n]))
+        total = sum(ship[n, line] for n in senders)
+        if problem.partial:
+            unfilled = model.new_int_var(0, int(q[line]), f"unfilled[{line}]")
+            objective.append((unfilled, penalty))
+            model.add(total + unfilled == int(q[line]))
+        else:
+            model.add(total == int(q[line]))
+
+    # Ship-together bundles: exactly one node that holds all of it sends it (or it is skipped).
+    for b, lines in enumerate(problem.bundles):
+        size = int(q[list(lines)].sum())
+        senders = np.flatnonzero(covers[:, b])
+        for n in senders:
+            var = model.new_bool_var(f"take[{n},{b}]")
+            model.add_implication(var, use[n])
+            take[n, b] = var
+            objective.append((var, unit_cost[n] * size))
+        chosen = [take[n, b] for n in senders]
+        if problem.partial:
+            skip = model.new_bool_var(f"skip[{b}]")
+            objective.append((skip, penalty * size))
+            chosen.append(skip)
+        model.add_exactly_one(chosen) if chosen else model.add_bool_or([])
+
+    # Shipment limit (1 under ship-complete).
+    limit = problem.shipment_limit
+    if limit is not None and limit < len(use):
+        model.add(sum(use) <= limit)
+
+    model.minimize(
+        cp_model.LinearExpr.weighted_sum([v for v, _ in objective], [w for _, w in objective])
+    )
+
+    if hint is not None:
+        used = hint.sum(axis=1) > 0
+        for n in rows:
+            model.add_hint(use[n], bool(used[n]))
+        for (n, line), var in ship.items():
+            model.add_hint(var, int(hint[n, line]))
+        for (n, b), var in take.items():
+            model.add_hint(var, bool(hint[n, problem.bundles[b][0]] > 0))
+
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    solver.parameters.random_seed = seed
+    solver.parameters.max_time_in_seconds = time_limit
+    status = solver.solve(model)
+
+    if status == cp_model.INFEASIBLE:
+        return Solution(None, optimal=True, infeasible=True, gap=0.0)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        if status == cp_model.MODEL_INVALID:
+            raise RuntimeError(f"invalid sourcing model: {model.validate()}")
+        return Solution(None, optimal=False, infeasible=False, gap=float("nan"))
+
+    units = empty(problem)
+    for (n, line), var in ship.items():
+        units[n, line] = solver.value(var)
+    for (n, b), var in take.items():
+        if solver.value(var):
+            lines = list(problem.bundles[b])
+            units[n, lines] = q[lines]
+    value, bound = solver.objective_value, solver.best_objective_bound
+    gap = 0.0 if status == cp_model.OPTIMAL or value <= 0 else max(0.0, (value - bound) / value)
+    return Solution(units, optimal=status == cp_model.OPTIMAL, infeasible=False, gap=gap)
