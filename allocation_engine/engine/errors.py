@@ -25,7 +25,7 @@ class FieldProblem:
         return f"{self.field}={self.value!r}: {self.problem}"
 
 
-class InvalidInput(AllocationError):  # noqa: N818 - the domain name reads better than InvalidInputError
+class InvalidInput(AllocationError):
     """Bad input, reported with every problem found, not just the first."""
 
     def __init__(self, problems: Sequence[FieldProblem]) -> None:
@@ -63,7 +63,7 @@ class Shortfall:
     available: int
 
 
-class InsufficientStock(AllocationError):  # noqa: N818 - domain name
+class InsufficientStock(AllocationError):
     """Not enough stock under the fences; carries one shortfall per short sku."""
 
     def __init__(self, shortfalls: Sequence[Shortfall]) -> None:

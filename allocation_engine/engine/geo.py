@@ -22,7 +22,8 @@ def haversine_km(lat: FloatArray, lon: FloatArray, to_lat: float, to_lon: float)
     dphi = phi2 - phi1
     dlambda = np.radians(to_lon - lon)
     a = np.sin(dphi / 2) ** 2 + np.cos(phi1) * np.cos(phi2) * np.sin(dlambda / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    distance: FloatArray = 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    return distance
 
 
 def geodesic_km(lat: FloatArray, lon: FloatArray, to_lat: float, to_lon: float) -> FloatArray:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
+from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
@@ -17,7 +18,7 @@ import numpy.typing as npt
 from .errors import InvalidInput, ProblemCollector
 
 
-class NodeType(str, Enum):
+class NodeType(StrEnum):
     """What kind of place ships the goods."""
 
     WAREHOUSE = "warehouse"
@@ -109,7 +110,7 @@ class Network:
         """Builds the network; duplicate ids are refused with every duplicate named."""
         ordered = tuple(sorted(nodes, key=lambda n: n.id))
         problems = ProblemCollector()
-        for previous, node in zip(ordered, ordered[1:], strict=False):
+        for previous, node in pairwise(ordered):
             if previous.id == node.id:
                 problems.add("nodes.id", node.id, "duplicate node id")
         problems.raise_if_any()

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from .errors import ProblemCollector
 from .network import check_coordinates
 
 
-class CustomerType(str, Enum):
+class CustomerType(StrEnum):
     B2C = "B2C"
     B2B = "B2B"
 
 
-class DeliveryMode(str, Enum):
+class DeliveryMode(StrEnum):
     SHIP_TO_ADDRESS = "ship_to_address"
     CLICK_AND_COLLECT = "click_and_collect"  # picked up at `Order.pickup_store_id`
 

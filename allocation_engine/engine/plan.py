@@ -1,11 +1,11 @@
-"""What the allocator answers: shipments, their costs, shortfalls and why each node was (not) used."""
+"""What the allocator answers: shipments, costs, shortfalls, and why each node was (not) used."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import overload
 
 import numpy as np
@@ -15,7 +15,7 @@ from .errors import Shortfall
 from .problem import Reason, SourcingProblem
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     OPTIMAL = "OPTIMAL"  # proven optimal
     FEASIBLE = "FEASIBLE"  # valid plan; the time limit stopped the proof (see optimality_gap)
     INFEASIBLE = "INFEASIBLE"  # the order cannot be filled under the fences (see shortfalls)
@@ -135,7 +135,10 @@ class Explanations(Sequence[Explanation]):
                 )
                 if math.isnan(bound):
                     return f"not used; {better} costs {self.plan_cost:.2f}"
-                return f"any plan using it costs at least {bound:.2f}; {better} costs {self.plan_cost:.2f}"
+                return (
+                    f"any plan using it costs at least {bound:.2f}; "
+                    f"{better} costs {self.plan_cost:.2f}"
+                )
             case Reason.DOMINATED:
                 other = p.network.nodes[int(self.dominator[i])].id
                 return f"{other} can ship everything it could, at no higher cost ({d:.1f} km away)"

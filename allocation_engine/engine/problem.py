@@ -66,7 +66,7 @@ class SourcingProblem:
     def build(
         cls, order: Order, network: Network, inventory: Inventory, rules: RuleSet
     ) -> SourcingProblem:
-        """Applies the fences; bad references (unknown sku, unknown pickup store) raise InvalidInput."""
+        """Applies the fences; an unknown sku or pickup store raises InvalidInput."""
         if inventory.network is not network:
             raise InvalidInput.one("inventory", "network", "inventory belongs to another network")
         quantity = np.array([line.quantity for line in order.lines], dtype=np.int64)
@@ -78,7 +78,7 @@ class SourcingProblem:
         )
         reason = np.zeros(len(network), dtype=np.int8)
 
-        def fence(excluded: BoolArray, why: Reason) -> None:
+        def fence(excluded: BoolArray | np.bool_, why: Reason) -> None:
             reason[(reason == Reason.CANDIDATE) & excluded] = why
 
         fence(~network.active, Reason.INACTIVE)
@@ -173,18 +173,21 @@ class SourcingProblem:
         """covers[n, b]: candidate n holds bundle b in full."""
         out = np.ones((len(self.nodes), len(self.bundles)), dtype=bool)
         for b, lines in enumerate(self.bundles):
-            out[:, b] = (self.available[:, lines] >= self.quantity[list(lines)]).all(axis=1)
+            cols: list[int] = list(lines)
+            out[:, b] = (self.available[:, cols] >= self.quantity[cols]).all(axis=1)
         return out
 
     def usable(self) -> npt.NDArray[np.int64]:
         """Units each candidate may ship per line: split lines as stocked, bundles only in full."""
         out = np.zeros_like(self.available)
         if self.split_lines:
-            cols = list(self.split_lines)
-            out[:, cols] = self.available[:, cols]
+            split = list(self.split_lines)
+            out[:, split] = self.available[:, split]
         covers = self.covers()
         for b, lines in enumerate(self.bundles):
-            out[np.ix_(covers[:, b], list(lines))] = self.quantity[list(lines)]
+            rows = np.flatnonzero(covers[:, b])
+            cols = np.array(lines, dtype=np.intp)
+            out[np.ix_(rows, cols)] = self.quantity[cols]
         return out
 
     def subset(self, keep: BoolArray, why: Reason) -> SourcingProblem:
@@ -202,8 +205,8 @@ class SourcingProblem:
         )
 
     def drop_useless(self) -> SourcingProblem:
-        """Drops candidates that can ship nothing usable (e.g. part of a ship-together group only)."""
-        useful = self.usable().any(axis=1)
+        """Drops candidates that can ship nothing usable (e.g. only part of a ship group)."""
+        useful = np.asarray(self.usable().any(axis=1), dtype=bool)
         return self if useful.all() else self.subset(useful, Reason.NO_FEASIBLE_USE)
 
 

@@ -14,9 +14,10 @@ against exhaustive enumeration in tests/engine).
    shipments alone break the shipment limit, no valid plan uses n.
 
 2. Dominance. Node m dominates n when m can ship every item n can, at least as many units of each
-   (whole bundles included), at no higher cost for any load n could carry: f_m + c_m*k <= f_n + c_n*k
-   for k = 1 and k = U_n (n's most units; the costs are linear in k so the ends suffice), with ties
-   broken by (f + c, node id) so that dominance is a strict order; it is transitive because U_m >= U_n.
+   (whole bundles included), at no higher cost for any load n could carry:
+   f_m + c_m*k <= f_n + c_n*k for k = 1 and k = U_n (n's most units; costs are linear in k, so
+   the two ends suffice), with ties broken by (f + c, node id) so that dominance is a strict
+   order; it is transitive because U_m >= U_n.
    Let K(n) = 1 + min(limit - 1, sum over splittable lines l that n stocks of (q_l - 1)).
    Claim: if n has at least K(n) dominators, some optimal plan avoids n.
    Proof: take an optimal plan that ships k units from n. A dominator m "blocks" only if it also

@@ -94,12 +94,12 @@ class RuleSet:
         return 1 if self.ship_complete else self.max_shipments
 
     def allowed_node_types(self, customer_type: CustomerType, channel: str) -> frozenset[NodeType]:
-        """Node types that may ship this order: the customer type's list, narrowed by the channel's."""
+        """Node types that may ship: the customer type's list, narrowed by the channel's."""
         allowed = self.node_types.get(customer_type, frozenset(NODE_TYPES))
         by_channel = self.channel_node_types.get(channel)
         return allowed if by_channel is None else allowed & by_channel
 
-    def with_weights(self, **weights: float) -> RuleSet:
+    def with_weights(self, **weights: Any) -> RuleSet:
         """A copy with some fields changed (for what-if replays); validated like any rule set."""
         unknown = sorted(set(weights) - {f.name for f in fields(self)})
         if unknown:
@@ -139,7 +139,9 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
     "click_collect": ("transfer_node_types",),
     "solver": ("time_limit_seconds",),
 }
-_FIELD_OF = {("click_collect", "transfer_node_types"): "click_collect_transfer_types"}
+_FIELD_OF: dict[tuple[str, str], str] = {
+    ("click_collect", "transfer_node_types"): "click_collect_transfer_types"
+}
 
 
 def rules_from_mapping(data: Mapping[str, Any]) -> RuleSet:
@@ -148,6 +150,7 @@ def rules_from_mapping(data: Mapping[str, Any]) -> RuleSet:
     values: dict[str, Any] = {}
     for key, value in data.items():
         if key in _SECTIONS and key and isinstance(value, Mapping):
+            inner: str
             for inner, inner_value in value.items():
                 if inner not in _SECTIONS[key]:
                     problems.add(f"{key}.{inner}", inner_value, "unknown key")

@@ -62,14 +62,14 @@ def solve(
     # Splittable lines: units from all nodes (plus unfilled units) add up to the quantity;
     # a node ships only within its stock and only if it is used.
     for line in problem.split_lines:
-        senders = np.flatnonzero(usable[:, line])
+        senders = np.flatnonzero(usable[:, line]).tolist()
         for n in senders:
             cap = int(usable[n, line])
             var = model.new_int_var(0, cap, f"ship[{n},{line}]")
             model.add(var <= cap * use[n])
             ship[n, line] = var
             objective.append((var, unit_cost[n]))
-        total = sum(ship[n, line] for n in senders)
+        total = cp_model.LinearExpr.sum([ship[n, line] for n in senders])
         if problem.partial:
             unfilled = model.new_int_var(0, int(q[line]), f"unfilled[{line}]")
             objective.append((unfilled, penalty))
@@ -80,7 +80,7 @@ def solve(
     # Ship-together bundles: exactly one node that holds all of it sends it (or it is skipped).
     for b, lines in enumerate(problem.bundles):
         size = int(q[list(lines)].sum())
-        senders = np.flatnonzero(covers[:, b])
+        senders = np.flatnonzero(covers[:, b]).tolist()
         for n in senders:
             var = model.new_bool_var(f"take[{n},{b}]")
             model.add_implication(var, use[n])
@@ -91,7 +91,7 @@ def solve(
             skip = model.new_bool_var(f"skip[{b}]")
             objective.append((skip, penalty * size))
             chosen.append(skip)
-        model.add_exactly_one(chosen) if chosen else model.add_bool_or([])
+        model.add_exactly_one(chosen)
 
     # Shipment limit (1 under ship-complete).
     limit = problem.shipment_limit
@@ -106,10 +106,10 @@ def solve(
         used = hint.sum(axis=1) > 0
         for n in rows:
             model.add_hint(use[n], bool(used[n]))
-        for (n, line), var in ship.items():
-            model.add_hint(var, int(hint[n, line]))
-        for (n, b), var in take.items():
-            model.add_hint(var, bool(hint[n, problem.bundles[b][0]] > 0))
+        for (row, line), var in ship.items():
+            model.add_hint(var, int(hint[row, line]))
+        for (row, b), var in take.items():
+            model.add_hint(var, bool(hint[row, problem.bundles[b][0]] > 0))
 
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
@@ -125,12 +125,12 @@ def solve(
         return Solution(None, optimal=False, infeasible=False, gap=float("nan"))
 
     units = empty(problem)
-    for (n, line), var in ship.items():
-        units[n, line] = solver.value(var)
-    for (n, b), var in take.items():
+    for (row, line), var in ship.items():
+        units[row, line] = solver.value(var)
+    for (row, b), var in take.items():
         if solver.value(var):
-            lines = list(problem.bundles[b])
-            units[n, lines] = q[lines]
+            cols = list(problem.bundles[b])
+            units[row, cols] = q[cols]
     value, bound = solver.objective_value, solver.best_objective_bound
     gap = 0.0 if status == cp_model.OPTIMAL or value <= 0 else max(0.0, (value - bound) / value)
     return Solution(units, optimal=status == cp_model.OPTIMAL, infeasible=False, gap=gap)
