@@ -50,6 +50,10 @@ class Node:
     tags: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
+        if not isinstance(self.type, NodeType) and self.type in {t.value for t in NODE_TYPES}:
+            object.__setattr__(self, "type", NodeType(self.type))  # accept "store" as well
+        for name in ("ships_to", "tags"):
+            object.__setattr__(self, name, frozenset(getattr(self, name)))
         problems = ProblemCollector()
         check_node(self, f"node[{self.id!r}]", problems)
         problems.raise_if_any()

@@ -48,7 +48,10 @@ class RuleSet:
     max_distance_km: float | None = None
     distance: str = "haversine"
     node_types: Mapping[CustomerType, frozenset[NodeType]] = field(
-        default_factory=lambda: {c: frozenset(NODE_TYPES) for c in CustomerType}
+        default_factory=lambda: {
+            CustomerType.B2C: frozenset(NODE_TYPES),
+            CustomerType.B2B: frozenset({NodeType.WAREHOUSE}),  # pallets and invoices: DCs only
+        }
     )
     channel_node_types: Mapping[str, frozenset[NodeType]] = field(default_factory=dict)
     click_collect_transfer_types: frozenset[NodeType] = frozenset({NodeType.WAREHOUSE})
