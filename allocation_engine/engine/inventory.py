@@ -86,6 +86,33 @@ class Inventory:
         return cls.from_positions(network, positions)
 
     @classmethod
+    def from_units(
+        cls, network: Network, units: Mapping[str, Iterable[tuple[str, int]]]
+    ) -> Inventory:
+        """Builds the view from sku -> (node id, available units) pairs, as a store reads them.
+
+        The per-request fast path of the service: no `InventoryPosition` per pair, the same
+        refusals as `from_positions` (unknown node, repeated pair, negative units).
+        """
+        by_sku: dict[str, dict[int, int]] = {}
+        problems = ProblemCollector()
+        for sku, pairs in units.items():
+            column = by_sku.setdefault(sku, {})
+            for node_id, count in pairs:
+                node = network.index.get(node_id)
+                where = f"position[{node_id!r}, {sku!r}]"
+                if node is None:
+                    problems.add(f"{where}.node_id", node_id, "unknown node")
+                elif node in column:
+                    problems.add(where, sku, "duplicate position")
+                elif not isinstance(count, int) or count < 0:
+                    problems.add(f"{where}.available", count, "must be an integer >= 0")
+                else:
+                    column[node] = count
+        problems.raise_if_any()
+        return cls._of(network, by_sku)
+
+    @classmethod
     def _of(cls, network: Network, by_sku: Mapping[str, Mapping[int, int]]) -> Inventory:
         columns = {}
         for sku, column in by_sku.items():

@@ -1,0 +1,330 @@
+#!lua name=allocation_engine
+--[[
+Redis FUNCTIONS of the allocation engine's Redis store (redis_store.py loads this library once,
+with FUNCTION LOAD REPLACE). Each function is one atomic operation; every key it touches shares
+one hash tag, so each also runs unchanged on Redis Cluster.
+
+Key layout (N = node id, S = sku, R = reservation id):
+  inv:{N}:pos      hash  S -> "on_hand:reserved:safety_stock:snapshot_version"   (the authority)
+  inv:{N}:holds    hash  R -> JSON {"l": {S: units}, "e": expires_ms or 0 (0 = pinned)}
+  inv:{N}:exp      zset  R scored by expires_ms, for holds not yet pinned
+  inv:{N}:seq      counter, bumped by every change at the node
+  inv:{N}:applied  zset  adjustment key scored by the time it was applied
+  view:{S}         hash  N -> "on_hand:reserved:safety_stock:seq"   (planning view, per sku)
+
+Node functions return the new state of every position they touched as a flat list
+{seq, S1, view1, S2, view2, ...}, which the store writes to the per-sku views with ae_view_merge;
+the seq makes a late write of an older state lose against a newer one.
+]]
+
+local function unpack_pos(value)
+  if not value then
+    return 0, 0, 0, 0
+  end
+  local on_hand, reserved, safety, version = string.match(value, '^(-?%d+):(-?%d+):(-?%d+):(-?%d+)$')
+  return tonumber(on_hand), tonumber(reserved), tonumber(safety), tonumber(version)
+end
+
+local function pack(a, b, c, d)
+  return string.format('%d:%d:%d:%d', a, b, c, d)
+end
+
+local function available(on_hand, reserved, safety)
+  return math.max(0, on_hand - reserved - safety)
+end
+
+-- Adds `sign * units` to reserved (and, when shipping, takes the units off on_hand too).
+local function change_reserved(pos, lines, sign, ship)
+  for sku, units in pairs(lines) do
+    local on_hand, reserved, safety, version = unpack_pos(redis.call('HGET', pos, sku))
+    reserved = reserved + sign * units
+    if ship then
+      on_hand = math.max(0, on_hand - units)
+    end
+    redis.call('HSET', pos, sku, pack(on_hand, reserved, safety, version))
+  end
+end
+
+-- Removes hold R from the node; returns its lines, or nil when it is not there.
+local function drop(keys, rid, ship)
+  local pos, holds, exp = keys[1], keys[2], keys[3]
+  local raw = redis.call('HGET', holds, rid)
+  if not raw then
+    return nil
+  end
+  local hold = cjson.decode(raw)
+  change_reserved(pos, hold.l, -1, ship)
+  redis.call('HDEL', holds, rid)
+  redis.call('ZREM', exp, rid)
+  return hold.l
+end
+
+-- Drops every hold whose expiry has passed: expired holds stop counting at once.
+local function sweep(keys, now_ms, touched)
+  local expired = redis.call('ZRANGEBYSCORE', keys[3], '-inf', now_ms)
+  for _, rid in ipairs(expired) do
+    local lines = drop(keys, rid, false)
+    if lines then
+      for sku in pairs(lines) do
+        touched[sku] = true
+      end
+    end
+  end
+end
+
+-- The reply every node function ends with: {seq, S1, view1, ...} for the touched skus that
+-- the node holds a position of.
+local function view_reply(keys, touched, head)
+  local seq = redis.call('INCR', keys[4])
+  local reply = head or {}
+  table.insert(reply, seq)
+  for sku in pairs(touched) do
+    local raw = redis.call('HGET', keys[1], sku)
+    if raw then
+      local on_hand, reserved, safety = unpack_pos(raw)
+      table.insert(reply, sku)
+      table.insert(reply, pack(on_hand, reserved, safety, seq))
+    end
+  end
+  return reply
+end
+
+--[[ ae_hold: take a hold if every line is available.
+KEYS: pos, holds, exp, seq of one node
+ARGV: reservation id, now_ms, expires_ms (0 = never), then sku, units pairs
+Returns {held (1 or 0), seq, S1, view1, ...}; an existing hold of the same id counts as held. ]]
+local function ae_hold(keys, args)
+  local rid, now_ms, expires_ms = args[1], tonumber(args[2]), tonumber(args[3])
+  local touched, lines, fits = {}, {}, expires_ms == 0 or expires_ms > now_ms
+  sweep(keys, now_ms, touched)
+  for i = 4, #args, 2 do
+    local sku, units = args[i], tonumber(args[i + 1])
+    lines[sku] = units
+    touched[sku] = true
+  end
+  if redis.call('HEXISTS', keys[2], rid) == 1 then
+    return view_reply(keys, touched, {1})
+  end
+  for sku, units in pairs(lines) do
+    local raw = redis.call('HGET', keys[1], sku)
+    local on_hand, reserved, safety = unpack_pos(raw)
+    if not raw or available(on_hand, reserved, safety) < units then
+      fits = false
+    end
+  end
+  if not fits then
+    return view_reply(keys, touched, {0})
+  end
+  change_reserved(keys[1], lines, 1, false)
+  redis.call('HSET', keys[2], rid, cjson.encode({l = lines, e = expires_ms}))
+  if expires_ms > 0 then
+    redis.call('ZADD', keys[3], expires_ms, rid)
+  end
+  return view_reply(keys, touched, {1})
+end
+
+--[[ ae_release / ae_fulfil: give a hold back, or ship it (units leave on_hand and reserved).
+KEYS: pos, holds, exp, seq of one node
+ARGV: reservation id
+Returns {seq, S1, view1, ...}; a hold that is not there changes nothing. ]]
+local function drop_reply(keys, rid, ship)
+  local touched = {}
+  local lines = drop(keys, rid, ship)
+  for sku in pairs(lines or {}) do
+    touched[sku] = true
+  end
+  return view_reply(keys, touched)
+end
+
+local function ae_release(keys, args)
+  return drop_reply(keys, args[1], false)
+end
+
+local function ae_fulfil(keys, args)
+  return drop_reply(keys, args[1], true)
+end
+
+--[[ ae_pin: make an unexpired hold permanent (commit).
+KEYS: pos, holds, exp, seq of one node
+ARGV: reservation id, now_ms
+Returns {pinned (1 or 0), seq, S1, view1, ...}. ]]
+local function ae_pin(keys, args)
+  local rid, now_ms, touched = args[1], tonumber(args[2]), {}
+  sweep(keys, now_ms, touched)
+  local raw = redis.call('HGET', keys[2], rid)
+  if not raw then
+    return view_reply(keys, touched, {0})
+  end
+  local hold = cjson.decode(raw)
+  hold.e = 0
+  redis.call('HSET', keys[2], rid, cjson.encode(hold))
+  redis.call('ZREM', keys[3], rid)
+  return view_reply(keys, touched, {1})
+end
+
+--[[ ae_snapshot: set on_hand (and safety stock) where this version is not older than the one
+that set the position; holds are left alone.
+KEYS: pos, holds, exp, seq of one node
+ARGV: version, then sku, on_hand, safety_stock ('' = keep) triples
+Returns {applied, skipped, seq, S1, view1, ...}. ]]
+local function ae_snapshot(keys, args)
+  local version, applied, skipped, touched = tonumber(args[1]), 0, 0, {}
+  for i = 2, #args, 3 do
+    local sku = args[i]
+    local on_hand, reserved, safety, old_version = unpack_pos(redis.call('HGET', keys[1], sku))
+    if old_version > version then
+      skipped = skipped + 1
+    else
+      if args[i + 2] ~= '' then
+        safety = tonumber(args[i + 2])
+      end
+      redis.call('HSET', keys[1], sku, pack(tonumber(args[i + 1]), reserved, safety, version))
+      touched[sku] = true
+      applied = applied + 1
+    end
+  end
+  return view_reply(keys, touched, {applied, skipped})
+end
+
+--[[ ae_adjust: add on_hand deltas once per key (on_hand stops at 0).
+KEYS: pos, holds, exp, seq, applied of one node
+ARGV: key, now_ms, then sku, delta, safety_stock ('' = keep) triples
+Returns {clamped skus as one comma-free list prefixed by its length, seq, S1, view1, ...}. ]]
+local function ae_adjust(keys, args)
+  local key, now_ms, touched, clamped = args[1], tonumber(args[2]), {}, {}
+  for i = 3, #args, 3 do
+    touched[args[i]] = true
+  end
+  if redis.call('ZSCORE', keys[5], key) then
+    return view_reply(keys, touched, {0})
+  end
+  redis.call('ZADD', keys[5], now_ms, key)
+  redis.call('ZREMRANGEBYSCORE', keys[5], '-inf', now_ms - 7 * 24 * 3600 * 1000)
+  for i = 3, #args, 3 do
+    local sku, delta = args[i], tonumber(args[i + 1])
+    local on_hand, reserved, safety, version = unpack_pos(redis.call('HGET', keys[1], sku))
+    if on_hand + delta < 0 then
+      table.insert(clamped, sku)
+    end
+    if args[i + 2] ~= '' then
+      safety = tonumber(args[i + 2])
+    end
+    redis.call('HSET', keys[1], sku, pack(math.max(0, on_hand + delta), reserved, safety, version))
+  end
+  local head = {#clamped}
+  for _, sku in ipairs(clamped) do
+    table.insert(head, sku)
+  end
+  return view_reply(keys, touched, head)
+end
+
+--[[ ae_view_merge: write node states into per-sku views unless a newer state is there.
+KEYS: view keys
+ARGV: key index (1-based), node id, view value triples
+Returns the number of fields written. ]]
+local function ae_view_merge(keys, args)
+  local written = 0
+  for i = 1, #args, 3 do
+    local view, node, value = keys[tonumber(args[i])], args[i + 1], args[i + 2]
+    local _, _, _, seq = unpack_pos(value)
+    local _, _, _, old_seq = unpack_pos(redis.call('HGET', view, node))
+    if seq > old_seq then
+      redis.call('HSET', view, node, value)
+      written = written + 1
+    end
+  end
+  return written
+end
+
+--[[ ae_snapshot_version: admit a snapshot version unless a newer one was admitted before.
+KEYS: {meta}:snapshot_version
+ARGV: version
+Returns the current version; larger than the argument means refused. ]]
+local function ae_snapshot_version(keys, args)
+  local version = tonumber(args[1])
+  local current = tonumber(redis.call('GET', keys[1]) or '0')
+  if version < current then
+    return current
+  end
+  redis.call('SET', keys[1], version)
+  return version
+end
+
+--[[ ae_upsert_nodes: add or replace nodes by id.
+KEYS: {meta}:nodes, {meta}:nodes_version
+ARGV: id, JSON pairs
+Returns the new network version. ]]
+local function ae_upsert_nodes(keys, args)
+  for i = 1, #args, 2 do
+    redis.call('HSET', keys[1], args[i], args[i + 1])
+  end
+  return redis.call('INCR', keys[2])
+end
+
+--[[ ae_put_rules: publish a rule set.
+KEYS: {meta}:rules, {meta}:rules_revision
+ARGV: TOML text, expected revision ('' = any)
+Returns the new revision, or minus the current revision when the expected one is stale. ]]
+local function ae_put_rules(keys, args)
+  local current = tonumber(redis.call('GET', keys[2]) or '0')
+  if args[2] ~= '' and tonumber(args[2]) ~= current then
+    return -current
+  end
+  redis.call('SET', keys[1], args[1])
+  return redis.call('INCR', keys[2])
+end
+
+--[[ ae_replace_reservation: compare-and-set a reservation record on its state and attempt.
+KEYS: res:{R}
+ARGV: expected state, expected attempt, new record JSON, seconds to keep it (0 = forever)
+Returns 1 when replaced, 0 when the record was not as expected. ]]
+local function ae_replace_reservation(keys, args)
+  local raw = redis.call('GET', keys[1])
+  if not raw then
+    return 0
+  end
+  local current = cjson.decode(raw)
+  if current.state ~= args[1] or tonumber(current.attempt) ~= tonumber(args[2]) then
+    return 0
+  end
+  redis.call('SET', keys[1], args[3])
+  if tonumber(args[4]) > 0 then
+    redis.call('EXPIRE', keys[1], tonumber(args[4]))
+  end
+  return 1
+end
+
+--[[ ae_claim_key: claim an idempotency key for a request fingerprint.
+KEYS: idem:{key}
+ARGV: fingerprint, seconds to keep the key
+Returns {1} when newly claimed, {0, result or ''} when seen with the same fingerprint, and {-1}
+when the key was used with another fingerprint. ]]
+local function ae_claim_key(keys, args)
+  local seen = redis.call('HGET', keys[1], 'fingerprint')
+  if not seen then
+    redis.call('HSET', keys[1], 'fingerprint', args[1])
+    redis.call('EXPIRE', keys[1], tonumber(args[2]))
+    return {1}
+  end
+  if seen ~= args[1] then
+    return {-1}
+  end
+  local result = redis.call('HGET', keys[1], 'result')
+  if not result then
+    return {0}
+  end
+  return {0, result}
+end
+
+redis.register_function('ae_hold', ae_hold)
+redis.register_function('ae_release', ae_release)
+redis.register_function('ae_fulfil', ae_fulfil)
+redis.register_function('ae_pin', ae_pin)
+redis.register_function('ae_snapshot', ae_snapshot)
+redis.register_function('ae_adjust', ae_adjust)
+redis.register_function('ae_view_merge', ae_view_merge)
+redis.register_function('ae_snapshot_version', ae_snapshot_version)
+redis.register_function('ae_upsert_nodes', ae_upsert_nodes)
+redis.register_function('ae_put_rules', ae_put_rules)
+redis.register_function('ae_replace_reservation', ae_replace_reservation)
+redis.register_function('ae_claim_key', ae_claim_key)

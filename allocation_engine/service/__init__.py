@@ -1,0 +1,48 @@
+"""The service layer: use cases the gRPC edge calls, over the engine and an `InventoryStore`.
+
+No protobuf or gRPC here: `server.py` decodes requests into engine types, calls these, and encodes
+the answers. `Services.build` wires them to one store and one clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..engine import RuleSet
+from ..engine.ports import Clock, InventoryStore
+from .inventory import InventoryFeeds
+from .planner import Planner
+from .reservations import Reservations
+from .rules import RulesAdmin
+
+
+@dataclass(frozen=True)
+class Services:
+    store: InventoryStore
+    clock: Clock
+    planner: Planner
+    reservations: Reservations
+    inventory: InventoryFeeds
+    rules: RulesAdmin
+
+    @classmethod
+    def build(
+        cls,
+        store: InventoryStore,
+        clock: Clock,
+        default_rules: RuleSet,
+        default_rules_text: str | None = None,
+        default_ttl_seconds: float = 900.0,
+    ) -> Services:
+        planner = Planner(store, clock, default_rules)
+        return cls(
+            store=store,
+            clock=clock,
+            planner=planner,
+            reservations=Reservations(store, planner, clock, default_ttl_seconds),
+            inventory=InventoryFeeds(store, planner),
+            rules=RulesAdmin(store, planner, default_rules_text),
+        )
+
+
+__all__ = ["InventoryFeeds", "Planner", "Reservations", "RulesAdmin", "Services"]

@@ -1,0 +1,139 @@
+"""Inventory feeds: the network of nodes, snapshots, adjustments, and availability reads.
+
+Every write is checked as a whole before the store sees it, and every problem is reported with
+the field that holds it, so a bad feed changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+
+from ..engine import InvalidInput, Network, Node
+from ..engine.errors import ProblemCollector
+from ..engine.ports import (
+    Adjustment,
+    AdjustOutcome,
+    InventoryStore,
+    Level,
+    NetworkRecord,
+    SnapshotLine,
+    SnapshotOutcome,
+)
+from .planner import Planner
+
+
+class InventoryFeeds:
+    def __init__(self, store: InventoryStore, planner: Planner) -> None:
+        self._store = store
+        self._planner = planner
+
+    def upsert_nodes(self, key: str, fingerprint: str, nodes: Sequence[Node]) -> int:
+        """Adds or replaces nodes; returns the network version. Idempotent by key."""
+        _require_key(key)
+        if not nodes:
+            raise InvalidInput.one("nodes", [], "at least one node is required")
+        Network.of(nodes)  # refuses duplicate ids within the request
+        claim = self._store.claim_key(f"upsert_nodes:{key}", fingerprint)
+        if claim.result is not None:
+            return int(claim.result)
+        version = self._store.upsert_nodes(nodes)
+        self._store.complete_key(f"upsert_nodes:{key}", str(version))
+        return version
+
+    def nodes(self) -> NetworkRecord:
+        return self._store.load_nodes()
+
+    def apply_snapshot(self, version: int, lines: Sequence[SnapshotLine]) -> SnapshotOutcome:
+        """Sets on_hand for one chunk of a snapshot; an older version is a VersionConflict."""
+        problems = ProblemCollector()
+        if not isinstance(version, int) or version < 1:
+            problems.add("version", version, "must be an integer >= 1")
+        self._check_positions(
+            problems,
+            "positions",
+            ((line.node_id, line.sku) for line in lines),
+        )
+        for i, line in enumerate(lines):
+            if line.on_hand < 0:
+                problems.add(f"positions[{i}].on_hand", line.on_hand, "must be >= 0")
+            if line.safety_stock is not None and line.safety_stock < 0:
+                problems.add(f"positions[{i}].safety_stock", line.safety_stock, "must be >= 0")
+        problems.raise_if_any()
+        return self._store.apply_snapshot(version, lines)
+
+    def adjust(
+        self, key: str, fingerprint: str, adjustments: Sequence[Adjustment]
+    ) -> AdjustOutcome:
+        """Applies on_hand deltas once per key; a retry answers as the first call did."""
+        _require_key(key)
+        problems = ProblemCollector()
+        if not adjustments:
+            problems.add("adjustments", [], "at least one adjustment is required")
+        self._check_positions(problems, "adjustments", ((a.node_id, a.sku) for a in adjustments))
+        for i, a in enumerate(adjustments):
+            if a.safety_stock is not None and a.safety_stock < 0:
+                problems.add(f"adjustments[{i}].safety_stock", a.safety_stock, "must be >= 0")
+        problems.raise_if_any()
+        claim = self._store.claim_key(f"adjust:{key}", fingerprint)
+        if claim.result is not None:
+            return _outcome_from_json(claim.result)
+        outcome = self._store.adjust(key, adjustments)
+        self._store.complete_key(f"adjust:{key}", _outcome_to_json(outcome))
+        return outcome
+
+    def availability(
+        self, skus: Sequence[str], node_ids: Sequence[str] = ()
+    ) -> Mapping[str, Sequence[Level]]:
+        """Positions per sku across nodes (only `node_ids` when given), overdue holds swept."""
+        problems = ProblemCollector()
+        if not skus:
+            problems.add("skus", [], "at least one sku is required")
+        for i, sku in enumerate(skus):
+            if not sku:
+                problems.add(f"skus[{i}]", sku, "must be a non-empty string")
+        problems.raise_if_any()
+        read = self._planner.read(list(dict.fromkeys(skus)))
+        wanted = set(node_ids)
+        return {
+            sku: [lv for lv in levels if not wanted or lv.node_id in wanted]
+            for sku, levels in read.levels.items()
+        }
+
+    def _check_positions(
+        self, problems: ProblemCollector, field: str, positions: Iterable[tuple[str, str]]
+    ) -> None:
+        network = self._planner.network()
+        seen: set[tuple[str, str]] = set()
+        for i, (node_id, sku) in enumerate(positions):
+            if node_id not in network.index:
+                problems.add(f"{field}[{i}].node_id", node_id, "unknown node")
+            if not sku:
+                problems.add(f"{field}[{i}].sku", sku, "must be a non-empty string")
+            if (node_id, sku) in seen:
+                problems.add(f"{field}[{i}]", f"{node_id}/{sku}", "repeats an earlier position")
+            seen.add((node_id, sku))
+
+
+def _require_key(key: str) -> None:
+    if not key:
+        raise InvalidInput.one("idempotency_key", key, "is required")
+
+
+def _outcome_to_json(outcome: AdjustOutcome) -> str:
+    return json.dumps(
+        {
+            "levels": [list(level) for level in outcome.levels],
+            "clamped": [
+                [a.node_id, a.sku, a.on_hand_delta, a.safety_stock] for a in outcome.clamped
+            ],
+        }
+    )
+
+
+def _outcome_from_json(text: str) -> AdjustOutcome:
+    data = json.loads(text)
+    return AdjustOutcome(
+        tuple(Level(*level) for level in data["levels"]),
+        tuple(Adjustment(*a) for a in data["clamped"]),
+    )

@@ -1,0 +1,94 @@
+"""Plans orders against the store's current stock.
+
+The network (1,000 nodes and more) and the rule set are parsed once and cached by the version the
+store reports with every stock read, so a request pays for them only after a change: UpsertNodes
+bumps the network version, PutRules the rules revision, and the next request of every server
+process rebuilds.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..engine import Inventory, Network, Order, Plan, RuleSet, allocate, parse_rules
+from ..engine.ports import Clock, InventoryStore, StockRead
+from .errors import Deadline
+from .expiry import expire_due
+
+# Share of the caller's remaining deadline the solver may use; the rest is for the round trips.
+SOLVER_SHARE = 0.8
+
+
+@dataclass(frozen=True)
+class CurrentRules:
+    rules: RuleSet
+    revision: int  # 0 = the server's own default, nothing published yet
+
+
+class Planner:
+    def __init__(self, store: InventoryStore, clock: Clock, default_rules: RuleSet) -> None:
+        self._store = store
+        self._clock = clock
+        self._default = default_rules
+        self._lock = threading.Lock()
+        self._network: tuple[int, Network] | None = None
+        self._rules = CurrentRules(default_rules, 0)
+
+    def read(self, skus: Sequence[str]) -> StockRead:
+        """Stock of `skus` as of now: overdue holds are swept first, so they never count."""
+        read = self._store.stock(skus, self._clock.now())
+        if read.expiry_due:
+            expire_due(self._store, self._clock.now())
+            read = self._store.stock(skus, self._clock.now())
+        return read
+
+    def network(self, version: int | None = None) -> Network:
+        """The network at `version` (None = ask the store which version is current)."""
+        cached = self._network
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        with self._lock:
+            record = self._store.load_nodes()
+            self._network = (record.version, Network.of(record.nodes))
+            return self._network[1]
+
+    def rules(self, revision: int | None = None) -> CurrentRules:
+        """The published rule set at `revision` (None = ask the store which is current)."""
+        if revision is not None and revision == self._rules.revision:
+            return self._rules
+        stored = self._store.get_rules()
+        current = (
+            CurrentRules(self._default, 0)
+            if stored is None
+            else CurrentRules(parse_rules(stored.text), stored.revision)
+        )
+        self._rules = current
+        return current
+
+    def plan(
+        self,
+        order: Order,
+        rules: RuleSet | None = None,
+        deadline: Deadline | None = None,
+    ) -> Plan:
+        """An optimal plan for `order` from current stock (published rules unless given)."""
+        read = self.read(order.skus)
+        network = self.network(read.nodes_version)
+        chosen = rules or self.rules(read.rules_revision).rules
+        inventory = Inventory.from_units(
+            network,
+            {
+                sku: [(lv.node_id, lv.available) for lv in levels if lv.node_id in network.index]
+                for sku, levels in read.levels.items()
+                if levels
+            },
+        )
+        limit = chosen.time_limit_seconds
+        if deadline is not None:
+            deadline.check("planning")
+            left = deadline.remaining()
+            if left is not None:
+                limit = max(0.001, min(limit, left * SOLVER_SHARE))
+        return allocate(order, network, inventory, chosen, time_limit=limit)

@@ -1,0 +1,333 @@
+"""Reservations: plan an order and hold its stock, then commit, release or let it expire.
+
+Reserve is a saga over nodes. Each node's hold is atomic in the store and keyed by the
+reservation id, and the reservation id is derived from the idempotency key, so every step can be
+repeated after a crash without holding anything twice:
+
+1. Create the reservation record (PENDING) under the id of the key, or find the one a first
+   call created: same fingerprint -> carry on or answer as that call did; other -> conflict.
+2. Plan (or take the given plan) and store the plan in the record (compare-and-set on the
+   attempt number, so only the call that owns the record writes it).
+3. Hold at every node of the plan. If a node refuses, the stock moved after the planning read:
+   give back what was taken (compensation; giving back twice is harmless) and plan again from
+   fresh numbers, up to `MAX_ATTEMPTS` times. The per-node hold is the authority: nothing is
+   ever held beyond what a node has, whatever the planner saw.
+4. Mark the record HELD.
+
+A call that finds the record PENDING under a live lease waits for it; under an expired lease (the
+first call died), it takes over: it gives back the holds of the dead call's plan and starts again.
+Records and holds carry `expires_at`; `expiry.py` cleans up after reservations whose time is up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import replace
+
+from ..engine import InsufficientStock, InvalidInput, Order, Plan, Shortfall, Status
+from ..engine.errors import ProblemCollector
+from ..engine.ports import (
+    Clock,
+    Hold,
+    HoldOutcome,
+    IdempotencyConflict,
+    IllegalState,
+    InventoryStore,
+    NotFound,
+    ReservationRecord,
+    ReservationState,
+)
+from .errors import Deadline
+from .expiry import expire, is_overdue
+from .planner import Planner
+
+MAX_ATTEMPTS = 5
+LEASE_SECONDS = 10.0  # a PENDING record whose owner is silent this long is taken over
+WAIT_SECONDS = 0.005  # poll interval while another call owns the record
+
+
+def reservation_id(idempotency_key: str) -> str:
+    """The reservation id for a key: the same key always names the same reservation."""
+    return "res-" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]
+
+
+class Reservations:
+    def __init__(
+        self,
+        store: InventoryStore,
+        planner: Planner,
+        clock: Clock,
+        default_ttl_seconds: float = 900.0,
+        max_ttl_seconds: float = 7 * 24 * 3600,
+    ) -> None:
+        self._store = store
+        self._planner = planner
+        self._clock = clock
+        self.default_ttl = default_ttl_seconds
+        self.max_ttl = max_ttl_seconds
+
+    # Reserve
+    def reserve(
+        self,
+        idempotency_key: str,
+        fingerprint: str,
+        order: Order,
+        ttl_seconds: float = 0,
+        plan: Plan | None = None,
+        strict_plan: bool = False,
+        deadline: Deadline | None = None,
+    ) -> ReservationRecord:
+        """Holds stock for `order` and returns the HELD reservation.
+
+        Raises InsufficientStock (with shortfalls) when the order cannot be held, and
+        IdempotencyConflict when the key was used for another request.
+        """
+        deadline = deadline or Deadline()
+        ttl = self._ttl(ttl_seconds)
+        if plan is not None:
+            self._check_plan(plan, order)
+        now, token = self._clock.now(), uuid.uuid4().hex
+        fresh = ReservationRecord(
+            id=reservation_id(idempotency_key),
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+            order_id=order.id,
+            state=ReservationState.PENDING,
+            created_at=now,
+            expires_at=now + ttl,
+            owner=token,
+            lease_until=now + LEASE_SECONDS,
+        )
+        record = self._store.create_reservation(fresh)
+        if record.fingerprint != fingerprint:
+            raise IdempotencyConflict(idempotency_key)
+        if record.owner != token:
+            record = self._own_or_await(record, token, deadline)
+        if record.state is not ReservationState.PENDING:
+            return _settled(record)
+        return self._hold(record, order, plan, strict_plan, token, deadline)
+
+    def _ttl(self, ttl_seconds: float) -> float:
+        if ttl_seconds < 0 or ttl_seconds > self.max_ttl:
+            raise InvalidInput.one("ttl_seconds", ttl_seconds, f"must be in [0, {self.max_ttl}]")
+        return ttl_seconds or self.default_ttl
+
+    def _check_plan(self, plan: Plan, order: Order) -> None:
+        """A given plan must ship exactly the order's lines, from known nodes."""
+        problems = ProblemCollector()
+        network = self._planner.network()
+        shipped: dict[str, int] = {}
+        for i, shipment in enumerate(plan.shipments):
+            if shipment.node_id not in network.index:
+                problems.add(f"plan.shipments[{i}].node_id", shipment.node_id, "unknown node")
+            for j, line in enumerate(shipment.lines):
+                if line.quantity <= 0:
+                    problems.add(
+                        f"plan.shipments[{i}].lines[{j}].quantity", line.quantity, "must be > 0"
+                    )
+                shipped[line.sku] = shipped.get(line.sku, 0) + line.quantity
+        wanted = {line.sku: line.quantity for line in order.lines}
+        for sku in sorted(set(shipped) | set(wanted)):
+            if shipped.get(sku, 0) != wanted.get(sku, 0):
+                problems.add(
+                    f"plan.shipments[sku={sku}]",
+                    shipped.get(sku, 0),
+                    f"the order asks for {wanted.get(sku, 0)}",
+                )
+        problems.raise_if_any()
+
+    def _own_or_await(
+        self, record: ReservationRecord, token: str, deadline: Deadline
+    ) -> ReservationRecord:
+        """Waits while another live call owns the record; takes it over from a dead one."""
+        give_up = time.monotonic() + LEASE_SECONDS
+        while record.state is ReservationState.PENDING:
+            now = self._clock.now()
+            if record.lease_until > now:
+                deadline.check("waiting for the first call with this idempotency key")
+                if time.monotonic() > give_up:
+                    raise IllegalState(
+                        f"reservation {record.id} is still being taken by another call; retry"
+                    )
+                time.sleep(WAIT_SECONDS)
+                record = self._require(record.id)
+                continue
+            taken = replace(
+                record, attempt=record.attempt + 1, owner=token, lease_until=now + LEASE_SECONDS
+            )
+            if self._store.replace_reservation(taken, record.state, record.attempt):
+                self._store.release(list(record.holds), record.id)
+                return replace(taken, plan=None)
+            record = self._require(record.id)
+        return record
+
+    def _hold(
+        self,
+        record: ReservationRecord,
+        order: Order,
+        given: Plan | None,
+        strict: bool,
+        token: str,
+        deadline: Deadline,
+    ) -> ReservationRecord:
+        refused: list[tuple[Hold, HoldOutcome]] = []
+        for attempt in range(MAX_ATTEMPTS):
+            deadline.check("reserving")
+            use_given = given is not None and attempt == 0
+            plan = given if use_given else self._planner.plan(order, deadline=deadline)
+            assert plan is not None
+            if plan.status is Status.INFEASIBLE:
+                return self._fail(record, plan.shortfalls)
+            planned = replace(
+                record,
+                attempt=record.attempt + 1,
+                plan=plan,
+                lease_until=self._clock.now() + LEASE_SECONDS,
+            )
+            if not self._store.replace_reservation(planned, record.state, record.attempt):
+                return self._lost(record.id)
+            record = planned
+            holds = [
+                Hold(node_id, record.id, lines, record.expires_at)
+                for node_id, lines in record.holds.items()
+            ]
+            now = self._clock.now()
+            if now >= record.expires_at:
+                return _settled(expire(self._store, record, now))
+            outcomes = self._store.hold(holds, now)
+            if all(o.held for o in outcomes):
+                held = replace(record, state=ReservationState.HELD, owner=token, lease_until=0.0)
+                if self._store.replace_reservation(held, record.state, record.attempt):
+                    return held
+                return self._lost(record.id)
+            self._store.release(
+                [h.node_id for h, o in zip(holds, outcomes, strict=True) if o.held], record.id
+            )
+            refused = [(h, o) for h, o in zip(holds, outcomes, strict=True) if not o.held]
+            if strict and use_given:
+                break
+        return self._fail(record, _shortfalls(refused))
+
+    def _fail(
+        self, record: ReservationRecord, shortfalls: Sequence[Shortfall]
+    ) -> ReservationRecord:
+        failed = replace(record, state=ReservationState.FAILED, shortfalls=tuple(shortfalls))
+        if not self._store.replace_reservation(failed, record.state, record.attempt):
+            return self._lost(record.id)
+        raise InsufficientStock(shortfalls)
+
+    def _lost(self, rid: str) -> ReservationRecord:
+        """Another call changed the record under us (released, expired or took over): answer
+        with the record as it stands; if it was released meanwhile, nothing of ours stays held."""
+        record = self._require(rid)
+        if record.state in (ReservationState.RELEASED, ReservationState.EXPIRED):
+            self._store.release(list(record.holds), rid)
+        if record.state is ReservationState.PENDING:
+            raise IllegalState(f"reservation {rid} was taken over by a retry of the same key")
+        return _settled(record)
+
+    # Commit, release, fulfil, get
+    def commit(
+        self, reservation_id: str, idempotency_key: str, fingerprint: str
+    ) -> ReservationRecord:
+        """HELD -> COMMITTED: the holds stop expiring. An expired hold cannot be committed."""
+        self._claim("commit", idempotency_key, fingerprint)
+        record = self._current(reservation_id)
+        if record.state is ReservationState.HELD:
+            pinned = self._store.pin(list(record.holds), record.id, self._clock.now())
+            committed = replace(record, state=ReservationState.COMMITTED)
+            if all(pinned) and self._store.replace_reservation(
+                committed, record.state, record.attempt
+            ):
+                return committed
+            record = self._current(reservation_id)
+            if record.state is ReservationState.HELD:  # a hold expired at a node just now
+                record = expire(self._store, record, record.expires_at)
+            elif record.state is not ReservationState.COMMITTED:
+                self._store.release(list(record.holds), record.id)
+        if record.state is ReservationState.COMMITTED:
+            return record
+        raise IllegalState(
+            f"reservation {reservation_id} is {record.state.value}: "
+            "only a HELD reservation before its expires_at can be committed"
+        )
+
+    def release(
+        self, reservation_id: str, idempotency_key: str, fingerprint: str
+    ) -> ReservationRecord:
+        """HELD, COMMITTED or PENDING -> RELEASED: the stock is free again at once."""
+        self._claim("release", idempotency_key, fingerprint)
+        for _ in range(MAX_ATTEMPTS):
+            record = self._current(reservation_id)
+            if record.state is ReservationState.FULFILLED:
+                raise IllegalState(f"reservation {reservation_id} has shipped; return it instead")
+            if record.state not in (
+                ReservationState.PENDING,
+                ReservationState.HELD,
+                ReservationState.COMMITTED,
+            ):
+                return record
+            released = replace(record, state=ReservationState.RELEASED)
+            if self._store.replace_reservation(released, record.state, record.attempt):
+                self._store.release(list(record.holds), record.id)
+                return released
+        raise IllegalState(f"reservation {reservation_id} keeps changing; retry")
+
+    def fulfil(self, reservation_id: str) -> ReservationRecord:
+        """COMMITTED -> FULFILLED when the WMS confirms the shipment: the held units leave both
+        on_hand and reserved. (A later snapshot sets on_hand as counted, so it agrees.)"""
+        record = self._current(reservation_id)
+        if record.state is ReservationState.FULFILLED:
+            return record
+        if record.state is not ReservationState.COMMITTED:
+            raise IllegalState(
+                f"reservation {reservation_id} is {record.state.value}: only COMMITTED ships"
+            )
+        self._store.fulfil(list(record.holds), record.id)
+        fulfilled = replace(record, state=ReservationState.FULFILLED)
+        if self._store.replace_reservation(fulfilled, record.state, record.attempt):
+            return fulfilled
+        return self._current(reservation_id)
+
+    def get(self, reservation_id: str) -> ReservationRecord:
+        return self._current(reservation_id)
+
+    def _current(self, reservation_id: str) -> ReservationRecord:
+        """The record as it stands, with an overdue one expired on the spot."""
+        record = self._require(reservation_id)
+        now = self._clock.now()
+        return expire(self._store, record, now) if is_overdue(record, now) else record
+
+    def _require(self, reservation_id: str) -> ReservationRecord:
+        record = self._store.get_reservation(reservation_id)
+        if record is None:
+            raise NotFound("reservation_id", reservation_id)
+        return record
+
+    def _claim(self, operation: str, key: str, fingerprint: str) -> None:
+        """Commit and release are idempotent by their state changes; the key guards against
+        its reuse for another request."""
+        if not key:
+            raise InvalidInput.one("idempotency_key", key, "is required")
+        self._store.claim_key(f"{operation}:{key}", fingerprint)
+
+
+def _settled(record: ReservationRecord) -> ReservationRecord:
+    """The answer for a finished first call: its reservation, or its shortfalls again."""
+    if record.state is ReservationState.FAILED:
+        raise InsufficientStock(record.shortfalls)
+    return record
+
+
+def _shortfalls(refused: Sequence[tuple[Hold, HoldOutcome]]) -> list[Shortfall]:
+    """What the refusing nodes were short of, as the caller's shortfalls."""
+    out = []
+    for hold, outcome in refused:
+        available = {level.sku: level.available for level in outcome.levels}
+        for sku, units in hold.lines.items():
+            if available.get(sku, 0) < units:
+                out.append(Shortfall(sku, units, available.get(sku, 0)))
+    return out

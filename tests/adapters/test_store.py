@@ -1,0 +1,222 @@
+"""The one `InventoryStore` test suite: every test runs against the memory store and against the
+Redis store on a real redis-server, so both keep the same promises."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+
+from allocation_engine.adapters.memory_store import MemoryStore
+from allocation_engine.adapters.redis_store import RedisStore
+from allocation_engine.engine import Node, NodeType
+from allocation_engine.engine.ports import (
+    Adjustment,
+    Hold,
+    IdempotencyConflict,
+    InventoryStore,
+    Level,
+    ReservationRecord,
+    ReservationState,
+    SnapshotLine,
+    VersionConflict,
+)
+
+NOW = 1_800_000_000.0
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request: pytest.FixtureRequest) -> Iterator[InventoryStore]:
+    if request.param == "memory":
+        yield MemoryStore()
+    else:
+        yield RedisStore.from_url(request.getfixturevalue("redis_url"))
+
+
+@pytest.fixture
+def stocked(store: InventoryStore) -> InventoryStore:
+    """Two nodes; A holds 10 of S1 (2 safety) and 5 of S2, B holds 4 of S1."""
+    store.upsert_nodes(
+        [Node("A", NodeType.WAREHOUSE, 50.0, 8.0, "DE"), Node("B", NodeType.STORE, 52, 13, "DE")]
+    )
+    store.apply_snapshot(
+        1,
+        [SnapshotLine("A", "S1", 10, 2), SnapshotLine("A", "S2", 5, 0), SnapshotLine("B", "S1", 4)],
+    )
+    return store
+
+
+def levels(store: InventoryStore, sku: str) -> dict[str, Level]:
+    return {lv.node_id: lv for lv in store.stock([sku], NOW).levels[sku]}
+
+
+def test_nodes_are_upserted_by_id_and_bump_the_version(store: InventoryStore) -> None:
+    """Upserting replaces a node of the same id and bumps the network version each time."""
+    v1 = store.upsert_nodes([Node("A", NodeType.WAREHOUSE, 50, 8, "DE")])
+    v2 = store.upsert_nodes([Node("A", NodeType.STORE, 51, 9, "DE", capacity=3)])
+    record = store.load_nodes()
+    assert v2 > v1
+    assert record.version == v2
+    assert record.nodes == (Node("A", NodeType.STORE, 51, 9, "DE", capacity=3),)
+
+
+def test_rules_are_versioned_and_a_stale_revision_changes_nothing(store: InventoryStore) -> None:
+    """Each publish gets the next revision; one based on a stale revision is refused."""
+    assert store.get_rules() is None
+    first = store.put_rules('name = "a"')
+    second = store.put_rules('name = "b"', expected_revision=first)
+    with pytest.raises(VersionConflict):
+        store.put_rules('name = "c"', expected_revision=first)
+    stored = store.get_rules()
+    assert stored is not None
+    assert (stored.revision, stored.text) == (second, 'name = "b"')
+    assert store.stock(["S"], NOW).rules_revision == second
+
+
+def test_stock_reads_every_position_of_the_skus(stocked: InventoryStore) -> None:
+    """A planning read returns each sku's positions by node, and leaves out nodes without it."""
+    read = stocked.stock(["S1", "S2", "NONE"], NOW)
+    assert read.levels["S1"] == [Level("A", "S1", 10, 0, 2), Level("B", "S1", 4, 0, 0)]
+    assert read.levels["S2"] == [Level("A", "S2", 5, 0, 0)]
+    assert read.levels["NONE"] == []
+    assert read.nodes_version == stocked.load_nodes().version
+    assert not read.expiry_due
+
+
+def test_an_older_snapshot_is_refused_and_changes_nothing(stocked: InventoryStore) -> None:
+    """Snapshot version 3 sets on_hand; version 2 afterwards is a VersionConflict."""
+    stocked.apply_snapshot(3, [SnapshotLine("A", "S1", 7)])
+    with pytest.raises(VersionConflict):
+        stocked.apply_snapshot(2, [SnapshotLine("A", "S1", 99), SnapshotLine("B", "S1", 99)])
+    assert levels(stocked, "S1")["A"].on_hand == 7
+    assert levels(stocked, "S1")["B"].on_hand == 4
+
+
+def test_a_snapshot_keeps_open_holds(stocked: InventoryStore) -> None:
+    """Holds survive a snapshot: it sets physical stock only."""
+    assert stocked.hold([Hold("A", "r1", {"S1": 3}, NOW + 60)], NOW)[0].held
+    stocked.apply_snapshot(2, [SnapshotLine("A", "S1", 20)])
+    assert levels(stocked, "S1")["A"] == Level("A", "S1", 20, 3, 2)
+
+
+def test_a_hold_takes_every_line_or_nothing(stocked: InventoryStore) -> None:
+    """A hold short on one line is refused whole, and reports the node's real stock."""
+    refused = stocked.hold([Hold("A", "r1", {"S1": 2, "S2": 6}, NOW + 60)], NOW)[0]
+    assert not refused.held
+    assert {lv.sku: lv.available for lv in refused.levels} == {"S1": 8, "S2": 5}
+    assert levels(stocked, "S2")["A"].reserved == 0
+
+    taken = stocked.hold([Hold("A", "r1", {"S1": 8, "S2": 5}, NOW + 60)], NOW)[0]
+    assert taken.held
+    a = levels(stocked, "S1")["A"]
+    assert (a.reserved, a.available) == (8, 0)
+    assert a.on_hand == a.available + a.reserved + a.safety_stock
+
+
+def test_holding_twice_under_one_reservation_holds_once(stocked: InventoryStore) -> None:
+    """The saga may repeat a hold after a crash; the second one changes nothing."""
+    hold = Hold("B", "r1", {"S1": 3}, NOW + 60)
+    assert stocked.hold([hold], NOW)[0].held
+    assert stocked.hold([hold], NOW)[0].held
+    assert levels(stocked, "S1")["B"].reserved == 3
+
+
+def test_an_expired_hold_stops_counting_at_once(stocked: InventoryStore) -> None:
+    """Past its expiry a hold no longer blocks stock, before any sweeper runs."""
+    assert stocked.hold([Hold("B", "old", {"S1": 4}, NOW + 10)], NOW)[0].held
+    assert not stocked.hold([Hold("B", "new", {"S1": 4}, NOW + 60)], NOW + 9)[0].held
+    assert stocked.hold([Hold("B", "new", {"S1": 4}, NOW + 60)], NOW + 10)[0].held
+    assert levels(stocked, "S1")["B"].reserved == 4
+
+
+def test_release_gives_stock_back_once(stocked: InventoryStore) -> None:
+    stocked.hold([Hold("B", "r1", {"S1": 3}, NOW + 60)], NOW)
+    stocked.release(["B"], "r1")
+    stocked.release(["B"], "r1")
+    assert levels(stocked, "S1")["B"] == Level("B", "S1", 4, 0, 0)
+
+
+def test_a_pinned_hold_never_expires_and_an_expired_one_cannot_be_pinned(
+    stocked: InventoryStore,
+) -> None:
+    """Commit pins holds: they outlive their expiry. A hold already expired cannot be pinned."""
+    stocked.hold([Hold("A", "r1", {"S2": 5}, NOW + 10)], NOW)
+    stocked.hold([Hold("B", "r2", {"S1": 1}, NOW + 10)], NOW)
+    assert stocked.pin(["A"], "r1", NOW + 5) == [True]
+    assert stocked.pin(["B"], "r2", NOW + 11) == [False]
+    assert not stocked.hold([Hold("A", "r3", {"S2": 1}, NOW + 60)], NOW + 100)[0].held
+    assert levels(stocked, "S2")["A"].reserved == 5
+
+
+def test_fulfil_takes_the_units_off_on_hand_and_reserved(stocked: InventoryStore) -> None:
+    stocked.hold([Hold("A", "r1", {"S1": 3}, None)], NOW)
+    stocked.fulfil(["A"], "r1")
+    stocked.fulfil(["A"], "r1")
+    assert levels(stocked, "S1")["A"] == Level("A", "S1", 7, 0, 2)
+
+
+def test_adjustments_apply_once_per_key_and_stop_at_zero(stocked: InventoryStore) -> None:
+    """Deltas apply once per key; a delta below zero is cut at 0 and reported."""
+    deltas = [Adjustment("A", "S1", 5), Adjustment("B", "S1", -9, safety_stock=1)]
+    first = stocked.adjust("k1", deltas)
+    again = stocked.adjust("k1", deltas)
+    assert first.clamped == (Adjustment("B", "S1", -9, 1),)
+    assert again.clamped == ()
+    assert {(lv.node_id, lv.on_hand, lv.safety_stock) for lv in first.levels} == {
+        ("A", 15, 2),
+        ("B", 0, 1),
+    }
+    assert levels(stocked, "S1")["A"].on_hand == 15
+
+
+def record(
+    rid: str = "r1", state: ReservationState = ReservationState.PENDING
+) -> ReservationRecord:
+    return ReservationRecord(rid, "key", "fp", "o1", state, NOW, NOW + 60, owner="me")
+
+
+def test_reservation_records_change_by_compare_and_set(store: InventoryStore) -> None:
+    """A record is created once; a replace with a stale state or attempt is refused."""
+    first = store.create_reservation(record())
+    assert store.create_reservation(replace(record(), fingerprint="other")) == first
+    held = replace(first, state=ReservationState.HELD, attempt=1)
+    assert store.replace_reservation(held, ReservationState.PENDING, 0)
+    assert not store.replace_reservation(held, ReservationState.PENDING, 0)
+    assert store.get_reservation("r1") == held
+    assert store.get_reservation("nope") is None
+
+
+def test_due_reservations_are_the_open_ones_past_expiry(store: InventoryStore) -> None:
+    store.create_reservation(record("r1"))
+    committed = store.create_reservation(record("r2"))
+    store.replace_reservation(
+        replace(committed, state=ReservationState.COMMITTED), ReservationState.PENDING, 0
+    )
+    assert store.due_reservations(NOW + 59, 10) == []
+    assert store.due_reservations(NOW + 60, 10) == ["r1"]
+    assert store.stock(["S"], NOW + 60).expiry_due
+
+
+def test_idempotency_keys_remember_the_request_and_its_result(store: InventoryStore) -> None:
+    assert store.claim_key("k", "fp1").new
+    assert not store.claim_key("k", "fp1").new
+    with pytest.raises(IdempotencyConflict):
+        store.claim_key("k", "fp2")
+    store.complete_key("k", "42")
+    assert store.claim_key("k", "fp1").result == "42"
+
+
+def test_the_planning_view_agrees_with_the_per_node_authority(stocked: InventoryStore) -> None:
+    """After holds, releases, pins, snapshots and adjustments, the per-sku read equals the
+    per-node positions."""
+    stocked.hold([Hold("A", "r1", {"S1": 3, "S2": 1}, NOW + 5)], NOW)
+    stocked.hold([Hold("B", "r2", {"S1": 2}, NOW + 60)], NOW)
+    stocked.pin(["B"], "r2", NOW)
+    stocked.apply_snapshot(2, [SnapshotLine("A", "S2", 9)])
+    stocked.adjust("k", [Adjustment("B", "S1", 3)])
+    stocked.hold([Hold("A", "r3", {"S1": 1}, NOW + 60)], NOW + 6)  # sweeps r1 at A
+    for sku in ("S1", "S2"):
+        view = stocked.stock([sku], NOW + 6).levels[sku]
+        authority = [lv for node in ("A", "B") for lv in stocked.node_stock(node) if lv.sku == sku]
+        assert list(view) == authority
