@@ -1,0 +1,115 @@
+"""The outbox dispatcher: sends what the event log asks for, at least once, never twice.
+
+The workflow never sends anything itself. It appends events in the same atomic write as the
+state change, and this dispatcher reads them from the log: a `notification.requested` event
+becomes an e-mail, a `shipment.released` event a pick list for the node's WMS.
+
+Why nothing is lost: an event is acknowledged only after its receiver accepted it. A dispatcher
+that dies (or whose receiver fails) leaves its events unacknowledged, and the outbox hands them
+out again after the lease (to this or another dispatcher).
+
+Why nothing is sent twice: each delivery has a key from the event (`mail:<order>/<seq>`,
+`wms:<shipment id>`), checked before sending and marked right after the receiver accepted it.
+Only a crash in the instant between the receiver's "accepted" and the mark can repeat a send, and
+then the receivers are idempotent: the e-mail carries the same Message-ID, the pick list the same
+file name or Idempotency-Key.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from ..engine.workflow import NOTIFICATION, Address, Event
+from ..engine.workflow.ports import (
+    Notification,
+    Notifier,
+    Outbox,
+    PickLine,
+    PickList,
+    Wms,
+)
+
+log = logging.getLogger("allocation_engine.outbox")
+
+RELEASED = "shipment.released"
+
+
+def notification_from(event: Event) -> Notification:
+    d = event.data
+    return Notification(d["key"], d["to"], d["name"], d["language"], d["template"], d["context"])
+
+
+def pick_list_from(event: Event) -> PickList:
+    d: dict[str, Any] = dict(event.data)
+    return PickList(
+        shipment_id=d["shipment_id"],
+        order_id=d["order_id"],
+        external_order_id=d["external_order_id"],
+        node_id=d["node_id"],
+        lines=tuple(PickLine(x["sku"], x["quantity"], x["name"]) for x in d["lines"]),
+        ship_to=Address(**d["ship_to"]),
+        delivery_mode=d["delivery_mode"],
+        created_at=event.at,
+    )
+
+
+class Dispatcher:
+    def __init__(
+        self, outbox: Outbox, notifier: Notifier, wms: Wms, consumer: str = "dispatcher"
+    ) -> None:
+        self.outbox, self.notifier, self.wms, self.consumer = outbox, notifier, wms, consumer
+
+    def run_once(self, wait_seconds: float = 1.0, batch: int = 20) -> int:
+        """Delivers one batch; returns how many events were acknowledged."""
+        done = 0
+        for delivery in self.outbox.claim(self.consumer, batch, wait_seconds):
+            try:
+                self.deliver(delivery.event)
+            except Exception:  # the receiver failed: keep the event for a later attempt
+                log.exception("delivery of %s (%s) failed", delivery.event.id, delivery.event.type)
+                continue
+            self.outbox.ack(delivery.entry_id)
+            done += 1
+        return done
+
+    def deliver(self, event: Event) -> None:
+        if event.type == NOTIFICATION:
+            notification = notification_from(event)
+            self._once(f"mail:{notification.key}", lambda: self.notifier.send(notification))
+        elif event.type == RELEASED:
+            pick = pick_list_from(event)
+            self._once(f"wms:{pick.shipment_id}", lambda: self.wms.release(pick))
+
+    def _once(self, key: str, send: Callable[[], None]) -> None:
+        if self.outbox.delivered(key):
+            return
+        send()
+        self.outbox.mark_delivered(key)
+
+
+class DispatcherThread(threading.Thread):
+    """Runs a dispatcher until `stop()`; backs off while the store or a receiver is down."""
+
+    def __init__(self, dispatcher: Dispatcher, wait_seconds: float = 0.5) -> None:
+        super().__init__(name=f"outbox-{dispatcher.consumer}", daemon=True)
+        self.dispatcher = dispatcher
+        self._wait = wait_seconds
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        backoff = self._wait
+        while not self._stop.is_set():
+            try:
+                self.dispatcher.run_once(self._wait)
+                backoff = self._wait
+            except Exception:
+                log.exception("outbox dispatcher: store unavailable, retrying")
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self.join(timeout)

@@ -1,0 +1,10 @@
+"""Payment providers for the workflow's `PaymentProvider` port, by payment kind.
+
+`card`: a PaymentIntent-style HTTP API (`card.py`); `invoice`: pay after delivery
+(`invoice.py`). `fake_provider.py` is a local test peer that speaks the card API.
+"""
+
+from .card import CardProvider
+from .invoice import InvoiceProvider
+
+__all__ = ["CardProvider", "InvoiceProvider"]
