@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck bench clean
+.PHONY: run test check lint typecheck bench clean proto
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,8 +12,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e . --group dev
 	touch $(STAMP)
 
+# The gRPC service on 127.0.0.1:50051, in-memory store, demo network; it prints how to call it.
 run: $(STAMP)
-	$(VENV)/bin/allocation-engine plan examples/order.json
+	$(VENV)/bin/allocation-engine serve --demo --host 127.0.0.1 --port 50051
+
+# Regenerates the typed protobuf code from proto/ (tests/service/test_proto_current.py checks it).
+proto: $(STAMP)
+	$(PY) scripts/gen_proto.py
 
 check: lint typecheck
 

@@ -157,11 +157,9 @@ def order_to_proto(order: Order) -> cpb.Order:
     )
 
 
-def order_from_proto(message: cpb.Order, max_lines: int | None = None) -> Order:
+def order_from_proto(message: cpb.Order) -> Order:
     """The order, or InvalidInput naming every bad field as `order.<path>`."""
     problems = ProblemCollector()
-    if max_lines is not None and len(message.lines) > max_lines:
-        problems.add("order.lines", len(message.lines), f"at most {max_lines} lines per order")
     if not message.HasField("ship_to"):
         problems.add("order.ship_to", None, "is required")
     customer = _enum_from_proto(
@@ -230,7 +228,8 @@ def plan_to_proto(plan: Plan, *, explain: bool = False) -> apb.Plan:
         optimality_gap=0.0 if math.isnan(plan.optimality_gap) else plan.optimality_gap,
         unfilled=[apb.ShipmentLine(sku=line.sku, quantity=line.quantity) for line in plan.unfilled],
         shortfalls=[shortfall_to_proto(s) for s in plan.shortfalls],
-        rules_name=plan.rules,
+        rules_name=plan.rules.rpartition("@")[0] or plan.rules,
+        rules_version=plan.rules.rpartition("@")[2] if "@" in plan.rules else "",
         candidates=plan.candidates,
         solver_candidates=plan.solver_candidates,
     )
@@ -264,7 +263,7 @@ def plan_from_proto(message: apb.Plan) -> Plan:
         optimality_gap=message.optimality_gap,
         unfilled=tuple(ShipmentLine(line.sku, line.quantity) for line in message.unfilled),
         shortfalls=tuple(shortfall_from_proto(s) for s in message.shortfalls),
-        rules=message.rules_name,
+        rules="@".join(filter(None, (message.rules_name, message.rules_version))),
         candidates=message.candidates,
         solver_candidates=message.solver_candidates,
     )

@@ -171,6 +171,11 @@ def handled(method: Handler) -> Handler:
     return wrapper  # type: ignore[return-value]
 
 
+def _limit(field: str, size: int, limit: int) -> None:
+    if size > limit:
+        raise LimitExceeded(field, size, limit)
+
+
 def _deadline(context: grpc.ServicerContext) -> Deadline:
     return Deadline(context.time_remaining())
 
@@ -199,7 +204,8 @@ class AllocationServicer(apb_grpc.AllocationServiceServicer):
 
     @handled
     def Allocate(self, request: apb.AllocateRequest, context: grpc.ServicerContext) -> Any:
-        order = mapping.order_from_proto(request.order, self._limits.max_lines_per_order)
+        _limit("order.lines", len(request.order.lines), self._limits.max_lines_per_order)
+        order = mapping.order_from_proto(request.order)
         rules = (
             parse_rules(mapping.rules_text_from_proto(request.rule_set))
             if request.HasField("rule_set")
@@ -215,7 +221,8 @@ class AllocationServicer(apb_grpc.AllocationServiceServicer):
     def Reserve(self, request: apb.ReserveRequest, context: grpc.ServicerContext) -> Any:
         if not request.idempotency_key:
             raise InvalidInput.one("idempotency_key", "", "is required")
-        order = mapping.order_from_proto(request.order, self._limits.max_lines_per_order)
+        _limit("order.lines", len(request.order.lines), self._limits.max_lines_per_order)
+        order = mapping.order_from_proto(request.order)
         plan = mapping.plan_from_proto(request.plan) if request.HasField("plan") else None
         try:
             record = self._services.reservations.reserve(
@@ -268,13 +275,9 @@ class InventoryServicer(ipb_grpc.InventoryServiceServicer):
         self._services = services
         self._limits = limits
 
-    def _limit(self, field: str, size: int, limit: int) -> None:
-        if size > limit:
-            raise LimitExceeded(field, size, limit)
-
     @handled
     def UpsertNodes(self, request: ipb.UpsertNodesRequest, context: grpc.ServicerContext) -> Any:
-        self._limit("nodes", len(request.nodes), self._limits.max_nodes_per_request)
+        _limit("nodes", len(request.nodes), self._limits.max_nodes_per_request)
         nodes = mapping.nodes_from_proto(request.nodes)
         version = self._services.inventory.upsert_nodes(
             request.idempotency_key, fingerprint(request), nodes
@@ -295,7 +298,7 @@ class InventoryServicer(ipb_grpc.InventoryServiceServicer):
         """Applies chunk by chunk as they arrive; nothing of the stream is held beyond one."""
         version, applied, skipped, chunks = None, 0, 0, 0
         for chunk in request_iterator:
-            self._limit(
+            _limit(
                 f"chunks[{chunks}].positions",
                 len(chunk.positions),
                 self._limits.max_positions_per_chunk,
@@ -332,7 +335,7 @@ class InventoryServicer(ipb_grpc.InventoryServiceServicer):
     def AdjustInventory(
         self, request: ipb.AdjustInventoryRequest, context: grpc.ServicerContext
     ) -> Any:
-        self._limit("adjustments", len(request.adjustments), self._limits.max_positions_per_chunk)
+        _limit("adjustments", len(request.adjustments), self._limits.max_positions_per_chunk)
         outcome = self._services.inventory.adjust(
             request.idempotency_key,
             fingerprint(request),
@@ -347,7 +350,7 @@ class InventoryServicer(ipb_grpc.InventoryServiceServicer):
     def GetAvailability(
         self, request: ipb.GetAvailabilityRequest, context: grpc.ServicerContext
     ) -> Any:
-        self._limit("skus", len(request.skus), self._limits.max_skus_per_read)
+        _limit("skus", len(request.skus), self._limits.max_skus_per_read)
         found = self._services.inventory.availability(list(request.skus), list(request.node_ids))
         return ipb.GetAvailabilityResponse(
             skus=[mapping.availability_to_proto(sku, levels) for sku, levels in found.items()]

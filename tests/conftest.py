@@ -2,7 +2,8 @@
 
 `redis_server` starts a throwaway redis-server on a free port for the session (installing the
 Debian package first when the binary is missing and we run as root) and stops it afterwards. It
-never touches a Redis it did not start. `redis_url` hands each test an empty database on it.
+never touches a Redis it did not start. `redis_url` hands each test an empty database on it, and
+`store` runs a test once against the in-memory store and once against Redis.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+
+from allocation_engine.adapters.memory_store import MemoryStore
+from allocation_engine.adapters.redis_store import RedisStore
+from allocation_engine.engine.ports import InventoryStore
 
 
 def _free_port() -> int:
@@ -94,3 +99,11 @@ def redis_url(redis_server: str) -> Iterator[str]:
     client.flushall()
     client.close()
     yield redis_server
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request: pytest.FixtureRequest) -> InventoryStore:
+    """An empty store of each kind: in memory, and Redis on the session's redis-server."""
+    if request.param == "memory":
+        return MemoryStore()
+    return RedisStore.from_url(request.getfixturevalue("redis_url"))

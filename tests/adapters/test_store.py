@@ -1,15 +1,13 @@
 """The one `InventoryStore` test suite: every test runs against the memory store and against the
-Redis store on a real redis-server, so both keep the same promises."""
+Redis store on a real redis-server (the `store` fixture of tests/conftest.py), so both keep the
+same promises."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
 
-from allocation_engine.adapters.memory_store import MemoryStore
-from allocation_engine.adapters.redis_store import RedisStore
 from allocation_engine.engine import Node, NodeType
 from allocation_engine.engine.ports import (
     Adjustment,
@@ -24,14 +22,6 @@ from allocation_engine.engine.ports import (
 )
 
 NOW = 1_800_000_000.0
-
-
-@pytest.fixture(params=["memory", "redis"])
-def store(request: pytest.FixtureRequest) -> Iterator[InventoryStore]:
-    if request.param == "memory":
-        yield MemoryStore()
-    else:
-        yield RedisStore.from_url(request.getfixturevalue("redis_url"))
 
 
 @pytest.fixture
