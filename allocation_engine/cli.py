@@ -18,6 +18,7 @@ from .codec import order_from_dict, plan_to_dict
 from .demo import demo_inventory, demo_network
 from .engine import METHODS, InvalidInput, Plan, RuleSet, allocate, load_rules
 from .service_cli import add_service_commands
+from .workflow_cli import add_workflow_commands
 
 
 def _rules(path: str | None) -> RuleSet:
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--json", action="store_true", help="machine-readable output")
     plan.set_defaults(func=_cmd_plan)
     add_service_commands(sub)  # serve, allocate, reserve, commit, release, availability, ...
+    add_workflow_commands(sub)  # order ..., workflows ..., outbox; serve's workflow options
     return parser
 
 

@@ -56,6 +56,7 @@ from .engine.ports import (
     VersionConflict,
 )
 from .engine.rules import default_rules_text
+from .engine.workflow.errors import ConcurrentChange, ProviderUnavailable
 from .proto.allocation.v1 import allocation_pb2 as apb
 from .proto.allocation.v1 import allocation_pb2_grpc as apb_grpc
 from .proto.allocation.v1 import common_pb2 as cpb
@@ -145,8 +146,10 @@ def status_for(error: Exception) -> status_pb2.Status:
             return status_pb2.Status(code=code_pb2.ALREADY_EXISTS, message=str(error))
         case LimitExceeded():
             return status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=str(error))
-        case StoreUnavailable():
+        case StoreUnavailable() | ProviderUnavailable():
             return status_pb2.Status(code=code_pb2.UNAVAILABLE, message=str(error))
+        case ConcurrentChange():
+            return status_pb2.Status(code=code_pb2.ABORTED, message=str(error))
         case DeadlineExceeded() | TimeoutError():
             return status_pb2.Status(code=code_pb2.DEADLINE_EXCEEDED, message=str(error))
     log.exception("unexpected error", exc_info=error)

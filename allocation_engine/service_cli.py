@@ -45,10 +45,18 @@ CHUNK_POSITIONS = 5_000
 def _cmd_serve(args: argparse.Namespace) -> int:
     """Runs the gRPC server until SIGTERM or Ctrl-C, then stops gracefully."""
     from .server import AllocationServer, build_services, seed_demo
+    from .workflow_cli import serve_orders
 
     services = build_services(args.redis_url, args.rules)
     seeded = seed_demo(services) if args.demo else False
-    server = AllocationServer(services, host=args.host, port=args.port, workers=args.workers)
+    orders = serve_orders(services, args, services.clock)  # OrderService and its outbox
+    server = AllocationServer(
+        services,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        extra=[orders.register],
+    )
     server.start()
     store = f"Redis at {args.redis_url}" if args.redis_url else "the in-memory store"
     demo = " with the demo network (4 warehouses, 30 stores, 5 suppliers, 300 skus)"
@@ -59,6 +67,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     print(f"  allocation-engine reserve examples/order.json --key demo-1{target}")
     print(f"  allocation-engine availability SKU-0001{target}")
     print("Stop with Ctrl-C or SIGTERM (health goes NOT_SERVING, calls in flight finish).")
+    orders.start()  # prints where e-mails, pick lists and card payments go
     sys.stdout.flush()
     stopping = threading.Event()
 
@@ -70,6 +79,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     server.wait()
+    orders.stop()
     print("allocation-engine stopped.")
     return 0
 

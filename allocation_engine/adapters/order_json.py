@@ -132,6 +132,7 @@ def order_to_json(r: OrderRecord) -> str:
                     "node_id": t.node_id,
                     "refund": t.refund,
                     "requested_at": t.requested_at,
+                    "key": t.key,
                 }
                 for t in r.returns
             ],
@@ -198,6 +199,7 @@ def order_from_json(text: str) -> OrderRecord:
                 node_id=t["node_id"],
                 refund=t["refund"],
                 requested_at=t["requested_at"],
+                key=t["key"],
             )
             for t in d["returns"]
         ),

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from typing import Any
 
 from ..engine.workflow import NOTIFICATION, Address, Event
@@ -56,6 +55,15 @@ def pick_list_from(event: Event) -> PickList:
     )
 
 
+def delivery_key(event: Event) -> str | None:
+    """The idempotency key of what `event` sends, or None when it sends nothing."""
+    if event.type == NOTIFICATION:
+        return f"mail:{event.data['key']}"
+    if event.type == RELEASED:
+        return f"wms:{event.data['shipment_id']}"
+    return None
+
+
 class Dispatcher:
     def __init__(
         self, outbox: Outbox, notifier: Notifier, wms: Wms, consumer: str = "dispatcher"
@@ -76,17 +84,14 @@ class Dispatcher:
         return done
 
     def deliver(self, event: Event) -> None:
-        if event.type == NOTIFICATION:
-            notification = notification_from(event)
-            self._once(f"mail:{notification.key}", lambda: self.notifier.send(notification))
-        elif event.type == RELEASED:
-            pick = pick_list_from(event)
-            self._once(f"wms:{pick.shipment_id}", lambda: self.wms.release(pick))
-
-    def _once(self, key: str, send: Callable[[], None]) -> None:
-        if self.outbox.delivered(key):
+        """Sends what `event` asks for, unless its receipt says it went out already."""
+        key = delivery_key(event)
+        if key is None or self.outbox.delivered(key):
             return
-        send()
+        if event.type == NOTIFICATION:
+            self.notifier.send(notification_from(event))
+        else:
+            self.wms.release(pick_list_from(event))
         self.outbox.mark_delivered(key)
 
 
@@ -97,19 +102,19 @@ class DispatcherThread(threading.Thread):
         super().__init__(name=f"outbox-{dispatcher.consumer}", daemon=True)
         self.dispatcher = dispatcher
         self._wait = wait_seconds
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
 
     def run(self) -> None:
         backoff = self._wait
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             try:
                 self.dispatcher.run_once(self._wait)
                 backoff = self._wait
             except Exception:
                 log.exception("outbox dispatcher: store unavailable, retrying")
-                self._stop.wait(backoff)
+                self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
+        self._stopping.set()
         self.join(timeout)

@@ -32,6 +32,7 @@ class Draft:
         new_customer: Customer | None = None,
     ) -> None:
         self.base_version = record.version
+        self.base_state = record.state
         self.record = record
         self.customer = customer
         self.workflow = workflow
@@ -111,7 +112,9 @@ class Draft:
         self.record = replace(
             self.record, version=self.base_version + 1, keys=keys, updated_at=self.now
         )
-        return OrderChange(self.record, self.base_version, tuple(self.events), self.new_customer)
+        return OrderChange(
+            self.record, self.base_version, self.base_state, tuple(self.events), self.new_customer
+        )
 
 
 def mail_context(record: OrderRecord, customer: Customer, cause: Event | None) -> dict[str, Any]:

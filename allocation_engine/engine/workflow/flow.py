@@ -299,8 +299,9 @@ class OrderFlow:
 
     # returns
 
-    def request_return(self, command: RequestReturn) -> OrderRecord:
-        """Opens a return for delivered units; it gets the id R<n> within the order."""
+    def request_return(self, command: RequestReturn) -> tuple[OrderRecord, str]:
+        """Opens a return for delivered units; answers with the order and the return's id
+        (R<n> within the order), the same id again when the request is retried."""
 
         def request(d: Draft) -> None:
             record = d.record
@@ -310,6 +311,7 @@ class OrderFlow:
                 lines=tuple(ReturnLine(i.sku, i.quantity) for i in command.items),
                 reason=command.reason,
                 requested_at=d.now,
+                key=command.idempotency_key,
             )
             d.update(returns=(*record.returns, ret))
             d.emit(
@@ -319,7 +321,8 @@ class OrderFlow:
                 lines=[{"sku": i.sku, "quantity": i.quantity} for i in command.items],
             )
 
-        return self._change(command.order_id, command.idempotency_key, command, request)
+        record = self._change(command.order_id, command.idempotency_key, command, request)
+        return record, next(r.id for r in record.returns if r.key == command.idempotency_key)
 
     def receive_return(self, command: ReceiveReturn) -> OrderRecord:
         """Returned goods arrived at a node (every unit goes there for inspection)."""

@@ -120,6 +120,7 @@ class Return:
     node_id: str = ""  # where it was received
     refund: int = 0  # the accepted amount: restocked units at their unit price
     requested_at: float = 0.0
+    key: str = ""  # the idempotency key of the RequestReturn that opened it
 
     def line(self, sku: str) -> ReturnLine | None:
         return next((line for line in self.lines if line.sku == sku), None)

@@ -198,10 +198,12 @@ class Notifier(Protocol):
 @dataclass(frozen=True)
 class OrderChange:
     """One atomic write: the order at its new version, the events it appended, and a new
-    customer when the change created one. `expected_version` 0 creates the order."""
+    customer when the change created one. `expected_version` 0 creates the order;
+    `previous_state` is the state at that version (stores index orders by state)."""
 
     record: OrderRecord
     expected_version: int
+    previous_state: OrderState
     events: tuple[Event, ...]
     new_customer: Customer | None = None
 
