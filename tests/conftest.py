@@ -8,12 +8,6 @@ never touches a Redis it did not start. `redis_url` hands each test an empty dat
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -22,74 +16,17 @@ import redis
 from allocation_engine.adapters.memory_store import MemoryStore
 from allocation_engine.adapters.redis_store import RedisStore
 from allocation_engine.engine.ports import InventoryStore
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _redis_binary() -> str:
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    if os.geteuid() != 0:
-        pytest.skip("redis-server is not installed and we are not root to install it")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "redis-server"], check=True, env=env)
-    found = shutil.which("redis-server")
-    if not found:
-        pytest.fail("apt-get installed redis-server but it is not on PATH")
-    return found
+from allocation_engine.redis_process import RedisNotAvailable, throwaway_redis
 
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[str]:
     """The URL of a redis-server this session started on a free port; stopped at the end."""
-    port = _free_port()
-    workdir = tempfile.mkdtemp(prefix="ae-redis-")
-    process = subprocess.Popen(
-        [
-            _redis_binary(),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            workdir,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
     try:
-        for _ in range(200):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if process.poll() is not None:
-                    pytest.fail(f"redis-server exited with {process.returncode}")
-                time.sleep(0.025)
-        else:
-            pytest.fail("redis-server did not answer within 5 s")
-        yield url
-    finally:
-        client.close()
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        shutil.rmtree(workdir, ignore_errors=True)
+        with throwaway_redis() as url:
+            yield url
+    except RedisNotAvailable as missing:
+        pytest.skip(str(missing))
 
 
 @pytest.fixture

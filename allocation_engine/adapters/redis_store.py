@@ -89,6 +89,15 @@ def _unpack(value: str) -> tuple[int, int, int]:
     return int(on_hand), int(reserved), int(safety)
 
 
+def _view_levels(sku: str, view: dict[str, str]) -> list[Level]:
+    """Levels of one sku from its view hash, by node id (the hot path of every planning read)."""
+    out = []
+    for node_id in sorted(view):
+        on_hand, reserved, safety, _ = view[node_id].split(":")
+        out.append(Level(node_id, sku, int(on_hand), int(reserved), int(safety)))
+    return out
+
+
 def _levels(node_id: str, tail: Sequence[Any]) -> tuple[Level, ...]:
     """Levels from a node function's `{S1, view1, ...}` reply tail."""
     return tuple(Level(node_id, tail[i], *_unpack(tail[i + 1])) for i in range(0, len(tail), 2))
@@ -199,10 +208,7 @@ class RedisStore:
         pipe.get(RULES_REVISION)
         pipe.zrangebyscore(RESERVATION_EXPIRY, "-inf", _ms(now), start=0, num=1)
         *views, nodes_version, rules_revision, due = pipe.execute()
-        levels = {
-            sku: [Level(node_id, sku, *_unpack(view[node_id])) for node_id in sorted(view)]
-            for sku, view in zip(skus, views, strict=True)
-        }
+        levels = {sku: _view_levels(sku, view) for sku, view in zip(skus, views, strict=True)}
         return StockRead(levels, int(nodes_version or 0), int(rules_revision or 0), bool(due))
 
     @_guarded
@@ -325,26 +331,23 @@ class RedisStore:
     def replace_reservation(
         self, record: ReservationRecord, expected: ReservationState, expected_attempt: int
     ) -> bool:
-        # Scheduled before the swap, never unscheduled: the sweeper drops entries of records
-        # that are no longer open, so a crash here leaves nothing unswept.
-        if record.state in OPEN:
-            self._redis.zadd(RESERVATION_EXPIRY, {record.id: _ms(record.expires_at)})
+        # Scheduled before the swap (same pipeline, in order), never unscheduled: the sweeper
+        # drops entries of records that are no longer open, so a crash leaves nothing unswept.
+        self._functions()
         finished = record.state not in OPEN and record.state is not ReservationState.COMMITTED
-        (swapped,) = self._fcall_pipeline(
-            [
-                (
-                    "ae_replace_reservation",
-                    [f"res:{{{record.id}}}"],
-                    [
-                        expected.value,
-                        expected_attempt,
-                        reservation_to_json(record),
-                        KEEP_SECONDS if finished else 0,
-                    ],
-                )
-            ]
+        pipe = self._redis.pipeline(transaction=False)
+        if record.state in OPEN:
+            pipe.zadd(RESERVATION_EXPIRY, {record.id: _ms(record.expires_at)})
+        pipe.fcall(
+            "ae_replace_reservation",
+            1,
+            f"res:{{{record.id}}}",
+            expected.value,
+            expected_attempt,
+            reservation_to_json(record),
+            KEEP_SECONDS if finished else 0,
         )
-        return bool(swapped)
+        return bool(pipe.execute()[-1])
 
     @_guarded
     def due_reservations(self, now: float, limit: int) -> list[str]:

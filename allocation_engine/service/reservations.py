@@ -4,10 +4,11 @@ Reserve is a saga over nodes. Each node's hold is atomic in the store and keyed 
 reservation id, and the reservation id is derived from the idempotency key, so every step can be
 repeated after a crash without holding anything twice:
 
-1. Create the reservation record (PENDING) under the id of the key, or find the one a first
-   call created: same fingerprint -> carry on or answer as that call did; other -> conflict.
-2. Plan (or take the given plan) and store the plan in the record (compare-and-set on the
-   attempt number, so only the call that owns the record writes it).
+1. Plan, then create the reservation record (PENDING, with that plan) under the id of the key,
+   or find the one a first call created: same fingerprint -> carry on or answer as that call
+   did; other fingerprint -> conflict.
+2. The first plan (or the given one) is stored with the record when it is created; later
+   plans replace it by compare-and-set on the attempt number, so only the owner writes.
 3. Hold at every node of the plan. If a node refuses, the stock moved after the planning read:
    give back what was taken (compensation; giving back twice is harmless) and plan again from
    fresh numbers, up to `MAX_ATTEMPTS` times. The per-node hold is the authority: nothing is
@@ -89,6 +90,7 @@ class Reservations:
         ttl = self._ttl(ttl_seconds)
         if plan is not None:
             self._check_plan(plan, order)
+        first = plan or self._planner.plan(order, deadline=deadline)
         now, token = self._clock.now(), uuid.uuid4().hex
         fresh = ReservationRecord(
             id=reservation_id(idempotency_key),
@@ -98,9 +100,13 @@ class Reservations:
             state=ReservationState.PENDING,
             created_at=now,
             expires_at=now + ttl,
+            attempt=1,
+            plan=first,
             owner=token,
             lease_until=now + LEASE_SECONDS,
         )
+        if first.status is Status.INFEASIBLE:
+            fresh = replace(fresh, state=ReservationState.FAILED, shortfalls=first.shortfalls)
         record = self._store.create_reservation(fresh)
         if record.fingerprint != fingerprint:
             raise IdempotencyConflict(idempotency_key)
@@ -108,7 +114,7 @@ class Reservations:
             record = self._own_or_await(record, token, deadline)
         if record.state is not ReservationState.PENDING:
             return _settled(record)
-        return self._hold(record, order, plan, strict_plan, token, deadline)
+        return self._hold(record, order, plan is not None and strict_plan, token, deadline)
 
     def _ttl(self, ttl_seconds: float) -> float:
         if ttl_seconds < 0 or ttl_seconds > self.max_ttl:
@@ -168,28 +174,27 @@ class Reservations:
         self,
         record: ReservationRecord,
         order: Order,
-        given: Plan | None,
         strict: bool,
         token: str,
         deadline: Deadline,
     ) -> ReservationRecord:
+        """Holds the record's plan; when a node refuses, gives back and plans again."""
         refused: list[tuple[Hold, HoldOutcome]] = []
         for attempt in range(MAX_ATTEMPTS):
             deadline.check("reserving")
-            use_given = given is not None and attempt == 0
-            plan = given if use_given else self._planner.plan(order, deadline=deadline)
-            assert plan is not None
-            if plan.status is Status.INFEASIBLE:
-                return self._fail(record, plan.shortfalls)
-            planned = replace(
-                record,
-                attempt=record.attempt + 1,
-                plan=plan,
-                lease_until=self._clock.now() + LEASE_SECONDS,
-            )
-            if not self._store.replace_reservation(planned, record.state, record.attempt):
-                return self._lost(record.id)
-            record = planned
+            if record.plan is None or attempt > 0:
+                plan = self._planner.plan(order, deadline=deadline)
+                if plan.status is Status.INFEASIBLE:
+                    return self._fail(record, plan.shortfalls)
+                planned = replace(
+                    record,
+                    attempt=record.attempt + 1,
+                    plan=plan,
+                    lease_until=self._clock.now() + LEASE_SECONDS,
+                )
+                if not self._store.replace_reservation(planned, record.state, record.attempt):
+                    return self._lost(record.id)
+                record = planned
             holds = [
                 Hold(node_id, record.id, lines, record.expires_at)
                 for node_id, lines in record.holds.items()
@@ -207,7 +212,7 @@ class Reservations:
                 [h.node_id for h, o in zip(holds, outcomes, strict=True) if o.held], record.id
             )
             refused = [(h, o) for h, o in zip(holds, outcomes, strict=True) if not o.held]
-            if strict and use_given:
+            if strict:
                 break
         return self._fail(record, _shortfalls(refused))
 
