@@ -107,6 +107,7 @@ def order_to_json(r: OrderRecord) -> str:
             "step": r.step,
             "blocked_reason": r.blocked_reason,
             "reservation_id": r.reservation_id,
+            "reserve_attempt": r.reserve_attempt,
             "shipments": [
                 {
                     "id": s.id,
@@ -177,6 +178,7 @@ def order_from_json(text: str) -> OrderRecord:
         step=d["step"],
         blocked_reason=d["blocked_reason"],
         reservation_id=d["reservation_id"],
+        reserve_attempt=d["reserve_attempt"],
         shipments=tuple(
             Shipment(
                 id=s["id"],

@@ -232,11 +232,11 @@ def _workflow(
     steps = [
         _step(raw, f"{where}.steps[{i}]", templates, problems) for i, raw in enumerate(raw_steps)
     ]
+    notify = _notify(table.get("notify", {}), f"{where}.notify", templates, problems)
     if any(step is None for step in steps):
-        return None
+        return None  # the order of steps is checked once every step is known
     checked = tuple(step for step in steps if step is not None)
     _check_order(checked, str(payment), where, problems)
-    notify = _notify(table.get("notify", {}), f"{where}.notify", templates, problems)
     description = table.get("description", "")
     if not isinstance(description, str):
         problems.add(f"{where}.description", description, "must be a string")

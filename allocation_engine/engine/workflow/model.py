@@ -160,6 +160,7 @@ class OrderRecord:
     step: int = 0
     blocked_reason: str = ""
     reservation_id: str = ""
+    reserve_attempt: int = 0  # failed reserve attempts: each retry holds under a new key
     shipments: tuple[Shipment, ...] = ()
     returns: tuple[Return, ...] = ()
     version: int = 0

@@ -72,9 +72,11 @@ def await_payment(gateways: Gateways, d: Draft, step: Step) -> Result:
 def reserve(gateways: Gateways, d: Draft, step: Step) -> Result:
     if d.record.reservation_id:
         return Outcome.DONE
+    attempt = d.record.reserve_attempt
     try:
-        hold = gateways.stock.reserve(d.record.order, f"order:{d.record.id}:reserve")
+        hold = gateways.stock.reserve(d.record.order, f"order:{d.record.id}:reserve:{attempt}")
     except InsufficientStock as short:
+        d.update(reserve_attempt=attempt + 1)  # a stock reservation remembers its refusal
         return Blocked(
             "insufficient stock",
             {
