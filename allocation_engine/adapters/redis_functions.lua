@@ -17,6 +17,9 @@ Node functions return the new state of every position they touched as a flat lis
 the seq makes a late write of an older state lose against a newer one.
 ]]
 
+-- Fields read or written per HMGET/HSET call (Lua's unpack has a limit of about 8,000 values).
+local BATCH = 1000
+
 local function unpack_pos(value)
   if not value then
     return 0, 0, 0, 0
@@ -165,25 +168,47 @@ end
 --[[ ae_snapshot: set on_hand (and safety stock) where this version is not older than the one
 that set the position; holds are left alone.
 KEYS: pos, holds, exp, seq of one node
-ARGV: version, then sku, on_hand, safety_stock ('' = keep) triples
+ARGV: version, then one string of records "sku US on_hand US safety_stock" ('' = keep) joined
+      by RS (US = \31, RS = \30: one argument instead of three per position)
 Returns {applied, skipped, seq, S1, view1, ...}. ]]
 local function ae_snapshot(keys, args)
-  local version, applied, skipped, touched = tonumber(args[1]), 0, 0, {}
-  for i = 2, #args, 3 do
-    local sku = args[i]
-    local on_hand, reserved, safety, old_version = unpack_pos(redis.call('HGET', keys[1], sku))
-    if old_version > version then
-      skipped = skipped + 1
-    else
-      if args[i + 2] ~= '' then
-        safety = tonumber(args[i + 2])
+  local version, applied, skipped = tonumber(args[1]), 0, 0
+  local seq = redis.call('INCR', keys[4])
+  local reply = {0, 0, seq}
+  local records = {}
+  for sku, on_hand, safety in string.gmatch(args[2], '([^\30\31]+)\31([^\30\31]*)\31([^\30\31]*)') do
+    table.insert(records, {sku, tonumber(on_hand), safety})
+  end
+  for first = 1, #records, BATCH do
+    local last = math.min(#records, first + BATCH - 1)
+    local skus = {}
+    for k = first, last do
+      table.insert(skus, records[k][1])
+    end
+    local old = redis.call('HMGET', keys[1], unpack(skus))
+    local writes = {}
+    for k = first, last do
+      local sku, new_on_hand, new_safety = records[k][1], records[k][2], records[k][3]
+      local _, reserved, safety, old_version = unpack_pos(old[k - first + 1])
+      if old_version > version then
+        skipped = skipped + 1
+      else
+        if new_safety ~= '' then
+          safety = tonumber(new_safety)
+        end
+        table.insert(writes, sku)
+        table.insert(writes, pack(new_on_hand, reserved, safety, version))
+        table.insert(reply, sku)
+        table.insert(reply, pack(new_on_hand, reserved, safety, seq))
+        applied = applied + 1
       end
-      redis.call('HSET', keys[1], sku, pack(tonumber(args[i + 1]), reserved, safety, version))
-      touched[sku] = true
-      applied = applied + 1
+    end
+    if #writes > 0 then
+      redis.call('HSET', keys[1], unpack(writes))
     end
   end
-  return view_reply(keys, touched, {applied, skipped})
+  reply[1], reply[2] = applied, skipped
+  return reply
 end
 
 --[[ ae_adjust: add on_hand deltas once per key (on_hand stops at 0).
@@ -220,15 +245,14 @@ end
 
 --[[ ae_view_merge: write node states into per-sku views unless a newer state is there.
 KEYS: view keys
-ARGV: key index (1-based), node id, view value triples
+ARGV: one string of records "key index US node id US view value" joined by RS
 Returns the number of fields written. ]]
 local function ae_view_merge(keys, args)
   local written = 0
-  for i = 1, #args, 3 do
-    local view, node, value = keys[tonumber(args[i])], args[i + 1], args[i + 2]
-    local _, _, _, seq = unpack_pos(value)
-    local _, _, _, old_seq = unpack_pos(redis.call('HGET', view, node))
-    if seq > old_seq then
+  for index, node, value in string.gmatch(args[1], '([^\30\31]+)\31([^\30\31]+)\31([^\30\31]+)') do
+    local view = keys[tonumber(index)]
+    local old = redis.call('HGET', view, node)
+    if not old or tonumber(string.match(value, ':(%d+)$')) > tonumber(string.match(old, ':(%d+)$')) then
       redis.call('HSET', view, node, value)
       written = written + 1
     end

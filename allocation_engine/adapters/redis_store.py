@@ -64,6 +64,7 @@ NODES, NODES_VERSION = "{meta}:nodes", "{meta}:nodes_version"
 RULES, RULES_REVISION = "{meta}:rules", "{meta}:rules_revision"
 SNAPSHOT_VERSION = "{meta}:snapshot_version"
 RESERVATION_EXPIRY = "{meta}:res_expiry"
+US, RS = "\x1f", "\x1e"  # unit and record separators of the bulk arguments (ids never hold them)
 KEEP_SECONDS = 7 * 24 * 3600  # how long finished reservations and idempotency keys are kept
 OPEN = frozenset({ReservationState.PENDING, ReservationState.HELD})
 
@@ -153,14 +154,15 @@ class RedisStore:
             for i in range(0, len(tail), 2):
                 key = _view_key(tail[i])
                 group = key_slot(key.encode()) if self._cluster else 0
-                keys, index, args = by_group.setdefault(group, ([], {}, []))
+                keys, index, records = by_group.setdefault(group, ([], {}, []))
                 if key not in index:
                     index[key] = len(keys) + 1
                     keys.append(key)
-                args += (index[key], node_id, tail[i + 1])
+                records.append(f"{index[key]}{US}{node_id}{US}{tail[i + 1]}")
         if by_group:
             self._fcall_pipeline(
-                ("ae_view_merge", keys, args) for keys, _, args in by_group.values()
+                ("ae_view_merge", keys, [RS.join(records)])
+                for keys, _, records in by_group.values()
             )
 
     # network
@@ -221,13 +223,13 @@ class RedisStore:
         (current,) = self._fcall_pipeline([("ae_snapshot_version", [SNAPSHOT_VERSION], [version])])
         if int(current) > version:
             raise VersionConflict("version", version, int(current))
-        by_node: dict[str, list[Any]] = {}
+        by_node: dict[str, list[str]] = {}
         for line in lines:
             safety = "" if line.safety_stock is None else line.safety_stock
-            by_node.setdefault(line.node_id, []).extend((line.sku, line.on_hand, safety))
+            by_node.setdefault(line.node_id, []).append(f"{line.sku}{US}{line.on_hand}{US}{safety}")
         replies = self._fcall_pipeline(
-            ("ae_snapshot", _node_keys(node_id), [version, *args])
-            for node_id, args in by_node.items()
+            ("ae_snapshot", _node_keys(node_id), [version, RS.join(records)])
+            for node_id, records in by_node.items()
         )
         self._merge_views((node_id, r[3:]) for node_id, r in zip(by_node, replies, strict=True))
         return SnapshotOutcome(sum(r[0] for r in replies), sum(r[1] for r in replies))

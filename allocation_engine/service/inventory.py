@@ -7,6 +7,7 @@ the field that holds it, so a bad feed changes nothing.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from ..engine import InvalidInput, Network, Node
@@ -22,6 +23,9 @@ from ..engine.ports import (
 )
 from .planner import Planner
 
+# Ids travel inside bulk arguments with control characters as separators (see redis_store.py).
+CONTROL = re.compile(r"[\x00-\x1f]")
+
 
 class InventoryFeeds:
     def __init__(self, store: InventoryStore, planner: Planner) -> None:
@@ -34,6 +38,11 @@ class InventoryFeeds:
         if not nodes:
             raise InvalidInput.one("nodes", [], "at least one node is required")
         Network.of(nodes)  # refuses duplicate ids within the request
+        problems = ProblemCollector()
+        for i, node in enumerate(nodes):
+            if CONTROL.search(node.id):
+                problems.add(f"nodes[{i}].id", node.id, "must not hold control characters")
+        problems.raise_if_any()
         claim = self._store.claim_key(f"upsert_nodes:{key}", fingerprint)
         if claim.result is not None:
             return int(claim.result)
@@ -103,13 +112,27 @@ class InventoryFeeds:
     def _check_positions(
         self, problems: ProblemCollector, field: str, positions: Iterable[tuple[str, str]]
     ) -> None:
-        network = self._planner.network()
+        """Known node, non-empty sku without control characters, no position twice. A snapshot
+        chunk holds thousands of positions, so the common all-good case is checked in bulk."""
+        pairs = list(positions)
+        index = self._planner.network().index
+        if (
+            {node_id for node_id, _ in pairs} <= index.keys()
+            and len(set(pairs)) == len(pairs)
+            and all(sku for _, sku in pairs)
+            and not CONTROL.search("".join(sku for _, sku in pairs))
+        ):
+            return
         seen: set[tuple[str, str]] = set()
-        for i, (node_id, sku) in enumerate(positions):
-            if node_id not in network.index:
+        for i, (node_id, sku) in enumerate(pairs):
+            if node_id not in index:
                 problems.add(f"{field}[{i}].node_id", node_id, "unknown node")
-            if not sku:
-                problems.add(f"{field}[{i}].sku", sku, "must be a non-empty string")
+            if not sku or CONTROL.search(sku):
+                problems.add(
+                    f"{field}[{i}].sku",
+                    sku,
+                    "must be a non-empty string without control characters",
+                )
             if (node_id, sku) in seen:
                 problems.add(f"{field}[{i}]", f"{node_id}/{sku}", "repeats an earlier position")
             seen.add((node_id, sku))

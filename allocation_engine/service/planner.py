@@ -46,6 +46,8 @@ class Planner:
 
     def network(self, version: int | None = None) -> Network:
         """The network at `version` (None = ask the store which version is current)."""
+        if version is None:
+            version = self._store.stock((), self._clock.now()).nodes_version
         cached = self._network
         if cached is not None and cached[0] == version:
             return cached[1]
