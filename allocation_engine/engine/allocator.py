@@ -111,7 +111,7 @@ def _optimise(problem: SourcingProblem, method: str, time_limit: float, seed: in
 
 def _may_fill(problem: SourcingProblem) -> bool:
     """A quick necessary test: enough usable stock for every line (partial plans always exist)."""
-    return problem.partial or bool((problem.usable().sum(axis=0) >= problem.quantity).all())
+    return problem.partial or bool((problem.usable.sum(axis=0) >= problem.quantity).all())
 
 
 def _shortfall(problem: SourcingProblem, method: str, time_limit: float, seed: int) -> Plan:

@@ -51,7 +51,7 @@ def _single_node(
 
 def cheapest_cover(problem: SourcingProblem) -> Units | None:
     """The cheaper of: the best single node, and greedy cover by cost per unit newly covered."""
-    usable = problem.usable()
+    usable = problem.usable
     limit = problem.shipment_limit or len(problem.quantity)
     plans: list[Units] = []
     if problem.partial:
@@ -90,7 +90,7 @@ def cheapest_cover(problem: SourcingProblem) -> Units | None:
 def fewest_splits_closest(problem: SourcingProblem) -> Units | None:
     """Shopify-style: one node if any can ship it all (the closest); else the node covering most
     of what is left (closest on ties), repeated up to the shipment limit."""
-    usable = problem.usable()
+    usable = problem.usable
     single = _single_node(problem, usable, problem.distance_km)
     if single is not None:
         return _take(problem, usable, np.array([single]))
@@ -121,7 +121,7 @@ def _combinations(n: int, size: int) -> npt.NDArray[np.intp]:
 def fewest_splits_by_average_distance(problem: SourcingProblem) -> Units | None:
     """Salesforce-style: among the 50 nearest candidates, the single node, else the pair, else the
     triple that can ship everything with the lowest average distance; closest-first fallback."""
-    usable = problem.usable()
+    usable = problem.usable
     limit = problem.shipment_limit or 3
     nearest = np.lexsort((np.arange(len(problem.nodes)), problem.distance_km))[:NEAREST_NODES]
     for size in range(1, min(3, limit, len(nearest)) + 1):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -169,6 +170,7 @@ class SourcingProblem:
     def penalty(self) -> float:
         return self.rules.unfilled_unit_penalty
 
+    @cached_property
     def covers(self) -> BoolArray:
         """covers[n, b]: candidate n holds bundle b in full."""
         out = np.ones((len(self.nodes), len(self.bundles)), dtype=bool)
@@ -177,13 +179,14 @@ class SourcingProblem:
             out[:, b] = (self.available[:, cols] >= self.quantity[cols]).all(axis=1)
         return out
 
+    @cached_property
     def usable(self) -> npt.NDArray[np.int64]:
         """Units each candidate may ship per line: split lines as stocked, bundles only in full."""
         out = np.zeros_like(self.available)
         if self.split_lines:
             split = list(self.split_lines)
             out[:, split] = self.available[:, split]
-        covers = self.covers()
+        covers = self.covers
         for b, lines in enumerate(self.bundles):
             rows = np.flatnonzero(covers[:, b])
             cols = np.array(lines, dtype=np.intp)
@@ -206,7 +209,7 @@ class SourcingProblem:
 
     def drop_useless(self) -> SourcingProblem:
         """Drops candidates that can ship nothing usable (e.g. only part of a ship group)."""
-        useful = np.asarray(self.usable().any(axis=1), dtype=bool)
+        useful = np.asarray(self.usable.any(axis=1), dtype=bool)
         return self if useful.all() else self.subset(useful, Reason.NO_FEASIBLE_USE)
 
 

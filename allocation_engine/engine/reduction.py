@@ -4,34 +4,39 @@ Two exact rules, applied in this order. Both keep at least one optimal plan, so 
 the reduced candidates equals the optimum over all candidates (tested against the full model and
 against exhaustive enumeration in tests/engine).
 
-1. Cost bound. Let Q be the units ordered, c_min the lowest unit cost of any candidate, f_min the
-   lowest shipment cost, and k_max the most order items (ship-together bundles or single lines) any
-   candidate can ship. A plan that uses node n pays f_n + c_n for its first unit there, at least
-   c_min for each other unit, and, if n cannot ship R(n) items in full, at least ceil(R/k_max) more
-   shipments at f_min or more each. With partial fulfilment a unit costs at least
-   min(c_min, penalty) and no extra shipment is implied. When that lower bound exceeds the cost of
-   a valid plan already known (the greedy cover), no optimal plan uses n. When the extra
-   shipments alone break the shipment limit, no valid plan uses n.
+1. Cost bound. Let floor_l be the least a unit of line l can cost (the cheapest candidate holding
+   it; with partial fulfilment, the penalty if that is lower), f_min the lowest shipment cost and
+   k_max the most order items (ship-together bundles or single lines) any candidate can ship.
+   Every plan pays at least sum_l q_l * floor_l for its units. A plan that uses node n also pays
+   f_n, pays c_n instead of a floor for the unit n ships, and, if n cannot ship R(n) items in
+   full, needs at least ceil(R/k_max) more shipments at f_min or more each (not so with partial
+   fulfilment: those items may stay unfilled). When this lower bound exceeds the cost of a valid
+   plan already known (the greedy cover), no optimal plan uses n. When the extra shipments alone
+   break the shipment limit, no valid plan uses n. The same reasoning caps the shipments of any
+   optimal plan: S = (upper bound - sum_l q_l * floor_l) / f_min, rounded down.
 
 2. Dominance. Node m dominates n when m can ship every item n can, at least as many units of each
    (whole bundles included), at no higher cost for any load n could carry:
    f_m + c_m*k <= f_n + c_n*k for k = 1 and k = U_n (n's most units; costs are linear in k, so
    the two ends suffice), with ties broken by (f + c, node id) so that dominance is a strict
    order; it is transitive because U_m >= U_n.
-   Let K(n) = 1 + min(limit - 1, sum over splittable lines l that n stocks of (q_l - 1)).
-   Claim: if n has at least K(n) dominators, some optimal plan avoids n.
+   Let K(n) = 1 + min(S - 1, limit - 1, sum over splittable lines l that n stocks of (q_l - 1)).
+   Claim: n is redundant if it has at least K(n) dominators, or one "full" dominator that holds
+   the whole quantity of every splittable line n stocks.
    Proof: take an optimal plan that ships k units from n. A dominator m "blocks" only if it also
-   ships a line l that n ships and has too little of l left to take n's share as well. Each blocker
-   ships at least one unit of such a splittable line besides n's, so there are at most
-   sum(q_l - 1) of them, and at most limit - 1 other shipments in all: fewer than K(n). So some
-   dominator m does not block. If m is unused, move n's shipment to m: cost f_m + c_m*k <= f_n +
-   c_n*k and the shipment count is unchanged. If m is used, merge n's units into m's shipment: the
-   plan saves f_n + c_n*k and pays c_m*k <= f_m + c_m*k <= f_n + c_n*k, one shipment fewer.
-   Fences hold (m passed them), whole bundles stay whole (n shipped them whole and m holds them).
-   Why counting all dominators is safe although some are dropped too: a dropped dominator m of n
-   has K(m) >= K(n) kept dominators of its own (K grows with what a node stocks), and they
-   dominate n as well, so n always keeps K(n) dominators that stay. Repeating the move removes n
-   from the plan without raising its cost.
+   ships a line l that n ships and has too little of l left to take n's share as well; a full
+   dominator never blocks (both shares together are at most q_l). Each blocker ships at least one
+   unit of such a line besides n's, so there are at most sum(q_l - 1) of them, and at most S - 1
+   and limit - 1 other shipments in all: fewer than K(n). So some dominator m does not block. If
+   m is unused, move n's shipment to m: cost f_m + c_m*k <= f_n + c_n*k and the shipment count is
+   unchanged. If m is used, merge n's units into m's shipment: the plan saves f_n + c_n*k and pays
+   c_m*k <= f_m + c_m*k <= f_n + c_n*k, one shipment fewer. Fences hold (m passed them), whole
+   bundles stay whole (n shipped them whole and m holds them).
+   Why counting dominators that are themselves dropped is safe: by induction along the order, a
+   dropped dominator m of n has, among the kept nodes, a full dominator (full for n too, as m
+   stocks what n stocks) or K(m) >= K(n) dominators (K grows with what a node stocks), and they
+   all dominate n. So n keeps what its removal needs among the nodes that stay. Repeating the
+   move removes every dropped node from the plan without raising its cost.
 """
 
 from __future__ import annotations
@@ -62,35 +67,58 @@ def items(problem: SourcingProblem) -> list[list[int]]:
     return [list(b) for b in problem.bundles] + [[j] for j in problem.split_lines]
 
 
+def unit_floors(problem: SourcingProblem) -> FloatArray:
+    """Per line: the least any unit of it can cost (cheapest holder, or the penalty if lower)."""
+    held = np.where(problem.usable > 0, problem.unit_cost[:, None], np.inf)
+    floor: FloatArray = (
+        held.min(axis=0) if len(problem.nodes) else np.full(len(problem.quantity), np.inf)
+    )
+    return np.minimum(floor, problem.penalty) if problem.partial else floor
+
+
 def lower_bounds(problem: SourcingProblem) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
     """Per candidate: a lower bound on the cost of any plan that uses it, and whether any valid
     plan can use it at all (see rule 1 in the module docstring)."""
-    usable = problem.usable()
+    usable = problem.usable
     f, c = problem.shipment_fixed, problem.unit_cost
     n = len(problem.nodes)
     if n == 0:
         return np.empty(0), np.empty(0, dtype=bool)
+    floor = unit_floors(problem)
+    # the unit n must ship itself costs c_n instead of its line's floor
+    own_unit = np.where(usable > 0, c[:, None] - floor[None, :], np.inf).min(axis=1)
+    bound = f + own_unit + float((problem.quantity * floor).sum())
+    if problem.partial:  # what n cannot ship may stay unfilled: no extra shipment is implied
+        return bound, np.ones(n, dtype=bool)
     groups = items(problem)
     touches = np.column_stack([usable[:, g].any(axis=1) for g in groups])
     full = np.column_stack([(usable[:, g] >= problem.quantity[g]).all(axis=1) for g in groups])
-    missing = (~full).sum(axis=1)
     k_max = max(int(touches.sum(axis=1).max()), 1)
-    extra = -(-missing // k_max)  # ceil
-    q = problem.units
-    if problem.partial:
-        unit_floor = min(float(c.min()), problem.penalty)
-        bound = f + c + (q - 1) * unit_floor
-        usable_at_all = np.ones(n, dtype=bool)
-    else:
-        bound = f + c + (q - 1) * float(c.min()) + extra * float(f.min())
-        limit = problem.shipment_limit
-        usable_at_all = np.ones(n, dtype=bool) if limit is None else 1 + extra <= limit
-    return bound, usable_at_all
+    extra = -(-(~full).sum(axis=1) // k_max)  # ceil(R / k_max)
+    limit = problem.shipment_limit
+    possible = np.ones(n, dtype=bool) if limit is None else 1 + extra <= limit
+    return bound + extra * float(f.min()), possible
 
 
-def dominated(problem: SourcingProblem) -> npt.NDArray[np.int64]:
-    """Per candidate: the row of one of its dominators if it has at least K(n), else -1."""
-    usable = problem.usable()
+def most_shipments(problem: SourcingProblem, upper_bound: float) -> int | None:
+    """The most shipments an optimal plan can have: each costs at least f_min, on top of what
+    the units cost at least, and the whole plan at most `upper_bound` (None: no such cap)."""
+    f_min = float(problem.shipment_fixed.min()) if len(problem.nodes) else 0.0
+    if f_min <= 0 or not np.isfinite(upper_bound):
+        return problem.shipment_limit
+    units = float((problem.quantity * unit_floors(problem)).sum())
+    cap = max(1, int((upper_bound - units) / f_min + 1e-9))
+    limit = problem.shipment_limit
+    return cap if limit is None else min(cap, limit)
+
+
+def dominated(problem: SourcingProblem, shipments: int | None) -> npt.NDArray[np.int64]:
+    """Per candidate: the row of a dominator that makes it redundant, else -1 (rule 2).
+
+    `shipments` caps the shipments of an optimal plan, hence the number of possible blockers.
+    A dominator holding the full quantity of every splittable line n stocks can never block.
+    """
+    usable = problem.usable
     f, c = problem.shipment_fixed, problem.unit_cost
     n = len(problem.nodes)
     one = f + c
@@ -99,9 +127,10 @@ def dominated(problem: SourcingProblem) -> npt.NDArray[np.int64]:
     most = profile.sum(axis=1)
     at_most = f + c * most
     split = list(problem.split_lines)
-    slack = ((profile[:, split] > 0) * (problem.quantity[split] - 1)).sum(axis=1)
-    limit = problem.shipment_limit
-    needed = 1 + (slack if limit is None else np.minimum(limit - 1, slack))
+    stocks = profile[:, split] > 0
+    holds_all = profile[:, split] >= problem.quantity[split]
+    slack = (stocks * (problem.quantity[split] - 1)).sum(axis=1)
+    needed = 1 + (slack if shipments is None else np.minimum(shipments - 1, slack))
     result = np.full(n, -1, dtype=np.int64)
     kept = np.empty(0, dtype=np.intp)
     for start in range(0, n, CHUNK):
@@ -114,8 +143,8 @@ def dominated(problem: SourcingProblem) -> npt.NDArray[np.int64]:
         )
         earlier = rivals[:, None] < block[None, :]
         dominates = covers & cheaper & earlier
-        count = dominates.sum(axis=0)
-        out = count >= needed[block]
+        never_blocks = (holds_all[rivals][:, None, :] | ~stocks[block][None, :, :]).all(axis=2)
+        out = ((dominates & never_blocks).any(axis=0)) | (dominates.sum(axis=0) >= needed[block])
         result[order[block[out]]] = order[rivals[dominates[:, out].argmax(axis=0)]]
         kept = np.concatenate([kept, block[~out]])
     return result
@@ -132,7 +161,7 @@ def reduce(problem: SourcingProblem, upper_bound: float) -> Reduction:
     problem = problem.subset(possible, Reason.NO_FEASIBLE_USE)
     bound = bound[possible]
     problem = problem.subset(bound <= upper_bound + tolerance, Reason.COST_BOUND)
-    dominator = dominated(problem)
+    dominator = dominated(problem, most_shipments(problem, upper_bound))
     gone = dominator >= 0
     dominator_all[problem.nodes[gone]] = problem.nodes[dominator[gone]]
     return Reduction(problem.subset(~gone, Reason.DOMINATED), bound_all, dominator_all)

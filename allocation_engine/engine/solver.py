@@ -21,6 +21,7 @@ from ortools.sat.python import cp_model
 from .assignment import Units, empty
 from .problem import SourcingProblem
 
+SMALL_MODEL = 64  # candidates up to which presolve costs more than it saves (measured: ~1.5 ms)
 MICRO = 1_000_000  # costs are exact to a millionth of a currency unit per unit/shipment
 TIE_SCALE = 1 << 20  # > the largest sum of (network index + 1) over the nodes of one plan
 
@@ -35,6 +36,13 @@ class Solution:
     gap: float  # relative distance between the plan's cost and the solver's lower bound
 
 
+class _Model(cp_model.CpModel):
+    """A CpModel without the camelCase method aliases ortools adds to every instance (~0.5 ms)."""
+
+    def _add_pre_pep8_methods(self) -> None:
+        pass
+
+
 def _scaled(cost: float) -> int:
     return round(cost * MICRO) * TIE_SCALE
 
@@ -43,9 +51,9 @@ def solve(
     problem: SourcingProblem, hint: Units | None, *, time_limit: float, seed: int = 0
 ) -> Solution:
     """Solves the problem exactly (or until `time_limit` seconds), warm-started from `hint`."""
-    model = cp_model.CpModel()
-    usable = problem.usable()
-    covers = problem.covers()
+    model = _Model()
+    usable = problem.usable
+    covers = problem.covers
     rows = range(len(problem.nodes))
     q = problem.quantity
 
@@ -115,6 +123,9 @@ def solve(
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = seed
     solver.parameters.max_time_in_seconds = time_limit
+    solver.parameters.cp_model_presolve = len(problem.nodes) > SMALL_MODEL
+    # the LP relaxation proves multi-shipment optima far sooner (measured: 6.5 s -> 0.09 s)
+    solver.parameters.linearization_level = 2
     status = solver.solve(model)
 
     if status == cp_model.INFEASIBLE:
