@@ -129,3 +129,15 @@ def test_too_many_lines_are_resource_exhausted(allocation: apb_grpc.AllocationSe
         allocation.Allocate(apb.AllocateRequest(order=order(**lines)))
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "order.lines" in (caught.value.details() or "")
+
+
+@pytest.mark.parametrize("store", ["memory"], indirect=True)
+def test_a_message_over_the_size_limit_is_refused(
+    allocation: apb_grpc.AllocationServiceStub,
+) -> None:
+    """The server reads at most 8 MiB per message; gRPC refuses a larger one itself."""
+    huge = order(A=1)
+    huge.id = "x" * (9 * 1024 * 1024)
+    with pytest.raises(grpc.RpcError) as caught:
+        allocation.Allocate(apb.AllocateRequest(order=huge))
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
