@@ -7,10 +7,16 @@ Prices: A 19.90, B 49.00, C 5.00.
 
 from __future__ import annotations
 
+import email
+import socket
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import default
 
 import pytest
+from aiosmtpd.controller import Controller
 
 from allocation_engine.adapters.clock import FakeClock
 from allocation_engine.adapters.memory_orders import MemoryOrders
@@ -146,3 +152,52 @@ def any_world(
     return make_world(
         RedisStore.from_url(url), RedisOrders.from_url(url, lease_seconds=0.2), card_peer, clock
     )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Mailbox:
+    """A real SMTP server (aiosmtpd) on a free port that keeps every message it accepts."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.messages: list[EmailMessage] = []
+        self.arrived = threading.Condition()
+        self.port = port or free_port()
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        raw: bytes = envelope.content  # type: ignore[attr-defined]
+        message = email.message_from_bytes(raw, policy=default)
+        assert isinstance(message, EmailMessage)
+        self.accept(message)
+        return "250 Message accepted for delivery"
+
+    def accept(self, message: EmailMessage) -> None:
+        with self.arrived:
+            self.messages.append(message)
+            self.arrived.notify_all()
+
+    def wait_for(self, count: int, timeout: float = 15.0) -> list[EmailMessage]:
+        with self.arrived:
+            if not self.arrived.wait_for(lambda: len(self.messages) >= count, timeout):
+                subjects = [m["Subject"] for m in self.messages]
+                raise AssertionError(f"{len(self.messages)} of {count} e-mails: {subjects}")
+            return list(self.messages)
+
+    def start(self) -> Mailbox:
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    box = Mailbox().start()
+    yield box
+    box.stop()
