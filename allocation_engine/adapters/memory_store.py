@@ -8,6 +8,7 @@ shared store test suite holds both to the same behaviour. Nothing survives a res
 
 from __future__ import annotations
 
+import heapq
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ class _Node:
     positions: dict[str, _Position] = field(default_factory=dict)
     holds: dict[str, _Hold] = field(default_factory=dict)
     applied: set[str] = field(default_factory=set)  # adjustment keys already applied
+    expiries: list[tuple[float, str]] = field(default_factory=list)  # heap of (expires_at, id)
 
 
 class MemoryStore:
@@ -68,6 +70,9 @@ class MemoryStore:
         self._skus: dict[str, set[str]] = {}  # sku -> nodes holding a position of it
         self._snapshot_version = 0
         self._reservations: dict[str, ReservationRecord] = {}
+        # (expires_at, id) of reservations that were open when pushed; entries whose record has
+        # closed or moved on are dropped when they reach the top (lazy deletion).
+        self._expiry: list[tuple[float, str]] = []
         self._keys: dict[str, tuple[str, str | None]] = {}
 
     # network
@@ -103,7 +108,7 @@ class MemoryStore:
                 for node_id in holders:
                     self._sweep(node_id, now)
                 levels[sku] = [self._level(node_id, sku) for node_id in holders]
-            due = any(r.state in OPEN and r.expires_at <= now for r in self._reservations.values())
+            due = bool(self._due(now, 1))
             return StockRead(
                 levels, self._nodes_version, self._rules.revision if self._rules else 0, due
             )
@@ -168,6 +173,8 @@ class MemoryStore:
                 fits = False
         if fits:
             node.holds[hold.reservation_id] = _Hold(dict(hold.lines), hold.expires_at)
+            if hold.expires_at is not None:
+                heapq.heappush(node.expiries, (hold.expires_at, hold.reservation_id))
             for sku, units in hold.lines.items():
                 node.positions[sku].reserved += units
         return HoldOutcome(fits, self._levels(hold.node_id, hold.lines))
@@ -196,7 +203,10 @@ class MemoryStore:
     # reservation records
     def create_reservation(self, record: ReservationRecord) -> ReservationRecord:
         with self._lock:
-            return self._reservations.setdefault(record.id, record)
+            stored = self._reservations.setdefault(record.id, record)
+            if stored is record and record.state in OPEN:
+                heapq.heappush(self._expiry, (record.expires_at, record.id))
+            return stored
 
     def get_reservation(self, reservation_id: str) -> ReservationRecord | None:
         return self._reservations.get(reservation_id)
@@ -209,16 +219,26 @@ class MemoryStore:
             if current is None or (current.state, current.attempt) != (expected, expected_attempt):
                 return False
             self._reservations[record.id] = record
+            if record.state in OPEN:
+                heapq.heappush(self._expiry, (record.expires_at, record.id))
             return True
 
     def due_reservations(self, now: float, limit: int) -> list[str]:
         with self._lock:
-            due = sorted(
-                (r.expires_at, r.id)
-                for r in self._reservations.values()
-                if r.state in OPEN and r.expires_at <= now
-            )
-            return [rid for _, rid in due[:limit]]
+            return self._due(now, limit)
+
+    def _due(self, now: float, limit: int) -> list[str]:
+        """Open reservations past expiry, earliest first (a planning read asks for one)."""
+        while self._expiry and not self._current(*self._expiry[0]):
+            heapq.heappop(self._expiry)
+        if not self._expiry or self._expiry[0][0] > now:
+            return []
+        due = sorted({e for e in self._expiry if e[0] <= now and self._current(*e)})
+        return [rid for _, rid in due[:limit]]
+
+    def _current(self, expires_at: float, rid: str) -> bool:
+        record = self._reservations.get(rid)
+        return record is not None and record.state in OPEN and record.expires_at == expires_at
 
     # idempotency keys
     def claim_key(self, key: str, fingerprint: str) -> KeyClaim:
@@ -258,13 +278,11 @@ class MemoryStore:
     def _sweep(self, node_id: str, now: float) -> None:
         """Drops the node's holds past their expiry: they stop counting at once."""
         node = self._stock.get(node_id)
-        if node is None:
-            return
-        expired = [
-            rid for rid, h in node.holds.items() if h.expires_at is not None and h.expires_at <= now
-        ]
-        for rid in expired:
-            self._drop(node_id, rid, ship=False)
+        while node is not None and node.expiries and node.expiries[0][0] <= now:
+            expires_at, rid = heapq.heappop(node.expiries)
+            held = node.holds.get(rid)
+            if held is not None and held.expires_at == expires_at:  # not pinned nor re-taken
+                self._drop(node_id, rid, ship=False)
 
     def _drop(self, node_id: str, reservation_id: str, *, ship: bool) -> None:
         node = self._stock.get(node_id)
