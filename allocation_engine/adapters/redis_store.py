@@ -141,11 +141,21 @@ class RedisStore:
     def _fcall_pipeline(
         self, calls: Iterable[tuple[str, Sequence[str], Sequence[Any]]]
     ) -> list[Any]:
+        """Calls functions in one round trip. A Redis that restarted without persistence has
+        lost the library: every call then fails unrun, so loading it again and repeating is safe."""
         self._functions()
+        batch = list(calls)
         pipe = self._redis.pipeline(transaction=False)
-        for name, keys, args in calls:
+        for name, keys, args in batch:
             pipe.fcall(name, len(keys), *keys, *args)
-        return pipe.execute()
+        try:
+            return pipe.execute()
+        except redis.ResponseError as error:
+            if "Function not found" not in str(error):
+                raise
+            self._loaded = False
+            self._functions()
+            return self._fcall_pipeline(batch)
 
     def _merge_views(self, updates: Iterable[tuple[str, Sequence[Any]]]) -> None:
         """Writes node replies `(node id, {S1, view1, ...})` into the per-sku views."""

@@ -7,7 +7,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+import redis
 
+from allocation_engine.adapters.redis_store import RedisStore
 from allocation_engine.engine import Node, NodeType
 from allocation_engine.engine.ports import (
     Adjustment,
@@ -210,3 +212,12 @@ def test_the_planning_view_agrees_with_the_per_node_authority(stocked: Inventory
         view = stocked.stock([sku], NOW + 6).levels[sku]
         authority = [lv for node in ("A", "B") for lv in stocked.node_stock(node) if lv.sku == sku]
         assert list(view) == authority
+
+
+def test_the_redis_store_reloads_its_functions_after_a_redis_restart(redis_url: str) -> None:
+    """A Redis without persistence forgets the function library when it restarts; the store
+    loads it again instead of failing."""
+    store = RedisStore.from_url(redis_url)
+    store.upsert_nodes([Node("A", NodeType.WAREHOUSE, 50.0, 8.0, "DE")])
+    redis.Redis.from_url(redis_url).function_flush()
+    assert store.upsert_nodes([Node("B", NodeType.WAREHOUSE, 51.0, 8.0, "DE")]) == 2
