@@ -157,6 +157,14 @@ def _cmd_allocate(args: argparse.Namespace, channel: grpc.Channel, console: Cons
     return 0
 
 
+def _answer_reservation(args: argparse.Namespace, response: Any, console: Console) -> int:
+    if args.json:
+        _print_json(response)
+    else:
+        _print_reservation(response.reservation, console)
+    return 0
+
+
 @_client
 def _cmd_reserve(args: argparse.Namespace, channel: grpc.Channel, console: Console) -> int:
     """Plans an order and holds its stock."""
@@ -164,39 +172,31 @@ def _cmd_reserve(args: argparse.Namespace, channel: grpc.Channel, console: Conso
         idempotency_key=args.key, order=_order(args.order), ttl_seconds=args.ttl
     )
     response = apb_grpc.AllocationServiceStub(channel).Reserve(request, timeout=args.timeout)
-    if args.json:
-        _print_json(response)
-    else:
-        _print_reservation(response.reservation, console)
-    return 0
+    return _answer_reservation(args, response, console)
 
 
 @_client
 def _cmd_commit(args: argparse.Namespace, channel: grpc.Channel, console: Console) -> int:
-    stub = apb_grpc.AllocationServiceStub(channel)
-    response = stub.CommitReservation(
-        apb.CommitReservationRequest(reservation_id=args.reservation, idempotency_key=args.key),
-        timeout=args.timeout,
+    """Keeps a held reservation until its shipment is confirmed."""
+    request = apb.CommitReservationRequest(
+        reservation_id=args.reservation, idempotency_key=args.key
     )
-    if args.json:
-        _print_json(response)
-    else:
-        _print_reservation(response.reservation, console)
-    return 0
+    response = apb_grpc.AllocationServiceStub(channel).CommitReservation(
+        request, timeout=args.timeout
+    )
+    return _answer_reservation(args, response, console)
 
 
 @_client
 def _cmd_release(args: argparse.Namespace, channel: grpc.Channel, console: Console) -> int:
-    stub = apb_grpc.AllocationServiceStub(channel)
-    response = stub.ReleaseReservation(
-        apb.ReleaseReservationRequest(reservation_id=args.reservation, idempotency_key=args.key),
-        timeout=args.timeout,
+    """Gives a reservation's stock back."""
+    request = apb.ReleaseReservationRequest(
+        reservation_id=args.reservation, idempotency_key=args.key
     )
-    if args.json:
-        _print_json(response)
-    else:
-        _print_reservation(response.reservation, console)
-    return 0
+    response = apb_grpc.AllocationServiceStub(channel).ReleaseReservation(
+        request, timeout=args.timeout
+    )
+    return _answer_reservation(args, response, console)
 
 
 @_client
