@@ -38,9 +38,11 @@ def redis_url(redis_server: str) -> Iterator[str]:
     yield redis_server
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-cluster-layout"])
 def store(request: pytest.FixtureRequest) -> InventoryStore:
-    """An empty store of each kind: in memory, and Redis on the session's redis-server."""
+    """An empty store of each kind: in memory, and Redis on the session's redis-server, once as
+    a single Redis and once writing views the way Redis Cluster needs (a second step)."""
     if request.param == "memory":
         return MemoryStore()
-    return RedisStore.from_url(request.getfixturevalue("redis_url"))
+    url = request.getfixturevalue("redis_url")
+    return RedisStore.from_url(url, cluster_layout=request.param == "redis-cluster-layout")

@@ -12,9 +12,13 @@ Key layout (N = node id, S = sku, R = reservation id):
   inv:{N}:applied  zset  adjustment key scored by the time it was applied
   view:{S}         hash  N -> "on_hand:reserved:safety_stock:seq"   (planning view, per sku)
 
-Node functions return the new state of every position they touched as a flat list
-{seq, S1, view1, S2, view2, ...}, which the store writes to the per-sku views with ae_view_merge;
-the seq makes a late write of an older state lose against a newer one.
+Every change at a node also goes to the per-sku views, stamped with the node's seq; a state is
+written into a view only if its seq is newer than the one there, so a late or repeated write never
+rolls a view back. On a single Redis the store passes the view keys of the skus a call names as
+extra KEYS and the node function writes them itself, in the same atomic step. Node functions
+return the state of what they touched as a flat list {seq, S1, view1, S2, view2, ...}; the store
+writes with ae_view_merge what the function could not (everything on Redis Cluster, where view
+keys live in other slots; skus freed by expired holds; ae_snapshot leaves out what it wrote).
 ]]
 
 -- Fields read or written per HMGET/HSET call (Lua's unpack has a limit of about 8,000 values).
@@ -75,38 +79,71 @@ local function sweep(keys, now_ms, touched)
   end
 end
 
+-- Writes a node's state of one sku into the sku's view unless a newer state is there.
+local function view_write(view, node, value)
+  local old = redis.call('HGET', view, node)
+  if not old or tonumber(string.match(value, ':(%d+)$')) > tonumber(string.match(old, ':(%d+)$')) then
+    redis.call('HSET', view, node, value)
+    return 1
+  end
+  return 0
+end
+
+-- The node id in the node's keys (inv:{N}:pos).
+local function node_of(keys)
+  return string.match(keys[1], '^inv:{(.*)}:pos$')
+end
+
+-- View keys passed after the node's own keys, one per sku in the order `skus` lists them.
+local function inline_views(keys, first, skus)
+  local views = {}
+  if #keys >= first then
+    for k, sku in ipairs(skus) do
+      views[sku] = keys[first + k - 1]
+    end
+  end
+  return views
+end
+
 -- The reply every node function ends with: {seq, S1, view1, ...} for the touched skus that
--- the node holds a position of.
-local function view_reply(keys, touched, head)
+-- the node holds a position of; those with a view key in `inline` are written to it here too.
+local function view_reply(keys, touched, head, inline)
   local seq = redis.call('INCR', keys[4])
   local reply = head or {}
+  local node = node_of(keys)
   table.insert(reply, seq)
   for sku in pairs(touched) do
     local raw = redis.call('HGET', keys[1], sku)
     if raw then
       local on_hand, reserved, safety = unpack_pos(raw)
+      local value = pack(on_hand, reserved, safety, seq)
+      if inline and inline[sku] then
+        view_write(inline[sku], node, value)
+      end
       table.insert(reply, sku)
-      table.insert(reply, pack(on_hand, reserved, safety, seq))
+      table.insert(reply, value)
     end
   end
   return reply
 end
 
 --[[ ae_hold: take a hold if every line is available.
-KEYS: pos, holds, exp, seq of one node
+KEYS: pos, holds, exp, seq of one node, then optionally the view key of each sku in ARGV order
 ARGV: reservation id, now_ms, expires_ms (0 = never), then sku, units pairs
 Returns {held (1 or 0), seq, S1, view1, ...}; an existing hold of the same id counts as held. ]]
 local function ae_hold(keys, args)
   local rid, now_ms, expires_ms = args[1], tonumber(args[2]), tonumber(args[3])
-  local touched, lines, fits = {}, {}, expires_ms == 0 or expires_ms > now_ms
+  local touched, lines, skus, fits = {}, {}, {}, expires_ms == 0 or expires_ms > now_ms
   sweep(keys, now_ms, touched)
   for i = 4, #args, 2 do
     local sku, units = args[i], tonumber(args[i + 1])
     lines[sku] = units
     touched[sku] = true
+    table.insert(skus, sku)
   end
+  local inline = inline_views(keys, 5, skus)
   if redis.call('HEXISTS', keys[2], rid) == 1 then
-    return view_reply(keys, touched, {1})
+    return view_reply(keys, touched, {1}, inline)
   end
   for sku, units in pairs(lines) do
     local raw = redis.call('HGET', keys[1], sku)
@@ -116,14 +153,14 @@ local function ae_hold(keys, args)
     end
   end
   if not fits then
-    return view_reply(keys, touched, {0})
+    return view_reply(keys, touched, {0}, inline)
   end
   change_reserved(keys[1], lines, 1, false)
   redis.call('HSET', keys[2], rid, cjson.encode({l = lines, e = expires_ms}))
   if expires_ms > 0 then
     redis.call('ZADD', keys[3], expires_ms, rid)
   end
-  return view_reply(keys, touched, {1})
+  return view_reply(keys, touched, {1}, inline)
 end
 
 --[[ ae_release / ae_fulfil: give a hold back, or ship it (units leave on_hand and reserved).
@@ -167,13 +204,14 @@ end
 
 --[[ ae_snapshot: set on_hand (and safety stock) where this version is not older than the one
 that set the position; holds are left alone.
-KEYS: pos, holds, exp, seq of one node
+KEYS: pos, holds, exp, seq of one node, then optionally the view key of each record's sku
 ARGV: version, then one string of records "sku US on_hand US safety_stock" ('' = keep) joined
       by RS (US = \31, RS = \30: one argument instead of three per position)
 Returns {applied, skipped, seq, S1, view1, ...}. ]]
 local function ae_snapshot(keys, args)
   local version, applied, skipped = tonumber(args[1]), 0, 0
   local seq = redis.call('INCR', keys[4])
+  local node = node_of(keys)
   local reply = {0, 0, seq}
   local records = {}
   for sku, on_hand, safety in string.gmatch(args[2], '([^\30\31]+)\31([^\30\31]*)\31([^\30\31]*)') do
@@ -198,8 +236,13 @@ local function ae_snapshot(keys, args)
         end
         table.insert(writes, sku)
         table.insert(writes, pack(new_on_hand, reserved, safety, version))
-        table.insert(reply, sku)
-        table.insert(reply, pack(new_on_hand, reserved, safety, seq))
+        local value = pack(new_on_hand, reserved, safety, seq)
+        if keys[4 + k] then
+          view_write(keys[4 + k], node, value)
+        else
+          table.insert(reply, sku)
+          table.insert(reply, value)
+        end
         applied = applied + 1
       end
     end
@@ -212,16 +255,18 @@ local function ae_snapshot(keys, args)
 end
 
 --[[ ae_adjust: add on_hand deltas once per key (on_hand stops at 0).
-KEYS: pos, holds, exp, seq, applied of one node
+KEYS: pos, holds, exp, seq, applied of one node, then optionally the view key of each sku
 ARGV: key, now_ms, then sku, delta, safety_stock ('' = keep) triples
 Returns {clamped skus as one comma-free list prefixed by its length, seq, S1, view1, ...}. ]]
 local function ae_adjust(keys, args)
-  local key, now_ms, touched, clamped = args[1], tonumber(args[2]), {}, {}
+  local key, now_ms, touched, clamped, skus = args[1], tonumber(args[2]), {}, {}, {}
   for i = 3, #args, 3 do
     touched[args[i]] = true
+    table.insert(skus, args[i])
   end
+  local inline = inline_views(keys, 6, skus)
   if redis.call('ZSCORE', keys[5], key) then
-    return view_reply(keys, touched, {0})
+    return view_reply(keys, touched, {0}, inline)
   end
   redis.call('ZADD', keys[5], now_ms, key)
   redis.call('ZREMRANGEBYSCORE', keys[5], '-inf', now_ms - 7 * 24 * 3600 * 1000)
@@ -240,7 +285,7 @@ local function ae_adjust(keys, args)
   for _, sku in ipairs(clamped) do
     table.insert(head, sku)
   end
-  return view_reply(keys, touched, head)
+  return view_reply(keys, touched, head, inline)
 end
 
 --[[ ae_view_merge: write node states into per-sku views unless a newer state is there.
@@ -250,12 +295,7 @@ Returns the number of fields written. ]]
 local function ae_view_merge(keys, args)
   local written = 0
   for index, node, value in string.gmatch(args[1], '([^\30\31]+)\31([^\30\31]+)\31([^\30\31]+)') do
-    local view = keys[tonumber(index)]
-    local old = redis.call('HGET', view, node)
-    if not old or tonumber(string.match(value, ':(%d+)$')) > tonumber(string.match(old, ':(%d+)$')) then
-      redis.call('HSET', view, node, value)
-      written = written + 1
-    end
+    written = written + view_write(keys[tonumber(index)], node, value)
   end
   return written
 end

@@ -120,17 +120,24 @@ def _guarded(method: Callable[P, R]) -> Callable[P, R]:
 class RedisStore:
     """`InventoryStore` on Redis 7 (single server or Cluster); see the module docstring."""
 
-    def __init__(self, client: redis.Redis | RedisCluster) -> None:
+    def __init__(
+        self, client: redis.Redis | RedisCluster, *, cluster_layout: bool | None = None
+    ) -> None:
+        """`cluster_layout` (default: whether `client` is a cluster client) writes the per-sku
+        views in a second step, grouped by hash slot, as Redis Cluster requires; the tests run
+        that path on a single Redis too."""
         self._redis = client
-        self._cluster = isinstance(client, RedisCluster)
+        self._cluster = (
+            isinstance(client, RedisCluster) if cluster_layout is None else cluster_layout
+        )
         self._loaded = False
 
     @classmethod
-    def from_url(cls, url: str) -> RedisStore:
+    def from_url(cls, url: str, *, cluster_layout: bool | None = None) -> RedisStore:
         client = redis.Redis.from_url(
             url, decode_responses=True, socket_timeout=5.0, socket_connect_timeout=2.0
         )
-        return cls(client)
+        return cls(client, cluster_layout=cluster_layout)
 
     def _functions(self) -> None:
         if not self._loaded:
@@ -157,11 +164,23 @@ class RedisStore:
             self._functions()
             return self._fcall_pipeline(batch)
 
-    def _merge_views(self, updates: Iterable[tuple[str, Sequence[Any]]]) -> None:
-        """Writes node replies `(node id, {S1, view1, ...})` into the per-sku views."""
-        by_group: dict[int, tuple[list[str], dict[str, int], list[Any]]] = {}
+    def _inline(self, skus: Iterable[str]) -> list[str]:
+        """View keys a node function writes itself: all of `skus` on one Redis, none on Cluster."""
+        return [] if self._cluster else [_view_key(sku) for sku in skus]
+
+    def _merge_views(
+        self,
+        updates: Iterable[tuple[str, Sequence[Any]]],
+        written: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        """Writes node replies `(node id, {S1, view1, ...})` into the per-sku views, but for
+        the (node id, sku) pairs in `written`, which the node functions wrote themselves."""
+        done = set() if self._cluster else set(written)
+        by_group: dict[int, tuple[list[str], dict[str, int], list[str]]] = {}
         for node_id, tail in updates:
             for i in range(0, len(tail), 2):
+                if (node_id, tail[i]) in done:
+                    continue
                 key = _view_key(tail[i])
                 group = key_slot(key.encode()) if self._cluster else 0
                 keys, index, records = by_group.setdefault(group, ([], {}, []))
@@ -233,13 +252,19 @@ class RedisStore:
         (current,) = self._fcall_pipeline([("ae_snapshot_version", [SNAPSHOT_VERSION], [version])])
         if int(current) > version:
             raise VersionConflict("version", version, int(current))
-        by_node: dict[str, list[str]] = {}
+        by_node: dict[str, tuple[list[str], list[str]]] = {}
         for line in lines:
             safety = "" if line.safety_stock is None else line.safety_stock
-            by_node.setdefault(line.node_id, []).append(f"{line.sku}{US}{line.on_hand}{US}{safety}")
+            skus, records = by_node.setdefault(line.node_id, ([], []))
+            skus.append(line.sku)
+            records.append(f"{line.sku}{US}{line.on_hand}{US}{safety}")
         replies = self._fcall_pipeline(
-            ("ae_snapshot", _node_keys(node_id), [version, RS.join(records)])
-            for node_id, records in by_node.items()
+            (
+                "ae_snapshot",
+                [*_node_keys(node_id), *self._inline(skus)],
+                [version, RS.join(records)],
+            )
+            for node_id, (skus, records) in by_node.items()
         )
         self._merge_views((node_id, r[3:]) for node_id, r in zip(by_node, replies, strict=True))
         return SnapshotOutcome(sum(r[0] for r in replies), sum(r[1] for r in replies))
@@ -253,7 +278,11 @@ class RedisStore:
         replies = self._fcall_pipeline(
             (
                 "ae_adjust",
-                [*_node_keys(node_id), f"inv:{{{node_id}}}:applied"],
+                [
+                    *_node_keys(node_id),
+                    f"inv:{{{node_id}}}:applied",
+                    *self._inline(a.sku for a in mine),
+                ],
                 [key, now_ms]
                 + [
                     x
@@ -277,7 +306,7 @@ class RedisStore:
             tail = reply[2 + count :]
             tails.append((node_id, tail))
             levels |= {(level.node_id, level.sku): level for level in _levels(node_id, tail)}
-        self._merge_views(tails)
+        self._merge_views(tails, written=((a.node_id, a.sku) for a in adjustments))
         ordered = dict.fromkeys((a.node_id, a.sku) for a in adjustments)
         return AdjustOutcome(tuple(levels[k] for k in ordered if k in levels), tuple(clamped))
 
@@ -291,13 +320,16 @@ class RedisStore:
         replies = self._fcall_pipeline(
             (
                 "ae_hold",
-                _node_keys(h.node_id),
+                [*_node_keys(h.node_id), *self._inline(h.lines)],
                 [h.reservation_id, _ms(now), _ms(h.expires_at)]
                 + [x for sku, units in h.lines.items() for x in (sku, units)],
             )
             for h in holds
         )
-        self._merge_views((h.node_id, r[2:]) for h, r in zip(holds, replies, strict=True))
+        self._merge_views(
+            ((h.node_id, r[2:]) for h, r in zip(holds, replies, strict=True)),
+            written=((h.node_id, sku) for h in holds for sku in h.lines),
+        )
         return [
             HoldOutcome(bool(r[0]), _levels(h.node_id, r[2:]))
             for h, r in zip(holds, replies, strict=True)
