@@ -11,15 +11,19 @@ Two layouts of the same stock, for two kinds of access:
   Planning an order needs each of its skus across every node, and that is one pipelined round
   trip of HGETALLs here, where the per-node layout would need one read per node.
 
-Why not keep both in one atomic step? On a cluster the two layouts live in different hash slots,
-and no script may touch two slots. So planning is optimistic: the planner reads the view, the
-per-node function is the authority, and when it refuses a hold (stock moved since the read), the
+The choice: plan optimistically from the view and let the per-node function be the authority.
+The planner reads the view; when a node refuses a hold (stock moved since the read), the
 reservation saga gives back what it took and plans again from fresh numbers. The view cannot make
-us oversell; at worst it costs a re-plan. Every node function returns the new state of the
-positions it touched with the node's sequence number, and `ae_view_merge` writes a state into the
-view only if its sequence number is newer than the one there, so late or repeated writes never roll
-the view back. A process that dies between the two writes leaves one position stale in the view
-until its node changes again; the authority is never affected.
+us oversell; at worst it costs a re-plan. Every state written into the view carries the node's
+sequence number and only replaces an older one, so late or repeated writes never roll it back.
+
+On a single Redis the node function also writes the views of the skus it was asked about, in the
+same atomic step, so view and authority agree at every moment (and a hold costs one round trip).
+On Redis Cluster the views live in other hash slots, which no function may touch together with a
+node's keys, so they are written in a second step (`ae_view_merge`, grouped by slot); a process
+that dies between the two steps leaves a position stale in the view until its node changes again,
+which costs re-plans but never an oversell. `cluster_layout=True` runs that path on a single Redis
+(the shared store tests do).
 
 Everything else lives here too, so any server process can serve any request: nodes, rules
 (`{meta}:...`, one slot), reservation records (`res:{id}`, compare-and-set in a FUNCTION) and
