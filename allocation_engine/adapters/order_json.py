@@ -143,6 +143,7 @@ def order_to_json(r: OrderRecord) -> str:
             "updated_at": r.updated_at,
             "fingerprint": r.fingerprint,
             "keys": dict(r.keys),
+            "nonce": r.nonce,
         }
     )
 
@@ -211,4 +212,5 @@ def order_from_json(text: str) -> OrderRecord:
         updated_at=d["updated_at"],
         fingerprint=d["fingerprint"],
         keys=d["keys"],
+        nonce=d["nonce"],
     )

@@ -125,6 +125,7 @@ class OrderFlow:
         total = sum(item.total for item in command.items)
         workflow = self.workflows.select(command.channel, command.customer_type, total)
         order_id = self.store.new_order_id()
+        nonce = uuid.uuid4().hex[:12]
         order = _engine_order(command, order_id)
         provider = self.gateways.payments[workflow.payment]
         opened = provider.open(
@@ -133,7 +134,7 @@ class OrderFlow:
                 amount=total,
                 currency=command.currency,
                 email=customer.email,
-                idempotency_key=f"order:{order_id}:open",
+                idempotency_key=f"order:{order_id}:{nonce}:open",
                 payment_method=command.payment_method,
                 description=f"{command.channel} order {command.external_id}",
             )
@@ -157,6 +158,7 @@ class OrderFlow:
             created_at=now,
             updated_at=now,
             fingerprint=fp,
+            nonce=nonce,
         )
         d = Draft(record, customer, workflow, now, new_customer)
         d.emit(
@@ -238,7 +240,7 @@ class OrderFlow:
             d.shipment_to(shipment, "cancel")
         payment = d.record.payment
         provider = self.gateways.payment(d)
-        key = f"order:{d.record.id}:cancel"
+        key = d.record.key("cancel")
         if payment.state in (PaymentState.CAPTURED, PaymentState.PARTIALLY_REFUNDED):
             amount = payment.captured - payment.refunded
             refund_id = provider.refund(payment.reference, amount, key)
@@ -402,7 +404,7 @@ class OrderFlow:
                 if x.received
             ],
         )
-        key = f"order:{d.record.id}:{ret.id}"
+        key = d.record.key(ret.id)
         self._refund(d, ret.id, refund, key)  # money before stock: if it fails, nothing moved
         for line in lines:
             if line.restocked:

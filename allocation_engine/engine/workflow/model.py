@@ -169,10 +169,16 @@ class OrderRecord:
     updated_at: float = 0.0
     fingerprint: str = ""  # of the PlaceOrder request, for idempotent retries
     keys: Mapping[str, str] = field(default_factory=dict)
+    nonce: str = ""  # random at creation: order ids may repeat across stores, keys must not
 
     @property
     def total(self) -> int:
         return sum(item.total for item in self.items)
+
+    def key(self, action: str) -> str:
+        """The idempotency key of one outside call this order makes (a capture, a refund...),
+        the same every time the call is repeated, unique to this order everywhere."""
+        return f"order:{self.id}:{self.nonce}:{action}"
 
     @property
     def units(self) -> int:

@@ -74,7 +74,7 @@ def reserve(gateways: Gateways, d: Draft, step: Step) -> Result:
         return Outcome.DONE
     attempt = d.record.reserve_attempt
     try:
-        hold = gateways.stock.reserve(d.record.order, f"order:{d.record.id}:reserve:{attempt}")
+        hold = gateways.stock.reserve(d.record.order, d.record.key(f"reserve:{attempt}"))
     except InsufficientStock as short:
         d.update(reserve_attempt=attempt + 1)  # a stock reservation remembers its refusal
         return Blocked(
@@ -105,9 +105,7 @@ def capture_payment(gateways: Gateways, d: Draft, step: Step) -> Result:
     if payment.state in CAPTURED_OR_BETTER:
         return Outcome.DONE
     try:
-        gateways.payment(d).capture(
-            payment.reference, payment.amount, f"order:{d.record.id}:capture"
-        )
+        gateways.payment(d).capture(payment.reference, payment.amount, d.record.key("capture"))
     except (PaymentRefused, ProviderUnavailable) as failed:
         return Blocked(f"capture failed: {failed}")
     d.payment_to("capture", captured=payment.amount)
