@@ -119,7 +119,12 @@ def _print_reservation(reservation: apb.Reservation, console: Console) -> None:
 
     state = apb.ReservationState.Name(reservation.state).removeprefix("RESERVATION_STATE_")
     expires = reservation.expires_at.ToDatetime().isoformat(timespec="seconds")
-    console.print(f"reservation {reservation.id}: {state}, expires {expires}Z")
+    until = {
+        apb.RESERVATION_STATE_HELD: f", held until {expires}Z",
+        apb.RESERVATION_STATE_PENDING: f", held until {expires}Z",
+        apb.RESERVATION_STATE_COMMITTED: ", held until shipped",
+    }.get(reservation.state, "")
+    console.print(f"reservation {reservation.id}: {state}{until}")
     if reservation.HasField("plan"):
         _print_plan(mapping.plan_from_proto(reservation.plan), console)
 
@@ -209,10 +214,11 @@ def _cmd_availability(args: argparse.Namespace, channel: grpc.Channel, console: 
         _print_json(response)
         return 0
     for sku in response.skus:
-        table = Table(
-            title=f"{sku.sku}: available {sku.available} "
-            f"(on hand {sku.on_hand}, reserved {sku.reserved}, safety {sku.safety_stock})"
+        console.print(
+            f"[bold]{sku.sku}[/bold]: available {sku.available} "
+            f"(on hand {sku.on_hand}, reserved {sku.reserved}, safety stock {sku.safety_stock})"
         )
+        table = Table()
         for column in ("node", "on hand", "reserved", "safety", "available"):
             table.add_column(column, justify="left" if column == "node" else "right")
         for p in sku.positions:
