@@ -11,13 +11,11 @@ All return an assignment (candidates x lines units) that respects every fence, o
 
 from __future__ import annotations
 
-from functools import lru_cache
-from itertools import combinations
-
 import numpy as np
 import numpy.typing as npt
 
 from .assignment import Units, empty, total_cost
+from .covering import index_sets, ships_all
 from .problem import SourcingProblem
 
 
@@ -112,12 +110,6 @@ def fewest_splits_closest(problem: SourcingProblem) -> Units | None:
 NEAREST_NODES = 50
 
 
-@lru_cache(maxsize=16)
-def _combinations(n: int, size: int) -> npt.NDArray[np.intp]:
-    """All `size`-subsets of range(n) as rows, in lexicographic order."""
-    return np.array(list(combinations(range(n), size)), dtype=np.intp).reshape(-1, size)
-
-
 def fewest_splits_by_average_distance(problem: SourcingProblem) -> Units | None:
     """Salesforce-style: among the 50 nearest candidates, the single node, else the pair, else the
     triple that can ship everything with the lowest average distance; closest-first fallback."""
@@ -125,12 +117,11 @@ def fewest_splits_by_average_distance(problem: SourcingProblem) -> Units | None:
     limit = problem.shipment_limit or 3
     nearest = np.lexsort((np.arange(len(problem.nodes)), problem.distance_km))[:NEAREST_NODES]
     for size in range(1, min(3, limit, len(nearest)) + 1):
-        combos = nearest[_combinations(len(nearest), size)]
-        # bundle columns hold 0 or the full quantity, so a sum >= quantity means one node has it all
-        ships_all = (usable[combos].sum(axis=1) >= problem.quantity).all(axis=1)
-        if ships_all.any():
+        combos = nearest[index_sets(len(nearest), size)]
+        complete = ships_all(problem, combos)
+        if complete.any():
             average = problem.distance_km[combos].mean(axis=1)
-            feasible = np.flatnonzero(ships_all)
+            feasible = np.flatnonzero(complete)
             rows = combos[feasible[np.argmin(average[feasible])]]
             by_distance = rows[np.lexsort((rows, problem.distance_km[rows]))]
             return _take(problem, usable, by_distance)

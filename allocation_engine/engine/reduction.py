@@ -1,6 +1,6 @@
 """Candidate reduction: drop nodes that no optimal plan needs, before the solver sees them.
 
-Two exact rules, applied in this order. Both keep at least one optimal plan, so the optimum over
+Three exact rules, applied in this order. Both keep at least one optimal plan, so the optimum over
 the reduced candidates equals the optimum over all candidates (tested against the full model and
 against exhaustive enumeration in tests/engine).
 
@@ -37,15 +37,26 @@ against exhaustive enumeration in tests/engine).
    stocks what n stocks) or K(m) >= K(n) dominators (K grows with what a node stocks), and they
    all dominate n. So n keeps what its removal needs among the nodes that stay. Repeating the
    move removes every dropped node from the plan without raising its cost.
+
+3. Fewest shipments (complete plans only). Let k be the size of the smallest set of remaining
+   candidates that holds the whole order (sets of 1 to 3 nodes are tried while there are at most
+   MAX_SETS of a size). Every complete plan has at least k shipments. For a fixed node set the
+   cheapest plan is exact and quick (each line from the set's cheapest holders first), so the
+   cheapest plan on k nodes, best_k, is found by trying every k-set. Any plan with k + 1 or more
+   shipments costs at least (k + 1) * f_min + sum_l q_l * floor_l. When that is no less than
+   best_k, best_k is optimal and only its nodes are kept; the solver then proves it on a model of
+   k nodes. (The solver also gets "at least k shipments" as a cut, which tightens its LP.)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import comb
 
 import numpy as np
 import numpy.typing as npt
 
+from .covering import MAX_SETS, cheapest_plans, fewest_shipments, index_sets
 from .problem import Reason, SourcingProblem
 
 FloatArray = npt.NDArray[np.float64]
@@ -150,8 +161,36 @@ def dominated(problem: SourcingProblem, shipments: int | None) -> npt.NDArray[np
     return result
 
 
+def fewest_shipments_rule(
+    problem: SourcingProblem, bound: FloatArray
+) -> npt.NDArray[np.bool_] | None:
+    """Rule 3: which candidates to keep when the cheapest plan on the fewest nodes is provably
+    optimal (None when it cannot be shown). Lowers `bound` (per candidate) where it learns more."""
+    if problem.partial or len(problem.nodes) == 0:
+        return None
+    fewest = fewest_shipments(problem)
+    n = len(problem.nodes)
+    if fewest > min(3, n) or comb(n, fewest) > MAX_SETS:
+        return None
+    sets = index_sets(n, fewest)
+    costs = cheapest_plans(problem, sets)
+    best = int(np.argmin(costs))  # the first of equal costs: lowest node ids
+    more = (fewest + 1) * float(problem.shipment_fixed.min()) + float(
+        (problem.quantity * unit_floors(problem)).sum()
+    )
+    if more < costs[best]:
+        return None
+    through = np.full(n, more)  # per node, the cheapest plan that uses it
+    for column in sets.T:
+        np.minimum.at(through, column, costs)
+    np.maximum(bound, through, out=bound)
+    keep = np.zeros(n, dtype=bool)
+    keep[sets[best]] = True
+    return keep
+
+
 def reduce(problem: SourcingProblem, upper_bound: float) -> Reduction:
-    """Applies rule 1 against `upper_bound` (the cost of a valid plan), then rule 2."""
+    """Applies rule 1 against `upper_bound` (the cost of a valid plan), then rules 2 and 3."""
     size = len(problem.network)
     bound_all = np.full(size, np.nan)
     dominator_all = np.full(size, -1, dtype=np.int64)
@@ -164,4 +203,10 @@ def reduce(problem: SourcingProblem, upper_bound: float) -> Reduction:
     dominator = dominated(problem, most_shipments(problem, upper_bound))
     gone = dominator >= 0
     dominator_all[problem.nodes[gone]] = problem.nodes[dominator[gone]]
-    return Reduction(problem.subset(~gone, Reason.DOMINATED), bound_all, dominator_all)
+    problem = problem.subset(~gone, Reason.DOMINATED)
+    bound = bound_all[problem.nodes]
+    keep = fewest_shipments_rule(problem, bound)
+    if keep is None:
+        return Reduction(problem, bound_all, dominator_all)
+    bound_all[problem.nodes] = bound
+    return Reduction(problem.subset(keep, Reason.COST_BOUND), bound_all, dominator_all)
