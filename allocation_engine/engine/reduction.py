@@ -139,26 +139,52 @@ def dominated(problem: SourcingProblem, shipments: int | None) -> npt.NDArray[np
     at_most = f + c * most
     split = list(problem.split_lines)
     stocks = profile[:, split] > 0
-    holds_all = profile[:, split] >= problem.quantity[split]
     slack = (stocks * (problem.quantity[split] - 1)).sum(axis=1)
+    # line sets as packed bits: "m holds at least what n holds" is a subset test on the lines
+    # stocked, plus a unit comparison on the few lines ordered more than once
+    support = np.packbits(profile > 0, axis=1)
+    several = np.flatnonzero(problem.quantity > 1)
+    full = np.packbits(profile[:, split] >= problem.quantity[split], axis=1)
+    stocked = np.packbits(stocks, axis=1)
     needed = 1 + (slack if shipments is None else np.minimum(shipments - 1, slack))
     result = np.full(n, -1, dtype=np.int64)
+    # Nodes with the same stock profile and shipment cost form a chain in (f + c, id) order:
+    # each is dominated by all before it, so a rank past `needed` (or past 0 when the first
+    # holds every stocked line in full) settles it without the pairwise test.
+    twins = np.unique(np.column_stack([profile, f]), axis=0, return_inverse=True)[1].ravel()
+    chain = np.lexsort((np.arange(n), twins))
+    first = np.r_[True, twins[chain][1:] != twins[chain][:-1]]
+    group_start = np.maximum.accumulate(np.where(first, np.arange(n), 0))
+    head, rank = np.empty(n, dtype=np.intp), np.empty(n, dtype=np.int64)
+    head[chain], rank[chain] = chain[group_start], np.arange(n) - group_start
+    holds_what_it_stocks = ((full & stocked) == stocked).all(axis=1)
+    settled = rank >= np.where(holds_what_it_stocks, 1, needed)
+    result[order[settled]] = order[head[settled]]
     kept = np.empty(0, dtype=np.intp)
-    for start in range(0, n, CHUNK):
-        block = np.arange(start, min(n, start + CHUNK))
+    remaining = np.flatnonzero(~settled)
+    for start in range(0, len(remaining), CHUNK):
+        block = remaining[start : start + CHUNK]
         rivals = np.concatenate([kept, block])
-        covers = (profile[rivals][:, None, :] >= profile[block][None, :, :]).all(axis=2)
+        covers = _superset(support[rivals], support[block])
+        if len(several):
+            units = profile[:, several]
+            covers &= (units[rivals][:, None, :] >= units[block][None, :, :]).all(axis=2)
         cheaper = (one[rivals][:, None] <= one[block][None, :]) & (
             f[rivals][:, None] + c[rivals][:, None] * most[block][None, :]
             <= at_most[block][None, :]
         )
         earlier = rivals[:, None] < block[None, :]
         dominates = covers & cheaper & earlier
-        never_blocks = (holds_all[rivals][:, None, :] | ~stocks[block][None, :, :]).all(axis=2)
+        never_blocks = _superset(full[rivals], stocked[block])
         out = ((dominates & never_blocks).any(axis=0)) | (dominates.sum(axis=0) >= needed[block])
         result[order[block[out]]] = order[rivals[dominates[:, out].argmax(axis=0)]]
         kept = np.concatenate([kept, block[~out]])
     return result
+
+
+def _superset(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
+    """[i, j]: bit set a[i] contains bit set b[j]."""
+    return np.asarray(((a[:, None, :] & b[None, :, :]) == b[None, :, :]).all(axis=2))
 
 
 def fewest_shipments_rule(
