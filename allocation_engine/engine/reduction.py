@@ -56,7 +56,9 @@ from math import comb
 import numpy as np
 import numpy.typing as npt
 
+from .assignment import total_cost
 from .covering import MAX_SETS, cheapest_plans, fewest_shipments, index_sets
+from .greedy import cheapest_cover
 from .problem import Reason, SourcingProblem
 
 FloatArray = npt.NDArray[np.float64]
@@ -87,9 +89,11 @@ def unit_floors(problem: SourcingProblem) -> FloatArray:
     return np.minimum(floor, problem.penalty) if problem.partial else floor
 
 
-def lower_bounds(problem: SourcingProblem) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
-    """Per candidate: a lower bound on the cost of any plan that uses it, and whether any valid
-    plan can use it at all (see rule 1 in the module docstring)."""
+def lower_bounds(
+    problem: SourcingProblem, at_least: int = 1
+) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+    """Per candidate: a lower bound on the cost of any optimal plan that uses it, given that such
+    a plan has `at_least` shipments, and whether any valid plan can use it at all (rule 1)."""
     usable = problem.usable
     f, c = problem.shipment_fixed, problem.unit_cost
     n = len(problem.nodes)
@@ -108,7 +112,7 @@ def lower_bounds(problem: SourcingProblem) -> tuple[FloatArray, npt.NDArray[np.b
     extra = -(-(~full).sum(axis=1) // k_max)  # ceil(R / k_max)
     limit = problem.shipment_limit
     possible = np.ones(n, dtype=bool) if limit is None else 1 + extra <= limit
-    return bound + extra * float(f.min()), possible
+    return bound + np.maximum(extra, at_least - 1) * float(f.min()), possible
 
 
 def most_shipments(problem: SourcingProblem, upper_bound: float) -> int | None:
@@ -215,21 +219,35 @@ def fewest_shipments_rule(
     return keep
 
 
+ROUNDS = 3  # bound and dominance rounds: each can raise the shipment floor for the next
+
+
 def reduce(problem: SourcingProblem, upper_bound: float) -> Reduction:
-    """Applies rule 1 against `upper_bound` (the cost of a valid plan), then rules 2 and 3."""
+    """Rules 1 and 2 in rounds, each round with a better plan and a higher floor on the
+    shipments of an optimal plan among the nodes left, then rule 3."""
     size = len(problem.network)
     bound_all = np.full(size, np.nan)
     dominator_all = np.full(size, -1, dtype=np.int64)
-    bound, possible = lower_bounds(problem)
-    bound_all[problem.nodes] = bound
-    tolerance = 1e-9 * max(1.0, abs(upper_bound))
-    problem = problem.subset(possible, Reason.NO_FEASIBLE_USE)
-    bound = bound[possible]
-    problem = problem.subset(bound <= upper_bound + tolerance, Reason.COST_BOUND)
-    dominator = dominated(problem, most_shipments(problem, upper_bound))
-    gone = dominator >= 0
-    dominator_all[problem.nodes[gone]] = problem.nodes[dominator[gone]]
-    problem = problem.subset(~gone, Reason.DOMINATED)
+    at_least = 1
+    for _ in range(ROUNDS):
+        count, floor = len(problem.nodes), at_least
+        bound, possible = lower_bounds(problem, at_least)
+        bound_all[problem.nodes] = np.fmax(bound_all[problem.nodes], bound)
+        tolerance = 1e-9 * max(1.0, abs(upper_bound))
+        problem = problem.subset(possible, Reason.NO_FEASIBLE_USE)
+        problem = problem.subset(bound[possible] <= upper_bound + tolerance, Reason.COST_BOUND)
+        dominator = dominated(problem, most_shipments(problem, upper_bound))
+        gone = dominator >= 0
+        dominator_all[problem.nodes[gone]] = problem.nodes[dominator[gone]]
+        problem = problem.subset(~gone, Reason.DOMINATED)
+        better = cheapest_cover(problem)
+        if better is not None:
+            upper_bound = min(upper_bound, total_cost(problem, better))
+        if not problem.partial:
+            # the optimal plan kept among these nodes needs at least this many shipments
+            at_least = max(at_least, fewest_shipments(problem))
+        if len(problem.nodes) == count and at_least == floor:
+            break
     bound = bound_all[problem.nodes]
     keep = fewest_shipments_rule(problem, bound)
     if keep is None:

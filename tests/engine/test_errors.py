@@ -44,7 +44,7 @@ def problem_of(raised: pytest.ExceptionInfo[InvalidInput]) -> tuple[str, object]
 
 
 def test_negative_quantity_names_the_line() -> None:
-    """Given a line with quantity -2, when the order is built, then lines[0].quantity=-2 is named."""
+    """Given a line with quantity -2, when the order is built, then the line's field is named."""
     with pytest.raises(InvalidInput) as raised:
         Order("o", (OrderLine("A", -2),), BERLIN)
     assert problem_of(raised) == ("lines[0].quantity", -2)

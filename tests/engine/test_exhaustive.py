@@ -18,7 +18,7 @@ EXACT = settings(max_examples=250, deadline=None, suppress_health_check=[HealthC
 @given(instances(max_nodes=6, max_lines=3))
 def test_engine_cost_equals_exhaustive_enumeration(case: Instance) -> None:
     """Given up to 6 nodes and 3 lines under random fences and weights, when the engine plans,
-    then it is OPTIMAL with the enumerated least cost, or INFEASIBLE exactly when nothing is valid."""
+    then it is OPTIMAL at the enumerated least cost, or INFEASIBLE exactly when nothing is."""
     plan = allocate(case.order, case.network, case.inventory, case.rules)
     best = optimum(case.order, case.network, case.available, case.rules)
     if best is None:
