@@ -13,14 +13,16 @@ CP-SAT runs on one worker with a fixed seed: the same input gives the same plan.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from ortools.sat.python import cp_model
 
-from .assignment import Units, empty
+from .assignment import Units, empty, total_cost
 from .covering import fewest_shipments
 from .problem import SourcingProblem
+from .reduction import most_shipments
 
 SMALL_MODEL = 64  # candidates up to which presolve costs more than it saves (measured: ~1.5 ms)
 MICRO = 1_000_000  # costs are exact to a millionth of a currency unit per unit/shipment
@@ -102,8 +104,9 @@ def solve(
             chosen.append(skip)
         model.add_exactly_one(chosen)
 
-    # Shipment limit (1 under ship-complete).
-    limit = problem.shipment_limit
+    # Shipment limit (1 under ship-complete), lowered to the most shipments an optimal plan can
+    # have given the hint's cost (see reduction.most_shipments).
+    limit = most_shipments(problem, math.inf if hint is None else total_cost(problem, hint))
     if limit is not None and limit < len(use):
         model.add(sum(use) <= limit)
     # A complete plan needs at least as many shipments as the smallest node set holding the

@@ -38,6 +38,7 @@ __all__ = [
     "StaleVersion",
     "Stock",
     "StockHold",
+    "Undeliverable",
     "Wms",
 ]
 
@@ -189,7 +190,14 @@ class Notification:
 
 
 class Notifier(Protocol):
-    def send(self, notification: Notification) -> None: ...
+    def send(self, notification: Notification) -> None:
+        """Sends the e-mail; `Undeliverable` when no retry could ever send it."""
+        ...
+
+
+class Undeliverable(Exception):
+    """A message no retry can deliver (its template cannot render it, say). The outbox records
+    it as failed instead of retrying it forever; any other error is retried."""
 
 
 # orders, customers and the event log
