@@ -23,7 +23,7 @@ import grpc
 from . import order_proto as op
 from .adapters.memory_orders import MemoryOrders
 from .adapters.notifier import FolderNotifier, MailRenderer, SmtpNotifier
-from .adapters.outbox import Dispatcher, DispatcherThread, delivery_key
+from .adapters.outbox import Dispatcher, DispatcherThread, delivery_status
 from .adapters.payments import CardProvider, InvoiceProvider
 from .adapters.payments.fake_provider import FakeCardProvider
 from .adapters.redis_orders import RedisOrders
@@ -36,6 +36,7 @@ from .engine.workflow import (
     Gateways,
     InspectReturn,
     OrderFlow,
+    ProviderUnavailable,
     ReceiveReturn,
     RecordDelivery,
     RecordPayment,
@@ -54,6 +55,16 @@ from .service import Services
 log = logging.getLogger("allocation_engine.orders")
 
 SERVICE_NAME = opb.DESCRIPTOR.services_by_name["OrderService"].full_name
+
+
+class NoCardProvider:
+    """Stands where no card provider is configured: every card call fails UNAVAILABLE with a
+    message saying what to configure, and invoice orders work as ever."""
+
+    def _missing(self, *args: object) -> Any:
+        raise ProviderUnavailable("no card provider configured: start serve with --card-url")
+
+    open = capture = refund = cancel = parse_webhook = _missing
 
 
 class OrderServicer(opb_grpc.OrderServiceServicer):
@@ -180,14 +191,10 @@ class OrderServicer(opb_grpc.OrderServiceServicer):
         return opb.GetOrderResponse(
             order=self._view(view.record),
             customer=op.customer_to_proto(view.customer),
-            timeline=[op.event_to_proto(e, self._delivery(e)) for e in view.timeline],
+            timeline=[
+                op.event_to_proto(e, delivery_status(self._outbox, e)) for e in view.timeline
+            ],
         )
-
-    def _delivery(self, event: Any) -> str:
-        key = delivery_key(event)
-        if key is None:
-            return ""
-        return "sent" if self._outbox.delivered(key) else "pending"
 
     @handled
     def ListOrders(self, request: opb.ListOrdersRequest, context: grpc.ServicerContext) -> Any:
@@ -217,7 +224,7 @@ class OrderConfig:
     mail_dir: str = "var/mail"
     wms_dir: str = "var/wms"
     wms_url: str | None = None  # POST pick lists here instead of writing them to wms_dir
-    card_url: str | None = None  # the PaymentIntent-style API; None needs demo (test peer)
+    card_url: str | None = None  # the PaymentIntent-style API; None: the test peer in demo mode
     card_key: str = ""
     webhook_secret: str = ""
     demo: bool = False
@@ -260,6 +267,7 @@ class OrderRuntime:
         )
         notes: list[str] = []
         peer = None
+        card: PaymentProvider
         if config.card_url:
             card = CardProvider(
                 config.card_url, config.card_key, config.webhook_secret, clock=clock
@@ -269,9 +277,8 @@ class OrderRuntime:
             card = CardProvider(peer.url, peer.api_key, peer.webhook_secret, clock=clock)
             notes.append(f"card payments go to the local test peer at {peer.url} (no money moves)")
         else:
-            raise InvalidInput.one(
-                "card_url", None, "card workflows need --card-url (or --demo for a test peer)"
-            )
+            card = NoCardProvider()
+            notes.append("no card provider (--card-url): card orders are refused as UNAVAILABLE")
         notifier: Notifier
         if config.smtp:
             host, _, port = config.smtp.rpartition(":")

@@ -26,7 +26,7 @@ from typing import Any
 import jinja2
 
 from ..engine.workflow.model import LANGUAGES
-from ..engine.workflow.ports import Notification
+from ..engine.workflow.ports import Notification, Undeliverable
 
 DEFAULT_LANGUAGE = "en"
 
@@ -76,10 +76,15 @@ class MailRenderer:
         return frozenset(n for n in names if not n.startswith("_"))
 
     def render(self, n: Notification) -> EmailMessage:
+        """The message; `Undeliverable` when the template is missing or cannot render it."""
         language = n.language if n.language in LANGUAGES else DEFAULT_LANGUAGE
-        template = self.env.get_template(f"{language}/{n.template}.j2")
         context = dict(n.context)
-        subject = "".join(template.blocks["subject"](template.new_context(context))).strip()
+        try:
+            template = self.env.get_template(f"{language}/{n.template}.j2")
+            subject = "".join(template.blocks["subject"](template.new_context(context))).strip()
+            body = template.render(context).strip() + "\n"
+        except jinja2.TemplateError as broken:
+            raise Undeliverable(f"template {language}/{n.template}: {broken}") from broken
         message = EmailMessage()
         message["From"] = formataddr((self.shop, self.sender))
         message["To"] = formataddr((n.name, n.to))
@@ -88,7 +93,7 @@ class MailRenderer:
         message["Date"] = formatdate(usegmt=True)
         message["Content-Language"] = language
         message["X-Order-Id"] = str(context.get("order", {}).get("id", ""))
-        message.set_content(template.render(context).strip() + "\n", cte="quoted-printable")
+        message.set_content(body, cte="quoted-printable")
         return message
 
 

@@ -28,6 +28,7 @@ from ..engine.workflow.ports import (
     Outbox,
     PickLine,
     PickList,
+    Undeliverable,
     Wms,
 )
 
@@ -55,6 +56,17 @@ def pick_list_from(event: Event) -> PickList:
     )
 
 
+def delivery_status(outbox: Outbox, event: Event) -> str:
+    """ "sent", "failed" (undeliverable) or "pending" for an event that sends something; ""
+    for one that does not."""
+    key = delivery_key(event)
+    if key is None:
+        return ""
+    if outbox.delivered(key):
+        return "sent"
+    return "failed" if outbox.delivered(f"failed:{key}") else "pending"
+
+
 def delivery_key(event: Event) -> str | None:
     """The idempotency key of what `event` sends, or None when it sends nothing."""
     if event.type == NOTIFICATION:
@@ -74,10 +86,14 @@ class Dispatcher:
         """Delivers one batch; returns how many events were acknowledged."""
         done = 0
         for delivery in self.outbox.claim(self.consumer, batch, wait_seconds):
+            event = delivery.event
             try:
-                self.deliver(delivery.event)
+                self.deliver(event)
+            except Undeliverable as never:  # no retry can help: record it, do not retry
+                log.error("%s (%s) cannot be delivered: %s", event.id, event.type, never)
+                self.outbox.mark_delivered(f"failed:{delivery_key(event)}")
             except Exception:  # the receiver failed: keep the event for a later attempt
-                log.exception("delivery of %s (%s) failed", delivery.event.id, delivery.event.type)
+                log.exception("delivery of %s (%s) failed", event.id, event.type)
                 continue
             self.outbox.ack(delivery.entry_id)
             done += 1

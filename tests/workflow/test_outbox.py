@@ -7,10 +7,11 @@ import time
 from pathlib import Path
 
 from allocation_engine.adapters.notifier import MailRenderer, SmtpNotifier
-from allocation_engine.adapters.outbox import Dispatcher, delivery_key
+from allocation_engine.adapters.outbox import Dispatcher, delivery_key, delivery_status
 from allocation_engine.adapters.wms import FolderWms
+from allocation_engine.engine.workflow import default_workflows_text, parse_workflows
 
-from .conftest import Mailbox, World, b2b, b2c, free_port
+from .conftest import TEMPLATES, Mailbox, World, b2b, b2c, free_port
 
 RENDERER = MailRenderer("shop@example.com")
 
@@ -88,3 +89,39 @@ def test_a_lost_acknowledgement_sends_nothing_twice(
     drain(Dispatcher(any_world.orders, notifier, wms, "d-2"))
     assert len(mailbox.messages) == 3
     assert any_world.orders.claim("d-3", 100, 0.3) == []  # all acknowledged now
+
+
+def test_a_message_no_template_can_render_is_recorded_as_failed(
+    world: World, mailbox: Mailbox, tmp_path: Path
+) -> None:
+    """Given a workflow that mails `shipment_sent` when an order is placed (where no parcel
+    exists to describe), when the dispatcher runs, then that e-mail is recorded as failed and
+    not retried, and the other e-mails go out."""
+    world.flow.workflows = parse_workflows(
+        default_workflows_text().replace(
+            '"payment.authorized" = "payment_confirmed"',
+            '"payment.authorized" = "payment_confirmed"\n"order.placed" = "shipment_sent"',
+            1,
+        ),
+        TEMPLATES,
+    )
+    record = world.flow.place(b2c("w-1", A=1)).record
+    notifier = SmtpNotifier("127.0.0.1", mailbox.port, RENDERER)
+    drain(Dispatcher(world.orders, notifier, FolderWms(tmp_path), "d-1"))
+    status = {
+        e.data.get("template", e.type): delivery_status(world.orders, e)
+        for e in world.flow.get(record.id).timeline
+        if delivery_key(e)
+    }
+    assert status == {
+        "shipment_sent": "failed",
+        "order_received": "sent",
+        "payment_confirmed": "sent",
+        "shipment.released": "sent",
+    }
+    assert [m["Subject"] for m in mailbox.messages] == [  # German: shipping to Cologne
+        "Wir haben Ihre Bestellung w-1 erhalten",
+        "Zahlung für Bestellung w-1 bestätigt",
+    ]
+    time.sleep(0.3)  # past the lease: nothing comes back
+    assert world.orders.claim("d-2", 10, 0.1) == []

@@ -605,7 +605,8 @@ class TimelineEvent(_message.Message):
     """order.placed, payment.authorized, shipment.shipped, ..."""
     delivery: _builtins.str
     """For events that send something (an e-mail, a pick list): "pending" until the receiver
-    took it, then "sent". Empty for other events.
+    took it, then "sent"; "failed" when it can never be sent (a template that cannot render
+    it). Empty for other events.
     """
     @_builtins.property
     def at(self) -> _timestamp_pb2.Timestamp: ...
