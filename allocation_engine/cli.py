@@ -14,6 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from .bench.cli import register as add_bench_commands
 from .codec import order_from_dict, plan_to_dict
 from .demo import demo_inventory, demo_network
 from .engine import METHODS, InvalidInput, Plan, RuleSet, allocate, load_rules
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.set_defaults(func=_cmd_plan)
     add_service_commands(sub)  # serve, allocate, reserve, commit, release, availability, ...
     add_workflow_commands(sub)  # order ..., workflows ..., outbox; serve's workflow options
+    add_bench_commands(sub)  # bench, replay
     return parser
 
 

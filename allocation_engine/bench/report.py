@@ -1,0 +1,331 @@
+"""Writes bench results as JSON and as a Markdown report with PNG plots (matplotlib, no screen).
+
+The report's sections: where each target stands, then F2 (per method over the whole grid, then
+latency per cell), F1 (cost against the LP bound per setting, then order-by-order figures), F3.
+`markdown_table` and `save_figure` serve the replay report too.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on servers and CI
+
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+from .targets import FULL_COMMAND, evaluate
+
+METHOD_ORDER = (
+    "engine",
+    "reference",
+    "mip-scip",
+    "mip-cbc",
+    "mip-highs",
+    "shopify",
+    "salesforce",
+    "myopic",
+)
+
+
+def ordered(methods: Sequence[str]) -> list[str]:
+    known = [m for m in METHOD_ORDER if m in methods]
+    return known + sorted(set(methods) - set(known))
+
+
+def plain(value: Any) -> Any:
+    """JSON-safe: NaN and infinities become null (strict JSON has no NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def write_json(data: Any, path: Path) -> None:
+    path.write_text(json.dumps(plain(data), indent=2) + "\n", encoding="utf-8")
+
+
+def fmt(value: Any, kind: str = "") -> str:
+    """A cell of a Markdown table: '-' for missing, percentages, ms and plain numbers."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if kind == "%":
+        return f"{value:.2%}"
+    if kind == "ms":
+        return f"{value:.2f}"
+    if kind == "x":
+        return f"{value:.0f}x" if value >= 10 else f"{value:.1f}x"
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 100 else f"{value:,.0f}"
+    return str(value)
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def save_figure(figure: Figure, path: Path) -> str:
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path.name
+
+
+KPI_HEADERS = (
+    "method",
+    "orders",
+    "p50 ms",
+    "p99 ms",
+    "proven optimal",
+    "gap mean",
+    "gap p95",
+    "gap max",
+    "split rate",
+    "packages/order",
+    "km/unit",
+    "fill rate",
+)
+
+
+def kpi_rows(methods: dict[str, Any], ratios: dict[str, float] | None = None) -> list[list[str]]:
+    rows = []
+    for m in ordered(list(methods)):
+        k = methods[m]
+        rows.append(
+            [
+                m,
+                str(k["orders"]),
+                fmt(k["p50_ms"], "ms"),
+                fmt(k["p99_ms"], "ms"),
+                fmt(k["proven_optimal"], "%"),
+                fmt(k["gap_mean"], "%"),
+                fmt(k["gap_p95"], "%"),
+                fmt(k["gap_max"], "%"),
+                fmt(k["split_rate"], "%"),
+                fmt(k["packages_per_order"]),
+                fmt(k["km_per_unit"]),
+                fmt(k["fill_rate"], "%"),
+            ]
+        )
+    return rows
+
+
+# ----- the bench report ---------------------------------------------------------------------
+
+
+def write_bench_report(results: dict[str, Any], out: Path) -> Path:
+    """Writes results.json, report.md and the plots into `out`; returns the report's path."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(results, out / "results.json")
+    meta = results["meta"]
+    parts = [
+        "# Benchmark report",
+        f"Mode **{meta['config']['mode']}**, started {meta['started']} on {meta['machine']}, "
+        f"OR-Tools {meta['ortools']}. Times are wall clock per order in one process "
+        "(`allocate` end to end: fences, reduction, model, solve, plan), after one untimed "
+        "warm-up call per method. Gaps are to the cost some exact method proved optimal for "
+        "the same order on the same stock.",
+        "## Targets",
+        markdown_table(
+            ("target", "measured", "status"),
+            [(s.target, s.measured, s.verdict) for s in evaluate(results)],
+        ),
+        f"Reproduce: `{FULL_COMMAND}` (full) or `allocation-engine bench --quick` (quick).",
+    ]
+    if "f2" in results:
+        parts += _f2_section(results["f2"], out)
+    if "f1" in results:
+        parts += _f1_section(results["f1"], out)
+    parts += _f3_section(results.get("f3"))
+    path = out / "report.md"
+    path.write_text("\n\n".join(parts) + "\n", encoding="utf-8")
+    return path
+
+
+def _f2_section(f2: dict[str, Any], out: Path) -> list[str]:
+    summary = f2["summary"]
+    parts = [
+        "## F2: single-order latency grid",
+        "Independent orders on fresh stock over a German network (3 % warehouses, 5 % "
+        "suppliers, stores the rest). The reference model and MIP backends run on the first "
+        "orders of each cell and stop in a cell once they miss their time limit.",
+        "### All cells, per method",
+        markdown_table(KPI_HEADERS, kpi_rows(summary["methods"])),
+        "Speed ratio (median per order, method time / engine time): "
+        + ", ".join(f"{m} {fmt(r, 'x')}" for m, r in summary["speed_ratio"].items()),
+    ]
+    if summary["disagreements"]:
+        parts.append(
+            f"**Exact methods disagree on {len(summary['disagreements'])} orders:** "
+            f"`{summary['disagreements'][:5]}`"
+        )
+    headers = [
+        "cell",
+        "engine p50",
+        "engine p99",
+        "engine optimal",
+        "reference p50 (n)",
+        "speed ratio",
+        "shopify gap mean",
+        "salesforce gap mean",
+        "did not finish",
+    ]
+    rows = []
+    for cell in f2["cells"]:
+        m = cell["methods"]
+        ref = m.get("reference")
+        rows.append(
+            [
+                cell["cell"],
+                fmt(m["engine"]["p50_ms"], "ms"),
+                fmt(m["engine"]["p99_ms"], "ms"),
+                fmt(m["engine"]["proven_optimal"], "%"),
+                f"{fmt(ref['p50_ms'], 'ms')} ({ref['orders']})" if ref else "-",
+                fmt(cell["speed_ratio"].get("reference"), "x"),
+                fmt(m["shopify"]["gap_mean"], "%"),
+                fmt(m["salesforce"]["gap_mean"], "%"),
+                "; ".join(f"{k}: {v}" for k, v in cell["did_not_finish"].items()) or "-",
+            ]
+        )
+    parts += ["### Per cell (latency in ms)", markdown_table(headers, rows)]
+    parts.append(f"![latency]({_latency_plot(f2, out)})")
+    parts.append(f"![cost gap]({_bar_plot(summary['methods'], 'gap_mean', 'gap_p95', out)})")
+    parts.append(f"![split rate]({_split_plot(f2, out)})")
+    return parts
+
+
+def _latency_plot(f2: dict[str, Any], out: Path) -> str:
+    lines = sorted({row["lines"] for row in f2["by_size"]})
+    figure, axes = plt.subplots(1, len(lines), figsize=(4 * len(lines), 3.6), squeeze=False)
+    for ax, k in zip(axes[0], lines, strict=True):
+        rows = [r for r in f2["by_size"] if r["lines"] == k]
+        for method in ordered(list(rows[0]["methods"])):
+            points = [(r["nodes"], r["methods"][method]) for r in rows if method in r["methods"]]
+            xs = [n for n, _ in points]
+            (line,) = ax.plot(xs, [m["p50_ms"] for _, m in points], marker="o", label=method)
+            ax.plot(xs, [m["p99_ms"] for _, m in points], ls="--", color=line.get_color())
+        ax.set(xscale="log", yscale="log", title=f"{k} lines", xlabel="nodes")
+        ax.set_ylabel("ms per order (solid p50, dashed p99)")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    return save_figure(figure, out / "f2_latency_vs_nodes.png")
+
+
+def _bar_plot(methods: dict[str, Any], mean: str, p95: str, out: Path, name: str = "f2") -> str:
+    names = ordered(list(methods))
+    figure, ax = plt.subplots(figsize=(7, 3.6))
+    xs = range(len(names))
+    ax.bar([x - 0.2 for x in xs], [100 * (methods[m][mean] or 0) for m in names], 0.4, label="mean")
+    ax.bar([x + 0.2 for x in xs], [100 * (methods[m][p95] or 0) for m in names], 0.4, label="p95")
+    ax.set_xticks(list(xs), names, rotation=20)
+    ax.set(ylabel="cost gap to proven optimum (%)", title=f"{name.upper()}: cost gap per method")
+    ax.legend()
+    return save_figure(figure, out / f"{name}_cost_gap.png")
+
+
+def _split_plot(f2: dict[str, Any], out: Path) -> str:
+    methods = f2["summary"]["methods"]
+    names = ordered(list(methods))
+    figure, ax = plt.subplots(figsize=(7, 3.6))
+    ax.bar(names, [100 * methods[m]["split_rate"] for m in names])
+    ax.set(ylabel="orders in > 1 package (%)", title="F2: split rate per method")
+    ax.tick_params(axis="x", rotation=20)
+    return save_figure(figure, out / "f2_split_rate.png")
+
+
+def _f1_section(f1: dict[str, Any], out: Path) -> list[str]:
+    parts = [
+        "## F1: multi-item fulfilment sequences (Jasin & Sinha 2015)",
+        "Each policy draws down its own stock over the sequence. Ratio = total cost of the "
+        "sequence / optimum of the deterministic LP over expected demand (a lower bound on the "
+        "expected cost of any policy), averaged over instances x sequences. Unfilled items cost "
+        "what the papers' dummy centre costs.",
+    ]
+    policies = sorted({m for s in f1["settings"] for m in s["ratio_to_lp"]}, key=METHOD_ORDER.index)
+    rows = [
+        [s["setting"], str(s["periods"]), f"{s['instances']} x {s['sequences']}", str(s["orders"])]
+        + [fmt(s["ratio_to_lp"].get(m)) for m in policies]
+        for s in f1["settings"]
+    ]
+    parts.append(
+        markdown_table(
+            ("setting", "T", "instances x sequences", "orders", *(f"{m} / LP" for m in policies)),
+            rows,
+        )
+    )
+    for s in f1["settings"]:
+        parts += [
+            f"### {s['setting']}: policies on their own stock",
+            markdown_table(KPI_HEADERS, kpi_rows(s["policies"])),
+            f"### {s['setting']}: order by order on the engine's stock",
+            "The reference model and MIP backends plan a sample of the orders (every "
+            f"{_every(s)}-th), the peers every order.",
+            markdown_table(KPI_HEADERS, kpi_rows(s["per_order"]["methods"])),
+            "Speed ratio (method / engine): "
+            + ", ".join(f"{m} {fmt(r, 'x')}" for m, r in s["per_order"]["speed_ratio"].items()),
+        ]
+        if s["per_order"]["disagreements"]:
+            parts.append(
+                f"**Exact methods disagree on {len(s['per_order']['disagreements'])} orders.**"
+            )
+    parts.append(f"![F1 ratio]({_f1_plot(f1, policies, out)})")
+    return parts
+
+
+def _every(setting: dict[str, Any]) -> str:
+    methods = setting["per_order"]["methods"]
+    if "reference" not in methods or not methods["reference"]["orders"]:
+        return "?"
+    return str(round(methods["engine"]["orders"] / methods["reference"]["orders"]))
+
+
+def _f1_plot(f1: dict[str, Any], policies: list[str], out: Path) -> str:
+    settings = [s["setting"] for s in f1["settings"]]
+    figure, ax = plt.subplots(figsize=(7, 3.6))
+    width = 0.8 / max(1, len(policies))
+    for i, m in enumerate(policies):
+        xs = [x + i * width for x in range(len(settings))]
+        ax.bar(xs, [s["ratio_to_lp"].get(m, 0) for s in f1["settings"]], width, label=m)
+    ax.axhline(1.0, color="black", lw=0.8)
+    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(settings))], settings)
+    ax.set(ylabel="total cost / LP bound", title="F1: cost against the LP lower bound")
+    ax.legend(fontsize=8)
+    return save_figure(figure, out / "f1_ratio_to_lp.png")
+
+
+def _f3_section(f3: dict[str, Any] | None) -> list[str]:
+    parts = ["## F3: the service end to end"]
+    if not f3 or f3.get("status") != "run":
+        why = f3.get("why", "") if f3 else "not requested"
+        return [*parts, f"F3 was not run: {why}."]
+    headers = ("load", "clients", "calls", "per second", "p50 ms", "p90 ms", "p99 ms", "errors")
+    rows = [
+        [
+            name,
+            str(r["clients"]),
+            str(r["calls"]),
+            f"{r['throughput']:.0f}",
+            fmt(r["p50_ms"], "ms"),
+            fmt(r["p90_ms"], "ms"),
+            fmt(r["p99_ms"], "ms"),
+            str(r["errors"] or "-"),
+        ]
+        for name, r in f3["results"].items()
+    ]
+    return [
+        *parts,
+        "Allocate and Reserve over gRPC against a throwaway redis-server, driven by the load "
+        "generator's client processes (`allocation_engine/service_bench.py`).",
+        markdown_table(headers, rows),
+    ]
