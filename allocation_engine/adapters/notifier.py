@@ -122,13 +122,25 @@ class SmtpNotifier:
         self._starttls, self._timeout = starttls, timeout
 
     def send(self, notification: Notification) -> None:
+        """Sends one message. A permanent refusal (5xx: no such mailbox, say) is
+        `Undeliverable`; anything else (4xx, no connection) raises for a later retry."""
         message = self.renderer.render(notification)
-        with smtplib.SMTP(self.host, self.port, timeout=self._timeout) as smtp:
-            if self._starttls:
-                smtp.starttls()
-            if self._username:
-                smtp.login(self._username, self._password or "")
-            smtp.send_message(message)
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=self._timeout) as smtp:
+                if self._starttls:
+                    smtp.starttls()
+                if self._username:
+                    smtp.login(self._username, self._password or "")
+                smtp.send_message(message)
+        except smtplib.SMTPRecipientsRefused as refused:
+            codes = [code for code, _ in refused.recipients.values()]
+            if all(code >= 500 for code in codes):
+                raise Undeliverable(f"{notification.to}: refused {codes}") from refused
+            raise
+        except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as refused:
+            if refused.smtp_code >= 500:
+                raise Undeliverable(f"{notification.to}: {refused.smtp_code}") from refused
+            raise
 
 
 class FolderNotifier:

@@ -167,7 +167,16 @@ class Mailbox:
         self.messages: list[EmailMessage] = []
         self.arrived = threading.Condition()
         self.port = port or free_port()
+        self.refuse: dict[str, str] = {}  # recipient -> the SMTP reply that refuses it
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_RCPT(
+        self, server: object, session: object, envelope: object, address: str, options: object
+    ) -> str:
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)  # type: ignore[attr-defined]
+        return "250 OK"
 
     async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
         raw: bytes = envelope.content  # type: ignore[attr-defined]

@@ -326,3 +326,13 @@ def test_concurrent_shipments_of_one_order_both_land(any_world: World) -> None:
     assert [e.type for e in final.timeline].count("shipment.shipped") == 2
     assert world.on_hand("WH-KOELN", "A") == (0, 0)
     assert world.on_hand("WH-BERLIN", "A") == (1, 0)
+
+
+def test_an_account_without_an_e_mail_gets_no_e_mails(world: World) -> None:
+    """Given a business account known by id only, when its order runs, then nothing is queued
+    for the outbox to send to nobody, and the timeline still records every step."""
+    command = replace(b2b("po-1", C=1), customer=CustomerInfo(id="NO-MAIL"))
+    record = ship_and_deliver(world, world.flow.place(command).record)
+    timeline = world.flow.get(record.id).timeline
+    assert templates(world, record.id) == []
+    assert "invoice.issued" in [e.type for e in timeline]

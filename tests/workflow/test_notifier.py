@@ -3,6 +3,8 @@ context a real order produces, and goes out over SMTP to a real (local) mail ser
 
 from __future__ import annotations
 
+import pytest
+
 from allocation_engine.adapters.notifier import MailRenderer, SmtpNotifier
 from allocation_engine.adapters.outbox import notification_from
 from allocation_engine.engine.workflow import (
@@ -13,7 +15,7 @@ from allocation_engine.engine.workflow import (
     RequestReturn,
     ReturnItem,
 )
-from allocation_engine.engine.workflow.ports import Notification
+from allocation_engine.engine.workflow.ports import Notification, Undeliverable
 
 from .conftest import TEMPLATES, Mailbox, World, b2b, b2c
 from .test_flow import ship_and_deliver
@@ -98,3 +100,39 @@ def test_a_message_goes_over_smtp_with_a_stable_message_id(mailbox: Mailbox) -> 
     assert "Sendungsnummer: 00340434" in body
     assert "1 x Tasse (A)" in body
     assert "Grüßen" in body
+
+
+@pytest.mark.parametrize(
+    ("reply", "permanent"), [("550 5.1.1 No such mailbox", True), ("451 4.3.0 Try later", False)]
+)
+def test_a_refused_recipient_is_undeliverable_only_when_the_refusal_is_permanent(
+    mailbox: Mailbox, reply: str, permanent: bool
+) -> None:
+    """Given a mail server that refuses the recipient, when the e-mail is sent, then a 5xx
+    refusal is Undeliverable (never retried) and a 4xx one an error the outbox retries."""
+    mailbox.refuse["gone@example.com"] = reply
+    notification = Notification(
+        "O-1/1", "gone@example.com", "Gone", "en", "order_received", _context()
+    )
+    notifier = SmtpNotifier("127.0.0.1", mailbox.port, MailRenderer("shop@example.com"))
+    with pytest.raises(Exception) as raised:
+        notifier.send(notification)
+    assert isinstance(raised.value, Undeliverable) is permanent
+    assert mailbox.messages == []
+
+
+def _context() -> dict[str, object]:
+    return {
+        "order": {
+            "id": "O-1",
+            "external_id": "web-1",
+            "currency": "EUR",
+            "total": 1990,
+            "items": [
+                {"sku": "A", "name": "Cup", "quantity": 1, "unit_price": 1990, "total": 1990}
+            ],
+            "address": {},
+        },
+        "customer": {"name": "Gone"},
+        "event": {},
+    }

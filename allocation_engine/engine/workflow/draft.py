@@ -51,7 +51,10 @@ class Draft:
         return event
 
     def notify(self, template: str, cause: Event | None = None) -> None:
-        """Appends a notification event for `template`, with everything the e-mail shows."""
+        """Appends a notification event for `template`, with everything the e-mail shows (none
+        for an account without an e-mail address: the timeline has the cause anyway)."""
+        if not self.customer.email:
+            return
         seq = self.record.events
         self._append(
             NOTIFICATION,
