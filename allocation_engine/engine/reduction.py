@@ -195,7 +195,7 @@ def fewest_shipments_rule(
     problem: SourcingProblem, bound: FloatArray
 ) -> npt.NDArray[np.bool_] | None:
     """Rule 3: which candidates to keep when the cheapest plan on the fewest nodes is provably
-    optimal (None when it cannot be shown). Lowers `bound` (per candidate) where it learns more."""
+    optimal (None when it cannot be shown). Raises `bound` (per candidate) where it learns more."""
     if problem.partial or len(problem.nodes) == 0:
         return None
     fewest = fewest_shipments(problem)
@@ -223,11 +223,17 @@ ROUNDS = 3  # bound and dominance rounds: each can raise the shipment floor for 
 
 
 def reduce(problem: SourcingProblem, upper_bound: float) -> Reduction:
-    """Rules 1 and 2 in rounds, each round with a better plan and a higher floor on the
-    shipments of an optimal plan among the nodes left, then rule 3."""
+    """Rule 3 first when it settles the order cheaply (one node ships it all), else rules 1 and
+    2 in rounds, each with a better plan and a higher floor on the shipments of an optimal plan
+    among the nodes left, then rule 3."""
     size = len(problem.network)
     bound_all = np.full(size, np.nan)
     dominator_all = np.full(size, -1, dtype=np.int64)
+    bound = np.full(len(problem.nodes), -np.inf)
+    keep = fewest_shipments_rule(problem, bound)  # one node for all, provably best: done
+    if keep is not None:
+        bound_all[problem.nodes] = bound
+        return Reduction(problem.subset(keep, Reason.COST_BOUND), bound_all, dominator_all)
     at_least = 1
     for _ in range(ROUNDS):
         count, floor = len(problem.nodes), at_least
