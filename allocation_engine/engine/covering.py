@@ -33,16 +33,54 @@ def ships_all(problem: SourcingProblem, sets: IndexSets) -> npt.NDArray[np.bool_
     return np.asarray((held >= problem.quantity).all(axis=1))
 
 
-def fewest_shipments(problem: SourcingProblem, up_to: int = 3) -> int:
-    """A lower bound on the shipments of any complete plan: the size of the smallest node set
-    that holds everything, found by trying sizes 1..up_to while the sets stay few."""
+def complete_sets(problem: SourcingProblem, size: int) -> IndexSets | None:
+    """Every set of `size` candidates that holds the whole order (rows in lexicographic order),
+    or None when there are too many sets to try."""
+    n = len(problem.nodes)
+    if comb(n, size) <= MAX_SETS:
+        sets = index_sets(n, size)
+        return sets[ships_all(problem, sets)]
+    if size == 3 and comb(n, 2) <= MAX_SETS:
+        return _complete_triples(problem)
+    return None
+
+
+def _complete_triples(problem: SourcingProblem) -> IndexSets:
+    """Complete 3-sets without trying them all: each pair is extended by the nodes that hold
+    what the pair lacks, a subset test on bit sets ("lacks at least u units of line l" against
+    "holds at least u units of line l", for every u up to the largest quantity)."""
+    usable = problem.usable
+    pairs = index_sets(len(problem.nodes), 2)
+    lack = np.maximum(problem.quantity - usable[pairs].sum(axis=1), 0)
+    levels = range(1, int(problem.quantity.max()) + 1)
+    need = _words(np.hstack([lack >= u for u in levels]))
+    have = _words(np.hstack([usable >= u for u in levels]))
+    fits = ((have[None, :, :] & need[:, None, :]) == need[:, None, :]).all(axis=2)
+    fits &= np.arange(len(problem.nodes))[None, :] > pairs[:, 1:2]  # each set once: i < j < t
+    pair, third = np.nonzero(fits)  # row-major: the triples come out in lexicographic order
+    return np.column_stack([pairs[pair], third]).astype(np.intp)
+
+
+def _words(bits: npt.NDArray[np.bool_]) -> npt.NDArray[np.uint64]:
+    """Rows of bits packed into 64-bit words, so a subset test is one AND per word."""
+    packed = np.packbits(bits, axis=1)
+    padded = np.zeros((len(bits), -(-packed.shape[1] // 8) * 8), dtype=np.uint8)
+    padded[:, : packed.shape[1]] = packed
+    return padded.view(np.uint64)
+
+
+def fewest_shipments(problem: SourcingProblem, up_to: int = 3) -> tuple[int, IndexSets | None]:
+    """The size k of the smallest node set that holds everything (a lower bound on the shipments
+    of any complete plan), with all complete k-sets; the sets are None when k is only a bound
+    because larger sizes were too many to try (or k > up_to)."""
     n = len(problem.nodes)
     for size in range(1, min(up_to, n) + 1):
-        if comb(n, size) > MAX_SETS:
-            return size
-        if ships_all(problem, index_sets(n, size)).any():
-            return size
-    return min(up_to, n) + 1
+        sets = complete_sets(problem, size)
+        if sets is None:
+            return size, None
+        if len(sets):
+            return size, sets
+    return min(up_to, n) + 1, None
 
 
 def cheapest_plans(problem: SourcingProblem, sets: IndexSets) -> npt.NDArray[np.float64]:

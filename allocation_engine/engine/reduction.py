@@ -39,8 +39,8 @@ against exhaustive enumeration in tests/engine).
    move removes every dropped node from the plan without raising its cost.
 
 3. Fewest shipments (complete plans only). Let k be the size of the smallest set of remaining
-   candidates that holds the whole order (sets of 1 to 3 nodes are tried while there are at most
-   MAX_SETS of a size). Every complete plan has at least k shipments. For a fixed node set the
+   candidates that holds the whole order (sets of 1 to 3 nodes are tried while they stay few; see
+   covering.complete_sets). Every complete plan has at least k shipments. For a fixed node set the
    cheapest plan is exact and quick (each line from the set's cheapest holders first), so the
    cheapest plan on k nodes, best_k, is found by trying every k-set. Any plan with k + 1 or more
    shipments costs at least (k + 1) * f_min + sum_l q_l * floor_l. When that is no less than
@@ -51,13 +51,12 @@ against exhaustive enumeration in tests/engine).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import comb
 
 import numpy as np
 import numpy.typing as npt
 
 from .assignment import total_cost
-from .covering import MAX_SETS, cheapest_plans, fewest_shipments, index_sets
+from .covering import cheapest_plans, fewest_shipments
 from .greedy import cheapest_cover
 from .problem import Reason, SourcingProblem
 
@@ -198,11 +197,10 @@ def fewest_shipments_rule(
     optimal (None when it cannot be shown). Raises `bound` (per candidate) where it learns more."""
     if problem.partial or len(problem.nodes) == 0:
         return None
-    fewest = fewest_shipments(problem)
-    n = len(problem.nodes)
-    if fewest > min(3, n) or comb(n, fewest) > MAX_SETS:
+    fewest, sets = fewest_shipments(problem)
+    if sets is None:
         return None
-    sets = index_sets(n, fewest)
+    n = len(problem.nodes)
     costs = cheapest_plans(problem, sets)
     best = int(np.argmin(costs))  # the first of equal costs: lowest node ids
     more = (fewest + 1) * float(problem.shipment_fixed.min()) + float(
@@ -251,7 +249,7 @@ def reduce(problem: SourcingProblem, upper_bound: float) -> Reduction:
             upper_bound = min(upper_bound, total_cost(problem, better))
         if not problem.partial:
             # the optimal plan kept among these nodes needs at least this many shipments
-            at_least = max(at_least, fewest_shipments(problem))
+            at_least = max(at_least, fewest_shipments(problem)[0])
         if len(problem.nodes) == count and at_least == floor:
             break
     bound = bound_all[problem.nodes]

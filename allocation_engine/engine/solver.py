@@ -112,7 +112,7 @@ def solve(
     # A complete plan needs at least as many shipments as the smallest node set holding the
     # whole order: redundant for the integer model, but it closes most of the LP's gap.
     if not problem.partial:
-        model.add(sum(use) >= fewest_shipments(problem))
+        model.add(sum(use) >= fewest_shipments(problem)[0])
 
     model.minimize(
         cp_model.LinearExpr.weighted_sum([v for v, _ in objective], [w for _, w in objective])
