@@ -32,8 +32,11 @@ typecheck: $(STAMP)
 test: check
 	$(PY) -m pytest
 
+# Every benchmark family at full size: the report (Markdown, plots, JSON) lands in reports/bench/,
+# then the pytest-benchmark suites (F1, F2, F3) add their statistics beside it.
 bench: $(STAMP)
-	$(PY) -m pytest benchmarks --benchmark-enable
+	$(VENV)/bin/allocation-engine bench --full --out reports/bench
+	$(PY) -m pytest benchmarks --benchmark-enable --benchmark-json=reports/bench/pytest-benchmark.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .benchmarks

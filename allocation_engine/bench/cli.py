@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
-from ..engine import load_rules
+from ..engine import InvalidInput, load_rules
 
 if TYPE_CHECKING:
     from .replay import Scenario
@@ -47,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     bench.add_argument("--families", default="f1,f2,f3", help="comma-separated subset of f1,f2,f3")
     bench.add_argument("--f2-orders", type=int, help="orders per F2 cell")
     bench.add_argument("--f1-periods", type=int, help="arrivals per F1 sequence (T)")
+    bench.add_argument("--f1-settings", help="comma-separated F1 settings, e.g. small-0.75")
     bench.add_argument("--f1-instances", type=int, help="F1 instances per setting")
     bench.add_argument("--f1-sequences", type=int, help="F1 sequences per instance")
     bench.add_argument("--mip", help="MIP backends to compare, e.g. SCIP,CBC,HIGHS")
@@ -72,18 +73,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     """Runs the benchmark families and writes results.json, report.md and plots."""
+    from .f1 import SETTINGS
     from .report import write_bench_report
     from .runner import PRESETS, run_bench
     from .targets import evaluate
 
     config = PRESETS[args.mode]
-    overrides = {
-        "f2_orders": args.f2_orders,
-        "f1_periods": args.f1_periods,
-        "f1_instances": args.f1_instances,
-        "f1_sequences": args.f1_sequences,
-    }
+    overrides = {"f2_orders": args.f2_orders, "f1_periods": args.f1_periods}
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    runs = {name: (instances, sequences) for name, instances, sequences in config.f1_runs}
+    if args.f1_settings:
+        names = [name.strip() for name in args.f1_settings.split(",")]
+        for name in names:
+            if name not in SETTINGS:
+                raise InvalidInput.one("--f1-settings", name, f"must be one of {list(SETTINGS)}")
+        runs = {name: runs.get(name, (1, 1)) for name in names}
+    config = replace(
+        config,
+        f1_runs=tuple(
+            (name, args.f1_instances or instances, args.f1_sequences or sequences)
+            for name, (instances, sequences) in runs.items()
+        ),
+    )
     config = replace(config, families=tuple(f.strip() for f in args.families.split(",")))
     if args.mip is not None:
         config = replace(config, mip_backends=tuple(b.strip().upper() for b in args.mip.split(",")))

@@ -137,7 +137,8 @@ def speed_ratio(fast: Sequence[Outcome], slow: Sequence[Outcome]) -> float:
 
 
 def node_usage(outcomes: Iterable[Outcome], network: Network) -> dict[str, Any]:
-    """Shipments and units per node and per node type, and capacity use where nodes have one.
+    """Shipments and units per node and per node type, and, per node type, how much of the
+    day's shipment capacity was used and how many nodes ended full.
 
     `network` is the network as the replay started (its capacities are the day's limits).
     """
@@ -154,20 +155,20 @@ def node_usage(outcomes: Iterable[Outcome], network: Network) -> dict[str, Any]:
         row["shipments"] += count
         row["units"] += units[node_id]
         row["nodes"] += 1
-    capacity = {
-        n.id: {"capacity": n.capacity, "used": shipments.get(n.id, 0)}
-        for n in network.nodes
-        if n.capacity is not None and n.capacity > 0
-    }
-    limited = [c for c in capacity.values()]
+    capacity: dict[str, dict[str, int]] = {}
+    for n in network.nodes:
+        if n.capacity is None:
+            continue
+        row = capacity.setdefault(n.type.value, {"capacity": 0, "used": 0, "full": 0, "nodes": 0})
+        used = shipments.get(n.id, 0)
+        row["capacity"] += n.capacity
+        row["used"] += used
+        row["full"] += used >= n.capacity
+        row["nodes"] += 1
     return {
         "by_type": dict(sorted(by_type.items())),
         "by_node": dict(shipments.most_common()),
-        "capacity_use": sum(c["used"] for c in limited) / sum(c["capacity"] for c in limited)
-        if limited
-        else math.nan,
-        "nodes_at_capacity": sum(c["used"] >= c["capacity"] for c in limited),
-        "nodes_with_capacity": len(limited),
+        "capacity": dict(sorted(capacity.items())),
     }
 
 

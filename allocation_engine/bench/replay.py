@@ -190,11 +190,11 @@ def comparison(scenarios: Sequence[Scenario]) -> list[list[str]]:
             [f"shipments from {kind}s"]
             + [str(s.usage["by_type"].get(kind, {}).get("shipments", 0)) for s in scenarios]
         )
-    rows.append(["capacity use"] + [fmt(s.usage["capacity_use"], "%") for s in scenarios])
-    rows.append(
-        ["nodes at capacity"]
-        + [f"{s.usage['nodes_at_capacity']} of {s.usage['nodes_with_capacity']}" for s in scenarios]
-    )
+    for kind in sorted({k for s in scenarios for k in s.usage["capacity"]}):
+        rows.append(
+            [f"{kind} capacity used (full nodes)"]
+            + [_capacity(s.usage["capacity"].get(kind)) for s in scenarios]
+        )
     rows.append(
         ["busiest nodes"]
         + [
@@ -236,6 +236,12 @@ def sweep_rows(points: Sequence[Scenario]) -> list[list[str]]:
             ]
         )
     return rows
+
+
+def _capacity(row: dict[str, int] | None) -> str:
+    if not row or not row["capacity"]:
+        return "-"
+    return f"{row['used']}/{row['capacity']} ({row['full']} of {row['nodes']} full)"
 
 
 def write_replay_report(

@@ -52,10 +52,10 @@ class BenchConfig:
     reference_orders: int = 10
     reference_time_limit: float = 10.0
     mip_backends: tuple[str, ...] = ("SCIP", "CBC")
+    mip_time_limit: float = 5.0
     # F1
-    f1_settings: tuple[str, ...] = tuple(f1.SETTINGS)
-    f1_instances: int = 1
-    f1_sequences: int = 1
+    # (setting, instances, sequences): the papers run 30 x 30; a 2-core machine runs fewer.
+    f1_runs: tuple[tuple[str, int, int], ...] = tuple((name, 1, 1) for name in f1.SETTINGS)
     f1_periods: int | None = None  # None: the papers' T
     shadow_every: int = 10
     engine_time_limit: float | None = None  # None: the rule set's (2 s)
@@ -70,16 +70,15 @@ QUICK = BenchConfig(
     f2_orders=5,
     reference_orders=2,
     reference_time_limit=5.0,
-    f1_settings=("small-0.75",),
+    f1_runs=(("small-0.75", 1, 1),),
     f1_periods=200,
     shadow_every=5,
 )
 FULL = BenchConfig(
     mode="full",
     f2_orders=100,
-    reference_orders=10,
-    f1_instances=2,
-    f1_sequences=2,
+    reference_orders=5,
+    f1_runs=(("small-0.75", 2, 2), ("large-0.5", 1, 1), ("large-0.25", 1, 1)),
     shadow_every=10,
 )
 PRESETS = {c.mode: c for c in (QUICK, FULL)}
@@ -150,8 +149,11 @@ def _meta(config: BenchConfig) -> dict[str, Any]:
 # ----- F2 -------------------------------------------------------------------------------------
 
 
-def _exact_methods(config: BenchConfig) -> list[str]:
-    return ["reference", *(f"mip-{b.lower()}" for b in config.mip_backends)]
+def _exact_planners(config: BenchConfig) -> dict[str, Planner]:
+    """The reference model and the MIP backends, each with its time limit."""
+    mips = {f"mip-{b.lower()}": config.mip_time_limit for b in config.mip_backends}
+    limits = {"reference": config.reference_time_limit} | mips
+    return {method: planner(method, limit) for method, limit in limits.items()}
 
 
 def _warm_up(planners: dict[str, Planner]) -> None:
@@ -165,7 +167,7 @@ def run_f2(config: BenchConfig, tick: Ticker) -> dict[str, Any]:
     rules = RuleSet()
     limit = config.engine_time_limit
     fast = {m: planner(m, limit) for m in ("engine", *PEER_METHODS)}
-    exact = {m: planner(m, config.reference_time_limit) for m in _exact_methods(config)}
+    exact = _exact_planners(config)
     _warm_up(fast | exact)
     cells = f2.grid(config.f2_nodes, config.f2_lines, config.f2_shares)
     tick.stage("F2 latency grid", len(cells) * config.f2_orders)
@@ -245,19 +247,19 @@ def _summary(groups: dict[str, list[Outcome]]) -> dict[str, Any]:
 
 def run_f1(config: BenchConfig, tick: Ticker) -> dict[str, Any]:
     limit = config.engine_time_limit
-    shadows = {m: planner(m, config.reference_time_limit) for m in _exact_methods(config)}
+    shadows = _exact_planners(config)
     out = []
-    for name in config.f1_settings:
+    for name, instances, sequences in config.f1_runs:
         setting = f1.SETTINGS[name]
         periods = config.f1_periods or setting.periods
-        tick.stage(f"F1 {name}", config.f1_instances * config.f1_sequences * periods)
+        tick.stage(f"F1 {name}", instances * sequences * periods)
         runs = []
-        for number in range(config.f1_instances):
+        for number in range(instances):
             instance = f1.Instance.generate(setting, number, periods=config.f1_periods)
             started = time.perf_counter()
             bound = lp_bound(instance)
             lp_seconds = time.perf_counter() - started
-            for sequence in range(config.f1_sequences):
+            for sequence in range(sequences):
                 orders = list(instance.orders(sequence))
                 runs.append(
                     _f1_sequence(
@@ -272,7 +274,7 @@ def run_f1(config: BenchConfig, tick: Ticker) -> dict[str, Any]:
                     )
                 )
                 tick.tick(periods)
-        out.append(_f1_setting(name, periods, config, runs))
+        out.append(_f1_setting(name, periods, instances, sequences, runs))
     return {"settings": out}
 
 
@@ -320,7 +322,7 @@ def _f1_sequence(
 
 
 def _f1_setting(
-    name: str, periods: int, config: BenchConfig, runs: list[dict[str, Any]]
+    name: str, periods: int, instances: int, sequences: int, runs: list[dict[str, Any]]
 ) -> dict[str, Any]:
     policies: dict[str, list[Outcome]] = {}
     per_order: dict[str, list[Outcome]] = {}
@@ -334,8 +336,8 @@ def _f1_setting(
     return {
         "setting": name,
         "periods": periods,
-        "instances": config.f1_instances,
-        "sequences": config.f1_sequences,
+        "instances": instances,
+        "sequences": sequences,
         "orders": sum(r["orders"] for r in runs),
         "lp_bounds": [r["lp_bound"] for r in runs],
         "lp_seconds": [r["lp_seconds"] for r in runs],
@@ -357,8 +359,13 @@ def run_f3(config: BenchConfig) -> dict[str, Any]:
         from ..service_bench import measure_f3
     except ImportError as missing:
         return {"status": "not run", "why": f"the service benchmark is not available: {missing}"}
+    quick = config.mode == "quick"
     try:
-        figures = measure_f3(quick=config.mode == "quick")
+        figures = measure_f3(quick=quick)
     except RedisNotAvailable as missing:
         return {"status": "not run", "why": str(missing)}
-    return {"status": "run", "results": {k: v.summary() for k, v in figures.items()}}
+    return {
+        "status": "run",
+        "quick": quick,
+        "results": {k: v.summary() for k, v in figures.items()},
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from allocation_engine.bench.harness import REFUSED, planner, replay
+from allocation_engine.bench.kpi import node_usage
 from allocation_engine.engine import (
     Inventory,
     Network,
@@ -47,6 +48,9 @@ def test_a_shipment_spends_one_unit_of_node_capacity() -> None:
     assert [o.shipments[0][0] for o in run.outcomes] == ["ST-B", "WH-A"]
     assert run.network is not None
     assert run.network.node("ST-B").capacity == 0
+    usage = node_usage(run.outcomes, NETWORK)
+    assert usage["capacity"] == {"store": {"capacity": 1, "used": 1, "full": 1, "nodes": 1}}
+    assert usage["by_type"]["warehouse"] == {"shipments": 1, "units": 1, "nodes": 1}
 
 
 def test_shadows_plan_on_the_same_stock_without_drawing_it_down() -> None:

@@ -40,12 +40,12 @@ def test_two_rule_sets_and_a_sweep_side_by_side(
     )
     assert code == 0
     printed = capsys.readouterr().out
-    assert "a-current" in printed and "b-consolidate" in printed and "split rate" in printed
+    assert "a-current" in printed and "b-local-first" in printed and "split rate" in printed
     results = json.loads((tmp_path / "results.json").read_text())
     labels = [s["label"] for s in results["scenarios"]]
     assert labels == [
         "a-current",
-        "b-consolidate",
+        "b-local-first",
         "unit_distance_cost=0",
         "unit_distance_cost=0.001",
         "unit_distance_cost=0.002",
