@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from .assignment import Units, build_plan, infeasible_plan, total_cost
+from .assignment import Units, build_plan, infeasible_plan
 from .errors import InvalidInput
 from .greedy import cheapest_cover, fewest_splits_by_average_distance, fewest_splits_closest
 from .inventory import Inventory
@@ -75,13 +75,26 @@ def _optimise(problem: SourcingProblem, method: str, time_limit: float, seed: in
     candidates = len(problem.nodes)
     if not _may_fill(problem):
         return _shortfall(problem, method, time_limit, seed)
-    greedy = cheapest_cover(problem)
     if method == "engine":
-        reduction = reduce(problem, math.inf if greedy is None else total_cost(problem, greedy))
+        reduction = reduce(problem)
         solved, bound, dominator = reduction.problem, reduction.bound, reduction.dominator
         hint = cheapest_cover(solved)
+        if len(solved.nodes) == 1 and hint is not None and not solved.partial:
+            # One node left and it holds everything: shipping it all from there is the only
+            # complete plan the reduction kept, so it is optimal without asking the solver.
+            return build_plan(
+                solved,
+                hint,
+                method=method,
+                status=Status.OPTIMAL,
+                gap=0.0,
+                bound=bound,
+                dominator=dominator,
+                candidates=candidates,
+                solver_candidates=1,
+            )
     else:
-        solved, hint, dominator = problem, greedy, None
+        solved, hint, dominator = problem, cheapest_cover(problem), None
         bound = np.full(len(problem.network), np.nan)
         bound[problem.nodes] = lower_bounds(problem)[0]
     solution = solve(solved, hint, time_limit=time_limit, seed=seed)

@@ -50,6 +50,7 @@ against exhaustive enumeration in tests/engine).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -220,7 +221,7 @@ def fewest_shipments_rule(
 ROUNDS = 3  # bound and dominance rounds: each can raise the shipment floor for the next
 
 
-def reduce(problem: SourcingProblem, upper_bound: float) -> Reduction:
+def reduce(problem: SourcingProblem) -> Reduction:
     """Rule 3 first when it settles the order cheaply (one node ships it all), else rules 1 and
     2 in rounds, each with a better plan and a higher floor on the shipments of an optimal plan
     among the nodes left, then rule 3."""
@@ -232,6 +233,8 @@ def reduce(problem: SourcingProblem, upper_bound: float) -> Reduction:
     if keep is not None:
         bound_all[problem.nodes] = bound
         return Reduction(problem.subset(keep, Reason.COST_BOUND), bound_all, dominator_all)
+    greedy = cheapest_cover(problem)
+    upper_bound = math.inf if greedy is None else total_cost(problem, greedy)
     at_least = 1
     for _ in range(ROUNDS):
         count, floor = len(problem.nodes), at_least
