@@ -55,9 +55,10 @@ class Plan:
     """A sourcing decision for one order.
 
     `total_cost` follows the default formula (see `assignment.py`) and equals the sum of the
-    shipment costs plus the unfilled-unit penalty. `candidates` counts the nodes that passed the
-    fences; `solver_candidates` those left for the exact model after candidate reduction. `optimality_gap` is 0 for OPTIMAL, the solver's relative
-    gap for FEASIBLE, and NaN for heuristics that prove nothing.
+    shipment costs plus the unfilled-unit penalty. `optimality_gap` is 0 for OPTIMAL, the
+    solver's relative gap for FEASIBLE, and NaN for heuristics that prove nothing. `candidates`
+    counts the nodes that passed the fences; `solver_candidates` those left for the exact model
+    after candidate reduction.
     """
 
     order_id: str

@@ -1,8 +1,8 @@
 """The rule set a planner tunes: cost weights and the fences every plan must respect.
 
-The objective's formula is fixed (see `assignment.py`); planners change weights and fences only. Rule
-sets come from TOML (see `default_rules.toml` for every key, commented) and are validated as a
-whole: every problem is reported with the key that holds it and the value found.
+The objective's formula is fixed (see `assignment.py`); planners change weights and fences
+only. Rule sets come from TOML (see `default_rules.toml` for every key, commented) and are
+validated as a whole: every problem is reported with the key that holds it and the value found.
 """
 
 from __future__ import annotations
