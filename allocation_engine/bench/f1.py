@@ -240,14 +240,17 @@ class Instance:
         fulfilment, so no unfilled-unit penalty is needed)."""
         return RuleSet(name="f1-literature")
 
-    def orders(self, sequence: int) -> Iterator[Order]:
-        """Sequence `sequence`: T random arrivals, periods with no order skipped."""
+    def _draws(self, sequence: int) -> npt.NDArray[np.int64]:
+        """Sequence `sequence`'s T arrivals, each an index into `arrival.ravel()`."""
         rng = np.random.default_rng(
             [SEED, list(SETTINGS).index(self.setting.name), self.number, 1_000 + sequence]
         )
         p = self.arrival.ravel()
-        draws = rng.choice(len(p), size=self.setting.periods, p=p / p.sum())
-        for t, draw in enumerate(draws.tolist()):
+        return rng.choice(len(p), size=self.setting.periods, p=p / p.sum())
+
+    def orders(self, sequence: int) -> Iterator[Order]:
+        """Sequence `sequence`: T random arrivals, periods with no order skipped."""
+        for t, draw in enumerate(self._draws(sequence).tolist()):
             q, j = divmod(draw, len(self.cities))
             if not self.types[q]:
                 continue
@@ -257,6 +260,15 @@ class Instance:
                 lines=tuple(OrderLine(item(i), 1) for i in self.types[q]),
                 ship_to=ShipTo(city.latitude, city.longitude, region(j)),
             )
+
+    def expected_demand(self) -> npt.NDArray[np.float64]:
+        """(types, cities): expected arrivals over T periods, T x lambda."""
+        return np.asarray(self.setting.periods * self.arrival)
+
+    def realised_demand(self, sequence: int) -> npt.NDArray[np.float64]:
+        """(types, cities): how many of each order type each city sent in the sequence."""
+        counts = np.bincount(self._draws(sequence), minlength=self.arrival.size)
+        return counts.reshape(self.arrival.shape).astype(np.float64)
 
 
 def item(i: int) -> str:

@@ -1,10 +1,13 @@
-"""The yardstick of the F1 family: the deterministic item-facility LP over expected demand.
+"""The yardsticks of the F1 family: the deterministic item-facility LP over expected demand, and
+the same LP over one sequence's realised demand (the offline bound for that sequence).
 
 Jasin & Sinha's LP, as the later papers solve it: T periods of expected arrivals, each order type q
 from city j arriving T x lambda[q, j] times; fractions u[q, k, i, j] of item i sent from centre k
 (or the dummy, unconstrained), y[q, k, j] >= u[q, k, i, j] the fraction of packages centre k sends,
 each centre's use of an item within its starting stock. No sequence can do better in expectation,
-so total cost / LP is the policy's ratio to a lower bound. Solved with GLOP (OR-Tools' LP solver).
+so total cost / LP is the policy's ratio to a lower bound. Over a sequence's realised counts
+instead of T x lambda, the LP relaxes the hindsight problem of that very sequence: no policy,
+not even one that knew every order in advance, pays less on it.
 
 Costs come from the same network nodes and rule set the engine plans with (the dummy row is each
 city's UNFILLED node), so the bound and the sequences are priced alike.
@@ -19,6 +22,8 @@ from ortools.linear_solver import pywraplp
 from ..engine import RuleSet
 from ..engine.geo import haversine_km
 from .f1 import Instance
+
+LP_BACKEND = "GLOP"
 
 
 def cost_matrices(
@@ -51,15 +56,27 @@ def cost_matrices(
     return fixed, unit
 
 
-def lp_bound(instance: Instance, rules: RuleSet | None = None) -> float:
-    """The optimum of the deterministic LP for `instance` (T = its setting's periods)."""
+def lp_bound(
+    instance: Instance,
+    demand: npt.NDArray[np.float64] | None = None,
+    rules: RuleSet | None = None,
+    *,
+    backend: str = LP_BACKEND,
+    time_limit: float | None = None,
+) -> float:
+    """The optimum of the LP for `instance` over `demand` (types x cities, arrivals of each
+    order type from each city): the expected demand T x lambda by default (the papers'
+    yardstick), or a sequence's realised demand for the offline bound of that sequence."""
     rules = rules or instance.rules()
+    demand = instance.expected_demand() if demand is None else demand
     fixed, unit = cost_matrices(instance, rules)
     stock = instance.stock
     n_centres = len(instance.centres)
     dummy = n_centres
-    periods = float(instance.setting.periods)
-    solver = pywraplp.Solver.CreateSolver("GLOP")
+    solver = pywraplp.Solver.CreateSolver(backend)
+    if solver is None:
+        raise ValueError(f"OR-Tools has no {backend} backend in this build")
+    solver.SuppressOutput()
     objective = solver.Objective()
     inf = solver.infinity()
     # Each centre's use of each item stays within its starting stock.
@@ -72,8 +89,8 @@ def lp_bound(instance: Instance, rules: RuleSet | None = None) -> float:
     for q, items in enumerate(instance.types):
         if not items:
             continue
-        for j in np.flatnonzero(instance.arrival[q] > 0).tolist():
-            times = periods * float(instance.arrival[q, j])
+        for j in np.flatnonzero(demand[q] > 0).tolist():
+            times = float(demand[q, j])
             senders = sorted({k for i in items for k in holders[i]})
             package = {k: solver.NumVar(0.0, 1.0, f"y[{q},{k},{j}]") for k in senders}
             for k, y in package.items():
@@ -92,7 +109,13 @@ def lp_bound(instance: Instance, rules: RuleSet | None = None) -> float:
                     if k != dummy:
                         within_stock[k, i].SetCoefficient(u, times)
     objective.SetMinimization()
+    if time_limit is not None:
+        solver.SetTimeLimit(int(time_limit * 1000))
     status = solver.Solve()
+    if status == pywraplp.Solver.NOT_SOLVED or (
+        time_limit is not None and status != pywraplp.Solver.OPTIMAL
+    ):
+        raise TimeoutError(f"the F1 LP for {instance.setting.name} was not solved in time")
     if status != pywraplp.Solver.OPTIMAL:
         raise RuntimeError(f"the F1 LP for {instance.setting.name} ended with status {status}")
     return float(objective.Value())

@@ -238,6 +238,11 @@ def sweep_rows(points: Sequence[Scenario]) -> list[list[str]]:
     return rows
 
 
+def _per_node(scenarios: Sequence[Scenario]) -> list[list[str]]:
+    nodes = sorted({n for s in scenarios for n in s.usage["by_node"]})
+    return [[n] + [str(s.usage["by_node"].get(n, 0)) for s in scenarios] for n in nodes]
+
+
 def _capacity(row: dict[str, int] | None) -> str:
     if not row or not row["capacity"]:
         return "-"
@@ -275,6 +280,8 @@ def write_replay_report(
         f"`{command}`",
         markdown_table(["KPI", *(s.label for s in scenarios)], comparison(scenarios)),
         f"![by node type]({_node_type_plot(scenarios, out)})",
+        "### Shipments per node",
+        markdown_table(["node", *(s.label for s in scenarios)], _per_node(scenarios)),
     ]
     if sweep:
         name, points = sweep
@@ -311,18 +318,25 @@ def _node_type_plot(scenarios: Sequence[Scenario], out: Path) -> str:
 
 
 def _trade_off_plot(name: str, points: Sequence[Scenario], out: Path) -> str:
-    figure, ax = plt.subplots(figsize=(6.5, 4.2))
-    xs = [p.kpis.split_rate * 100 for p in points]
-    ys = [p.base_cost for p in points]
-    ax.plot(xs, ys, marker="o")
-    for p, x, y in zip(points, xs, ys, strict=True):
-        ax.annotate(
-            p.label.split("=", 1)[1], (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points"
-        )
-    ax.set(
+    """Left: cost against split rate, one point per value (the curve to pick from); right: both
+    against the swept value."""
+    figure, (curve, along) = plt.subplots(1, 2, figsize=(11, 4.2))
+    values = [float(p.label.split("=", 1)[1]) for p in points]
+    splits = [p.kpis.split_rate * 100 for p in points]
+    costs = [p.base_cost for p in points]
+    curve.plot(splits, costs, marker="o")
+    for value, x, y in zip(values, splits, costs, strict=True):
+        curve.annotate(f"{value:g}", (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    curve.set(
         xlabel="split rate (%)",
         ylabel="total cost at the base weights",
         title=f"cost vs splits over {name}",
     )
-    ax.grid(True, alpha=0.3)
+    curve.grid(True, alpha=0.3)
+    along.plot(values, costs, marker="o", color="tab:blue")
+    along.set(xlabel=name, ylabel="total cost at the base weights")
+    split_axis = along.twinx()
+    split_axis.plot(values, splits, marker="s", color="tab:orange")
+    split_axis.set_ylabel("split rate (%)", color="tab:orange")
+    along.set_title(f"cost (blue) and split rate (orange) against {name}")
     return save_figure(figure, out / "replay_sweep_trade_off.png")

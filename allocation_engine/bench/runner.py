@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import Any
 
+import numpy as np
 from rich.progress import Progress
 
 from ..engine import RuleSet
@@ -58,6 +59,7 @@ class BenchConfig:
     f1_runs: tuple[tuple[str, int, int], ...] = tuple((name, 1, 1) for name in f1.SETTINGS)
     f1_periods: int | None = None  # None: the papers' T
     shadow_every: int = 10
+    lp_time_limit: float | None = None  # seconds per LP; None: until solved
     engine_time_limit: float | None = None  # None: the rule set's (2 s)
     seed: int = f2.SEED
 
@@ -246,8 +248,6 @@ def _summary(groups: dict[str, list[Outcome]]) -> dict[str, Any]:
 
 
 def run_f1(config: BenchConfig, tick: Ticker) -> dict[str, Any]:
-    limit = config.engine_time_limit
-    shadows = _exact_planners(config)
     out = []
     for name, instances, sequences in config.f1_runs:
         setting = f1.SETTINGS[name]
@@ -256,55 +256,47 @@ def run_f1(config: BenchConfig, tick: Ticker) -> dict[str, Any]:
         runs = []
         for number in range(instances):
             instance = f1.Instance.generate(setting, number, periods=config.f1_periods)
-            started = time.perf_counter()
-            bound = lp_bound(instance)
-            lp_seconds = time.perf_counter() - started
+            expected = _bound(instance, None, config)
             for sequence in range(sequences):
-                orders = list(instance.orders(sequence))
-                runs.append(
-                    _f1_sequence(
-                        instance,
-                        sequence,
-                        orders,
-                        bound,
-                        lp_seconds,
-                        shadows,
-                        limit,
-                        config.shadow_every,
-                    )
-                )
+                offline = _bound(instance, instance.realised_demand(sequence), config)
+                runs.append(_f1_sequence(instance, sequence, config) | expected | offline)
                 tick.tick(periods)
         out.append(_f1_setting(name, periods, instances, sequences, runs))
     return {"settings": out}
 
 
-def _f1_sequence(
-    instance: f1.Instance,
-    sequence: int,
-    orders: list[Any],
-    bound: float,
-    lp_seconds: float,
-    shadows: dict[str, Planner],
-    limit: float | None,
-    shadow_every: int,
-) -> dict[str, Any]:
-    """One sequence: every policy on its own stock, plus the per-order comparison on the
-    engine's trajectory."""
-    rules = instance.rules()
-    unfilled = instance.unfilled_nodes
+def _bound(instance: f1.Instance, demand: Any, config: BenchConfig) -> dict[str, Any]:
+    """The LP bound over expected demand (demand None) or a sequence's realised demand, with the
+    seconds it took; NaN when the solver did not finish within the configured limit."""
+    kind = "lp" if demand is None else "offline_lp"
+    started = time.perf_counter()
+    try:
+        value = lp_bound(instance, demand, time_limit=config.lp_time_limit)
+    except TimeoutError:
+        value = math.nan
+    return {kind: value, f"{kind}_seconds": time.perf_counter() - started}
 
+
+def _f1_sequence(instance: f1.Instance, sequence: int, config: BenchConfig) -> dict[str, Any]:
+    """One sequence: every policy on its own stock, plus the per-order comparison on the
+    engine's trajectory (exact shadows on every `shadow_every`-th order, peers on each)."""
+    orders = list(instance.orders(sequence))
+    shadows = _exact_planners(config)
     peers = f1.planners(instance)
-    common: dict[str, Any] = {"network": instance.network, "rules": rules, "unfilled": unfilled}
+    common: dict[str, Any] = {
+        "network": instance.network,
+        "rules": instance.rules(),
+        "unfilled": instance.unfilled_nodes,
+    }
     engine = replay(
         orders,
         inventory=instance.inventory(),
         method="engine",
-        lead=planner("engine", limit),
+        lead=planner("engine", config.engine_time_limit),
         shadows=shadows | {m: peers[m] for m in PEER_METHODS},
-        every=dict.fromkeys(shadows, shadow_every),
+        every=dict.fromkeys(shadows, config.shadow_every),
         **common,
     )
-    per_order = {"engine": engine.outcomes} | engine.shadows
     policies = {"engine": engine.outcomes}
     for method, run in peers.items():
         policies[method] = replay(
@@ -314,9 +306,7 @@ def _f1_sequence(
         "instance": instance.number,
         "sequence": sequence,
         "orders": len(orders),
-        "lp_bound": bound,
-        "lp_seconds": lp_seconds,
-        "per_order": per_order,
+        "per_order": {"engine": engine.outcomes} | engine.shadows,
         "policies": policies,
     }
 
@@ -326,11 +316,13 @@ def _f1_setting(
 ) -> dict[str, Any]:
     policies: dict[str, list[Outcome]] = {}
     per_order: dict[str, list[Outcome]] = {}
-    ratios: dict[str, list[float]] = {}
+    ratios: dict[str, dict[str, list[float]]] = {"lp": {}, "offline_lp": {}}
     for run in runs:
         for method, outcomes in run["policies"].items():
             policies.setdefault(method, []).extend(outcomes)
-            ratios.setdefault(method, []).append(sum(o.cost for o in outcomes) / run["lp_bound"])
+            cost = sum(o.cost for o in outcomes)
+            for kind, by_method in ratios.items():
+                by_method.setdefault(method, []).append(cost / run[kind])
         for method, outcomes in run["per_order"].items():
             per_order.setdefault(method, []).extend(outcomes)
     return {
@@ -339,9 +331,12 @@ def _f1_setting(
         "instances": instances,
         "sequences": sequences,
         "orders": sum(r["orders"] for r in runs),
-        "lp_bounds": [r["lp_bound"] for r in runs],
+        "lp_bounds": [r["lp"] for r in runs],
         "lp_seconds": [r["lp_seconds"] for r in runs],
-        "ratio_to_lp": {m: sum(r) / len(r) for m, r in ratios.items()},
+        "offline_lp_bounds": [r["offline_lp"] for r in runs],
+        "offline_lp_seconds": [r["offline_lp_seconds"] for r in runs],
+        "ratio_to_lp": {m: float(np.mean(r)) for m, r in ratios["lp"].items()},
+        "ratio_to_offline_lp": {m: float(np.mean(r)) for m, r in ratios["offline_lp"].items()},
         "ratios": ratios,
         "policies": {m: kpis(m, o, {}).as_dict() for m, o in policies.items()},
         "per_order": _summary(per_order),

@@ -48,3 +48,14 @@ def test_items_of_one_order_share_the_package() -> None:
     """Two-item orders from one centre pay one package each, not two."""
     expected = 50 * (8.759 + 2 * unit())
     assert lp_bound(instance([(0, 1)], [60, 60])) == pytest.approx(expected, rel=1e-9)
+
+
+def test_the_offline_bound_prices_the_realised_orders() -> None:
+    """Over a sequence's own counts, the LP is what those orders cost at best: here every one of
+    the sequence's orders ships from the centre."""
+    small = f1.Instance.generate(f1.SETTINGS["small-0.75"], 0, periods=300)
+    counts = small.realised_demand(0)
+    assert counts.sum() == 300
+    assert counts[1:].sum() == len(list(small.orders(0)))  # type 0 is "no order"
+    one = instance([(0,)], [60, 0])
+    assert lp_bound(one, np.array([[7.0], [40.0]])) == pytest.approx(40 * (8.759 + unit()))
