@@ -3,8 +3,6 @@ lower bound on the shipments any complete plan needs (a cut that tightens the so
 
 from __future__ import annotations
 
-from functools import lru_cache
-from itertools import combinations
 from math import comb
 
 import numpy as np
@@ -17,10 +15,19 @@ IndexSets = npt.NDArray[np.intp]
 MAX_SETS = 20_000  # node sets checked per size when bounding the fewest shipments
 
 
-@lru_cache(maxsize=32)
 def index_sets(n: int, size: int) -> IndexSets:
-    """All `size`-subsets of range(n), one per row, in lexicographic order."""
-    return np.array(list(combinations(range(n), size)), dtype=np.intp).reshape(-1, size)
+    """All `size`-subsets of range(n) (size 1 to 3), one per row, in lexicographic order."""
+    if size == 1:
+        return np.arange(n, dtype=np.intp).reshape(-1, 1)
+    first, second = np.triu_indices(n, 1)
+    pairs = np.column_stack([first, second]).astype(np.intp)
+    if size == 2:
+        return pairs
+    # extend each pair (i, j) by every k > j
+    extend = n - 1 - pairs[:, 1]
+    row = np.repeat(np.arange(len(pairs)), extend)
+    step = np.arange(len(row)) - np.repeat(np.cumsum(extend) - extend, extend)
+    return np.column_stack([pairs[row], pairs[row, 1] + 1 + step]).astype(np.intp)
 
 
 def ships_all(problem: SourcingProblem, sets: IndexSets) -> npt.NDArray[np.bool_]:
