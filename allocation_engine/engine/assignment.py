@@ -42,24 +42,6 @@ def total_cost(problem: SourcingProblem, units: Units) -> float:
     return float(shipment_costs(problem, units).sum()) + problem.penalty * unfilled
 
 
-def is_valid(problem: SourcingProblem, units: Units) -> bool:
-    """Respects stock, whole bundles, the shipment limit, and (unless partial) fills every line."""
-    if (units < 0).any() or (units > problem.available).any():
-        return False
-    left = unfilled_units(problem, units)
-    if (left < 0).any() or (not problem.partial and left.any()):
-        return False
-    for lines in problem.bundles:
-        cols = list(lines)
-        senders = np.flatnonzero(units[:, cols].any(axis=1))
-        if len(senders) > 1:
-            return False
-        if len(senders) == 1 and (units[senders[0], cols] != problem.quantity[cols]).any():
-            return False
-    limit = problem.shipment_limit
-    return limit is None or int((units.sum(axis=1) > 0).sum()) <= limit
-
-
 def build_plan(
     problem: SourcingProblem,
     units: Units,
