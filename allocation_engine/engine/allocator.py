@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from .assignment import Units, build_plan, infeasible_plan
+from .assignment import Units, build_plan, empty, infeasible_plan
 from .errors import InvalidInput
 from .greedy import cheapest_cover, fewest_splits_by_average_distance, fewest_splits_closest
 from .inventory import Inventory
@@ -49,6 +49,8 @@ def allocate(
 
     Returns an OPTIMAL plan when one exists and the solver proves it within the time limit,
     FEASIBLE (with the gap) when the limit stops the proof, or INFEASIBLE with a shortfall per sku.
+    A greedy peer that finds no plan answers INFEASIBLE too; its shortfalls (what the fences
+    allow, found exactly) may then be empty: the peer failed, not the stock.
     Raises InvalidInput for an unknown sku, pickup store or method.
     """
     if method not in METHODS:
@@ -130,13 +132,12 @@ def _may_fill(problem: SourcingProblem) -> bool:
 def _shortfall(problem: SourcingProblem, method: str, time_limit: float, seed: int) -> Plan:
     """The order cannot be filled: find the fullest plan the fences allow and report what is short.
 
-    Re-solves with partial fulfilment and a penalty above the cost of any complete plan, so the
+    Re-solves exactly (whatever the method, since what the fences allow is a fact about the
+    order) with partial fulfilment and a penalty above the cost of any complete plan, so the
     solver maximises the units filled first. A partial-fulfilment rule set never gets here.
     """
     if len(problem.nodes) == 0:
-        return infeasible_plan(
-            problem, np.zeros((0, len(problem.quantity)), dtype=np.int64), method=method
-        )
+        return infeasible_plan(problem, empty(problem), method=method)
     above_any_plan = (
         len(problem.quantity) * float(problem.shipment_fixed.max())
         + problem.units * float(problem.unit_cost.max())
@@ -146,18 +147,13 @@ def _shortfall(problem: SourcingProblem, method: str, time_limit: float, seed: i
         problem,
         rules=replace(problem.rules, allow_partial=True, unfilled_unit_penalty=above_any_plan),
     )
-    plan = _optimise(fullest, "engine", time_limit, seed) if method in EXACT else None
-    best = (
-        np.zeros((len(problem.nodes), len(problem.quantity)), dtype=np.int64)
-        if plan is None
-        else _units_of(problem, plan)
-    )
-    return infeasible_plan(problem, best, method=method)
+    fullest_plan = _optimise(fullest, "engine", time_limit, seed)
+    return infeasible_plan(problem, _units_of(problem, fullest_plan), method=method)
 
 
 def _units_of(problem: SourcingProblem, plan: Plan) -> Units:
     """The plan's shipments as an assignment over the problem's candidates."""
-    units = np.zeros((len(problem.nodes), len(problem.quantity)), dtype=np.int64)
+    units = empty(problem)
     row_of = {int(node): row for row, node in enumerate(problem.nodes)}
     column_of = {sku: j for j, sku in enumerate(problem.order.skus)}
     for shipment in plan.shipments:
