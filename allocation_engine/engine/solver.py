@@ -26,7 +26,7 @@ from .reduction import most_shipments
 
 SMALL_MODEL = 64  # candidates up to which presolve costs more than it saves (measured: ~1.5 ms)
 MICRO = 1_000_000  # costs are exact to a millionth of a currency unit per unit/shipment
-TIE_SCALE = 1 << 20  # > the largest sum of (network index + 1) over the nodes of one plan
+TIE_SCALE = 1 << 20  # > the sum of (network index + 1) over a plan's nodes (50,000 nodes x 20)
 
 
 @dataclass(frozen=True)
