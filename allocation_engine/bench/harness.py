@@ -17,8 +17,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-import numpy as np
-
 from ..engine import InvalidInput, Inventory, Network, Order, Plan, RuleSet, Status, allocate
 from ..engine.network import UNLIMITED
 from .mip import allocate_mip
@@ -193,9 +191,3 @@ def spend_capacity(network: Network, inventory: Inventory, plan: Plan) -> tuple[
     ]
     spent = Network.of(nodes)
     return spent, Inventory(spent, inventory.columns)
-
-
-def capacity_left(network: Network) -> dict[str, int]:
-    """Node id -> shipments it can still take, for nodes with a limit."""
-    limited = np.flatnonzero(network.capacity != UNLIMITED)
-    return {network.nodes[i].id: int(network.capacity[i]) for i in limited}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +128,11 @@ def kpi_rows(methods: dict[str, Any], ratios: dict[str, float] | None = None) ->
 def write_bench_report(results: dict[str, Any], out: Path) -> Path:
     """Writes results.json, report.md and the plots into `out`; returns the report's path."""
     out.mkdir(parents=True, exist_ok=True)
-    write_json(results, out / "results.json")
+    standings = evaluate(results)
+    write_json(
+        results | {"targets": [asdict(s) | {"status": s.verdict} for s in standings]},
+        out / "results.json",
+    )
     meta = results["meta"]
     parts = [
         "# Benchmark report",
@@ -139,7 +144,7 @@ def write_bench_report(results: dict[str, Any], out: Path) -> Path:
         "## Targets",
         markdown_table(
             ("target", "measured", "status"),
-            [(s.target, s.measured, s.verdict) for s in evaluate(results)],
+            [(s.target, s.measured, s.verdict) for s in standings],
         ),
         f"Reproduce: `{FULL_COMMAND}` (full) or `allocation-engine bench --quick` (quick).",
     ]
