@@ -43,6 +43,7 @@ from allocation_engine.engine.workflow import (
     ReturnState,
     ShipmentState,
 )
+from allocation_engine.engine.workflow.errors import PaymentRefused
 from allocation_engine.engine.workflow.ports import PaymentEvent, PaymentEventKind
 
 from .conftest import NODES, STOCK, World, b2b, b2c, make_world
@@ -55,7 +56,10 @@ OPEN = frozenset({ReturnState.REQUESTED, ReturnState.PARTIALLY_RECEIVED})
 ARRIVED = frozenset({ReturnState.RECEIVED, ReturnState.PARTIALLY_RECEIVED})
 UNPAID = frozenset({PaymentState.PENDING, PaymentState.FAILED, PaymentState.INVOICED})
 HELD = frozenset({ShipmentState.PENDING, ShipmentState.RELEASED})
-REFUSED = (IllegalTransition, InvalidInput)
+# The provider has the last word on money: `pay` reports payments as a trusted system would,
+# without the provider knowing, so a later refund can be refused there. The flow must then
+# change nothing, which `attempt` checks like any other refusal.
+REFUSED = (IllegalTransition, InvalidInput, PaymentRefused)
 
 PEER = FakeCardProvider()  # one test peer for every example; started with the first
 
