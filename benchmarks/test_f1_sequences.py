@@ -19,7 +19,10 @@ POLICIES = ("engine", "shopify", "salesforce", "myopic")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    quick = bool(metafunc.config.getoption("benchmark_disable"))
+    # As pytest-benchmark decides: --benchmark-enable (make bench) wins over the
+    # --benchmark-disable in pyproject's addopts (make test).
+    config = metafunc.config
+    quick = config.getoption("benchmark_disable") and not config.getoption("benchmark_enable")
     settings = ("small-0.75",) if quick else tuple(f1.SETTINGS)
     metafunc.parametrize(
         ("setting", "policy"),

@@ -170,11 +170,7 @@ def _f2_section(f2: dict[str, Any], out: Path) -> list[str]:
         "Speed ratio (median per order, method time / engine time): "
         + ", ".join(f"{m} {fmt(r, 'x')}" for m, r in summary["speed_ratio"].items()),
     ]
-    if summary["disagreements"]:
-        parts.append(
-            f"**Exact methods disagree on {len(summary['disagreements'])} orders:** "
-            f"`{summary['disagreements'][:5]}`"
-        )
+    parts += _disagreements(summary["disagreements"])
     headers = [
         "cell",
         "engine p50",
@@ -208,6 +204,20 @@ def _f2_section(f2: dict[str, Any], out: Path) -> list[str]:
     parts.append(f"![cost gap]({_bar_plot(summary['methods'], 'gap_mean', 'gap_p95', out)})")
     parts.append(f"![split rate]({_split_plot(f2, out)})")
     return parts
+
+
+def _disagreements(found: list[dict[str, Any]]) -> list[str]:
+    """Orders where exact methods proved different optima: one of them is wrong; list them."""
+    if not found:
+        return []
+    rows = [
+        [d["order_id"], ", ".join(f"{m} {c:.6f}" for m, c in d["costs"].items())]
+        for d in found[:10]
+    ]
+    return [
+        f"**Exact methods proved different optima on {len(found)} orders** (first 10):",
+        markdown_table(("order", "cost per method"), rows),
+    ]
 
 
 def _latency_plot(f2: dict[str, Any], out: Path) -> str:
@@ -298,10 +308,7 @@ def _f1_section(f1: dict[str, Any], out: Path) -> list[str]:
             s["per_order"]["methods"], "gap_mean", "gap_p95", out, f"f1-{s['setting']}"
         )
         parts.append(f"![cost gap]({gap_plot})")
-        if s["per_order"]["disagreements"]:
-            parts.append(
-                f"**Exact methods disagree on {len(s['per_order']['disagreements'])} orders.**"
-            )
+        parts += _disagreements(s["per_order"]["disagreements"])
     parts.append(f"![F1 ratio]({_f1_plot(f1, policies, out)})")
     return parts
 
