@@ -106,8 +106,9 @@ def allocate_mip(
     exact.SetDoubleParam(pywraplp.MPSolverParameters.RELATIVE_MIP_GAP, 1e-9)
     status = solver.Solve(exact)
 
-    if status == pywraplp.Solver.INFEASIBLE:
+    if status == pywraplp.Solver.INFEASIBLE and time.perf_counter() < deadline:
         return infeasible_plan(problem, empty(problem), method=method)
+    # CBC stopped by its time limit before any plan can say INFEASIBLE: that proves nothing.
     if status not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
         raise TimeoutError(f"{backend} found no plan for order {order.id} within {time_limit} s")
     units = empty(problem)
