@@ -30,7 +30,9 @@ class F3:
 
 @pytest.fixture(scope="module")
 def f3(request: pytest.FixtureRequest) -> Iterator[F3]:
-    quick = bool(request.config.getoption("benchmark_disable"))
+    # pyproject's addopts disable benchmarks; `--benchmark-enable` (make bench) turns them on
+    config = request.config
+    quick = bool(config.getoption("benchmark_disable") and not config.getoption("benchmark_enable"))
     try:
         with throwaway_redis() as url:
             loaded = seed_f3(url, nodes=100 if quick else 1_000, skus=2_000, density=0.1)
