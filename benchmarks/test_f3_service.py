@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from allocation_engine.loadgen import LoadResult, Workload, run_load
-from allocation_engine.redis_process import RedisNotAvailable, throwaway_redis
-from allocation_engine.service_bench import HOT_SKUS, running_servers, seed_f3
+from allocation_engine.bench.f3 import HOT_SKUS, running_servers, seed_f3
+from allocation_engine.bench.loadgen import LoadResult, Workload, run_load
+from allocation_engine.testing.redis_process import RedisNotAvailable, throwaway_redis
 
 
 @dataclass(frozen=True)

@@ -18,24 +18,23 @@ import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from allocation_engine.adapters.clock import SystemClock
-from allocation_engine.adapters.memory_store import MemoryStore
-from allocation_engine.adapters.redis_store import RedisStore
+from allocation_engine.adapters.memory.inventory import MemoryStore
+from allocation_engine.adapters.redis.inventory import RedisStore
+from allocation_engine.app.orders import OrderConfig, OrderRuntime
+from allocation_engine.app.serve import seed_demo
 from allocation_engine.engine import ShipTo, default_rules
-from allocation_engine.engine.ports import InventoryStore
 from allocation_engine.engine.rules import default_rules_text
-from allocation_engine.engine.workflow import (
-    Address,
+from allocation_engine.orders.commands import (
     CustomerInfo,
-    Item,
-    OrderState,
     PlaceOrder,
     RecordDelivery,
     RecordShipment,
 )
-from allocation_engine.order_service import OrderConfig, OrderRuntime
-from allocation_engine.redis_process import RedisNotAvailable, throwaway_redis
-from allocation_engine.server import seed_demo
+from allocation_engine.orders.machines import OrderState
+from allocation_engine.orders.model import Address, Item
+from allocation_engine.ports.inventory import InventoryStore
 from allocation_engine.service import Services
+from allocation_engine.testing.redis_process import RedisNotAvailable, throwaway_redis
 
 ROUNDS = 30
 

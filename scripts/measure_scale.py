@@ -22,14 +22,14 @@ import grpc
 import numpy as np
 import redis
 
-from allocation_engine import mapping
+from allocation_engine.api.convert.common import node_to_proto
+from allocation_engine.bench.f3 import f3_network, running_servers
 from allocation_engine.proto.allocation.v1 import allocation_pb2 as apb
 from allocation_engine.proto.allocation.v1 import allocation_pb2_grpc as apb_grpc
 from allocation_engine.proto.allocation.v1 import common_pb2 as cpb
 from allocation_engine.proto.allocation.v1 import inventory_pb2 as ipb
 from allocation_engine.proto.allocation.v1 import inventory_pb2_grpc as ipb_grpc
-from allocation_engine.redis_process import throwaway_redis
-from allocation_engine.service_bench import f3_network, running_servers
+from allocation_engine.testing.redis_process import throwaway_redis
 
 
 def chunks(
@@ -73,7 +73,7 @@ def main() -> None:
             inventory.UpsertNodes(
                 ipb.UpsertNodesRequest(
                     idempotency_key="scale-nodes",
-                    nodes=[mapping.node_to_proto(n) for n in network],
+                    nodes=[node_to_proto(n) for n in network],
                 )
             )
             baseline = client.info("memory")["used_memory"]

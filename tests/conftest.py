@@ -10,13 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import grpc
 import pytest
 import redis
 
-from allocation_engine.adapters.memory_store import MemoryStore
-from allocation_engine.adapters.redis_store import RedisStore
-from allocation_engine.engine.ports import InventoryStore
-from allocation_engine.redis_process import RedisNotAvailable, throwaway_redis
+from allocation_engine.adapters.clock import FakeClock
+from allocation_engine.adapters.memory.inventory import MemoryStore
+from allocation_engine.adapters.memory.orders import MemoryOrders
+from allocation_engine.adapters.payments.fake_provider import FakeCardProvider
+from allocation_engine.adapters.redis.inventory import RedisStore
+from allocation_engine.adapters.redis.orders import RedisOrders
+from allocation_engine.api.server import AllocationServer
+from allocation_engine.ports.inventory import InventoryStore
+from allocation_engine.proto.allocation.v1 import allocation_pb2_grpc as apb_grpc
+from allocation_engine.proto.allocation.v1 import inventory_pb2_grpc as ipb_grpc
+from allocation_engine.proto.allocation.v1 import rules_pb2_grpc as rpb_grpc
+from allocation_engine.testing.redis_process import RedisNotAvailable, throwaway_redis
+from tests.support.grpc_inventory import seed_tiny, start_server
+from tests.support.orders import Mailbox, World, make_world
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +57,70 @@ def store(request: pytest.FixtureRequest) -> InventoryStore:
         return MemoryStore()
     url = request.getfixturevalue("redis_url")
     return RedisStore.from_url(url, cluster_layout=request.param == "redis-cluster-layout")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def server(store: InventoryStore, clock: FakeClock) -> Iterator[AllocationServer]:
+    seed_tiny(store)
+    running = start_server(store, clock)
+    yield running
+    running.stop(grace=0)
+
+
+@pytest.fixture
+def channel(server: AllocationServer) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(server.address) as open_channel:
+        yield open_channel
+
+
+@pytest.fixture
+def allocation(channel: grpc.Channel) -> apb_grpc.AllocationServiceStub:
+    return apb_grpc.AllocationServiceStub(channel)
+
+
+@pytest.fixture
+def inventory(channel: grpc.Channel) -> ipb_grpc.InventoryServiceStub:
+    return ipb_grpc.InventoryServiceStub(channel)
+
+
+@pytest.fixture
+def rules(channel: grpc.Channel) -> rpb_grpc.RulesServiceStub:
+    return rpb_grpc.RulesServiceStub(channel)
+
+
+@pytest.fixture
+def card_peer() -> Iterator[FakeCardProvider]:
+    peer = FakeCardProvider().start()
+    yield peer
+    peer.stop()
+
+
+@pytest.fixture
+def world(card_peer: FakeCardProvider, clock: FakeClock) -> World:
+    """The workflow over the in-memory stores."""
+    return make_world(MemoryStore(), MemoryOrders(lease_seconds=0.2), card_peer, clock)
+
+
+@pytest.fixture(params=["memory", "redis"])
+def any_world(
+    request: pytest.FixtureRequest, card_peer: FakeCardProvider, clock: FakeClock
+) -> World:
+    """The workflow over the in-memory stores, then over Redis."""
+    if request.param == "memory":
+        return make_world(MemoryStore(), MemoryOrders(lease_seconds=0.2), card_peer, clock)
+    url = request.getfixturevalue("redis_url")
+    return make_world(
+        RedisStore.from_url(url), RedisOrders.from_url(url, lease_seconds=0.2), card_peer, clock
+    )
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    box = Mailbox().start()
+    yield box
+    box.stop()

@@ -20,7 +20,7 @@ import urllib.request
 from dataclasses import asdict
 from pathlib import Path
 
-from ..engine.workflow.ports import PickList
+from allocation_engine.ports.fulfilment import PickList
 
 CSV_COLUMNS = (
     "shipment_id",

@@ -39,7 +39,8 @@ from importlib import resources
 import numpy as np
 import numpy.typing as npt
 
-from ..engine import (
+from allocation_engine.bench.harness import Planner
+from allocation_engine.engine import (
     Inventory,
     Network,
     Node,
@@ -51,12 +52,11 @@ from ..engine import (
     ShipTo,
     Status,
 )
-from ..engine.allocator import PEERS
-from ..engine.assignment import build_plan, empty
-from ..engine.geo import haversine_km
-from ..engine.problem import Reason, SourcingProblem
-from ..engine.rules import KM_PER_MILE
-from .harness import Planner
+from allocation_engine.engine.allocator import PEERS
+from allocation_engine.engine.assignment import build_plan, empty
+from allocation_engine.engine.geo import haversine_km
+from allocation_engine.engine.problem import Reason, SourcingProblem
+from allocation_engine.engine.rules import KM_PER_MILE
 
 SEED = 2015
 PACKAGE_COST = 8.759

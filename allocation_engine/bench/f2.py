@@ -24,8 +24,8 @@ from itertools import product
 
 import numpy as np
 
-from ..demo import CITIES
-from ..engine import Inventory, Network, Node, NodeType, Order, OrderLine, ShipTo
+from allocation_engine.app.demo import CITIES
+from allocation_engine.engine import Inventory, Network, Node, NodeType, Order, OrderLine, ShipTo
 
 LINES = (1, 3, 8, 20)
 NODES = (50, 1_000, 5_000)

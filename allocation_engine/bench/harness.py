@@ -17,9 +17,18 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from ..engine import InvalidInput, Inventory, Network, Order, Plan, RuleSet, Status, allocate
-from ..engine.network import UNLIMITED
-from .mip import allocate_mip
+from allocation_engine.bench.mip import allocate_mip
+from allocation_engine.engine import (
+    InvalidInput,
+    Inventory,
+    Network,
+    Order,
+    Plan,
+    RuleSet,
+    Status,
+    allocate,
+)
+from allocation_engine.engine.network import UNLIMITED
 
 Planner = Callable[[Order, Network, Inventory, RuleSet], Plan]
 TIMEOUT = "TIMEOUT"  # status of an outcome whose method found no plan within its time limit

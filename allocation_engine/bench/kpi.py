@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import Network, RuleSet
-from .harness import Outcome, is_exact
+from allocation_engine.bench.harness import Outcome, is_exact
+from allocation_engine.engine import Network, RuleSet
 
 # Two exact methods agree when their costs differ by less than this (relative): the engine's
 # objective is exact to a millionth per unit, the MIP backends' to their tolerance.

@@ -19,9 +19,9 @@ import numpy as np
 import numpy.typing as npt
 from ortools.linear_solver import pywraplp
 
-from ..engine import RuleSet
-from ..engine.geo import haversine_km
-from .f1 import Instance
+from allocation_engine.bench.f1 import Instance
+from allocation_engine.engine import RuleSet
+from allocation_engine.engine.geo import haversine_km
 
 LP_BACKEND = "GLOP"
 

@@ -22,9 +22,9 @@ import time
 import numpy as np
 from ortools.linear_solver import pywraplp
 
-from ..engine import Inventory, Network, Order, Plan, RuleSet, Status
-from ..engine.assignment import build_plan, empty, infeasible_plan
-from ..engine.problem import SourcingProblem
+from allocation_engine.engine import Inventory, Network, Order, Plan, RuleSet, Status
+from allocation_engine.engine.assignment import build_plan, empty, infeasible_plan
+from allocation_engine.engine.problem import SourcingProblem
 
 BACKENDS = ("SCIP", "CBC", "HIGHS")
 

@@ -21,9 +21,11 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..codec import node_from_dict, order_from_dict
-from ..demo import demo_network
-from ..engine import (
+from allocation_engine.app.demo import demo_network
+from allocation_engine.bench.harness import Replay, replay
+from allocation_engine.bench.kpi import Kpis, kpis, node_usage, repriced
+from allocation_engine.bench.report import fmt, markdown_table, save_figure, write_json
+from allocation_engine.engine import (
     FieldProblem,
     InvalidInput,
     Inventory,
@@ -32,9 +34,7 @@ from ..engine import (
     Order,
     RuleSet,
 )
-from .harness import Replay, replay
-from .kpi import Kpis, kpis, node_usage, repriced
-from .report import fmt, markdown_table, save_figure, write_json
+from allocation_engine.engine.codec import node_from_dict, order_from_dict
 
 
 def load_orders(path: Path) -> list[Order]:

@@ -21,7 +21,7 @@ matplotlib.use("Agg")  # files only: no display on servers and CI
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from .targets import FULL_COMMAND, evaluate
+from allocation_engine.bench.targets import FULL_COMMAND, evaluate
 
 METHOD_ORDER = (
     "engine",

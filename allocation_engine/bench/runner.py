@@ -32,12 +32,12 @@ from typing import Any
 import numpy as np
 from rich.progress import Progress
 
-from ..engine import RuleSet
-from . import f1, f2
-from .harness import PEER_METHODS, Outcome, Planner, planner, replay, timed
-from .kpi import disagreements, kpis, optimum, speed_ratio
-from .lp_bound import lp_bound
-from .mip import available_backends
+from allocation_engine.bench import f1, f2
+from allocation_engine.bench.harness import PEER_METHODS, Outcome, Planner, planner, replay, timed
+from allocation_engine.bench.kpi import disagreements, kpis, optimum, speed_ratio
+from allocation_engine.bench.lp_bound import lp_bound
+from allocation_engine.bench.mip import available_backends
+from allocation_engine.engine import RuleSet
 
 
 @dataclass(frozen=True)
@@ -350,8 +350,8 @@ def run_f3(config: BenchConfig) -> dict[str, Any]:
     """Calls the service benchmark (issue #3's load generator) when it is installed and a
     redis-server can be started; otherwise says why F3 was not run."""
     try:
-        from ..redis_process import RedisNotAvailable
-        from ..service_bench import measure_f3
+        from allocation_engine.bench.f3 import measure_f3
+        from allocation_engine.testing.redis_process import RedisNotAvailable
     except ImportError as missing:
         return {"status": "not run", "why": f"the service benchmark is not available: {missing}"}
     quick = config.mode == "quick"

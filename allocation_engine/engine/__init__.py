@@ -3,14 +3,20 @@
 No I/O here: no gRPC, Redis, SMTP or protobuf. Adapters and the server sit around it.
 """
 
-from .allocator import METHODS, allocate
-from .errors import AllocationError, FieldProblem, InsufficientStock, InvalidInput, Shortfall
-from .inventory import Inventory, InventoryPosition
-from .network import Network, Node, NodeType
-from .order import CustomerType, DeliveryMode, Order, OrderLine, ShipTo
-from .plan import Explanation, Plan, Shipment, ShipmentLine, Status
-from .problem import Reason
-from .rules import RuleSet, default_rules, load_rules, parse_rules
+from allocation_engine.engine.allocator import METHODS, allocate
+from allocation_engine.engine.inventory import Inventory, InventoryPosition
+from allocation_engine.engine.network import Network, Node, NodeType
+from allocation_engine.engine.order import CustomerType, DeliveryMode, Order, OrderLine, ShipTo
+from allocation_engine.engine.plan import Explanation, Plan, Shipment, ShipmentLine, Status
+from allocation_engine.engine.problem import Reason
+from allocation_engine.engine.rules import RuleSet, default_rules, load_rules, parse_rules
+from allocation_engine.errors import (
+    AllocationError,
+    FieldProblem,
+    InsufficientStock,
+    InvalidInput,
+    Shortfall,
+)
 
 __all__ = [
     "METHODS",

@@ -15,17 +15,21 @@ from dataclasses import replace
 
 import numpy as np
 
-from .assignment import Units, build_plan, empty, infeasible_plan
-from .errors import InvalidInput
-from .greedy import cheapest_cover, fewest_splits_by_average_distance, fewest_splits_closest
-from .inventory import Inventory
-from .network import Network
-from .order import Order
-from .plan import Plan, Status
-from .problem import SourcingProblem
-from .reduction import lower_bounds, reduce
-from .rules import RuleSet
-from .solver import solve
+from allocation_engine.engine.assignment import Units, build_plan, empty, infeasible_plan
+from allocation_engine.engine.greedy import (
+    cheapest_cover,
+    fewest_splits_by_average_distance,
+    fewest_splits_closest,
+)
+from allocation_engine.engine.inventory import Inventory
+from allocation_engine.engine.network import Network
+from allocation_engine.engine.order import Order
+from allocation_engine.engine.plan import Plan, Status
+from allocation_engine.engine.problem import SourcingProblem
+from allocation_engine.engine.reduction import lower_bounds, reduce
+from allocation_engine.engine.rules import RuleSet
+from allocation_engine.engine.solver import solve
+from allocation_engine.errors import InvalidInput
 
 PEERS: dict[str, Callable[[SourcingProblem], Units | None]] = {
     "shopify": fewest_splits_closest,

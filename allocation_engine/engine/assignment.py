@@ -11,9 +11,9 @@ from dataclasses import replace
 import numpy as np
 import numpy.typing as npt
 
-from .errors import Shortfall
-from .plan import Explanations, Plan, Shipment, ShipmentLine, Status
-from .problem import Reason, SourcingProblem
+from allocation_engine.engine.plan import Explanations, Plan, Shipment, ShipmentLine, Status
+from allocation_engine.engine.problem import Reason, SourcingProblem
+from allocation_engine.errors import Shortfall
 
 Units = npt.NDArray[np.int64]
 

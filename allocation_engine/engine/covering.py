@@ -8,7 +8,7 @@ from math import comb
 import numpy as np
 import numpy.typing as npt
 
-from .problem import SourcingProblem
+from allocation_engine.engine.problem import SourcingProblem
 
 IndexSets = npt.NDArray[np.intp]
 

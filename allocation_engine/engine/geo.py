@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from geopy.distance import geodesic
 
-from .network import FloatArray
+from allocation_engine.engine.network import FloatArray
 
 EARTH_RADIUS_KM = 6371.0088
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from .assignment import Units, empty, total_cost
-from .covering import index_sets, ships_all
-from .problem import SourcingProblem
+from allocation_engine.engine.assignment import Units, empty, total_cost
+from allocation_engine.engine.covering import index_sets, ships_all
+from allocation_engine.engine.problem import SourcingProblem
 
 
 def _take(problem: SourcingProblem, usable: Units, order: npt.NDArray[np.intp]) -> Units:

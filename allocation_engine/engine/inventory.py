@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from .errors import InvalidInput, ProblemCollector
-from .network import Network
+from allocation_engine.engine.network import Network
+from allocation_engine.errors import InvalidInput, ProblemCollector
 
 
 @dataclass(frozen=True)

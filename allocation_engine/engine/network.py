@@ -15,7 +15,7 @@ from itertools import pairwise
 import numpy as np
 import numpy.typing as npt
 
-from .errors import InvalidInput, ProblemCollector
+from allocation_engine.errors import InvalidInput, ProblemCollector
 
 
 class NodeType(StrEnum):

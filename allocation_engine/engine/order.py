@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .errors import ProblemCollector
-from .network import check_coordinates
+from allocation_engine.engine.network import check_coordinates
+from allocation_engine.errors import ProblemCollector
 
 
 class CustomerType(StrEnum):

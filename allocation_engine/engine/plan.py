@@ -11,8 +11,8 @@ from typing import overload
 import numpy as np
 import numpy.typing as npt
 
-from .errors import Shortfall
-from .problem import Reason, SourcingProblem
+from allocation_engine.engine.problem import Reason, SourcingProblem
+from allocation_engine.errors import Shortfall
 
 
 class Status(StrEnum):

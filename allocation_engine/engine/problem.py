@@ -15,12 +15,19 @@ from functools import cached_property
 import numpy as np
 import numpy.typing as npt
 
-from .errors import InvalidInput
-from .geo import geodesic_km, haversine_km
-from .inventory import Inventory
-from .network import NODE_TYPES, BoolArray, FloatArray, IntArray, Network, NodeType
-from .order import DeliveryMode, Order
-from .rules import RuleSet
+from allocation_engine.engine.geo import geodesic_km, haversine_km
+from allocation_engine.engine.inventory import Inventory
+from allocation_engine.engine.network import (
+    NODE_TYPES,
+    BoolArray,
+    FloatArray,
+    IntArray,
+    Network,
+    NodeType,
+)
+from allocation_engine.engine.order import DeliveryMode, Order
+from allocation_engine.engine.rules import RuleSet
+from allocation_engine.errors import InvalidInput
 
 
 class Reason(IntEnum):

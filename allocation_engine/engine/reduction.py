@@ -56,10 +56,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from .assignment import total_cost
-from .covering import cheapest_plans, fewest_shipments
-from .greedy import cheapest_cover
-from .problem import Reason, SourcingProblem
+from allocation_engine.engine.assignment import total_cost
+from allocation_engine.engine.covering import cheapest_plans, fewest_shipments
+from allocation_engine.engine.greedy import cheapest_cover
+from allocation_engine.engine.problem import Reason, SourcingProblem
 
 FloatArray = npt.NDArray[np.float64]
 

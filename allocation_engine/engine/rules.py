@@ -15,9 +15,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidInput, ProblemCollector
-from .network import NODE_TYPES, NodeType
-from .order import CustomerType
+from allocation_engine.engine.network import NODE_TYPES, NodeType
+from allocation_engine.engine.order import CustomerType
+from allocation_engine.errors import InvalidInput, ProblemCollector
 
 KM_PER_MILE = 1.609344
 

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.sat.python import cp_model
 
-from .assignment import Units, empty, total_cost
-from .covering import fewest_shipments
-from .problem import SourcingProblem
-from .reduction import most_shipments
+from allocation_engine.engine.assignment import Units, empty, total_cost
+from allocation_engine.engine.covering import fewest_shipments
+from allocation_engine.engine.problem import SourcingProblem
+from allocation_engine.engine.reduction import most_shipments
 
 SMALL_MODEL = 64  # candidates up to which presolve costs more than it saves (measured: ~1.5 ms)
 MICRO = 1_000_000  # costs are exact to a millionth of a currency unit per unit/shipment

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..engine import RuleSet
-from ..engine.ports import Clock, InventoryStore
-from .inventory import InventoryFeeds
-from .planner import Planner
-from .reservations import Reservations
-from .rules import RulesAdmin
+from allocation_engine.engine import RuleSet
+from allocation_engine.ports.clock import Clock
+from allocation_engine.ports.inventory import InventoryStore
+from allocation_engine.service.inventory import InventoryFeeds
+from allocation_engine.service.planner import Planner
+from allocation_engine.service.reservations import Reservations
+from allocation_engine.service.rules import RulesAdmin
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..engine.ports import InventoryStore, ReservationRecord, ReservationState
+from allocation_engine.ports.inventory import InventoryStore, ReservationRecord, ReservationState
 
 OPEN = (ReservationState.PENDING, ReservationState.HELD)
 

@@ -10,9 +10,9 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
-from ..engine import InvalidInput, Network, Node
-from ..engine.errors import ProblemCollector
-from ..engine.ports import (
+from allocation_engine.engine import InvalidInput, Network, Node
+from allocation_engine.errors import ProblemCollector
+from allocation_engine.ports.inventory import (
     Adjustment,
     AdjustOutcome,
     InventoryStore,
@@ -21,7 +21,7 @@ from ..engine.ports import (
     SnapshotLine,
     SnapshotOutcome,
 )
-from .planner import Planner
+from allocation_engine.service.planner import Planner
 
 # Ids travel inside bulk arguments with control characters as separators (see redis_store.py).
 CONTROL = re.compile(r"[\x00-\x1f]")

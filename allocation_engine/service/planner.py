@@ -12,10 +12,11 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..engine import Inventory, Network, Order, Plan, RuleSet, allocate, parse_rules
-from ..engine.ports import Clock, InventoryStore, StockRead
-from .errors import Deadline
-from .expiry import expire_due
+from allocation_engine.engine import Inventory, Network, Order, Plan, RuleSet, allocate, parse_rules
+from allocation_engine.ports.clock import Clock
+from allocation_engine.ports.inventory import InventoryStore, StockRead
+from allocation_engine.service.deadline import Deadline
+from allocation_engine.service.expiry import expire_due
 
 # Share of the caller's remaining deadline the solver may use; the rest is for the round trips.
 SOLVER_SHARE = 0.8

@@ -28,22 +28,19 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 
-from ..engine import InsufficientStock, InvalidInput, Order, Plan, Shortfall, Status
-from ..engine.errors import ProblemCollector
-from ..engine.ports import (
-    Clock,
+from allocation_engine.engine import InsufficientStock, InvalidInput, Order, Plan, Shortfall, Status
+from allocation_engine.errors import IdempotencyConflict, IllegalState, NotFound, ProblemCollector
+from allocation_engine.ports.clock import Clock
+from allocation_engine.ports.inventory import (
     Hold,
     HoldOutcome,
-    IdempotencyConflict,
-    IllegalState,
     InventoryStore,
-    NotFound,
     ReservationRecord,
     ReservationState,
 )
-from .errors import Deadline
-from .expiry import expire, is_overdue
-from .planner import Planner
+from allocation_engine.service.deadline import Deadline
+from allocation_engine.service.expiry import expire, is_overdue
+from allocation_engine.service.planner import Planner
 
 MAX_ATTEMPTS = 5
 LEASE_SECONDS = 10.0  # a PENDING record whose owner is silent this long is taken over

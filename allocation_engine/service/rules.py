@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..engine import FieldProblem, InvalidInput, RuleSet, parse_rules
-from ..engine.ports import InventoryStore
-from ..engine.rules import default_rules_text
-from .planner import Planner
+from allocation_engine.engine import FieldProblem, InvalidInput, RuleSet, parse_rules
+from allocation_engine.engine.rules import default_rules_text
+from allocation_engine.ports.inventory import InventoryStore
+from allocation_engine.service.planner import Planner
 
 
 @dataclass(frozen=True)

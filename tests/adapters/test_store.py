@@ -9,18 +9,17 @@ from dataclasses import replace
 import pytest
 import redis
 
-from allocation_engine.adapters.redis_store import RedisStore
+from allocation_engine.adapters.redis.inventory import RedisStore
 from allocation_engine.engine import Node, NodeType
-from allocation_engine.engine.ports import (
+from allocation_engine.errors import IdempotencyConflict, VersionConflict
+from allocation_engine.ports.inventory import (
     Adjustment,
     Hold,
-    IdempotencyConflict,
     InventoryStore,
     Level,
     ReservationRecord,
     ReservationState,
     SnapshotLine,
-    VersionConflict,
 )
 
 NOW = 1_800_000_000.0

@@ -12,7 +12,7 @@ import pytest
 from allocation_engine.bench.report import write_bench_report
 from allocation_engine.bench.runner import QUICK, run_bench
 from allocation_engine.bench.targets import evaluate
-from allocation_engine.cli import main
+from allocation_engine.cli.main import main
 
 TINY = replace(
     QUICK,

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from allocation_engine.app.demo import demo_network
 from allocation_engine.bench.replay import load_orders, load_snapshot, parse_sweep
-from allocation_engine.cli import main
-from allocation_engine.demo import demo_network
+from allocation_engine.cli.main import main
 from allocation_engine.engine import InvalidInput, RuleSet
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

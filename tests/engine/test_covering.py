@@ -9,8 +9,7 @@ import pytest
 
 from allocation_engine.engine import RuleSet, covering
 from allocation_engine.engine.problem import SourcingProblem
-
-from .test_reference import medium_case
+from tests.engine.test_reference import medium_case
 
 
 @pytest.mark.parametrize("n", range(8))

@@ -7,9 +7,8 @@ import math
 from hypothesis import HealthCheck, given, settings
 
 from allocation_engine.engine import Status, allocate
-
-from .oracle import optimum, violations
-from .strategies import Instance, instances
+from tests.engine.oracle import optimum, violations
+from tests.engine.strategies import Instance, instances
 
 EXACT = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -19,8 +19,7 @@ from allocation_engine.engine import (
     Status,
     allocate,
 )
-
-from .oracle import violations
+from tests.engine.oracle import violations
 
 
 def medium_case(seed: int, nodes: int = 150, lines: int = 5, share: float = 0.15):

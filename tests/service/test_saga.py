@@ -6,13 +6,13 @@ import pytest
 
 from allocation_engine.adapters.clock import FakeClock
 from allocation_engine.engine import Order, OrderLine, ShipTo, default_rules
-from allocation_engine.engine.ports import Hold, InventoryStore, ReservationState
 from allocation_engine.engine.rules import default_rules_text
+from allocation_engine.errors import DeadlineExceeded
+from allocation_engine.ports.inventory import Hold, InventoryStore, ReservationState
 from allocation_engine.service import Services
-from allocation_engine.service.errors import Deadline, DeadlineExceeded
+from allocation_engine.service.deadline import Deadline
 from allocation_engine.service.reservations import LEASE_SECONDS, reservation_id
-
-from .conftest import seed_tiny
+from tests.support.grpc_inventory import seed_tiny
 
 ORDER = Order("o-1", (OrderLine("A", 3),), ShipTo(50.94, 6.96, "DE"))
 

@@ -4,7 +4,7 @@
 (`invoice.py`). `fake_provider.py` is a local test peer that speaks the card API.
 """
 
-from .card import CardProvider
-from .invoice import InvoiceProvider
+from allocation_engine.adapters.payments.card import CardProvider
+from allocation_engine.adapters.payments.invoice import InvoiceProvider
 
 __all__ = ["CardProvider", "InvoiceProvider"]

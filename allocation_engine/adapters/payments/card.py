@@ -21,11 +21,12 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from ...engine.ports import Clock
-from ...engine.workflow import PaymentRefused, ProviderUnavailable
-from ...engine.workflow.ports import PaymentEvent, PaymentEventKind, PaymentOpened, PaymentRequest
-from ..clock import SystemClock
-from .signature import TOLERANCE_SECONDS, verify
+from allocation_engine.adapters.clock import SystemClock
+from allocation_engine.adapters.payments.signature import TOLERANCE_SECONDS, verify
+from allocation_engine.errors import PaymentRefused, ProviderUnavailable
+from allocation_engine.orders.payments import PaymentEvent, PaymentEventKind
+from allocation_engine.ports.clock import Clock
+from allocation_engine.ports.payments import PaymentOpened, PaymentRequest
 
 WEBHOOK_EVENTS = {
     "payment_intent.amount_capturable_updated": PaymentEventKind.AUTHORIZED,

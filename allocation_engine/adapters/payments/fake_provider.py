@@ -26,7 +26,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .signature import HEADER, sign
+from allocation_engine.adapters.payments.signature import HEADER, sign
 
 DECLINING = {"pm_card_chargeDeclined": ("card_declined", "Your card was declined.")}
 AUTHORIZING = {"pm_card_visa"}

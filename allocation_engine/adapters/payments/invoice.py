@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import hashlib
 
-from ...engine import InvalidInput
-from ...engine.workflow import PaymentRefused
-from ...engine.workflow.ports import PaymentEvent, PaymentOpened, PaymentRequest
+from allocation_engine.engine import InvalidInput
+from allocation_engine.errors import PaymentRefused
+from allocation_engine.orders.payments import PaymentEvent
+from allocation_engine.ports.payments import PaymentOpened, PaymentRequest
 
 
 class InvoiceProvider:

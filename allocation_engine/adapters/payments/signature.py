@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from ...engine import InvalidInput
+from allocation_engine.engine import InvalidInput
 
 HEADER = "Signature"
 TOLERANCE_SECONDS = 300

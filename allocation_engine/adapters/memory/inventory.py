@@ -1,0 +1,299 @@
+"""The in-memory `InventoryStore`: the embedded default, so `make run` needs nothing else.
+
+One process, one lock: every operation runs under it, which makes each one atomic just as a Lua
+script is in Redis. It keeps the same data the Redis store keeps (positions with the snapshot
+version that set them, holds with their expiry, reservation records, idempotency keys) so the
+shared store test suite holds both to the same behaviour. Nothing survives a restart.
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from allocation_engine.engine.network import Node
+from allocation_engine.errors import IdempotencyConflict, VersionConflict
+from allocation_engine.ports.inventory import (
+    Adjustment,
+    AdjustOutcome,
+    Hold,
+    HoldOutcome,
+    KeyClaim,
+    Level,
+    NetworkRecord,
+    ReservationRecord,
+    ReservationState,
+    SnapshotLine,
+    SnapshotOutcome,
+    StockRead,
+    StoredRules,
+)
+
+# States in which a reservation may still hold stock, so its expiry matters.
+OPEN = frozenset({ReservationState.PENDING, ReservationState.HELD})
+
+
+@dataclass
+class _Position:
+    on_hand: int = 0
+    safety_stock: int = 0
+    reserved: int = 0
+    version: int = 0  # snapshot version that last set on_hand
+
+
+@dataclass
+class _Hold:
+    lines: dict[str, int]
+    expires_at: float | None
+
+
+@dataclass
+class _Node:
+    positions: dict[str, _Position] = field(default_factory=dict)
+    holds: dict[str, _Hold] = field(default_factory=dict)
+    applied: set[str] = field(default_factory=set)  # adjustment keys already applied
+    expiries: list[tuple[float, str]] = field(default_factory=list)  # heap of (expires_at, id)
+
+
+class MemoryStore:
+    """`InventoryStore` in process memory, guarded by one lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._nodes: dict[str, Node] = {}
+        self._nodes_version = 0
+        self._rules: StoredRules | None = None
+        self._stock: dict[str, _Node] = {}
+        self._skus: dict[str, set[str]] = {}  # sku -> nodes holding a position of it
+        self._snapshot_version = 0
+        self._reservations: dict[str, ReservationRecord] = {}
+        # (expires_at, id) of reservations that were open when pushed; entries whose record has
+        # closed or moved on are dropped when they reach the top (lazy deletion).
+        self._expiry: list[tuple[float, str]] = []
+        self._keys: dict[str, tuple[str, str | None]] = {}
+
+    # network
+    def upsert_nodes(self, nodes: Sequence[Node]) -> int:
+        with self._lock:
+            for node in nodes:
+                self._nodes[node.id] = node
+            self._nodes_version += 1
+            return self._nodes_version
+
+    def load_nodes(self) -> NetworkRecord:
+        with self._lock:
+            return NetworkRecord(self._nodes_version, tuple(self._nodes.values()))
+
+    # rules
+    def get_rules(self) -> StoredRules | None:
+        return self._rules
+
+    def put_rules(self, text: str, expected_revision: int | None = None) -> int:
+        with self._lock:
+            current = self._rules.revision if self._rules else 0
+            if expected_revision is not None and expected_revision != current:
+                raise VersionConflict("expected_revision", expected_revision, current)
+            self._rules = StoredRules(current + 1, text)
+            return current + 1
+
+    # stock
+    def stock(self, skus: Sequence[str], now: float) -> StockRead:
+        with self._lock:
+            levels = {}
+            for sku in skus:
+                holders = sorted(self._skus.get(sku, ()))
+                for node_id in holders:
+                    self._sweep(node_id, now)
+                levels[sku] = [self._level(node_id, sku) for node_id in holders]
+            due = bool(self._due(now, 1))
+            return StockRead(
+                levels, self._nodes_version, self._rules.revision if self._rules else 0, due
+            )
+
+    def node_stock(self, node_id: str) -> tuple[Level, ...]:
+        with self._lock:
+            node = self._stock.get(node_id, _Node())
+            return tuple(self._level(node_id, sku) for sku in sorted(node.positions))
+
+    def apply_snapshot(self, version: int, lines: Sequence[SnapshotLine]) -> SnapshotOutcome:
+        with self._lock:
+            if version < self._snapshot_version:
+                raise VersionConflict("version", version, self._snapshot_version)
+            self._snapshot_version = version
+            applied = skipped = 0
+            for line in lines:
+                position = self._position(line.node_id, line.sku)
+                if position.version > version:
+                    skipped += 1
+                    continue
+                position.on_hand, position.version = line.on_hand, version
+                if line.safety_stock is not None:
+                    position.safety_stock = line.safety_stock
+                applied += 1
+            return SnapshotOutcome(applied, skipped)
+
+    def adjust(self, key: str, adjustments: Sequence[Adjustment]) -> AdjustOutcome:
+        with self._lock:
+            clamped = []
+            touched = []
+            for node_id in dict.fromkeys(a.node_id for a in adjustments):
+                node = self._stock.setdefault(node_id, _Node())
+                mine = [a for a in adjustments if a.node_id == node_id]
+                touched += [(node_id, a.sku) for a in mine]
+                if key in node.applied:
+                    continue
+                node.applied.add(key)
+                for a in mine:
+                    position = self._position(node_id, a.sku)
+                    if position.on_hand + a.on_hand_delta < 0:
+                        clamped.append(a)
+                    position.on_hand = max(0, position.on_hand + a.on_hand_delta)
+                    if a.safety_stock is not None:
+                        position.safety_stock = a.safety_stock
+            levels = tuple(self._level(n, s) for n, s in dict.fromkeys(touched))
+            return AdjustOutcome(levels, tuple(clamped))
+
+    # holds
+    def hold(self, holds: Sequence[Hold], now: float) -> list[HoldOutcome]:
+        with self._lock:
+            return [self._hold(h, now) for h in holds]
+
+    def _hold(self, hold: Hold, now: float) -> HoldOutcome:
+        self._sweep(hold.node_id, now)
+        node = self._stock.setdefault(hold.node_id, _Node())
+        if hold.reservation_id in node.holds:
+            return HoldOutcome(True, self._levels(hold.node_id, hold.lines))
+        fits = hold.expires_at is None or hold.expires_at > now
+        for sku, units in hold.lines.items():
+            position = node.positions.get(sku)
+            if position is None or _available(position) < units:
+                fits = False
+        if fits:
+            node.holds[hold.reservation_id] = _Hold(dict(hold.lines), hold.expires_at)
+            if hold.expires_at is not None:
+                heapq.heappush(node.expiries, (hold.expires_at, hold.reservation_id))
+            for sku, units in hold.lines.items():
+                node.positions[sku].reserved += units
+        return HoldOutcome(fits, self._levels(hold.node_id, hold.lines))
+
+    def release(self, node_ids: Sequence[str], reservation_id: str) -> None:
+        with self._lock:
+            for node_id in node_ids:
+                self._drop(node_id, reservation_id, ship=False)
+
+    def pin(self, node_ids: Sequence[str], reservation_id: str, now: float) -> list[bool]:
+        with self._lock:
+            out = []
+            for node_id in node_ids:
+                self._sweep(node_id, now)
+                held = self._stock.get(node_id, _Node()).holds.get(reservation_id)
+                if held is not None:
+                    held.expires_at = None
+                out.append(held is not None)
+            return out
+
+    def fulfil(self, node_ids: Sequence[str], reservation_id: str) -> None:
+        with self._lock:
+            for node_id in node_ids:
+                self._drop(node_id, reservation_id, ship=True)
+
+    # reservation records
+    def create_reservation(self, record: ReservationRecord) -> ReservationRecord:
+        with self._lock:
+            stored = self._reservations.setdefault(record.id, record)
+            if stored is record and record.state in OPEN:
+                heapq.heappush(self._expiry, (record.expires_at, record.id))
+            return stored
+
+    def get_reservation(self, reservation_id: str) -> ReservationRecord | None:
+        return self._reservations.get(reservation_id)
+
+    def replace_reservation(
+        self, record: ReservationRecord, expected: ReservationState, expected_attempt: int
+    ) -> bool:
+        with self._lock:
+            current = self._reservations.get(record.id)
+            if current is None or (current.state, current.attempt) != (expected, expected_attempt):
+                return False
+            self._reservations[record.id] = record
+            if record.state in OPEN:
+                heapq.heappush(self._expiry, (record.expires_at, record.id))
+            return True
+
+    def due_reservations(self, now: float, limit: int) -> list[str]:
+        with self._lock:
+            return self._due(now, limit)
+
+    def _due(self, now: float, limit: int) -> list[str]:
+        """Open reservations past expiry, earliest first (a planning read asks for one)."""
+        while self._expiry and not self._current(*self._expiry[0]):
+            heapq.heappop(self._expiry)
+        if not self._expiry or self._expiry[0][0] > now:
+            return []
+        due = sorted({e for e in self._expiry if e[0] <= now and self._current(*e)})
+        return [rid for _, rid in due[:limit]]
+
+    def _current(self, expires_at: float, rid: str) -> bool:
+        record = self._reservations.get(rid)
+        return record is not None and record.state in OPEN and record.expires_at == expires_at
+
+    # idempotency keys
+    def claim_key(self, key: str, fingerprint: str) -> KeyClaim:
+        with self._lock:
+            seen = self._keys.get(key)
+            if seen is None:
+                self._keys[key] = (fingerprint, None)
+                return KeyClaim(True)
+            if seen[0] != fingerprint:
+                raise IdempotencyConflict(key)
+            return KeyClaim(False, seen[1])
+
+    def complete_key(self, key: str, result: str) -> None:
+        with self._lock:
+            fingerprint, _ = self._keys[key]
+            self._keys[key] = (fingerprint, result)
+
+    def ping(self) -> None:
+        return None
+
+    # internals
+    def _position(self, node_id: str, sku: str) -> _Position:
+        node = self._stock.setdefault(node_id, _Node())
+        if sku not in node.positions:
+            node.positions[sku] = _Position()
+            self._skus.setdefault(sku, set()).add(node_id)
+        return node.positions[sku]
+
+    def _level(self, node_id: str, sku: str) -> Level:
+        p = self._stock[node_id].positions[sku]
+        return Level(node_id, sku, p.on_hand, p.reserved, p.safety_stock)
+
+    def _levels(self, node_id: str, skus: Iterable[str]) -> tuple[Level, ...]:
+        node = self._stock.get(node_id, _Node())
+        return tuple(self._level(node_id, sku) for sku in skus if sku in node.positions)
+
+    def _sweep(self, node_id: str, now: float) -> None:
+        """Drops the node's holds past their expiry: they stop counting at once."""
+        node = self._stock.get(node_id)
+        while node is not None and node.expiries and node.expiries[0][0] <= now:
+            expires_at, rid = heapq.heappop(node.expiries)
+            held = node.holds.get(rid)
+            if held is not None and held.expires_at == expires_at:  # not pinned nor re-taken
+                self._drop(node_id, rid, ship=False)
+
+    def _drop(self, node_id: str, reservation_id: str, *, ship: bool) -> None:
+        node = self._stock.get(node_id)
+        held = node.holds.pop(reservation_id, None) if node else None
+        if node is None or held is None:
+            return
+        for sku, units in held.lines.items():
+            position = node.positions[sku]
+            position.reserved -= units
+            if ship:
+                position.on_hand = max(0, position.on_hand - units)
+
+
+def _available(position: _Position) -> int:
+    return max(0, position.on_hand - position.reserved - position.safety_stock)

@@ -1,0 +1,1 @@
+"""The Redis adapters: inventory and orders, one FUNCTION library each."""

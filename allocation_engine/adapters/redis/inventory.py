@@ -1,0 +1,434 @@
+"""The Redis `InventoryStore`: several server processes share one Redis and agree.
+
+Two layouts of the same stock, for two kinds of access:
+
+* Per node (`inv:{node}:pos`, with the node's holds beside it) is the **authority**. Every
+  check-and-hold is one Redis FUNCTION over one node's keys (see `inventory.lua`), so it is
+  atomic, and since every key of a node carries the hash tag `{node}`, it runs unchanged on Redis
+  Cluster. A hold is either taken whole at a node or refused; nothing is read, changed and written
+  back from Python.
+* Per sku (`view:{sku}`, node -> on_hand:reserved:safety_stock:seq) is the **planning view**.
+  Planning an order needs each of its skus across every node, and that is one pipelined round
+  trip of HGETALLs here, where the per-node layout would need one read per node.
+
+The choice: plan optimistically from the view and let the per-node function be the authority.
+The planner reads the view; when a node refuses a hold (stock moved since the read), the
+reservation saga gives back what it took and plans again from fresh numbers. The view cannot make
+us oversell; at worst it costs a re-plan. Every state written into the view carries the node's
+sequence number and only replaces an older one, so late or repeated writes never roll it back.
+
+On a single Redis the node function also writes the views of the skus it was asked about, in the
+same atomic step, so view and authority agree at every moment (and a hold costs one round trip).
+On Redis Cluster the views live in other hash slots, which no function may touch together with a
+node's keys, so they are written in a second step (`ae_view_merge`, grouped by slot); a process
+that dies between the two steps leaves a position stale in the view until its node changes again,
+which costs re-plans but never an oversell. `cluster_layout=True` runs that path on a single Redis
+(the shared store tests do).
+
+Everything else lives here too, so any server process can serve any request: nodes, rules
+(`{meta}:...`, one slot), reservation records (`res:{id}`, compare-and-set in a FUNCTION) and
+idempotency keys (`idem:{key}`). Holds carry their expiry in the data (`inv:{node}:exp`), and every
+node function drops expired holds before it looks at stock, so an expired hold stops counting at
+once; `{meta}:res_expiry` lets any process find reservations whose time is up and sweep them.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Sequence
+from importlib import resources
+from typing import Any, ParamSpec, TypeVar, cast
+
+import redis
+from redis.cluster import RedisCluster
+from redis.crc import key_slot
+
+from allocation_engine.adapters.redis.records import (
+    node_from_json,
+    node_to_json,
+    reservation_from_json,
+    reservation_to_json,
+)
+from allocation_engine.engine.network import Node
+from allocation_engine.errors import IdempotencyConflict, StoreUnavailable, VersionConflict
+from allocation_engine.ports.inventory import (
+    Adjustment,
+    AdjustOutcome,
+    Hold,
+    HoldOutcome,
+    KeyClaim,
+    Level,
+    NetworkRecord,
+    ReservationRecord,
+    ReservationState,
+    SnapshotLine,
+    SnapshotOutcome,
+    StockRead,
+    StoredRules,
+)
+
+NODES, NODES_VERSION = "{meta}:nodes", "{meta}:nodes_version"
+RULES, RULES_REVISION = "{meta}:rules", "{meta}:rules_revision"
+SNAPSHOT_VERSION = "{meta}:snapshot_version"
+RESERVATION_EXPIRY = "{meta}:res_expiry"
+US, RS = "\x1f", "\x1e"  # unit and record separators of the bulk arguments (ids never hold them)
+KEEP_SECONDS = 7 * 24 * 3600  # how long finished reservations and idempotency keys are kept
+OPEN = frozenset({ReservationState.PENDING, ReservationState.HELD})
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _node_keys(node_id: str) -> list[str]:
+    tag = f"inv:{{{node_id}}}"
+    return [f"{tag}:pos", f"{tag}:holds", f"{tag}:exp", f"{tag}:seq"]
+
+
+def _view_key(sku: str) -> str:
+    return f"view:{{{sku}}}"
+
+
+def _ms(seconds: float | None) -> int:
+    return 0 if seconds is None else round(seconds * 1000)
+
+
+def _unpack(value: str) -> tuple[int, int, int]:
+    on_hand, reserved, safety, _ = value.split(":")
+    return int(on_hand), int(reserved), int(safety)
+
+
+def _view_levels(sku: str, view: dict[str, str]) -> list[Level]:
+    """Levels of one sku from its view hash, by node id (the hot path of every planning read)."""
+    out = []
+    for node_id in sorted(view):
+        on_hand, reserved, safety, _ = view[node_id].split(":")
+        out.append(Level(node_id, sku, int(on_hand), int(reserved), int(safety)))
+    return out
+
+
+def _levels(node_id: str, tail: Sequence[Any]) -> tuple[Level, ...]:
+    """Levels from a node function's `{S1, view1, ...}` reply tail."""
+    return tuple(Level(node_id, tail[i], *_unpack(tail[i + 1])) for i in range(0, len(tail), 2))
+
+
+def _guarded(method: Callable[P, R]) -> Callable[P, R]:
+    """Turns a lost connection into StoreUnavailable, which the edge answers UNAVAILABLE."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError) as lost:
+            raise StoreUnavailable(f"redis: {lost}") from lost
+
+    return wrapper
+
+
+class RedisStore:
+    """`InventoryStore` on Redis 7 (single server or Cluster); see the module docstring."""
+
+    def __init__(
+        self, client: redis.Redis | RedisCluster, *, cluster_layout: bool | None = None
+    ) -> None:
+        """`cluster_layout` (default: whether `client` is a cluster client) writes the per-sku
+        views in a second step, grouped by hash slot, as Redis Cluster requires; the tests run
+        that path on a single Redis too."""
+        self._redis = client
+        self._cluster = (
+            isinstance(client, RedisCluster) if cluster_layout is None else cluster_layout
+        )
+        self._loaded = False
+
+    @classmethod
+    def from_url(cls, url: str, *, cluster_layout: bool | None = None) -> RedisStore:
+        client = redis.Redis.from_url(
+            url, decode_responses=True, socket_timeout=5.0, socket_connect_timeout=2.0
+        )
+        return cls(client, cluster_layout=cluster_layout)
+
+    def _functions(self) -> None:
+        if not self._loaded:
+            code = resources.files(__package__).joinpath("inventory.lua").read_text()
+            self._redis.function_load(code, replace=True)
+            self._loaded = True
+
+    def _fcall_pipeline(
+        self, calls: Iterable[tuple[str, Sequence[str], Sequence[Any]]]
+    ) -> list[Any]:
+        """Calls functions in one round trip. A Redis that restarted without persistence has
+        lost the library: every call then fails unrun, so loading it again and repeating is safe."""
+        self._functions()
+        batch = list(calls)
+        pipe = self._redis.pipeline(transaction=False)
+        for name, keys, args in batch:
+            pipe.fcall(name, len(keys), *keys, *args)
+        try:
+            return pipe.execute()
+        except redis.ResponseError as error:
+            if "Function not found" not in str(error):
+                raise
+            self._loaded = False
+            self._functions()
+            return self._fcall_pipeline(batch)
+
+    def _inline(self, skus: Iterable[str]) -> list[str]:
+        """View keys a node function writes itself: all of `skus` on one Redis, none on Cluster."""
+        return [] if self._cluster else [_view_key(sku) for sku in skus]
+
+    def _merge_views(
+        self,
+        updates: Iterable[tuple[str, Sequence[Any]]],
+        written: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        """Writes node replies `(node id, {S1, view1, ...})` into the per-sku views, but for
+        the (node id, sku) pairs in `written`, which the node functions wrote themselves."""
+        done = set() if self._cluster else set(written)
+        by_group: dict[int, tuple[list[str], dict[str, int], list[str]]] = {}
+        for node_id, tail in updates:
+            for i in range(0, len(tail), 2):
+                if (node_id, tail[i]) in done:
+                    continue
+                key = _view_key(tail[i])
+                group = key_slot(key.encode()) if self._cluster else 0
+                keys, index, records = by_group.setdefault(group, ([], {}, []))
+                if key not in index:
+                    index[key] = len(keys) + 1
+                    keys.append(key)
+                records.append(f"{index[key]}{US}{node_id}{US}{tail[i + 1]}")
+        if by_group:
+            self._fcall_pipeline(
+                ("ae_view_merge", keys, [RS.join(records)])
+                for keys, _, records in by_group.values()
+            )
+
+    # network
+    @_guarded
+    def upsert_nodes(self, nodes: Sequence[Node]) -> int:
+        args = [x for node in nodes for x in (node.id, node_to_json(node))]
+        (version,) = self._fcall_pipeline([("ae_upsert_nodes", [NODES, NODES_VERSION], args)])
+        return int(version)
+
+    @_guarded
+    def load_nodes(self) -> NetworkRecord:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.get(NODES_VERSION)
+        pipe.hgetall(NODES)
+        version, raw = pipe.execute()
+        nodes = tuple(node_from_json(raw[node_id]) for node_id in sorted(raw))
+        return NetworkRecord(int(version or 0), nodes)
+
+    # rules
+    @_guarded
+    def get_rules(self) -> StoredRules | None:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.get(RULES)
+        pipe.get(RULES_REVISION)
+        text, revision = pipe.execute()
+        return None if text is None else StoredRules(int(revision), text)
+
+    @_guarded
+    def put_rules(self, text: str, expected_revision: int | None = None) -> int:
+        expected = "" if expected_revision is None else str(expected_revision)
+        (revision,) = self._fcall_pipeline(
+            [("ae_put_rules", [RULES, RULES_REVISION], [text, expected])]
+        )
+        if revision <= 0:
+            raise VersionConflict("expected_revision", expected_revision or 0, -revision)
+        return int(revision)
+
+    # stock
+    @_guarded
+    def stock(self, skus: Sequence[str], now: float) -> StockRead:
+        pipe = self._redis.pipeline(transaction=False)
+        for sku in skus:
+            pipe.hgetall(_view_key(sku))
+        pipe.get(NODES_VERSION)
+        pipe.get(RULES_REVISION)
+        pipe.zrangebyscore(RESERVATION_EXPIRY, "-inf", _ms(now), start=0, num=1)
+        *views, nodes_version, rules_revision, due = pipe.execute()
+        levels = {sku: _view_levels(sku, view) for sku, view in zip(skus, views, strict=True)}
+        return StockRead(levels, int(nodes_version or 0), int(rules_revision or 0), bool(due))
+
+    @_guarded
+    def node_stock(self, node_id: str) -> tuple[Level, ...]:
+        raw = cast(dict[str, str], self._redis.hgetall(_node_keys(node_id)[0]))
+        return tuple(Level(node_id, sku, *_unpack(raw[sku])) for sku in sorted(raw))
+
+    @_guarded
+    def apply_snapshot(self, version: int, lines: Sequence[SnapshotLine]) -> SnapshotOutcome:
+        (current,) = self._fcall_pipeline([("ae_snapshot_version", [SNAPSHOT_VERSION], [version])])
+        if int(current) > version:
+            raise VersionConflict("version", version, int(current))
+        by_node: dict[str, tuple[list[str], list[str]]] = {}
+        for line in lines:
+            safety = "" if line.safety_stock is None else line.safety_stock
+            skus, records = by_node.setdefault(line.node_id, ([], []))
+            skus.append(line.sku)
+            records.append(f"{line.sku}{US}{line.on_hand}{US}{safety}")
+        replies = self._fcall_pipeline(
+            (
+                "ae_snapshot",
+                [*_node_keys(node_id), *self._inline(skus)],
+                [version, RS.join(records)],
+            )
+            for node_id, (skus, records) in by_node.items()
+        )
+        self._merge_views((node_id, r[3:]) for node_id, r in zip(by_node, replies, strict=True))
+        return SnapshotOutcome(sum(r[0] for r in replies), sum(r[1] for r in replies))
+
+    @_guarded
+    def adjust(self, key: str, adjustments: Sequence[Adjustment]) -> AdjustOutcome:
+        by_node: dict[str, list[Adjustment]] = {}
+        for a in adjustments:
+            by_node.setdefault(a.node_id, []).append(a)
+        now_ms = self._server_ms()
+        replies = self._fcall_pipeline(
+            (
+                "ae_adjust",
+                [
+                    *_node_keys(node_id),
+                    f"inv:{{{node_id}}}:applied",
+                    *self._inline(a.sku for a in mine),
+                ],
+                [key, now_ms]
+                + [
+                    x
+                    for a in mine
+                    for x in (
+                        a.sku,
+                        a.on_hand_delta,
+                        "" if a.safety_stock is None else a.safety_stock,
+                    )
+                ],
+            )
+            for node_id, mine in by_node.items()
+        )
+        levels: dict[tuple[str, str], Level] = {}
+        clamped: list[Adjustment] = []
+        tails = []
+        for (node_id, mine), reply in zip(by_node.items(), replies, strict=True):
+            count = int(reply[0])
+            short = set(reply[1 : 1 + count])
+            clamped += [a for a in mine if a.sku in short]
+            tail = reply[2 + count :]
+            tails.append((node_id, tail))
+            levels |= {(level.node_id, level.sku): level for level in _levels(node_id, tail)}
+        self._merge_views(tails, written=((a.node_id, a.sku) for a in adjustments))
+        ordered = dict.fromkeys((a.node_id, a.sku) for a in adjustments)
+        return AdjustOutcome(tuple(levels[k] for k in ordered if k in levels), tuple(clamped))
+
+    def _server_ms(self) -> int:
+        seconds, micros = self._redis.time()
+        return int(seconds) * 1000 + int(micros) // 1000
+
+    # holds
+    @_guarded
+    def hold(self, holds: Sequence[Hold], now: float) -> list[HoldOutcome]:
+        replies = self._fcall_pipeline(
+            (
+                "ae_hold",
+                [*_node_keys(h.node_id), *self._inline(h.lines)],
+                [h.reservation_id, _ms(now), _ms(h.expires_at)]
+                + [x for sku, units in h.lines.items() for x in (sku, units)],
+            )
+            for h in holds
+        )
+        self._merge_views(
+            ((h.node_id, r[2:]) for h, r in zip(holds, replies, strict=True)),
+            written=((h.node_id, sku) for h in holds for sku in h.lines),
+        )
+        return [
+            HoldOutcome(bool(r[0]), _levels(h.node_id, r[2:]))
+            for h, r in zip(holds, replies, strict=True)
+        ]
+
+    def _drop(self, function: str, node_ids: Sequence[str], reservation_id: str) -> None:
+        replies = self._fcall_pipeline(
+            (function, _node_keys(node_id), [reservation_id]) for node_id in node_ids
+        )
+        self._merge_views((n, r[1:]) for n, r in zip(node_ids, replies, strict=True))
+
+    @_guarded
+    def release(self, node_ids: Sequence[str], reservation_id: str) -> None:
+        self._drop("ae_release", node_ids, reservation_id)
+
+    @_guarded
+    def fulfil(self, node_ids: Sequence[str], reservation_id: str) -> None:
+        self._drop("ae_fulfil", node_ids, reservation_id)
+
+    @_guarded
+    def pin(self, node_ids: Sequence[str], reservation_id: str, now: float) -> list[bool]:
+        replies = self._fcall_pipeline(
+            ("ae_pin", _node_keys(node_id), [reservation_id, _ms(now)]) for node_id in node_ids
+        )
+        self._merge_views((n, r[2:]) for n, r in zip(node_ids, replies, strict=True))
+        return [bool(r[0]) for r in replies]
+
+    # reservation records
+    @_guarded
+    def create_reservation(self, record: ReservationRecord) -> ReservationRecord:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zadd(RESERVATION_EXPIRY, {record.id: _ms(record.expires_at)}, nx=True)
+        pipe.set(f"res:{{{record.id}}}", reservation_to_json(record), nx=True, get=True)
+        _, existing = pipe.execute()
+        return record if existing is None else reservation_from_json(existing)
+
+    @_guarded
+    def get_reservation(self, reservation_id: str) -> ReservationRecord | None:
+        raw = cast(str | None, self._redis.get(f"res:{{{reservation_id}}}"))
+        return None if raw is None else reservation_from_json(raw)
+
+    @_guarded
+    def replace_reservation(
+        self, record: ReservationRecord, expected: ReservationState, expected_attempt: int
+    ) -> bool:
+        # Scheduled before the swap (same pipeline, in order), never unscheduled: the sweeper
+        # drops entries of records that are no longer open, so a crash leaves nothing unswept.
+        self._functions()
+        finished = record.state not in OPEN and record.state is not ReservationState.COMMITTED
+        pipe = self._redis.pipeline(transaction=False)
+        if record.state in OPEN:
+            pipe.zadd(RESERVATION_EXPIRY, {record.id: _ms(record.expires_at)})
+        pipe.fcall(
+            "ae_replace_reservation",
+            1,
+            f"res:{{{record.id}}}",
+            expected.value,
+            expected_attempt,
+            reservation_to_json(record),
+            KEEP_SECONDS if finished else 0,
+        )
+        return bool(pipe.execute()[-1])
+
+    @_guarded
+    def due_reservations(self, now: float, limit: int) -> list[str]:
+        due = cast(
+            list[str],
+            self._redis.zrangebyscore(RESERVATION_EXPIRY, "-inf", _ms(now), start=0, num=limit),
+        )
+        still_open = []
+        for rid in due:
+            record = self.get_reservation(rid)
+            if record is not None and record.state in OPEN:
+                still_open.append(rid)
+            else:
+                self._redis.zrem(RESERVATION_EXPIRY, rid)
+        return still_open
+
+    # idempotency keys
+    @_guarded
+    def claim_key(self, key: str, fingerprint: str) -> KeyClaim:
+        (reply,) = self._fcall_pipeline(
+            [("ae_claim_key", [f"idem:{{{key}}}"], [fingerprint, KEEP_SECONDS])]
+        )
+        if reply[0] == -1:
+            raise IdempotencyConflict(key)
+        return KeyClaim(reply[0] == 1, reply[1] if len(reply) > 1 else None)
+
+    @_guarded
+    def complete_key(self, key: str, result: str) -> None:
+        self._redis.hset(f"idem:{{{key}}}", "result", result)
+
+    @_guarded
+    def ping(self) -> None:
+        self._redis.ping()

@@ -1,0 +1,112 @@
+"""JSON forms of what the Redis store keeps as values: nodes and reservation records.
+
+Each reader is the inverse of its writer beside it (the plain-JSON order and plan codecs of
+`allocation_engine.codec` are reused where they exist).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from allocation_engine.engine import Node, Plan, Shipment, ShipmentLine, Shortfall, Status
+from allocation_engine.engine.codec import node_from_dict, plan_to_dict
+from allocation_engine.ports.inventory import ReservationRecord, ReservationState
+
+
+def node_to_dict(node: Node) -> dict[str, Any]:
+    """The inverse of `codec.node_from_dict`."""
+    return {
+        "id": node.id,
+        "type": node.type.value,
+        "latitude": node.latitude,
+        "longitude": node.longitude,
+        "country": node.country,
+        "ships_to": sorted(node.ships_to),
+        "unit_handling_cost": node.unit_handling_cost,
+        "shipment_surcharge": node.shipment_surcharge,
+        "capacity": node.capacity,
+        "active": node.active,
+        "tags": sorted(node.tags),
+    }
+
+
+def node_to_json(node: Node) -> str:
+    return json.dumps(node_to_dict(node), separators=(",", ":"))
+
+
+def node_from_json(text: str) -> Node:
+    return node_from_dict(json.loads(text))
+
+
+def plan_from_dict(data: Mapping[str, Any]) -> Plan:
+    """The inverse of `codec.plan_to_dict` (without explanations, which are not stored)."""
+    gap = data["optimality_gap"]
+    return Plan(
+        order_id=data["order_id"],
+        method=data["method"],
+        status=Status(data["status"]),
+        shipments=tuple(
+            Shipment(
+                s["node_id"],
+                tuple(ShipmentLine(line["sku"], line["quantity"]) for line in s["lines"]),
+                s["distance_km"],
+                s["cost"],
+            )
+            for s in data["shipments"]
+        ),
+        total_cost=data["total_cost"],
+        optimality_gap=math.nan if gap is None else gap,
+        unfilled=tuple(ShipmentLine(u["sku"], u["quantity"]) for u in data["unfilled"]),
+        shortfalls=tuple(_shortfall(s) for s in data["shortfalls"]),
+        rules=data["rules"],
+        candidates=data["candidates"],
+        solver_candidates=data["solver_candidates"],
+    )
+
+
+def _shortfall(data: Mapping[str, Any]) -> Shortfall:
+    return Shortfall(data["sku"], data["requested"], data["available"])
+
+
+def reservation_to_json(record: ReservationRecord) -> str:
+    return json.dumps(
+        {
+            "id": record.id,
+            "idempotency_key": record.idempotency_key,
+            "fingerprint": record.fingerprint,
+            "order_id": record.order_id,
+            "state": record.state.value,
+            "created_at": record.created_at,
+            "expires_at": record.expires_at,
+            "attempt": record.attempt,
+            "plan": None if record.plan is None else plan_to_dict(record.plan),
+            "shortfalls": [
+                {"sku": s.sku, "requested": s.requested, "available": s.available}
+                for s in record.shortfalls
+            ],
+            "owner": record.owner,
+            "lease_until": record.lease_until,
+        },
+        separators=(",", ":"),
+    )
+
+
+def reservation_from_json(text: str) -> ReservationRecord:
+    data = json.loads(text)
+    return ReservationRecord(
+        id=data["id"],
+        idempotency_key=data["idempotency_key"],
+        fingerprint=data["fingerprint"],
+        order_id=data["order_id"],
+        state=ReservationState(data["state"]),
+        created_at=data["created_at"],
+        expires_at=data["expires_at"],
+        attempt=data["attempt"],
+        plan=None if data["plan"] is None else plan_from_dict(data["plan"]),
+        shortfalls=tuple(_shortfall(s) for s in data["shortfalls"]),
+        owner=data["owner"],
+        lease_until=data["lease_until"],
+    )

@@ -1,0 +1,1 @@
+"""The edges: gRPC servicers, one converter per .proto, one error interceptor."""

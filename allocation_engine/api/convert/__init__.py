@@ -1,0 +1,1 @@
+"""Protobuf <-> domain, one module per .proto file of allocation.v1."""

@@ -1,0 +1,134 @@
+"""TODO docstring."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterable
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from allocation_engine.api.request import Limits
+from allocation_engine.api.servicers.allocation import AllocationServicer
+from allocation_engine.api.servicers.inventory import InventoryServicer
+from allocation_engine.api.servicers.rules import RulesServicer
+from allocation_engine.errors import (
+    StoreUnavailable,
+)
+from allocation_engine.proto.allocation.v1 import allocation_pb2 as apb
+from allocation_engine.proto.allocation.v1 import allocation_pb2_grpc as apb_grpc
+from allocation_engine.proto.allocation.v1 import inventory_pb2 as ipb
+from allocation_engine.proto.allocation.v1 import inventory_pb2_grpc as ipb_grpc
+from allocation_engine.proto.allocation.v1 import rules_pb2 as rpb
+from allocation_engine.proto.allocation.v1 import rules_pb2_grpc as rpb_grpc
+from allocation_engine.service import Services
+from allocation_engine.service.expiry import expire_due
+
+SERVICE_NAMES = (
+    apb.DESCRIPTOR.services_by_name["AllocationService"].full_name,
+    ipb.DESCRIPTOR.services_by_name["InventoryService"].full_name,
+    rpb.DESCRIPTOR.services_by_name["RulesService"].full_name,
+)
+
+
+class Every(threading.Thread):
+    """Runs `task` every `interval` seconds until stopped (a daemon, so it never blocks exit)."""
+
+    def __init__(self, name: str, interval: float, task: Callable[[], object]) -> None:
+        super().__init__(name=name, daemon=True)
+        self._interval, self._task, self._stop = interval, task, threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._task()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+class AllocationServer:
+    """One gRPC server over one `Services`: start, serve, stop gracefully."""
+
+    def __init__(
+        self,
+        services: Services,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        limits: Limits | None = None,
+        workers: int = 16,
+        health_interval: float = 1.0,
+        sweep_interval: float = 1.0,
+        extra: Iterable[Callable[[grpc.Server], str]] = (),
+    ) -> None:
+        self.services = services
+        self.limits = limits or Limits()
+        self._server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc"),
+            options=[
+                ("grpc.max_receive_message_length", self.limits.max_message_bytes),
+                ("grpc.max_send_message_length", self.limits.max_message_bytes),
+                ("grpc.so_reuseport", 1),
+            ],
+        )
+        apb_grpc.add_AllocationServiceServicer_to_server(
+            AllocationServicer(services, self.limits), self._server
+        )
+        ipb_grpc.add_InventoryServiceServicer_to_server(
+            InventoryServicer(services, self.limits), self._server
+        )
+        rpb_grpc.add_RulesServiceServicer_to_server(RulesServicer(services), self._server)
+        names = list(SERVICE_NAMES) + [add(self._server) for add in extra]
+        self.health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        reflection.enable_server_reflection(
+            [
+                *names,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ],
+            self._server,
+        )
+        self._names = names
+        self.port = self._server.add_insecure_port(f"{host}:{port}")
+        self.address = f"{host}:{self.port}"
+        self._threads = [
+            Every("store-health", health_interval, self.check_store),
+            Every("sweeper", sweep_interval, self.sweep),
+        ]
+
+    def check_store(self) -> bool:
+        """SERVING while the store answers, NOT_SERVING while it does not."""
+        try:
+            self.services.store.ping()
+            up = True
+        except StoreUnavailable:
+            up = False
+        status = health_pb2.HealthCheckResponse
+        for name in ("", *self._names):
+            self.health.set(name, status.SERVING if up else status.NOT_SERVING)
+        return up
+
+    def sweep(self) -> None:
+        with contextlib.suppress(StoreUnavailable):  # health says so; the next sweep catches up
+            expire_due(self.services.store, self.services.clock.now())
+
+    def start(self) -> AllocationServer:
+        self.check_store()
+        self._server.start()
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Health goes NOT_SERVING first, new calls are refused, calls in flight finish."""
+        self.health.enter_graceful_shutdown()
+        for thread in self._threads:
+            thread.stop()
+        self._server.stop(grace).wait()
+
+    def wait(self) -> None:
+        self._server.wait_for_termination()

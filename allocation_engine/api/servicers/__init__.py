@@ -1,0 +1,1 @@
+"""One servicer per gRPC service: decode, call a use case, encode."""

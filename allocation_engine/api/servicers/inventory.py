@@ -1,0 +1,113 @@
+"""TODO docstring."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+
+from allocation_engine.api.convert.common import (
+    level_to_proto,
+    node_to_proto,
+    nodes_from_proto,
+)
+from allocation_engine.api.convert.inventory import (
+    adjustment_from_proto,
+    adjustment_to_proto,
+    availability_to_proto,
+    snapshot_line_from_proto,
+)
+from allocation_engine.api.errors import handled
+from allocation_engine.api.request import Limits, check_limit, fingerprint
+from allocation_engine.engine import FieldProblem, InvalidInput
+from allocation_engine.proto.allocation.v1 import inventory_pb2 as ipb
+from allocation_engine.proto.allocation.v1 import inventory_pb2_grpc as ipb_grpc
+from allocation_engine.service import Services
+
+
+class InventoryServicer(ipb_grpc.InventoryServiceServicer):
+    def __init__(self, services: Services, limits: Limits) -> None:
+        self._services = services
+        self._limits = limits
+
+    @handled
+    def UpsertNodes(self, request: ipb.UpsertNodesRequest, context: grpc.ServicerContext) -> Any:
+        check_limit("nodes", len(request.nodes), self._limits.max_nodes_per_request)
+        nodes = nodes_from_proto(request.nodes)
+        version = self._services.inventory.upsert_nodes(
+            request.idempotency_key, fingerprint(request), nodes
+        )
+        return ipb.UpsertNodesResponse(nodes_version=version, upserted=len(nodes))
+
+    @handled
+    def ListNodes(self, request: ipb.ListNodesRequest, context: grpc.ServicerContext) -> Any:
+        record = self._services.inventory.nodes()
+        return ipb.ListNodesResponse(
+            nodes_version=record.version, nodes=[node_to_proto(n) for n in record.nodes]
+        )
+
+    @handled
+    def ApplySnapshot(
+        self, request_iterator: Iterator[ipb.SnapshotChunk], context: grpc.ServicerContext
+    ) -> Any:
+        """Applies chunk by chunk as they arrive; nothing of the stream is held beyond one."""
+        version, applied, skipped, chunks = None, 0, 0, 0
+        for chunk in request_iterator:
+            check_limit(
+                f"chunks[{chunks}].positions",
+                len(chunk.positions),
+                self._limits.max_positions_per_chunk,
+            )
+            if version is not None and chunk.version != version:
+                raise InvalidInput.one(
+                    f"chunks[{chunks}].version",
+                    chunk.version,
+                    f"differs from the first ({version})",
+                )
+            version = chunk.version
+            lines = [snapshot_line_from_proto(p) for p in chunk.positions]
+            try:
+                outcome = self._services.inventory.apply_snapshot(chunk.version, lines)
+            except InvalidInput as bad:
+                raise InvalidInput(
+                    [
+                        FieldProblem(f"chunks[{chunks}].{p.field}", p.value, p.problem)
+                        for p in bad.problems
+                    ]
+                ) from None
+            applied, skipped, chunks = (
+                applied + outcome.applied,
+                skipped + outcome.skipped,
+                chunks + 1,
+            )
+        if version is None:
+            raise InvalidInput.one("chunks", 0, "a snapshot needs at least one chunk")
+        return ipb.ApplySnapshotResponse(
+            version=version, positions_applied=applied, positions_skipped=skipped, chunks=chunks
+        )
+
+    @handled
+    def AdjustInventory(
+        self, request: ipb.AdjustInventoryRequest, context: grpc.ServicerContext
+    ) -> Any:
+        check_limit("adjustments", len(request.adjustments), self._limits.max_positions_per_chunk)
+        outcome = self._services.inventory.adjust(
+            request.idempotency_key,
+            fingerprint(request),
+            [adjustment_from_proto(a) for a in request.adjustments],
+        )
+        return ipb.AdjustInventoryResponse(
+            positions=[level_to_proto(lv) for lv in outcome.levels],
+            clamped=[adjustment_to_proto(a) for a in outcome.clamped],
+        )
+
+    @handled
+    def GetAvailability(
+        self, request: ipb.GetAvailabilityRequest, context: grpc.ServicerContext
+    ) -> Any:
+        check_limit("skus", len(request.skus), self._limits.max_skus_per_read)
+        found = self._services.inventory.availability(list(request.skus), list(request.node_ids))
+        return ipb.GetAvailabilityResponse(
+            skus=[availability_to_proto(sku, levels) for sku, levels in found.items()]
+        )

@@ -1,0 +1,174 @@
+"""TODO docstring."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from allocation_engine.api.convert import orders as op
+from allocation_engine.api.errors import handled
+from allocation_engine.engine import InvalidInput
+from allocation_engine.orders.commands import (
+    CancelOrder,
+    InspectReturn,
+    ReceiveReturn,
+    RecordDelivery,
+    RecordPayment,
+    RecordShipment,
+    RequestReturn,
+    ResumeOrder,
+)
+from allocation_engine.ports.orders import Outbox
+from allocation_engine.proto.allocation.v1 import orders_pb2 as opb
+from allocation_engine.proto.allocation.v1 import orders_pb2_grpc as opb_grpc
+from allocation_engine.service.orders.flow import OrderFlow
+from allocation_engine.service.outbox import delivery_status
+
+SERVICE_NAME = opb.DESCRIPTOR.services_by_name["OrderService"].full_name
+
+
+class OrderServicer(opb_grpc.OrderServiceServicer):
+    def __init__(self, flow: OrderFlow, outbox: Outbox) -> None:
+        self._flow = flow
+        self._outbox = outbox
+
+    def _view(self, record: Any) -> opb.OrderView:
+        return op.order_to_proto(record, self._flow.workflows)
+
+    @handled
+    def PlaceOrder(self, request: opb.PlaceOrderRequest, context: grpc.ServicerContext) -> Any:
+        placed = self._flow.place(op.place_from_proto(request))
+        return opb.PlaceOrderResponse(order=self._view(placed.record), created=placed.created)
+
+    @handled
+    def RecordPayment(
+        self, request: opb.RecordPaymentRequest, context: grpc.ServicerContext
+    ) -> Any:
+        source = request.WhichOneof("source")
+        if source == "webhook":
+            command = RecordPayment(
+                order_id=request.order_id,
+                idempotency_key=request.idempotency_key,
+                provider=request.webhook.provider,
+                payload=request.webhook.payload,
+                signature=request.webhook.signature,
+            )
+        elif source == "event":
+            command = RecordPayment(
+                order_id=request.order_id,
+                idempotency_key=request.idempotency_key,
+                event=op.payment_event_from_proto(request.event),
+            )
+        else:
+            raise InvalidInput.one("source", None, "give an event or a webhook")
+        record = self._flow.record_payment(command)
+        if record is None:
+            return opb.RecordPaymentResponse(ignored=True)
+        return opb.RecordPaymentResponse(order=self._view(record))
+
+    @handled
+    def CancelOrder(self, request: opb.CancelOrderRequest, context: grpc.ServicerContext) -> Any:
+        record = self._flow.cancel(
+            CancelOrder(request.order_id, request.idempotency_key, request.reason)
+        )
+        return opb.CancelOrderResponse(order=self._view(record))
+
+    @handled
+    def RecordShipment(
+        self, request: opb.RecordShipmentRequest, context: grpc.ServicerContext
+    ) -> Any:
+        record = self._flow.record_shipment(
+            RecordShipment(
+                request.order_id,
+                request.shipment_id,
+                request.carrier,
+                request.tracking_number,
+                request.idempotency_key,
+            )
+        )
+        return opb.RecordShipmentResponse(order=self._view(record))
+
+    @handled
+    def RecordDelivery(
+        self, request: opb.RecordDeliveryRequest, context: grpc.ServicerContext
+    ) -> Any:
+        record = self._flow.record_delivery(
+            RecordDelivery(request.order_id, request.shipment_id, request.idempotency_key)
+        )
+        return opb.RecordDeliveryResponse(order=self._view(record))
+
+    @handled
+    def RequestReturn(
+        self, request: opb.RequestReturnRequest, context: grpc.ServicerContext
+    ) -> Any:
+        record, return_id = self._flow.request_return(
+            RequestReturn(
+                request.order_id,
+                op.return_items_from_proto(request.items),
+                request.idempotency_key,
+                request.reason,
+            )
+        )
+        return opb.RequestReturnResponse(order=self._view(record), return_id=return_id)
+
+    @handled
+    def ReceiveReturn(
+        self, request: opb.ReceiveReturnRequest, context: grpc.ServicerContext
+    ) -> Any:
+        record = self._flow.receive_return(
+            ReceiveReturn(
+                request.order_id,
+                request.return_id,
+                request.node_id,
+                op.return_items_from_proto(request.items),
+                request.idempotency_key,
+            )
+        )
+        return opb.ReceiveReturnResponse(order=self._view(record))
+
+    @handled
+    def InspectReturn(
+        self, request: opb.InspectReturnRequest, context: grpc.ServicerContext
+    ) -> Any:
+        record = self._flow.inspect_return(
+            InspectReturn(
+                request.order_id,
+                request.return_id,
+                op.inspections_from_proto(request.inspections),
+                request.idempotency_key,
+            )
+        )
+        return opb.InspectReturnResponse(order=self._view(record))
+
+    @handled
+    def ResumeOrder(self, request: opb.ResumeOrderRequest, context: grpc.ServicerContext) -> Any:
+        record = self._flow.resume(ResumeOrder(request.order_id, request.idempotency_key))
+        return opb.ResumeOrderResponse(order=self._view(record))
+
+    @handled
+    def GetOrder(self, request: opb.GetOrderRequest, context: grpc.ServicerContext) -> Any:
+        view = self._flow.get(request.order_id)
+        return opb.GetOrderResponse(
+            order=self._view(view.record),
+            customer=op.customer_to_proto(view.customer),
+            timeline=[
+                op.event_to_proto(e, delivery_status(self._outbox, e)) for e in view.timeline
+            ],
+        )
+
+    @handled
+    def ListOrders(self, request: opb.ListOrdersRequest, context: grpc.ServicerContext) -> Any:
+        offset = op.page_from_token(request.page_token)
+        size = request.page_size or 50
+        records = self._flow.list_orders(
+            customer_id=request.customer_id or None,
+            email=request.email or None,
+            state=op.order_state_from_proto(request.state),
+            offset=offset,
+            limit=size,
+        )
+        return opb.ListOrdersResponse(
+            orders=[self._view(r) for r in records],
+            next_page_token=str(offset + size) if len(records) == size else "",
+        )

@@ -1,0 +1,148 @@
+"""TODO docstring."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+
+import grpc
+
+from allocation_engine.adapters.mail.notifier import FolderNotifier, MailRenderer, SmtpNotifier
+from allocation_engine.adapters.memory.orders import MemoryOrders
+from allocation_engine.adapters.payments import CardProvider, InvoiceProvider
+from allocation_engine.adapters.payments.fake_provider import FakeCardProvider
+from allocation_engine.adapters.payments.unconfigured import NoCardProvider
+from allocation_engine.adapters.redis.orders import RedisOrders
+from allocation_engine.adapters.wms import FolderWms, HttpWms
+from allocation_engine.api.servicers.orders import SERVICE_NAME, OrderServicer
+from allocation_engine.orders.definition import default_workflows, load_workflows
+from allocation_engine.ports.clock import Clock
+from allocation_engine.ports.fulfilment import Wms
+from allocation_engine.ports.notifications import Notifier
+from allocation_engine.ports.orders import OrderStore, Outbox
+from allocation_engine.ports.payments import PaymentProvider
+from allocation_engine.proto.allocation.v1 import orders_pb2_grpc as opb_grpc
+from allocation_engine.service import Services
+from allocation_engine.service.orders.flow import OrderFlow
+from allocation_engine.service.orders.steps import Gateways
+from allocation_engine.service.orders.stock import InventoryStock
+from allocation_engine.service.outbox import Dispatcher, DispatcherThread
+
+log = logging.getLogger("allocation_engine.orders")
+
+
+@dataclass(frozen=True)
+class OrderConfig:
+    """Where the workflow reaches the outside world; see `allocation-engine serve --help`."""
+
+    workflows: str | None = None  # a workflow TOML file; None = the shipped defaults
+    redis_url: str | None = None  # orders in Redis (else in memory)
+    smtp: str | None = None  # host:port of the mail server; None = .eml files in mail_dir
+    mail_from: str = "shop@allocation-engine.local"
+    mail_dir: str = "var/mail"
+    wms_dir: str = "var/wms"
+    wms_url: str | None = None  # POST pick lists here instead of writing them to wms_dir
+    card_url: str | None = None  # the PaymentIntent-style API; None: the test peer in demo mode
+    card_key: str = ""
+    webhook_secret: str = ""
+    demo: bool = False
+    dispatch: bool = True  # run an outbox dispatcher in this process
+    lease_seconds: float = 30.0  # unacknowledged outbox entries are handed out again after this
+
+
+class OrderRuntime:
+    """The order workflow of one server process: servicer, flow, outbox dispatcher."""
+
+    def __init__(
+        self,
+        flow: OrderFlow,
+        store: OrderStore,
+        outbox: Outbox,
+        dispatcher: Dispatcher,
+        *,
+        dispatch: bool = True,
+        card_peer: FakeCardProvider | None = None,
+        notes: tuple[str, ...] = (),
+    ) -> None:
+        self.flow, self.store, self.outbox, self.dispatcher = flow, store, outbox, dispatcher
+        self.card_peer = card_peer
+        self.notes = notes
+        self._thread = DispatcherThread(dispatcher) if dispatch else None
+
+    @classmethod
+    def build(cls, services: Services, config: OrderConfig, clock: Clock) -> OrderRuntime:
+        renderer = MailRenderer(config.mail_from)
+        templates = renderer.templates()
+        workflows = (
+            load_workflows(config.workflows, templates)
+            if config.workflows
+            else default_workflows(templates)
+        )
+        store: MemoryOrders | RedisOrders = (
+            RedisOrders.from_url(config.redis_url, config.lease_seconds)
+            if config.redis_url
+            else MemoryOrders(config.lease_seconds)
+        )
+        notes: list[str] = []
+        peer = None
+        card: PaymentProvider
+        if config.card_url:
+            card = CardProvider(
+                config.card_url, config.card_key, config.webhook_secret, clock=clock
+            )
+        elif config.demo:
+            peer = FakeCardProvider().start()
+            card = CardProvider(peer.url, peer.api_key, peer.webhook_secret, clock=clock)
+            notes.append(f"card payments go to the local test peer at {peer.url} (no money moves)")
+        else:
+            card = NoCardProvider()
+            notes.append("no card provider (--card-url): card orders are refused as UNAVAILABLE")
+        notifier: Notifier
+        if config.smtp:
+            host, _, port = config.smtp.rpartition(":")
+            notifier = SmtpNotifier(host or "127.0.0.1", int(port), renderer)
+            notes.append(f"e-mails go to SMTP {config.smtp}")
+        else:
+            notifier = FolderNotifier(config.mail_dir, renderer)
+            notes.append(f"e-mails are written to {config.mail_dir}/ as .eml files")
+        wms: Wms
+        if config.wms_url:
+            wms = HttpWms(config.wms_url)
+            notes.append(f"pick lists are POSTed to {config.wms_url}")
+        else:
+            wms = FolderWms(config.wms_dir)
+            notes.append(f"pick lists are written to {config.wms_dir}/<node>/")
+        payments: dict[str, PaymentProvider] = {"card": card, "invoice": InvoiceProvider()}
+        flow = OrderFlow(workflows, store, Gateways(InventoryStock(services), payments), clock)
+        consumer = f"{socket.gethostname()}-{os.getpid()}"
+        return cls(
+            flow,
+            store,
+            store,
+            Dispatcher(store, notifier, wms, consumer),
+            dispatch=config.dispatch,
+            card_peer=peer,
+            notes=tuple(notes),
+        )
+
+    def register(self, server: grpc.Server) -> str:
+        """Adds OrderService to `server`; returns its name (for health and reflection)."""
+        opb_grpc.add_OrderServiceServicer_to_server(OrderServicer(self.flow, self.outbox), server)
+        return SERVICE_NAME
+
+    def start(self) -> OrderRuntime:
+        """Starts the dispatcher and says where e-mails, pick lists and payments go."""
+        if self._thread is not None:
+            self._thread.start()
+        for note in self.notes:
+            print(f"Order workflows: {note}.")
+        print("  allocation-engine order place examples/order-b2c.json")
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._thread.stop()
+        if self.card_peer is not None:
+            self.card_peer.stop()

@@ -1,0 +1,1 @@
+"""`allocation-engine`: the command line, one module per command group."""

@@ -1,0 +1,190 @@
+"""The `bench` and `replay` subcommands, registered on the main CLI by `register`.
+
+The commands import the harness (matplotlib, OR-Tools' linear solver) only when they run, so
+every other subcommand starts as fast as before.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+
+from allocation_engine.engine import InvalidInput, load_rules
+
+if TYPE_CHECKING:
+    from allocation_engine.bench.replay import Scenario
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Adds `bench` and `replay` to the CLI's subcommands."""
+    bench = subparsers.add_parser(
+        "bench", help="run the solver benchmarks (F1, F2, F3) and write a report"
+    )
+    size = bench.add_mutually_exclusive_group()
+    size.add_argument(
+        "--quick",
+        dest="mode",
+        action="store_const",
+        const="quick",
+        help="a small subset in a minute or two (the default)",
+    )
+    size.add_argument(
+        "--full",
+        dest="mode",
+        action="store_const",
+        const="full",
+        help="every family at full size (what `make bench` runs)",
+    )
+    bench.set_defaults(mode="quick", func=_cmd_bench)
+    bench.add_argument("--out", default="reports/bench", help="folder for the report")
+    bench.add_argument("--families", default="f1,f2,f3", help="comma-separated subset of f1,f2,f3")
+    bench.add_argument("--f2-orders", type=int, help="orders per F2 cell")
+    bench.add_argument("--f1-periods", type=int, help="arrivals per F1 sequence (T)")
+    bench.add_argument("--f1-settings", help="comma-separated F1 settings, e.g. small-0.75")
+    bench.add_argument("--f1-instances", type=int, help="F1 instances per setting")
+    bench.add_argument("--f1-sequences", type=int, help="F1 sequences per instance")
+    bench.add_argument("--mip", help="MIP backends to compare, e.g. SCIP,CBC,HIGHS")
+    bench.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    what_if = subparsers.add_parser(
+        "replay", help="replay an order history under one or two rule sets and compare"
+    )
+    what_if.add_argument("--orders", required=True, help="order history, one JSON order a line")
+    what_if.add_argument("--snapshot", required=True, help="CSV node_id,sku,on_hand[,...]")
+    what_if.add_argument(
+        "--rules",
+        action="append",
+        required=True,
+        help="rule set TOML; give it twice to compare two",
+    )
+    what_if.add_argument("--nodes", help="JSON list of nodes (default: the demo network)")
+    what_if.add_argument("--sweep", help="NAME=START:STOP:COUNT, e.g. unit_distance_cost=0:0.002:9")
+    what_if.add_argument("--method", default="engine", help="planning method (default engine)")
+    what_if.add_argument("--out", default="reports/replay", help="folder for the report")
+    what_if.set_defaults(func=_cmd_replay)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    """Runs the benchmark families and writes results.json, report.md and plots."""
+    from allocation_engine.bench.f1 import SETTINGS
+    from allocation_engine.bench.report import write_bench_report
+    from allocation_engine.bench.runner import PRESETS, run_bench
+    from allocation_engine.bench.targets import evaluate
+
+    config = PRESETS[args.mode]
+    overrides = {"f2_orders": args.f2_orders, "f1_periods": args.f1_periods}
+    config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    runs = {name: (instances, sequences) for name, instances, sequences in config.f1_runs}
+    if args.f1_settings:
+        names = [name.strip() for name in args.f1_settings.split(",")]
+        for name in names:
+            if name not in SETTINGS:
+                raise InvalidInput.one("--f1-settings", name, f"must be one of {list(SETTINGS)}")
+        runs = {name: runs.get(name, (1, 1)) for name in names}
+    config = replace(
+        config,
+        f1_runs=tuple(
+            (name, args.f1_instances or instances, args.f1_sequences or sequences)
+            for name, (instances, sequences) in runs.items()
+        ),
+    )
+    config = replace(config, families=tuple(f.strip() for f in args.families.split(",")))
+    if args.mip is not None:
+        config = replace(config, mip_backends=tuple(b.strip().upper() for b in args.mip.split(",")))
+    results = run_bench(config, show_progress=not args.no_progress)
+    path = write_bench_report(results, Path(args.out))
+    console = Console()
+    table = Table(title="targets")
+    for column in ("target", "measured", "status"):
+        table.add_column(column)
+    for standing in evaluate(results):
+        table.add_row(standing.target, standing.measured, standing.verdict)
+    console.print(table)
+    console.print(f"report: {path}")
+    return 0
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    """Replays the history under each rule set (and a sweep) and prints the KPIs side by side."""
+    from allocation_engine.bench.replay import (
+        load_network,
+        load_orders,
+        load_snapshot,
+        parse_sweep,
+        run_scenario,
+        sweep_rules,
+        write_replay_report,
+    )
+
+    if len(args.rules) > 2:
+        raise SystemExit("replay compares at most two rule sets (--rules a.toml --rules b.toml)")
+    network = load_network(Path(args.nodes) if args.nodes else None)
+    orders = load_orders(Path(args.orders))
+    inventory = load_snapshot(Path(args.snapshot), network)
+    rule_sets = [(rules.name, rules) for rules in map(load_rules, args.rules)]
+    base = rule_sets[0][1]
+    sweep = parse_sweep(args.sweep, base) if args.sweep else None
+    console = Console()
+    scenarios = [
+        run_scenario(label, orders, network, inventory, rules, base, args.method)
+        for label, rules in rule_sets
+    ]
+    points = None
+    if sweep is not None:
+        name, values = sweep
+        points = (
+            name,
+            [
+                run_scenario(label, orders, network, inventory, rules, base, args.method)
+                for label, rules in sweep_rules(base, name, values)
+            ],
+        )
+    _print(console, f"{len(orders)} orders replayed", scenarios)
+    if points is not None:
+        _print_sweep(console, *points)
+    path = write_replay_report(scenarios, Path(args.out), command=_command(args), sweep=points)
+    console.print(f"report: {path}")
+    return 0
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The replay as a command line, for the report's heading."""
+    words = ["allocation-engine", "replay", "--orders", args.orders, "--snapshot", args.snapshot]
+    for path in args.rules:
+        words += ["--rules", path]
+    for flag, value in (("--nodes", args.nodes), ("--sweep", args.sweep)):
+        if value:
+            words += [flag, value]
+    if args.method != "engine":
+        words += ["--method", args.method]
+    return shlex.join(words)
+
+
+def _print_sweep(console: Console, name: str, points: Sequence[Scenario]) -> None:
+    from allocation_engine.bench.replay import SWEEP_HEADERS, sweep_rows
+
+    table = Table(title=f"sweep of {name}")
+    for header in SWEEP_HEADERS:
+        table.add_column(header, justify="right")
+    for row in sweep_rows(points):
+        table.add_row(*row)
+    console.print(table)
+
+
+def _print(console: Console, title: str, scenarios: Sequence[Scenario]) -> None:
+    from allocation_engine.bench.replay import comparison
+
+    table = Table(title=title)
+    table.add_column("KPI")
+    for s in scenarios:
+        table.add_column(s.label, justify="right")
+    for row in comparison(scenarios):
+        table.add_row(*row)
+    console.print(table)

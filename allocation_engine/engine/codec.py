@@ -1,0 +1,123 @@
+"""Plain-JSON forms of orders, nodes and plans, for the CLI, sample files and replays.
+
+The gRPC edge has its own protobuf mapping; this one serves files and `--json` output.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from allocation_engine.engine import (
+    CustomerType,
+    DeliveryMode,
+    InvalidInput,
+    Node,
+    NodeType,
+    Order,
+    OrderLine,
+    Plan,
+    ShipTo,
+)
+
+
+def order_from_dict(data: Mapping[str, Any]) -> Order:
+    """Reads {"id", "lines": [{"sku", "quantity", "ship_group"?}], "ship_to": {...}, ...}."""
+    try:
+        ship_to = data["ship_to"]
+        return Order(
+            id=str(data["id"]),
+            lines=tuple(
+                OrderLine(line["sku"], line["quantity"], line.get("ship_group"))
+                for line in data["lines"]
+            ),
+            ship_to=ShipTo(
+                float(ship_to["latitude"]),
+                float(ship_to["longitude"]),
+                ship_to["country"],
+                str(ship_to.get("postal_code", "")),
+            ),
+            channel=data.get("channel", "web"),
+            customer_type=CustomerType(data.get("customer_type", "B2C")),
+            delivery_mode=DeliveryMode(data.get("delivery_mode", "ship_to_address")),
+            pickup_store_id=data.get("pickup_store_id"),
+        )
+    except KeyError as missing:
+        raise InvalidInput.one(f"order.{missing.args[0]}", None, "is required") from None
+    except (TypeError, ValueError) as bad:
+        raise InvalidInput.one("order", dict(data), str(bad)) from None
+
+
+def order_to_dict(order: Order) -> dict[str, Any]:
+    return {
+        "id": order.id,
+        "lines": [
+            {"sku": line.sku, "quantity": line.quantity}
+            | ({"ship_group": line.ship_group} if line.ship_group else {})
+            for line in order.lines
+        ],
+        "ship_to": {
+            "latitude": order.ship_to.latitude,
+            "longitude": order.ship_to.longitude,
+            "country": order.ship_to.country,
+            "postal_code": order.ship_to.postal_code,
+        },
+        "channel": order.channel,
+        "customer_type": order.customer_type.value,
+        "delivery_mode": order.delivery_mode.value,
+    } | ({"pickup_store_id": order.pickup_store_id} if order.pickup_store_id else {})
+
+
+def node_from_dict(data: Mapping[str, Any]) -> Node:
+    try:
+        return Node(
+            id=data["id"],
+            type=NodeType(data["type"]),
+            latitude=float(data["latitude"]),
+            longitude=float(data["longitude"]),
+            country=data["country"],
+            ships_to=frozenset(data.get("ships_to", ())),
+            unit_handling_cost=float(data.get("unit_handling_cost", 0.0)),
+            shipment_surcharge=float(data.get("shipment_surcharge", 0.0)),
+            capacity=data.get("capacity"),
+            active=bool(data.get("active", True)),
+            tags=frozenset(data.get("tags", ())),
+        )
+    except KeyError as missing:
+        raise InvalidInput.one(f"node.{missing.args[0]}", None, "is required") from None
+    except (TypeError, ValueError) as bad:
+        raise InvalidInput.one("node", dict(data), str(bad)) from None
+
+
+def plan_to_dict(plan: Plan, *, explain: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "order_id": plan.order_id,
+        "method": plan.method,
+        "status": plan.status.value,
+        "total_cost": round(plan.total_cost, 6),
+        "optimality_gap": None if math.isnan(plan.optimality_gap) else plan.optimality_gap,
+        "shipments": [
+            {
+                "node_id": s.node_id,
+                "lines": [{"sku": line.sku, "quantity": line.quantity} for line in s.lines],
+                "distance_km": round(s.distance_km, 3),
+                "cost": round(s.cost, 6),
+            }
+            for s in plan.shipments
+        ],
+        "unfilled": [{"sku": line.sku, "quantity": line.quantity} for line in plan.unfilled],
+        "shortfalls": [
+            {"sku": s.sku, "requested": s.requested, "available": s.available}
+            for s in plan.shortfalls
+        ],
+        "rules": plan.rules,
+        "candidates": plan.candidates,
+        "solver_candidates": plan.solver_candidates,
+    }
+    if explain:
+        out["explanations"] = [
+            {"node_id": e.node_id, "reason": e.reason.name, "detail": e.detail}
+            for e in plan.explanations
+        ]
+    return out

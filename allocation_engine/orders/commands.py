@@ -1,0 +1,130 @@
+"""What callers ask of the workflow: one frozen dataclass per command.
+
+Each mutating command carries an idempotency key; its fingerprint (a hash of the command) tells
+a retry of the same request from a different request that reuses the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from allocation_engine.engine.order import CustomerType, DeliveryMode, ShipTo
+from allocation_engine.orders.model import Address, Item
+from allocation_engine.orders.payments import PaymentEvent
+
+
+@dataclass(frozen=True)
+class CustomerInfo:
+    """Who orders: an existing account by id or e-mail, or the data to create one."""
+
+    id: str = ""
+    email: str = ""
+    name: str = ""
+    language: str = ""  # de or en; empty = from the ship-to country
+
+
+@dataclass(frozen=True)
+class PlaceOrder:
+    """Idempotent on (channel, external_id): the same order again returns the first one."""
+
+    channel: str
+    external_id: str
+    customer: CustomerInfo
+    items: tuple[Item, ...]
+    ship_to: ShipTo
+    address: Address = field(default_factory=Address)
+    currency: str = "EUR"
+    customer_type: CustomerType = CustomerType.B2C
+    delivery_mode: DeliveryMode = DeliveryMode.SHIP_TO_ADDRESS
+    pickup_store_id: str | None = None
+    payment_method: str = ""  # a card token that authorizes at once; empty = pay later
+
+
+@dataclass(frozen=True)
+class RecordPayment:
+    """A payment event, either trusted (`event`) or a provider webhook to verify."""
+
+    order_id: str = ""
+    idempotency_key: str = ""
+    event: PaymentEvent | None = None
+    provider: str = ""
+    payload: bytes = b""
+    signature: str = ""
+
+
+@dataclass(frozen=True)
+class CancelOrder:
+    order_id: str
+    idempotency_key: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class RecordShipment:
+    order_id: str
+    shipment_id: str
+    carrier: str
+    tracking_number: str
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class RecordDelivery:
+    order_id: str
+    shipment_id: str
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class ReturnItem:
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class RequestReturn:
+    order_id: str
+    items: tuple[ReturnItem, ...]
+    idempotency_key: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ReceiveReturn:
+    order_id: str
+    return_id: str
+    node_id: str
+    items: tuple[ReturnItem, ...]
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """What became of the received units of one sku: back on the shelf, or written off.
+    Restocked units are accepted and refunded; written-off units are not."""
+
+    sku: str
+    restock: int
+    write_off: int
+
+
+@dataclass(frozen=True)
+class InspectReturn:
+    order_id: str
+    return_id: str
+    inspections: tuple[Inspection, ...]
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class ResumeOrder:
+    """Retries a blocked step (stock arrived, the provider is back)."""
+
+    order_id: str
+    idempotency_key: str
+
+
+def fingerprint(command: object) -> str:
+    """A stable digest of a command; frozen dataclasses have a deterministic repr."""
+    return hashlib.sha256(repr(command).encode()).hexdigest()[:32]

@@ -1,0 +1,1 @@
+"""What the service layer needs from the outside world: Protocols and their records."""

@@ -1,0 +1,88 @@
+"""TODO docstring."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from allocation_engine.orders.change import OrderChange
+from allocation_engine.orders.machines import OrderState
+from allocation_engine.orders.model import Customer, Event, OrderRecord
+
+
+class CommitRefused(Exception):
+    """The store refused a change and wrote nothing."""
+
+
+class StaleVersion(CommitRefused):
+    """Another change to the order was stored first."""
+
+
+class ExternalIdTaken(CommitRefused):
+    """An order with this channel and external id exists already."""
+
+    def __init__(self, order_id: str) -> None:
+        self.order_id = order_id
+        super().__init__(order_id)
+
+
+class CustomerExists(CommitRefused):
+    """The new customer's id or e-mail was taken meanwhile by another call."""
+
+    def __init__(self, customer_id: str) -> None:
+        self.customer_id = customer_id
+        super().__init__(customer_id)
+
+
+class OrderStore(Protocol):
+    """Orders, customers and their events. `commit` stores the order, appends its events to
+    the order's timeline and to the log the outbox reads, in one atomic step."""
+
+    def new_order_id(self) -> str: ...
+
+    def load(self, order_id: str) -> OrderRecord:
+        """The order; NotFound when there is none."""
+        ...
+
+    def find_external(self, channel: str, external_id: str) -> str | None: ...
+
+    def customer(self, customer_id: str) -> Customer | None: ...
+
+    def customer_by_email(self, email: str) -> Customer | None: ...
+
+    def commit(self, change: OrderChange) -> None:
+        """Writes the change or raises a CommitRefused subclass and writes nothing."""
+        ...
+
+    def timeline(self, order_id: str) -> list[Event]: ...
+
+    def list_orders(
+        self, customer_id: str | None, state: OrderState | None, offset: int, limit: int
+    ) -> list[OrderRecord]:
+        """Newest first."""
+        ...
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """An event handed to an outbox consumer; `entry_id` acknowledges it."""
+
+    entry_id: str
+    event: Event
+
+
+class Outbox(Protocol):
+    """The event log seen by the dispatcher: at-least-once, with receipts for idempotence."""
+
+    def claim(self, consumer: str, count: int, wait_seconds: float) -> Sequence[Delivery]:
+        """Events not yet acknowledged: new ones, and ones a crashed consumer left behind."""
+        ...
+
+    def ack(self, entry_id: str) -> None: ...
+
+    def delivered(self, key: str) -> bool:
+        """Whether a receiver confirmed the delivery `key`."""
+        ...
+
+    def mark_delivered(self, key: str) -> None: ...

@@ -1,0 +1,38 @@
+"""TODO docstring."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from allocation_engine.engine.order import Order
+from allocation_engine.orders.model import ShipmentItem
+
+
+@dataclass(frozen=True)
+class StockHold:
+    """Stock held for a whole order until it ships: one parcel per node."""
+
+    reservation_id: str
+    shipments: tuple[tuple[str, tuple[ShipmentItem, ...]], ...]
+
+
+class Stock(Protocol):
+    """The inventory as the workflow uses it; every call is idempotent on its key."""
+
+    def reserve(self, order: Order, idempotency_key: str) -> StockHold:
+        """Allocates and holds the order's stock with no expiry; InsufficientStock when short."""
+        ...
+
+    def release(self, reservation_id: str, idempotency_key: str) -> None: ...
+
+    def ship(self, reservation_id: str, node_id: str, last: bool) -> None:
+        """The parcel from `node_id` left: its held units leave on_hand and reserved. `last`
+        says every parcel of the reservation has now left."""
+        ...
+
+    def restock(self, node_id: str, sku: str, quantity: int, idempotency_key: str) -> None:
+        """Returned units go back on the shelf at `node_id`."""
+        ...
+
+    def has_node(self, node_id: str) -> bool: ...

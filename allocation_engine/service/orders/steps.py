@@ -1,0 +1,213 @@
+"""The step library: what each workflow step does when the order reaches it.
+
+A step returns DONE (the workflow moves on), WAIT (it needs an outside event: a payment, a
+shipment, a delivery) or a `Blocked` with the reason (no stock, the provider refused). Steps
+that act on the outside world pass an idempotency key derived from the order, so running a
+step again after a crash or a lost race repeats nothing. `advance` runs steps until one waits
+or blocks, or the workflow is done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from allocation_engine.errors import InsufficientStock, PaymentRefused, ProviderUnavailable
+from allocation_engine.orders.definition import Step
+from allocation_engine.orders.draft import SHIPPED, Draft
+from allocation_engine.orders.machines import PaymentState, ShipmentState
+from allocation_engine.orders.model import FlowStatus, Shipment, ShipmentItem
+from allocation_engine.ports.payments import PaymentProvider
+from allocation_engine.ports.stock import Stock
+
+
+class Outcome(Enum):
+    DONE = "done"
+    WAIT = "wait"
+
+
+@dataclass(frozen=True)
+class Blocked:
+    reason: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Gateways:
+    """The ports steps act through: the stock keeper and the payment providers by kind."""
+
+    stock: Stock
+    payments: Mapping[str, PaymentProvider]
+
+    def payment(self, draft: Draft) -> PaymentProvider:
+        return self.payments[draft.record.payment.provider]
+
+
+Result = Outcome | Blocked
+StepRun = Callable[[Gateways, Draft, Step], Result]
+
+AUTHORIZED_OR_BETTER = frozenset(
+    {
+        PaymentState.AUTHORIZED,
+        PaymentState.CAPTURED,
+        PaymentState.PARTIALLY_REFUNDED,
+        PaymentState.REFUNDED,
+    }
+)
+CAPTURED_OR_BETTER = AUTHORIZED_OR_BETTER - {PaymentState.AUTHORIZED}
+
+
+def notify(gateways: Gateways, d: Draft, step: Step) -> Result:
+    d.notify(step.param("template"))
+    return Outcome.DONE
+
+
+def await_payment(gateways: Gateways, d: Draft, step: Step) -> Result:
+    wanted = AUTHORIZED_OR_BETTER if step.param("until") == "authorized" else CAPTURED_OR_BETTER
+    return Outcome.DONE if d.record.payment.state in wanted else Outcome.WAIT
+
+
+def reserve(gateways: Gateways, d: Draft, step: Step) -> Result:
+    if d.record.reservation_id:
+        return Outcome.DONE
+    attempt = d.record.reserve_attempt
+    try:
+        hold = gateways.stock.reserve(d.record.order, d.record.key(f"reserve:{attempt}"))
+    except InsufficientStock as short:
+        d.update(reserve_attempt=attempt + 1)  # a stock reservation remembers its refusal
+        return Blocked(
+            "insufficient stock",
+            {
+                "shortfalls": [
+                    {"sku": s.sku, "requested": s.requested, "available": s.available}
+                    for s in short.shortfalls
+                ]
+            },
+        )
+    shipments = tuple(
+        Shipment(f"{d.record.id}-S{i}", node_id, lines)
+        for i, (node_id, lines) in enumerate(hold.shipments, start=1)
+    )
+    d.order_to("allocate")
+    d.update(reservation_id=hold.reservation_id, shipments=shipments)
+    d.emit(
+        "order.allocated",
+        reservation_id=hold.reservation_id,
+        shipments=[{"id": s.id, "node_id": s.node_id, "lines": _lines(s.lines)} for s in shipments],
+    )
+    return Outcome.DONE
+
+
+def capture_payment(gateways: Gateways, d: Draft, step: Step) -> Result:
+    payment = d.record.payment
+    if payment.state in CAPTURED_OR_BETTER:
+        return Outcome.DONE
+    try:
+        gateways.payment(d).capture(payment.reference, payment.amount, d.record.key("capture"))
+    except (PaymentRefused, ProviderUnavailable) as failed:
+        return Blocked(f"capture failed: {failed}")
+    d.payment_to("capture", captured=payment.amount)
+    d.emit("payment.captured", amount=payment.amount, reference=payment.reference)
+    return Outcome.DONE
+
+
+def release_to_wms(gateways: Gateways, d: Draft, step: Step) -> Result:
+    for shipment in d.record.shipments:
+        if shipment.state is not ShipmentState.PENDING:
+            continue
+        d.shipment_to(shipment, "release")
+        d.emit("shipment.released", **pick_list_data(d, shipment))
+    d.order_to("release")
+    return Outcome.DONE
+
+
+def await_shipment(gateways: Gateways, d: Draft, step: Step) -> Result:
+    done = all(s.state in SHIPPED for s in d.record.shipments)
+    return Outcome.DONE if done else Outcome.WAIT
+
+
+def await_delivery(gateways: Gateways, d: Draft, step: Step) -> Result:
+    done = all(s.state is ShipmentState.DELIVERED for s in d.record.shipments)
+    return Outcome.DONE if done else Outcome.WAIT
+
+
+def invoice(gateways: Gateways, d: Draft, step: Step) -> Result:
+    payment = d.record.payment
+    due_at = d.now + 86400 * int(step.param("due_days"))
+    d.payment_to("invoice", due_at=due_at)
+    d.emit(
+        "invoice.issued",
+        number=payment.reference,
+        amount=payment.amount,
+        due_at=due_at,
+        paid=payment.state in CAPTURED_OR_BETTER,
+    )
+    return Outcome.DONE
+
+
+STEPS: Mapping[str, StepRun] = {
+    "notify": notify,
+    "await_payment": await_payment,
+    "reserve": reserve,
+    "capture_payment": capture_payment,
+    "release_to_wms": release_to_wms,
+    "await_shipment": await_shipment,
+    "await_delivery": await_delivery,
+    "invoice": invoice,
+}
+
+
+def advance(gateways: Gateways, d: Draft) -> None:
+    """Runs the workflow from the current step until a step waits or blocks, or it ends."""
+    steps = d.workflow.steps
+    while d.record.status is not FlowStatus.CANCELLED and d.record.step < len(steps):
+        step = steps[d.record.step]
+        result = STEPS[step.kind](gateways, d, step)
+        if isinstance(result, Blocked):
+            if (
+                d.record.status is not FlowStatus.BLOCKED
+                or d.record.blocked_reason != result.reason
+            ):
+                d.emit("workflow.blocked", step=step.kind, reason=result.reason, **result.details)
+            d.update(status=FlowStatus.BLOCKED, blocked_reason=result.reason)
+            return
+        if result is Outcome.WAIT:
+            d.update(status=FlowStatus.WAITING, blocked_reason="")
+            return
+        d.update(step=d.record.step + 1)
+    if d.record.status in (FlowStatus.WAITING, FlowStatus.BLOCKED):
+        d.update(status=FlowStatus.DONE, blocked_reason="")
+        d.emit("workflow.completed", workflow=d.workflow.name)
+
+
+def pick_list_data(d: Draft, shipment: Shipment) -> dict[str, Any]:
+    """The pick list of one parcel as event data (the outbox hands it to the WMS)."""
+    a = d.record.address
+    return {
+        "shipment_id": shipment.id,
+        "order_id": d.record.id,
+        "external_order_id": d.record.external_id,
+        "node_id": shipment.node_id,
+        "lines": [
+            {
+                "sku": line.sku,
+                "quantity": line.quantity,
+                "name": (item.name if (item := d.record.item(line.sku)) else "") or line.sku,
+            }
+            for line in shipment.lines
+        ],
+        "ship_to": {
+            "name": a.name,
+            "street": a.street,
+            "postal_code": a.postal_code,
+            "city": a.city,
+            "country": a.country,
+        },
+        "delivery_mode": d.record.order.delivery_mode.value,
+    }
+
+
+def _lines(lines: tuple[ShipmentItem, ...]) -> list[dict[str, Any]]:
+    return [{"sku": line.sku, "quantity": line.quantity} for line in lines]

@@ -1,0 +1,131 @@
+"""The outbox dispatcher: sends what the event log asks for, at least once, never twice.
+
+The workflow never sends anything itself. It appends events in the same atomic write as the
+state change, and this dispatcher reads them from the log: a `notification.requested` event
+becomes an e-mail, a `shipment.released` event a pick list for the node's WMS.
+
+Why nothing is lost: an event is acknowledged only after its receiver accepted it. A dispatcher
+that dies (or whose receiver fails) leaves its events unacknowledged, and the outbox hands them
+out again after the lease (to this or another dispatcher).
+
+Why nothing is sent twice: each delivery has a key from the event (`mail:<order>/<seq>`,
+`wms:<shipment id>`), checked before sending and marked right after the receiver accepted it.
+Only a crash in the instant between the receiver's "accepted" and the mark can repeat a send, and
+then the receivers are idempotent: the e-mail carries the same Message-ID, the pick list the same
+file name or Idempotency-Key.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from allocation_engine.orders.draft import NOTIFICATION
+from allocation_engine.orders.model import Address, Event
+from allocation_engine.ports.fulfilment import PickLine, PickList, Wms
+from allocation_engine.ports.notifications import Notification, Notifier, Undeliverable
+from allocation_engine.ports.orders import Outbox
+
+log = logging.getLogger("allocation_engine.outbox")
+
+RELEASED = "shipment.released"
+
+
+def notification_from(event: Event) -> Notification:
+    d = event.data
+    return Notification(d["key"], d["to"], d["name"], d["language"], d["template"], d["context"])
+
+
+def pick_list_from(event: Event) -> PickList:
+    d: dict[str, Any] = dict(event.data)
+    return PickList(
+        shipment_id=d["shipment_id"],
+        order_id=d["order_id"],
+        external_order_id=d["external_order_id"],
+        node_id=d["node_id"],
+        lines=tuple(PickLine(x["sku"], x["quantity"], x["name"]) for x in d["lines"]),
+        ship_to=Address(**d["ship_to"]),
+        delivery_mode=d["delivery_mode"],
+        created_at=event.at,
+    )
+
+
+def delivery_status(outbox: Outbox, event: Event) -> str:
+    """ "sent", "failed" (undeliverable) or "pending" for an event that sends something; ""
+    for one that does not."""
+    key = delivery_key(event)
+    if key is None:
+        return ""
+    if outbox.delivered(key):
+        return "sent"
+    return "failed" if outbox.delivered(f"failed:{key}") else "pending"
+
+
+def delivery_key(event: Event) -> str | None:
+    """The idempotency key of what `event` sends, or None when it sends nothing."""
+    if event.type == NOTIFICATION:
+        return f"mail:{event.data['key']}"
+    if event.type == RELEASED:
+        return f"wms:{event.data['shipment_id']}"
+    return None
+
+
+class Dispatcher:
+    def __init__(
+        self, outbox: Outbox, notifier: Notifier, wms: Wms, consumer: str = "dispatcher"
+    ) -> None:
+        self.outbox, self.notifier, self.wms, self.consumer = outbox, notifier, wms, consumer
+
+    def run_once(self, wait_seconds: float = 1.0, batch: int = 20) -> int:
+        """Delivers one batch; returns how many events were acknowledged."""
+        done = 0
+        for delivery in self.outbox.claim(self.consumer, batch, wait_seconds):
+            event = delivery.event
+            try:
+                self.deliver(event)
+            except Undeliverable as never:  # no retry can help: record it, do not retry
+                log.error("%s (%s) cannot be delivered: %s", event.id, event.type, never)
+                self.outbox.mark_delivered(f"failed:{delivery_key(event)}")
+            except Exception:  # the receiver failed: keep the event for a later attempt
+                log.exception("delivery of %s (%s) failed", event.id, event.type)
+                continue
+            self.outbox.ack(delivery.entry_id)
+            done += 1
+        return done
+
+    def deliver(self, event: Event) -> None:
+        """Sends what `event` asks for, unless its receipt says it went out already."""
+        key = delivery_key(event)
+        if key is None or self.outbox.delivered(key):
+            return
+        if event.type == NOTIFICATION:
+            self.notifier.send(notification_from(event))
+        else:
+            self.wms.release(pick_list_from(event))
+        self.outbox.mark_delivered(key)
+
+
+class DispatcherThread(threading.Thread):
+    """Runs a dispatcher until `stop()`; backs off while the store or a receiver is down."""
+
+    def __init__(self, dispatcher: Dispatcher, wait_seconds: float = 0.5) -> None:
+        super().__init__(name=f"outbox-{dispatcher.consumer}", daemon=True)
+        self.dispatcher = dispatcher
+        self._wait = wait_seconds
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        backoff = self._wait
+        while not self._stopping.is_set():
+            try:
+                self.dispatcher.run_once(self._wait)
+                backoff = self._wait
+            except Exception:
+                log.exception("outbox dispatcher: store unavailable, retrying")
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        self.join(timeout)

@@ -1,0 +1,127 @@
+"""InventoryService over gRPC: nodes, versioned snapshots, idempotent adjustments, availability."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+import pytest
+
+from allocation_engine.proto.allocation.v1 import allocation_pb2 as apb
+from allocation_engine.proto.allocation.v1 import allocation_pb2_grpc as apb_grpc
+from allocation_engine.proto.allocation.v1 import common_pb2 as cpb
+from allocation_engine.proto.allocation.v1 import inventory_pb2 as ipb
+from allocation_engine.proto.allocation.v1 import inventory_pb2_grpc as ipb_grpc
+from tests.support.grpc_inventory import available, bad_fields, order, reserve
+
+
+def chunks(version: int, *rows: tuple[str, str, int]) -> Iterator[ipb.SnapshotChunk]:
+    """One chunk per row, to exercise the stream."""
+    for node_id, sku, on_hand in rows:
+        yield ipb.SnapshotChunk(
+            version=version,
+            positions=[ipb.SnapshotPosition(node_id=node_id, sku=sku, on_hand=on_hand)],
+        )
+
+
+def test_upsert_nodes_is_idempotent_and_planning_sees_the_new_node(
+    inventory: ipb_grpc.InventoryServiceStub, allocation: apb_grpc.AllocationServiceStub
+) -> None:
+    """A new node near Cologne with stock takes the order on the very next request."""
+    node = cpb.Node(
+        id="WH-CGN", type=cpb.NODE_TYPE_WAREHOUSE, latitude=50.9, longitude=7.0, country="DE"
+    )
+    request = ipb.UpsertNodesRequest(idempotency_key="n1", nodes=[node])
+    first = inventory.UpsertNodes(request)
+    assert inventory.UpsertNodes(request).nodes_version == first.nodes_version
+    inventory.ApplySnapshot(chunks(2, ("WH-CGN", "A", 3)))
+    plan = allocation.Allocate(apb.AllocateRequest(order=order(A=1))).plan
+    assert [s.node_id for s in plan.shipments] == ["WH-CGN"]
+    listed = inventory.ListNodes(ipb.ListNodesRequest())
+    assert "WH-CGN" in {n.id for n in listed.nodes}
+
+
+def test_bad_nodes_name_the_field(inventory: ipb_grpc.InventoryServiceStub) -> None:
+    bad = cpb.Node(id="X", type=cpb.NODE_TYPE_STORE, latitude=91, longitude=7, country="DE")
+    with pytest.raises(grpc.RpcError) as caught:
+        inventory.UpsertNodes(ipb.UpsertNodesRequest(idempotency_key="n", nodes=[bad]))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert bad_fields(caught.value) == ["nodes[0].latitude"]
+
+
+def test_a_streamed_snapshot_sets_on_hand(inventory: ipb_grpc.InventoryServiceStub) -> None:
+    response = inventory.ApplySnapshot(chunks(2, ("WH-FRA", "A", 7), ("ST-MUC", "A", 1)))
+    assert (response.positions_applied, response.chunks) == (2, 2)
+    assert available(inventory, "A") == {"WH-FRA": 7, "WH-BER": 9, "ST-MUC": 1}
+
+
+def test_an_older_snapshot_is_aborted_and_changes_nothing(
+    inventory: ipb_grpc.InventoryServiceStub,
+) -> None:
+    inventory.ApplySnapshot(chunks(5, ("WH-FRA", "A", 7)))
+    with pytest.raises(grpc.RpcError) as caught:
+        inventory.ApplySnapshot(chunks(4, ("WH-FRA", "A", 1), ("WH-BER", "A", 1)))
+    assert caught.value.code() == grpc.StatusCode.ABORTED
+    assert available(inventory, "A") == {"WH-FRA": 7, "WH-BER": 9}
+
+
+def test_a_snapshot_keeps_open_reservations(
+    inventory: ipb_grpc.InventoryServiceStub, allocation: apb_grpc.AllocationServiceStub
+) -> None:
+    """A new count of on_hand leaves holds alone: available = new on_hand - held."""
+    reserve(allocation, "k1", order(A=4))
+    inventory.ApplySnapshot(chunks(2, ("WH-FRA", "A", 6)))
+    position = (
+        inventory.GetAvailability(ipb.GetAvailabilityRequest(skus=["A"], node_ids=["WH-FRA"]))
+        .skus[0]
+        .positions[0]
+    )
+    assert (position.on_hand, position.reserved, position.available) == (6, 4, 2)
+
+
+def test_a_snapshot_with_an_unknown_node_names_it_and_applies_nothing_of_that_chunk(
+    inventory: ipb_grpc.InventoryServiceStub,
+) -> None:
+    chunk = ipb.SnapshotChunk(
+        version=2,
+        positions=[
+            ipb.SnapshotPosition(node_id="WH-FRA", sku="A", on_hand=1),
+            ipb.SnapshotPosition(node_id="WH-NOPE", sku="A", on_hand=1),
+        ],
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        inventory.ApplySnapshot(iter([chunk]))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert bad_fields(caught.value) == ["chunks[0].positions[1].node_id"]
+    assert available(inventory, "A")["WH-FRA"] == 5
+
+
+def test_adjustments_apply_once_per_key(inventory: ipb_grpc.InventoryServiceStub) -> None:
+    """A retried adjustment answers as the first did; the key with other deltas is refused."""
+    request = ipb.AdjustInventoryRequest(
+        idempotency_key="receipt-1",
+        adjustments=[ipb.Adjustment(node_id="WH-FRA", sku="A", on_hand_delta=3)],
+    )
+    first = inventory.AdjustInventory(request)
+    again = inventory.AdjustInventory(request)
+    assert [p.on_hand for p in first.positions] == [8]
+    assert again == first
+    assert available(inventory, "A")["WH-FRA"] == 8
+    other = ipb.AdjustInventoryRequest(
+        idempotency_key="receipt-1",
+        adjustments=[ipb.Adjustment(node_id="WH-FRA", sku="A", on_hand_delta=4)],
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        inventory.AdjustInventory(other)
+    assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert available(inventory, "A")["WH-FRA"] == 8
+
+
+def test_availability_sums_each_sku_across_nodes(
+    inventory: ipb_grpc.InventoryServiceStub, allocation: apb_grpc.AllocationServiceStub
+) -> None:
+    reserve(allocation, "k1", order(A=2))
+    sku = inventory.GetAvailability(ipb.GetAvailabilityRequest(skus=["A"])).skus[0]
+    assert (sku.on_hand, sku.reserved, sku.safety_stock, sku.available) == (15, 2, 1, 12)
+    for p in sku.positions:
+        assert p.on_hand == p.available + p.reserved + p.safety_stock
