@@ -1,8 +1,14 @@
-"""TODO docstring."""
+"""The order workflow of one server process, wired from an `OrderConfig`.
+
+`OrderRuntime.build` picks the adapters: the order store (memory, or Redis when the server has a
+Redis URL), the payment providers by kind, the WMS hand-off, the e-mail notifier, and an outbox
+dispatcher thread that sends what the event log asks for. Several server processes on one Redis
+each run a dispatcher; the consumer group shares the work among them. `delivery_adapters` is the
+one place that picks where e-mails and pick lists go, for `serve` and the stand-alone `outbox`.
+"""
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 from dataclasses import dataclass
@@ -30,8 +36,6 @@ from allocation_engine.service.orders.steps import Gateways
 from allocation_engine.service.orders.stock import InventoryStock
 from allocation_engine.service.outbox import Dispatcher, DispatcherThread
 
-log = logging.getLogger("allocation_engine.orders")
-
 
 @dataclass(frozen=True)
 class OrderConfig:
@@ -50,6 +54,38 @@ class OrderConfig:
     demo: bool = False
     dispatch: bool = True  # run an outbox dispatcher in this process
     lease_seconds: float = 30.0  # unacknowledged outbox entries are handed out again after this
+
+
+def consumer_name() -> str:
+    """This process's name in the outbox consumer group: host and pid."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def delivery_adapters(config: OrderConfig) -> tuple[Notifier, Wms, list[str]]:
+    """The e-mail notifier and the WMS hand-off `config` asks for, with a note on each."""
+    renderer = MailRenderer(config.mail_from)
+    notifier: Notifier
+    notes: list[str] = []
+    if config.smtp:
+        host, _, port = config.smtp.rpartition(":")
+        notifier = SmtpNotifier(host or "127.0.0.1", int(port), renderer)
+        notes.append(f"e-mails go to SMTP {config.smtp}")
+    else:
+        notifier = FolderNotifier(config.mail_dir, renderer)
+        notes.append(f"e-mails are written to {config.mail_dir}/ as .eml files")
+    wms: Wms
+    if config.wms_url:
+        wms = HttpWms(config.wms_url)
+        notes.append(f"pick lists are POSTed to {config.wms_url}")
+    else:
+        wms = FolderWms(config.wms_dir)
+        notes.append(f"pick lists are written to {config.wms_dir}/<node>/")
+    return notifier, wms, notes
+
+
+def template_names() -> frozenset[str]:
+    """The e-mail templates shipped, which workflow files may name in their `notify` steps."""
+    return frozenset(MailRenderer("check@localhost").templates())
 
 
 class OrderRuntime:
@@ -99,29 +135,15 @@ class OrderRuntime:
         else:
             card = NoCardProvider()
             notes.append("no card provider (--card-url): card orders are refused as UNAVAILABLE")
-        notifier: Notifier
-        if config.smtp:
-            host, _, port = config.smtp.rpartition(":")
-            notifier = SmtpNotifier(host or "127.0.0.1", int(port), renderer)
-            notes.append(f"e-mails go to SMTP {config.smtp}")
-        else:
-            notifier = FolderNotifier(config.mail_dir, renderer)
-            notes.append(f"e-mails are written to {config.mail_dir}/ as .eml files")
-        wms: Wms
-        if config.wms_url:
-            wms = HttpWms(config.wms_url)
-            notes.append(f"pick lists are POSTed to {config.wms_url}")
-        else:
-            wms = FolderWms(config.wms_dir)
-            notes.append(f"pick lists are written to {config.wms_dir}/<node>/")
+        notifier, wms, sent_to = delivery_adapters(config)
+        notes += sent_to
         payments: dict[str, PaymentProvider] = {"card": card, "invoice": InvoiceProvider()}
         flow = OrderFlow(workflows, store, Gateways(InventoryStock(services), payments), clock)
-        consumer = f"{socket.gethostname()}-{os.getpid()}"
         return cls(
             flow,
             store,
             store,
-            Dispatcher(store, notifier, wms, consumer),
+            Dispatcher(store, notifier, wms, consumer_name()),
             dispatch=config.dispatch,
             card_peer=peer,
             notes=tuple(notes),
@@ -133,12 +155,9 @@ class OrderRuntime:
         return SERVICE_NAME
 
     def start(self) -> OrderRuntime:
-        """Starts the dispatcher and says where e-mails, pick lists and payments go."""
+        """Starts the dispatcher (`notes` say where e-mails, pick lists and payments go)."""
         if self._thread is not None:
             self._thread.start()
-        for note in self.notes:
-            print(f"Order workflows: {note}.")
-        print("  allocation-engine order place examples/order-b2c.json")
         return self
 
     def stop(self) -> None:

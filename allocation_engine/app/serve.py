@@ -1,18 +1,67 @@
-"""TODO docstring."""
+"""The composition root of `serve`: one process's stores, services, gRPC server and workflow.
+
+`ServeConfig` says what to run (every choice `allocation-engine serve` offers); `start` picks the
+adapters for it (memory or Redis, the rules file, the demo network) and starts everything;
+`Running.stop` stops it gracefully. Tests, benchmarks and the CLI all start a server this way, so
+what they run is what production runs.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from allocation_engine.adapters.clock import SystemClock
 from allocation_engine.adapters.memory.inventory import MemoryStore
 from allocation_engine.adapters.redis.inventory import RedisStore
+from allocation_engine.api.server import AllocationServer
 from allocation_engine.app.demo import demo_network, demo_positions
+from allocation_engine.app.orders import OrderConfig, OrderRuntime
 from allocation_engine.engine import parse_rules
 from allocation_engine.engine.rules import default_rules_text
 from allocation_engine.ports.clock import Clock
 from allocation_engine.ports.inventory import InventoryStore, SnapshotLine
 from allocation_engine.service import Services
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """What one server process runs; see `allocation-engine serve --help`."""
+
+    host: str = "127.0.0.1"
+    port: int = 50051
+    redis_url: str | None = None  # None: the in-memory store (one process, nothing kept)
+    rules: str | None = None  # a rule set TOML published at start; None: the shipped defaults
+    demo: bool = False  # load the demo network into an empty store
+    workers: int = 16  # threads serving calls
+    orders: OrderConfig = field(default_factory=OrderConfig)
+
+
+@dataclass
+class Running:
+    """A started server process: the gRPC server with its order workflow."""
+
+    server: AllocationServer
+    orders: OrderRuntime
+    seeded: bool  # the demo network was loaded into an empty store
+
+    @property
+    def address(self) -> str:
+        return self.server.address
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Health goes NOT_SERVING, new calls are refused, calls in flight finish; then the
+        outbox dispatcher stops."""
+        self.server.stop(grace)
+        self.orders.stop()
+
+    def wait(self) -> None:
+        self.server.wait()
+
+
+def open_inventory(redis_url: str | None) -> InventoryStore:
+    """The inventory store: Redis at `redis_url`, or in memory without one."""
+    return RedisStore.from_url(redis_url) if redis_url else MemoryStore()
 
 
 def build_services(
@@ -25,7 +74,7 @@ def build_services(
     A rules file is published at start unless the store already holds the same text, so several
     processes started with the same file publish it once.
     """
-    store: InventoryStore = RedisStore.from_url(redis_url) if redis_url else MemoryStore()
+    store = open_inventory(redis_url)
     text = Path(rules_path).read_text() if rules_path else default_rules_text()
     services = Services.build(store, clock or SystemClock(), parse_rules(text), text)
     if rules_path:
@@ -47,3 +96,20 @@ def seed_demo(services: Services) -> bool:
     ]
     store.apply_snapshot(1, lines)
     return True
+
+
+def start(config: ServeConfig) -> Running:
+    """Builds and starts one server process as `config` says."""
+    services = build_services(config.redis_url, config.rules)
+    seeded = seed_demo(services) if config.demo else False
+    orders = OrderRuntime.build(services, config.orders, services.clock)
+    server = AllocationServer(
+        services,
+        host=config.host,
+        port=config.port,
+        workers=config.workers,
+        extra=[orders.register],
+    )
+    server.start()
+    orders.start()
+    return Running(server, orders, seeded)

@@ -32,7 +32,7 @@ import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from allocation_engine.adapters.redis.inventory import RedisStore
+from allocation_engine.app.serve import open_inventory
 from allocation_engine.bench.loadgen import GERMANY, LoadResult, Workload, run_load
 from allocation_engine.engine import Node, NodeType
 from allocation_engine.ports.inventory import SnapshotLine
@@ -92,7 +92,7 @@ def f3_stock(
 
 def seed_f3(redis_url: str, nodes: int, skus: int, density: float) -> F3Network:
     """Loads the F3 network and stock into Redis; returns what it loaded."""
-    store = RedisStore.from_url(redis_url)
+    store = open_inventory(redis_url)
     network, names = f3_network(nodes, skus)
     store.upsert_nodes(network)
     positions = 0

@@ -1,60 +1,27 @@
-"""TODO docstring."""
+"""allocation-engine: optimal order sourcing and split shipments, served over gRPC.
+
+Commands for operators (serve, outbox, load-snapshot, availability), for the systems' engineers
+(allocate, reserve, commit, release, order ...), for planners (plan, replay, workflows) and for
+solver engineers (bench). Each command group lives in its own module of this package.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-from rich.console import Console
+from allocation_engine.cli import allocation, bench, inventory, orders, plan, serve, workflows
+from allocation_engine.errors import InvalidInput
 
-from allocation_engine.app.demo import demo_inventory, demo_network
-from allocation_engine.cli.bench import register as add_bench_commands
-from allocation_engine.cli.orders import add_workflow_commands
-from allocation_engine.cli.render import print_plan
-from allocation_engine.cli.service import add_service_commands
-from allocation_engine.engine import METHODS, InvalidInput, RuleSet, allocate, load_rules
-from allocation_engine.engine.codec import order_from_dict, plan_to_dict
-
-
-def _rules(path: str | None) -> RuleSet:
-    return load_rules(path) if path else RuleSet()
-
-
-def _cmd_plan(args: argparse.Namespace) -> int:
-    """Plans one order in-process against the embedded demo network (no server needed)."""
-    order = order_from_dict(json.loads(Path(args.order).read_text()))
-    network = demo_network()
-    plan = allocate(order, network, demo_inventory(network), _rules(args.rules), method=args.method)
-    if args.json:
-        print(json.dumps(plan_to_dict(plan, explain=args.explain), indent=2))
-    else:
-        console = Console()
-        print_plan(plan, console)
-        if args.explain:
-            for e in plan.explanations:
-                console.print(f"{e.node_id:16} {e.reason.name:24} {e.detail}")
-    return 0
+GROUPS = (plan, serve, allocation, inventory, orders, workflows, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="allocation-engine", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-
-    plan = sub.add_parser("plan", help="plan one order in-process on the demo network")
-    plan.add_argument("order", help="order JSON file (see examples/order.json)")
-    plan.add_argument("--rules", help="rule set TOML (default: built-in defaults)")
-    plan.add_argument("--method", choices=METHODS, default="engine")
-    plan.add_argument(
-        "--explain", action="store_true", help="say why each node was or was not used"
-    )
-    plan.add_argument("--json", action="store_true", help="machine-readable output")
-    plan.set_defaults(func=_cmd_plan)
-    add_service_commands(sub)  # serve, allocate, reserve, commit, release, availability, ...
-    add_workflow_commands(sub)  # order ..., workflows ..., outbox; serve's workflow options
-    add_bench_commands(sub)  # bench, replay
+    for group in GROUPS:
+        group.register(sub)
     return parser
 
 

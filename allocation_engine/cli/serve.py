@@ -1,4 +1,5 @@
-"""TODO docstring."""
+"""`allocation-engine serve` (the gRPC service) and `allocation-engine outbox` (a stand-alone
+dispatcher of e-mails and pick lists): the command line of the composition root in `app/`."""
 
 from __future__ import annotations
 
@@ -8,63 +9,18 @@ import signal
 import sys
 import threading
 from types import FrameType
+from typing import Any
 
-from allocation_engine.app.orders import OrderConfig, OrderRuntime
+from allocation_engine.app import outbox, serve
+from allocation_engine.app.orders import OrderConfig
 from allocation_engine.cli.common import DEFAULT_TARGET
-from allocation_engine.ports.clock import Clock
-from allocation_engine.service import Services
-
-
-# serve
-def _cmd_serve(args: argparse.Namespace) -> int:
-    """Runs the gRPC server until SIGTERM or Ctrl-C, then stops gracefully."""
-    from allocation_engine.api.server import AllocationServer
-    from allocation_engine.app.serve import build_services, seed_demo
-
-    services = build_services(args.redis_url, args.rules)
-    seeded = seed_demo(services) if args.demo else False
-    orders = serve_orders(services, args, services.clock)  # OrderService and its outbox
-    server = AllocationServer(
-        services,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        extra=[orders.register],
-    )
-    server.start()
-    store = f"Redis at {args.redis_url}" if args.redis_url else "the in-memory store"
-    demo = " with the demo network (4 warehouses, 30 stores, 5 suppliers, 300 skus)"
-    print(f"allocation-engine serving on {server.address}, {store}{demo if seeded else ''}.")
-    print("Try it from another terminal:")
-    target = "" if server.address == DEFAULT_TARGET else f" --target {server.address}"
-    print(f"  allocation-engine allocate examples/order.json{target}")
-    print(f"  allocation-engine reserve examples/order.json --key demo-1{target}")
-    print(f"  allocation-engine availability SKU-0001{target}")
-    print("Stop with Ctrl-C or SIGTERM (health goes NOT_SERVING, calls in flight finish).")
-    orders.start()  # prints where e-mails, pick lists and card payments go
-    sys.stdout.flush()
-    stopping = threading.Event()
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        if not stopping.is_set():
-            stopping.set()
-            threading.Thread(target=server.stop, args=(args.grace,), daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    server.wait()
-    orders.stop()
-    print("allocation-engine stopped.")
-    return 0
-
 
 CARD_KEY_ENV = "ALLOCATION_ENGINE_CARD_KEY"
-
-
 WEBHOOK_SECRET_ENV = "ALLOCATION_ENGINE_WEBHOOK_SECRET"
+DEMO = "the demo network (4 warehouses, 30 stores, 5 suppliers, 300 skus)"
 
 
-def _order_config(args: argparse.Namespace, *, demo: bool) -> OrderConfig:
+def _order_config(args: argparse.Namespace) -> OrderConfig:
     return OrderConfig(
         workflows=getattr(args, "workflows", None),
         redis_url=args.redis_url,
@@ -76,12 +32,101 @@ def _order_config(args: argparse.Namespace, *, demo: bool) -> OrderConfig:
         card_url=getattr(args, "card_url", None),
         card_key=os.environ.get(CARD_KEY_ENV, ""),
         webhook_secret=os.environ.get(WEBHOOK_SECRET_ENV, ""),
-        demo=demo,
+        demo=getattr(args, "demo", False),
         dispatch=not getattr(args, "no_outbox", False),
         lease_seconds=args.lease,
     )
 
 
-def serve_orders(services: Services, args: argparse.Namespace, clock: Clock) -> OrderRuntime:
-    """The order workflow runtime for `serve`, from its command line."""
-    return OrderRuntime.build(services, _order_config(args, demo=args.demo), clock)
+def _on_stop_signal(stop: Any) -> None:
+    """Calls `stop` once, on the first SIGTERM or Ctrl-C."""
+    stopping = threading.Event()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if not stopping.is_set():
+            stopping.set()
+            stop()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """Runs the gRPC server until SIGTERM or Ctrl-C, then stops gracefully."""
+    config = serve.ServeConfig(
+        host=args.host,
+        port=args.port,
+        redis_url=args.redis_url,
+        rules=args.rules,
+        demo=args.demo,
+        workers=args.workers,
+        orders=_order_config(args),
+    )
+    running = serve.start(config)
+    store = f"Redis at {args.redis_url}" if args.redis_url else "the in-memory store"
+    demo = f" with {DEMO}" if running.seeded else ""
+    print(f"allocation-engine serving on {running.address}, {store}{demo}.")
+    print("Try it from another terminal:")
+    target = "" if running.address == DEFAULT_TARGET else f" --target {running.address}"
+    print(f"  allocation-engine allocate examples/order.json{target}")
+    print(f"  allocation-engine reserve examples/order.json --key demo-1{target}")
+    print(f"  allocation-engine availability SKU-0001{target}")
+    print("Stop with Ctrl-C or SIGTERM (health goes NOT_SERVING, calls in flight finish).")
+    for note in running.orders.notes:
+        print(f"Order workflows: {note}.")
+    print(f"  allocation-engine order place examples/order-b2c.json{target}")
+    sys.stdout.flush()
+    _on_stop_signal(
+        lambda: threading.Thread(target=running.stop, args=(args.grace,), daemon=True).start()
+    )
+    running.wait()
+    running.orders.stop()
+    print("allocation-engine stopped.")
+    return 0
+
+
+def _outbox(args: argparse.Namespace) -> int:
+    """Sends e-mails and pick lists from the Redis event log until SIGTERM."""
+    dispatcher = outbox.build_dispatcher(_order_config(args), args.consumer)
+    stopping = threading.Event()
+    _on_stop_signal(stopping.set)
+    print(f"outbox dispatcher {dispatcher.consumer} on {args.redis_url}", flush=True)
+    outbox.run(dispatcher, stopping)
+    return 0
+
+
+def _delivery_options(parser: Any) -> None:
+    parser.add_argument("--smtp", help="mail server host:port (default: .eml files, --mail-dir)")
+    parser.add_argument("--mail-from", default="shop@allocation-engine.local", help="sender")
+    parser.add_argument("--mail-dir", default="var/mail", help="where e-mails go without --smtp")
+    parser.add_argument("--wms-dir", default="var/wms", help="pick lists, one folder per node")
+    parser.add_argument("--wms-url", help="POST pick lists here ({node_id} is replaced)")
+    parser.add_argument(
+        "--lease", type=float, default=30.0, help="seconds before an unacknowledged event retries"
+    )
+
+
+def register(sub: Any) -> None:
+    """Adds `serve` and `outbox`."""
+    parser = sub.add_parser("serve", help="run the gRPC service")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=50051)
+    parser.add_argument("--redis-url", help="redis://host:port/db (default: in-memory store)")
+    parser.add_argument("--rules", help="rule set TOML published at start")
+    parser.add_argument("--demo", action="store_true", help="load the demo network if empty")
+    parser.add_argument("--workers", type=int, default=16, help="threads serving calls")
+    parser.add_argument("--grace", type=float, default=10.0, help="seconds calls get to finish")
+    group = parser.add_argument_group("order workflows")
+    group.add_argument("--workflows", help="workflow TOML (default: the shipped workflows)")
+    group.add_argument("--card-url", help=f"PaymentIntent-style API; key in ${CARD_KEY_ENV}")
+    group.add_argument("--no-outbox", action="store_true", help="run no dispatcher here")
+    _delivery_options(group)
+    parser.set_defaults(func=_serve)
+
+    dispatcher = sub.add_parser(
+        "outbox", help="send e-mails and pick lists from the Redis event log"
+    )
+    dispatcher.add_argument("--redis-url", required=True)
+    dispatcher.add_argument("--consumer", help="consumer name (default: host-pid)")
+    _delivery_options(dispatcher)
+    dispatcher.set_defaults(func=_outbox)
