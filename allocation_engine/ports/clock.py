@@ -1,4 +1,4 @@
-"""TODO docstring."""
+"""The clock port: time is injected, so tests move it by hand (`adapters.clock.FakeClock`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""TODO docstring."""
+"""The fulfilment port: how a node's warehouse system (WMS, 3PL, store app) gets its pick list.
+
+The outbox hands each released shipment to a `Wms` once; a receiver sees the same pick list (same
+file name or Idempotency-Key) if a crash makes the outbox send it again.
+"""
 
 from __future__ import annotations
 

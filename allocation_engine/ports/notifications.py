@@ -1,4 +1,8 @@
-"""TODO docstring."""
+"""The notification port: e-mails to customers, sent by the outbox, never by the workflow.
+
+`Undeliverable` tells the outbox that no retry can help (a refused address), so it records the
+e-mail as failed instead of handing it out again forever.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,10 @@
-"""TODO docstring."""
+"""The order store port: orders, customers and their event log in one atomic write, and the
+outbox that hands those events to the dispatcher.
+
+A store commits an `OrderChange` whole or not at all (compare-and-set on the order's version),
+so a state change and the events it caused can never be seen apart. `CommitRefused` and its
+subclasses say why nothing was written; the order flow reloads and tries again.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""TODO docstring."""
+"""The payment port: open, capture, refund or cancel an order's payment with a provider, and
+read the provider's signed webhooks. Every call carries an idempotency key derived from the order,
+so a retried call never moves money twice.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""TODO docstring."""
+"""The stock port of the order workflow: hold an order's stock, ship it node by node, give it
+back, restock returns. `service/orders/stock.py` implements it over the reservation services.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""TODO docstring."""
+"""The caller's deadline inside the service layer: long paths check it between steps, so work
+stops (consistently) when the caller has stopped waiting."""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""TODO docstring."""
+"""A real gRPC server on a free port, over each store, with a clock the tests move by hand.
+
+The tiny network (`TINY`) is small enough to reason about in every test:
+WH-FRA (Frankfurt) holds A=5, B=2; WH-BER (Berlin) holds A=10 with safety stock 1;
+ST-MUC (a Munich store) holds B=3.
+"""
 
 from __future__ import annotations
 

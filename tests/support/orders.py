@@ -1,4 +1,9 @@
-"""TODO docstring."""
+"""The order workflow tests' world: a small network, real stores and a card test peer.
+
+The network (`NODES`, `STOCK`) is small enough to reason about in every test:
+WH-KOELN holds A=10, B=4; WH-BERLIN holds A=3, C=6; ST-BONN (a store) holds B=2.
+Prices: A 19.90, B 49.00, C 5.00.
+"""
 
 from __future__ import annotations
 

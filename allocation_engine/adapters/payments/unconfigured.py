@@ -1,4 +1,4 @@
-"""TODO docstring."""
+"""The card provider of a server started without one (`serve` without `--card-url`)."""
 
 from __future__ import annotations
 
