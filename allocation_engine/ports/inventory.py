@@ -1,4 +1,14 @@
-"""TODO docstring."""
+"""The inventory port: what the services need from a stock store, and the records it carries.
+
+`InventoryStore` is the one protocol both stores implement (`adapters/memory/inventory.py` in
+process, `adapters/redis/inventory.py` shared by every server process), held to the same
+promises by one test suite (tests/adapters/test_store.py). It keeps the network, the rules,
+stock positions per (node, sku), holds per reservation and node, reservation records and
+idempotency keys. The services above it (`service/reservations.py`, `service/expiry.py`) are
+written against this module only, so the vocabulary they share with the stores lives here too:
+the reservation states and which of them still hold stock (`OPEN_STATES`) or still expire
+(`EXPIRING_STATES`).
+"""
 
 from __future__ import annotations
 
@@ -100,6 +110,16 @@ class ReservationState(StrEnum):
     EXPIRED = "EXPIRED"
     FULFILLED = "FULFILLED"
     FAILED = "FAILED"  # not enough stock; a retry with the same key gets the same shortfalls
+
+
+# The states of a reservation that still holds (or is taking) stock at its nodes; release gives
+# that stock back. The others are final: nothing of them is held any more (or ever was).
+OPEN_STATES: frozenset[ReservationState] = frozenset(
+    {ReservationState.PENDING, ReservationState.HELD, ReservationState.COMMITTED}
+)
+# The open states whose holds still run out at `expires_at` (COMMITTED pinned its holds): a
+# reservation in one of them past its expiry is due to be swept to EXPIRED.
+EXPIRING_STATES: frozenset[ReservationState] = OPEN_STATES - {ReservationState.COMMITTED}
 
 
 @dataclass(frozen=True)

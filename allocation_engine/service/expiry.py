@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from allocation_engine.ports.inventory import InventoryStore, ReservationRecord, ReservationState
-
-OPEN = (ReservationState.PENDING, ReservationState.HELD)
+from allocation_engine.ports.inventory import (
+    EXPIRING_STATES,
+    InventoryStore,
+    ReservationRecord,
+    ReservationState,
+)
 
 
 def is_overdue(record: ReservationRecord, now: float) -> bool:
-    return record.state in OPEN and record.expires_at <= now
+    return record.state in EXPIRING_STATES and record.expires_at <= now
 
 
 def expire(store: InventoryStore, record: ReservationRecord, now: float) -> ReservationRecord:

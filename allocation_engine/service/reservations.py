@@ -32,6 +32,7 @@ from allocation_engine.engine import InsufficientStock, InvalidInput, Order, Pla
 from allocation_engine.errors import IdempotencyConflict, IllegalState, NotFound, ProblemCollector
 from allocation_engine.ports.clock import Clock
 from allocation_engine.ports.inventory import (
+    OPEN_STATES,
     Hold,
     HoldOutcome,
     InventoryStore,
@@ -266,11 +267,7 @@ class Reservations:
             record = self._current(reservation_id)
             if record.state is ReservationState.FULFILLED:
                 raise IllegalState(f"reservation {reservation_id} has shipped; return it instead")
-            if record.state not in (
-                ReservationState.PENDING,
-                ReservationState.HELD,
-                ReservationState.COMMITTED,
-            ):
+            if record.state not in OPEN_STATES:
                 return record
             released = replace(record, state=ReservationState.RELEASED)
             if self._store.replace_reservation(released, record.state, record.attempt):

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from allocation_engine.engine.network import Node
 from allocation_engine.errors import IdempotencyConflict, VersionConflict
 from allocation_engine.ports.inventory import (
+    EXPIRING_STATES,
     Adjustment,
     AdjustOutcome,
     Hold,
@@ -30,9 +31,6 @@ from allocation_engine.ports.inventory import (
     StockRead,
     StoredRules,
 )
-
-# States in which a reservation may still hold stock, so its expiry matters.
-OPEN = frozenset({ReservationState.PENDING, ReservationState.HELD})
 
 
 @dataclass
@@ -69,7 +67,7 @@ class MemoryStore:
         self._skus: dict[str, set[str]] = {}  # sku -> nodes holding a position of it
         self._snapshot_version = 0
         self._reservations: dict[str, ReservationRecord] = {}
-        # (expires_at, id) of reservations that were open when pushed; entries whose record has
+        # (expires_at, id) of reservations that were expiring when pushed; entries whose record has
         # closed or moved on are dropped when they reach the top (lazy deletion).
         self._expiry: list[tuple[float, str]] = []
         self._keys: dict[str, tuple[str, str | None]] = {}
@@ -203,7 +201,7 @@ class MemoryStore:
     def create_reservation(self, record: ReservationRecord) -> ReservationRecord:
         with self._lock:
             stored = self._reservations.setdefault(record.id, record)
-            if stored is record and record.state in OPEN:
+            if stored is record and record.state in EXPIRING_STATES:
                 heapq.heappush(self._expiry, (record.expires_at, record.id))
             return stored
 
@@ -218,7 +216,7 @@ class MemoryStore:
             if current is None or (current.state, current.attempt) != (expected, expected_attempt):
                 return False
             self._reservations[record.id] = record
-            if record.state in OPEN:
+            if record.state in EXPIRING_STATES:
                 heapq.heappush(self._expiry, (record.expires_at, record.id))
             return True
 
@@ -237,7 +235,11 @@ class MemoryStore:
 
     def _current(self, expires_at: float, rid: str) -> bool:
         record = self._reservations.get(rid)
-        return record is not None and record.state in OPEN and record.expires_at == expires_at
+        return (
+            record is not None
+            and record.state in EXPIRING_STATES
+            and record.expires_at == expires_at
+        )
 
     # idempotency keys
     def claim_key(self, key: str, fingerprint: str) -> KeyClaim:
