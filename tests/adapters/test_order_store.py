@@ -7,8 +7,10 @@ import time
 from dataclasses import replace
 
 import pytest
+import redis
 
 from allocation_engine.adapters.memory.orders import MemoryOrders
+from allocation_engine.adapters.redis import keys
 from allocation_engine.adapters.redis.order_records import order_from_json, order_to_json
 from allocation_engine.adapters.redis.orders import RedisOrders
 from allocation_engine.engine import Order, OrderLine
@@ -155,3 +157,32 @@ def test_delivery_receipts_are_kept(store: Store) -> None:
     store.mark_delivered("mail:O-1/1")
     assert store.delivered("mail:O-1/1")
     assert not store.delivered("mail:O-1/2")
+
+
+def test_the_redis_order_store_reloads_its_functions_after_a_redis_restart(
+    redis_url: str,
+) -> None:
+    """Given an order committed, when Redis forgets its functions (FUNCTION FLUSH, as after a
+    restart without persistence), then the next commit loads them again and succeeds."""
+    store = RedisOrders.from_url(redis_url, lease_seconds=0.3)
+    record = _record("O-1")
+    _create(store, record, Customer("C-1", "ada@example.com"))
+    redis.Redis.from_url(redis_url).function_flush()
+    moved = replace(record, version=2, state=OrderState.ALLOCATED)
+    store.commit(OrderChange(moved, 1, OrderState.PLACED, _events("O-1", 2, "order.allocated")))
+    assert store.load("O-1") == moved
+    assert [e.type for e in store.timeline("O-1")][-1] == "order.allocated"
+
+
+def test_a_script_error_in_the_redis_order_store_is_raised_and_writes_nothing(
+    redis_url: str,
+) -> None:
+    """Given an order key overwritten with a string, when a change of that order is committed,
+    then the FUNCTION's error reaches the caller (not taken for a lost library) and neither the
+    timeline nor the log got an entry."""
+    store = RedisOrders.from_url(redis_url, lease_seconds=0.3)
+    client = redis.Redis.from_url(redis_url)
+    client.set(keys.order("O-1"), "not a hash")
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        _create(store, _record("O-1"))
+    assert client.exists(keys.timeline("O-1"), keys.ORDER_LOG) == 0

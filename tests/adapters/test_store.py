@@ -9,7 +9,8 @@ from dataclasses import replace
 import pytest
 import redis
 
-from allocation_engine.adapters.redis.inventory import RedisStore
+from allocation_engine.adapters.redis import inventory, keys
+from allocation_engine.adapters.redis.inventory import KEEP_SECONDS, RedisStore
 from allocation_engine.engine import Node, NodeType
 from allocation_engine.errors import IdempotencyConflict, VersionConflict
 from allocation_engine.ports.inventory import (
@@ -215,8 +216,61 @@ def test_the_planning_view_agrees_with_the_per_node_authority(stocked: Inventory
 
 def test_the_redis_store_reloads_its_functions_after_a_redis_restart(redis_url: str) -> None:
     """A Redis without persistence forgets the function library when it restarts; the store
-    loads it again instead of failing."""
+    loads it again instead of failing, for single calls, batches and calls behind commands."""
     store = RedisStore.from_url(redis_url)
+    flush = redis.Redis.from_url(redis_url).function_flush
     store.upsert_nodes([Node("A", NodeType.WAREHOUSE, 50.0, 8.0, "DE")])
-    redis.Redis.from_url(redis_url).function_flush()
+    flush()
     assert store.upsert_nodes([Node("B", NodeType.WAREHOUSE, 51.0, 8.0, "DE")]) == 2
+    flush()
+    store.apply_snapshot(1, [SnapshotLine("A", "S1", 5), SnapshotLine("B", "S1", 5)])
+    flush()
+    assert [o.held for o in store.hold([Hold("A", "r1", {"S1": 2}, NOW + 60)], NOW)] == [True]
+    first = store.create_reservation(record())
+    flush()
+    assert store.replace_reservation(replace(first, state=ReservationState.HELD), first.state, 0)
+    flush()
+    assert store.claim_key("k", "fp").new
+    assert levels(store, "S1")["A"] == Level("A", "S1", 5, 2, 0)
+
+
+def test_a_script_error_in_the_redis_store_is_raised_and_writes_nothing(redis_url: str) -> None:
+    """Given a node whose holds key was overwritten with a string, when a hold is taken there,
+    then the FUNCTION's error reaches the caller (it is not taken for a lost library, nor
+    retried) and the node's stock is unchanged."""
+    store = RedisStore.from_url(redis_url)
+    store.apply_snapshot(1, [SnapshotLine("A", "S1", 5)])
+    client = redis.Redis.from_url(redis_url)
+    client.set(keys.node_keys("A").holds, "not a hash")
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        store.hold([Hold("A", "r1", {"S1": 2}, NOW + 60)], NOW)
+    assert store.node_stock("A") == (Level("A", "S1", 5, 0, 0),)
+
+
+def test_redis_keeps_finished_reservations_and_keys_for_the_retention(redis_url: str) -> None:
+    """Open reservations (PENDING, HELD, COMMITTED) are kept as long as they hold stock; a
+    finished one, and every idempotency key, expire after KEEP_SECONDS, the one constant."""
+    store = RedisStore.from_url(redis_url)
+    client = redis.Redis.from_url(redis_url)
+    held = replace(store.create_reservation(record()), state=ReservationState.HELD)
+    assert store.replace_reservation(held, ReservationState.PENDING, 0)
+    committed = replace(held, state=ReservationState.COMMITTED)
+    assert store.replace_reservation(committed, ReservationState.HELD, 0)
+    assert client.ttl(keys.reservation("r1")) == -1
+    released = replace(committed, state=ReservationState.RELEASED)
+    assert store.replace_reservation(released, ReservationState.COMMITTED, 0)
+    assert 0 < client.ttl(keys.reservation("r1")) <= KEEP_SECONDS
+    store.claim_key("k", "fp")
+    assert KEEP_SECONDS - 5 < client.ttl(keys.idempotency("k")) <= KEEP_SECONDS
+
+
+def test_redis_forgets_adjustment_keys_after_the_retention_it_is_given(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The node function trims applied adjustment keys by the retention the store passes it:
+    with a retention of 0 a key is forgotten at once, so repeating it applies it again."""
+    monkeypatch.setattr(inventory, "KEEP_SECONDS", 0)
+    store = RedisStore.from_url(redis_url)
+    store.adjust("k", [Adjustment("A", "S1", 2)])
+    store.adjust("k", [Adjustment("A", "S1", 2)])
+    assert store.node_stock("A") == (Level("A", "S1", 4, 0, 0),)

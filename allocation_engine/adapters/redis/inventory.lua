@@ -1,15 +1,17 @@
 #!lua name=allocation_engine
 --[[
-Redis FUNCTIONS of the allocation engine's Redis store (redis_store.py loads this library once,
-with FUNCTION LOAD REPLACE). Each function is one atomic operation; every key it touches shares
-one hash tag, so each also runs unchanged on Redis Cluster.
+Redis FUNCTIONS of the Redis inventory store (inventory.py). functions.py loads this library
+with FUNCTION LOAD REPLACE, and again when Redis lost it. Each function is one atomic operation;
+every key it touches shares one hash tag, so each also runs unchanged on Redis Cluster.
 
-Key layout (N = node id, S = sku, R = reservation id):
+The functions take every key name from KEYS and never build or parse one: keys.py builds them all.
+Functions that need the node id (to write it into views) get it as ARGV[1]. Key layout (N = node
+id, S = sku, R = reservation id, K = adjustment key):
   inv:{N}:pos      hash  S -> "on_hand:reserved:safety_stock:snapshot_version"   (the authority)
   inv:{N}:holds    hash  R -> JSON {"l": {S: units}, "e": expires_ms or 0 (0 = pinned)}
   inv:{N}:exp      zset  R scored by expires_ms, for holds not yet pinned
   inv:{N}:seq      counter, bumped by every change at the node
-  inv:{N}:applied  zset  adjustment key scored by the time it was applied
+  inv:{N}:applied  zset  K scored by the time it was applied (kept for the retention ARGV)
   view:{S}         hash  N -> "on_hand:reserved:safety_stock:seq"   (planning view, per sku)
 
 Every change at a node also goes to the per-sku views, stamped with the node's seq; a state is
@@ -89,11 +91,6 @@ local function view_write(view, node, value)
   return 0
 end
 
--- The node id in the node's keys (inv:{N}:pos).
-local function node_of(keys)
-  return string.match(keys[1], '^inv:{(.*)}:pos$')
-end
-
 -- View keys passed after the node's own keys, one per sku in the order `skus` lists them.
 local function inline_views(keys, first, skus)
   local views = {}
@@ -106,11 +103,11 @@ local function inline_views(keys, first, skus)
 end
 
 -- The reply every node function ends with: {seq, S1, view1, ...} for the touched skus that
--- the node holds a position of; those with a view key in `inline` are written to it here too.
-local function view_reply(keys, touched, head, inline)
+-- the node holds a position of; those with a view key in `inline` are written to it here too,
+-- under the node id `node`.
+local function view_reply(keys, touched, head, inline, node)
   local seq = redis.call('INCR', keys[4])
   local reply = head or {}
-  local node = node_of(keys)
   table.insert(reply, seq)
   for sku in pairs(touched) do
     local raw = redis.call('HGET', keys[1], sku)
@@ -129,13 +126,13 @@ end
 
 --[[ ae_hold: take a hold if every line is available.
 KEYS: pos, holds, exp, seq of one node, then optionally the view key of each sku in ARGV order
-ARGV: reservation id, now_ms, expires_ms (0 = never), then sku, units pairs
+ARGV: node id, reservation id, now_ms, expires_ms (0 = never), then sku, units pairs
 Returns {held (1 or 0), seq, S1, view1, ...}; an existing hold of the same id counts as held. ]]
 local function ae_hold(keys, args)
-  local rid, now_ms, expires_ms = args[1], tonumber(args[2]), tonumber(args[3])
+  local node, rid, now_ms, expires_ms = args[1], args[2], tonumber(args[3]), tonumber(args[4])
   local touched, lines, skus, fits = {}, {}, {}, expires_ms == 0 or expires_ms > now_ms
   sweep(keys, now_ms, touched)
-  for i = 4, #args, 2 do
+  for i = 5, #args, 2 do
     local sku, units = args[i], tonumber(args[i + 1])
     lines[sku] = units
     touched[sku] = true
@@ -143,7 +140,7 @@ local function ae_hold(keys, args)
   end
   local inline = inline_views(keys, 5, skus)
   if redis.call('HEXISTS', keys[2], rid) == 1 then
-    return view_reply(keys, touched, {1}, inline)
+    return view_reply(keys, touched, {1}, inline, node)
   end
   for sku, units in pairs(lines) do
     local raw = redis.call('HGET', keys[1], sku)
@@ -153,14 +150,14 @@ local function ae_hold(keys, args)
     end
   end
   if not fits then
-    return view_reply(keys, touched, {0}, inline)
+    return view_reply(keys, touched, {0}, inline, node)
   end
   change_reserved(keys[1], lines, 1, false)
   redis.call('HSET', keys[2], rid, cjson.encode({l = lines, e = expires_ms}))
   if expires_ms > 0 then
     redis.call('ZADD', keys[3], expires_ms, rid)
   end
-  return view_reply(keys, touched, {1}, inline)
+  return view_reply(keys, touched, {1}, inline, node)
 end
 
 --[[ ae_release / ae_fulfil: give a hold back, or ship it (units leave on_hand and reserved).
@@ -205,16 +202,15 @@ end
 --[[ ae_snapshot: set on_hand (and safety stock) where this version is not older than the one
 that set the position; holds are left alone.
 KEYS: pos, holds, exp, seq of one node, then optionally the view key of each record's sku
-ARGV: version, then one string of records "sku US on_hand US safety_stock" ('' = keep) joined
+ARGV: node id, version, then one string of records "sku US on_hand US safety_stock" ('' = keep) joined
       by RS (US = \31, RS = \30: one argument instead of three per position)
 Returns {applied, skipped, seq, S1, view1, ...}. ]]
 local function ae_snapshot(keys, args)
-  local version, applied, skipped = tonumber(args[1]), 0, 0
+  local node, version, applied, skipped = args[1], tonumber(args[2]), 0, 0
   local seq = redis.call('INCR', keys[4])
-  local node = node_of(keys)
   local reply = {0, 0, seq}
   local records = {}
-  for sku, on_hand, safety in string.gmatch(args[2], '([^\30\31]+)\31([^\30\31]*)\31([^\30\31]*)') do
+  for sku, on_hand, safety in string.gmatch(args[3], '([^\30\31]+)\31([^\30\31]*)\31([^\30\31]*)') do
     table.insert(records, {sku, tonumber(on_hand), safety})
   end
   for first = 1, #records, BATCH do
@@ -256,21 +252,23 @@ end
 
 --[[ ae_adjust: add on_hand deltas once per key (on_hand stops at 0).
 KEYS: pos, holds, exp, seq, applied of one node, then optionally the view key of each sku
-ARGV: key, now_ms, then sku, delta, safety_stock ('' = keep) triples
-Returns {clamped skus as one comma-free list prefixed by its length, seq, S1, view1, ...}. ]]
+ARGV: node id, key, now_ms, keep_ms (how long applied keys are remembered), then sku, delta,
+      safety_stock ('' = keep) triples
+Returns {number of clamped skus, the clamped skus, seq, S1, view1, ...}. ]]
 local function ae_adjust(keys, args)
-  local key, now_ms, touched, clamped, skus = args[1], tonumber(args[2]), {}, {}, {}
-  for i = 3, #args, 3 do
+  local node, key, now_ms, keep_ms = args[1], args[2], tonumber(args[3]), tonumber(args[4])
+  local touched, clamped, skus = {}, {}, {}
+  for i = 5, #args, 3 do
     touched[args[i]] = true
     table.insert(skus, args[i])
   end
   local inline = inline_views(keys, 6, skus)
   if redis.call('ZSCORE', keys[5], key) then
-    return view_reply(keys, touched, {0}, inline)
+    return view_reply(keys, touched, {0}, inline, node)
   end
   redis.call('ZADD', keys[5], now_ms, key)
-  redis.call('ZREMRANGEBYSCORE', keys[5], '-inf', now_ms - 7 * 24 * 3600 * 1000)
-  for i = 3, #args, 3 do
+  redis.call('ZREMRANGEBYSCORE', keys[5], '-inf', now_ms - keep_ms)
+  for i = 5, #args, 3 do
     local sku, delta = args[i], tonumber(args[i + 1])
     local on_hand, reserved, safety, version = unpack_pos(redis.call('HGET', keys[1], sku))
     if on_hand + delta < 0 then
@@ -285,7 +283,7 @@ local function ae_adjust(keys, args)
   for _, sku in ipairs(clamped) do
     table.insert(head, sku)
   end
-  return view_reply(keys, touched, head, inline)
+  return view_reply(keys, touched, head, inline, node)
 end
 
 --[[ ae_view_merge: write node states into per-sku views unless a newer state is there.

@@ -4,9 +4,9 @@ Two layouts of the same stock, for two kinds of access:
 
 * Per node (`inv:{node}:pos`, with the node's holds beside it) is the **authority**. Every
   check-and-hold is one Redis FUNCTION over one node's keys (see `inventory.lua`), so it is
-  atomic, and since every key of a node carries the hash tag `{node}`, it runs unchanged on Redis
-  Cluster. A hold is either taken whole at a node or refused; nothing is read, changed and written
-  back from Python.
+  atomic, and since a node's keys share one hash slot (`keys.py` says how and why), it runs
+  unchanged on Redis Cluster. A hold is either taken whole at a node or refused; nothing is read,
+  changed and written back from Python.
 * Per sku (`view:{sku}`, node -> on_hand:reserved:safety_stock:seq) is the **planning view**.
   Planning an order needs each of its skus across every node, and that is one pipelined round
   trip of HGETALLs here, where the per-node layout would need one read per node.
@@ -25,24 +25,26 @@ that dies between the two steps leaves a position stale in the view until its no
 which costs re-plans but never an oversell. `cluster_layout=True` runs that path on a single Redis
 (the shared store tests do).
 
-Everything else lives here too, so any server process can serve any request: nodes, rules
-(`{meta}:...`, one slot), reservation records (`res:{id}`, compare-and-set in a FUNCTION) and
-idempotency keys (`idem:{key}`). Holds carry their expiry in the data (`inv:{node}:exp`), and every
-node function drops expired holds before it looks at stock, so an expired hold stops counting at
-once; `{meta}:res_expiry` lets any process find reservations whose time is up and sweep them.
+Everything else lives here too, so any server process can serve any request: nodes, rules,
+reservation records (compare-and-set in a FUNCTION) and idempotency keys. Holds carry their
+expiry in the data (`inv:{node}:exp`), and every node function drops expired holds before it
+looks at stock, so an expired hold stops counting at once; an expiry index of reservations lets
+any process find those whose time is up and sweep them. Every key name comes from `keys.py`,
+every FUNCTION call goes through `functions.py` (which reloads the library when Redis lost it).
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterable, Sequence
-from importlib import resources
-from typing import Any, ParamSpec, TypeVar, cast
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
 
 import redis
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
+from allocation_engine.adapters.redis import keys
+from allocation_engine.adapters.redis.connection import guarded
+from allocation_engine.adapters.redis.functions import Call, FunctionLibrary
 from allocation_engine.adapters.redis.records import (
     node_from_json,
     node_to_json,
@@ -50,8 +52,10 @@ from allocation_engine.adapters.redis.records import (
     reservation_to_json,
 )
 from allocation_engine.engine.network import Node
-from allocation_engine.errors import IdempotencyConflict, StoreUnavailable, VersionConflict
+from allocation_engine.errors import IdempotencyConflict, VersionConflict
 from allocation_engine.ports.inventory import (
+    EXPIRING_STATES,
+    OPEN_STATES,
     Adjustment,
     AdjustOutcome,
     Hold,
@@ -67,25 +71,9 @@ from allocation_engine.ports.inventory import (
     StoredRules,
 )
 
-NODES, NODES_VERSION = "{meta}:nodes", "{meta}:nodes_version"
-RULES, RULES_REVISION = "{meta}:rules", "{meta}:rules_revision"
-SNAPSHOT_VERSION = "{meta}:snapshot_version"
-RESERVATION_EXPIRY = "{meta}:res_expiry"
 US, RS = "\x1f", "\x1e"  # unit and record separators of the bulk arguments (ids never hold them)
-KEEP_SECONDS = 7 * 24 * 3600  # how long finished reservations and idempotency keys are kept
-OPEN = frozenset({ReservationState.PENDING, ReservationState.HELD})
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _node_keys(node_id: str) -> list[str]:
-    tag = f"inv:{{{node_id}}}"
-    return [f"{tag}:pos", f"{tag}:holds", f"{tag}:exp", f"{tag}:seq"]
-
-
-def _view_key(sku: str) -> str:
-    return f"view:{{{sku}}}"
+# How long finished reservations and idempotency keys (requests' and adjustments') are kept.
+KEEP_SECONDS = 7 * 24 * 3600
 
 
 def _ms(seconds: float | None) -> int:
@@ -111,19 +99,6 @@ def _levels(node_id: str, tail: Sequence[Any]) -> tuple[Level, ...]:
     return tuple(Level(node_id, tail[i], *_unpack(tail[i + 1])) for i in range(0, len(tail), 2))
 
 
-def _guarded(method: Callable[P, R]) -> Callable[P, R]:
-    """Turns a lost connection into StoreUnavailable, which the edge answers UNAVAILABLE."""
-
-    @functools.wraps(method)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return method(*args, **kwargs)
-        except (redis.ConnectionError, redis.TimeoutError) as lost:
-            raise StoreUnavailable(f"redis: {lost}") from lost
-
-    return wrapper
-
-
 class RedisStore:
     """`InventoryStore` on Redis 7 (single server or Cluster); see the module docstring."""
 
@@ -137,7 +112,7 @@ class RedisStore:
         self._cluster = (
             isinstance(client, RedisCluster) if cluster_layout is None else cluster_layout
         )
-        self._loaded = False
+        self._library = FunctionLibrary.shipped(client, "inventory.lua")
 
     @classmethod
     def from_url(cls, url: str, *, cluster_layout: bool | None = None) -> RedisStore:
@@ -146,34 +121,9 @@ class RedisStore:
         )
         return cls(client, cluster_layout=cluster_layout)
 
-    def _functions(self) -> None:
-        if not self._loaded:
-            code = resources.files(__package__).joinpath("inventory.lua").read_text()
-            self._redis.function_load(code, replace=True)
-            self._loaded = True
-
-    def _fcall_pipeline(
-        self, calls: Iterable[tuple[str, Sequence[str], Sequence[Any]]]
-    ) -> list[Any]:
-        """Calls functions in one round trip. A Redis that restarted without persistence has
-        lost the library: every call then fails unrun, so loading it again and repeating is safe."""
-        self._functions()
-        batch = list(calls)
-        pipe = self._redis.pipeline(transaction=False)
-        for name, keys, args in batch:
-            pipe.fcall(name, len(keys), *keys, *args)
-        try:
-            return pipe.execute()
-        except redis.ResponseError as error:
-            if "Function not found" not in str(error):
-                raise
-            self._loaded = False
-            self._functions()
-            return self._fcall_pipeline(batch)
-
     def _inline(self, skus: Iterable[str]) -> list[str]:
         """View keys a node function writes itself: all of `skus` on one Redis, none on Cluster."""
-        return [] if self._cluster else [_view_key(sku) for sku in skus]
+        return [] if self._cluster else [keys.view(sku) for sku in skus]
 
     def _merge_views(
         self,
@@ -188,75 +138,75 @@ class RedisStore:
             for i in range(0, len(tail), 2):
                 if (node_id, tail[i]) in done:
                     continue
-                key = _view_key(tail[i])
+                key = keys.view(tail[i])
                 group = key_slot(key.encode()) if self._cluster else 0
-                keys, index, records = by_group.setdefault(group, ([], {}, []))
+                views, index, records = by_group.setdefault(group, ([], {}, []))
                 if key not in index:
-                    index[key] = len(keys) + 1
-                    keys.append(key)
+                    index[key] = len(views) + 1
+                    views.append(key)
                 records.append(f"{index[key]}{US}{node_id}{US}{tail[i + 1]}")
         if by_group:
-            self._fcall_pipeline(
-                ("ae_view_merge", keys, [RS.join(records)])
-                for keys, _, records in by_group.values()
+            self._library.call_many(
+                Call("ae_view_merge", views, [RS.join(records)])
+                for views, _, records in by_group.values()
             )
 
     # network
-    @_guarded
+    @guarded
     def upsert_nodes(self, nodes: Sequence[Node]) -> int:
         args = [x for node in nodes for x in (node.id, node_to_json(node))]
-        (version,) = self._fcall_pipeline([("ae_upsert_nodes", [NODES, NODES_VERSION], args)])
+        version = self._library.call("ae_upsert_nodes", [keys.NODES, keys.NODES_VERSION], args)
         return int(version)
 
-    @_guarded
+    @guarded
     def load_nodes(self) -> NetworkRecord:
         pipe = self._redis.pipeline(transaction=False)
-        pipe.get(NODES_VERSION)
-        pipe.hgetall(NODES)
+        pipe.get(keys.NODES_VERSION)
+        pipe.hgetall(keys.NODES)
         version, raw = pipe.execute()
         nodes = tuple(node_from_json(raw[node_id]) for node_id in sorted(raw))
         return NetworkRecord(int(version or 0), nodes)
 
     # rules
-    @_guarded
+    @guarded
     def get_rules(self) -> StoredRules | None:
         pipe = self._redis.pipeline(transaction=False)
-        pipe.get(RULES)
-        pipe.get(RULES_REVISION)
+        pipe.get(keys.RULES)
+        pipe.get(keys.RULES_REVISION)
         text, revision = pipe.execute()
         return None if text is None else StoredRules(int(revision), text)
 
-    @_guarded
+    @guarded
     def put_rules(self, text: str, expected_revision: int | None = None) -> int:
         expected = "" if expected_revision is None else str(expected_revision)
-        (revision,) = self._fcall_pipeline(
-            [("ae_put_rules", [RULES, RULES_REVISION], [text, expected])]
+        revision = self._library.call(
+            "ae_put_rules", [keys.RULES, keys.RULES_REVISION], [text, expected]
         )
         if revision <= 0:
             raise VersionConflict("expected_revision", expected_revision or 0, -revision)
         return int(revision)
 
     # stock
-    @_guarded
+    @guarded
     def stock(self, skus: Sequence[str], now: float) -> StockRead:
         pipe = self._redis.pipeline(transaction=False)
         for sku in skus:
-            pipe.hgetall(_view_key(sku))
-        pipe.get(NODES_VERSION)
-        pipe.get(RULES_REVISION)
-        pipe.zrangebyscore(RESERVATION_EXPIRY, "-inf", _ms(now), start=0, num=1)
+            pipe.hgetall(keys.view(sku))
+        pipe.get(keys.NODES_VERSION)
+        pipe.get(keys.RULES_REVISION)
+        pipe.zrangebyscore(keys.RESERVATION_EXPIRY, "-inf", _ms(now), start=0, num=1)
         *views, nodes_version, rules_revision, due = pipe.execute()
         levels = {sku: _view_levels(sku, view) for sku, view in zip(skus, views, strict=True)}
         return StockRead(levels, int(nodes_version or 0), int(rules_revision or 0), bool(due))
 
-    @_guarded
+    @guarded
     def node_stock(self, node_id: str) -> tuple[Level, ...]:
-        raw = cast(dict[str, str], self._redis.hgetall(_node_keys(node_id)[0]))
+        raw = cast(dict[str, str], self._redis.hgetall(keys.node_keys(node_id).pos))
         return tuple(Level(node_id, sku, *_unpack(raw[sku])) for sku in sorted(raw))
 
-    @_guarded
+    @guarded
     def apply_snapshot(self, version: int, lines: Sequence[SnapshotLine]) -> SnapshotOutcome:
-        (current,) = self._fcall_pipeline([("ae_snapshot_version", [SNAPSHOT_VERSION], [version])])
+        current = self._library.call("ae_snapshot_version", [keys.SNAPSHOT_VERSION], [version])
         if int(current) > version:
             raise VersionConflict("version", version, int(current))
         by_node: dict[str, tuple[list[str], list[str]]] = {}
@@ -265,32 +215,32 @@ class RedisStore:
             skus, records = by_node.setdefault(line.node_id, ([], []))
             skus.append(line.sku)
             records.append(f"{line.sku}{US}{line.on_hand}{US}{safety}")
-        replies = self._fcall_pipeline(
-            (
+        replies = self._library.call_many(
+            Call(
                 "ae_snapshot",
-                [*_node_keys(node_id), *self._inline(skus)],
-                [version, RS.join(records)],
+                [*keys.node_keys(node_id), *self._inline(skus)],
+                [node_id, version, RS.join(records)],
             )
             for node_id, (skus, records) in by_node.items()
         )
         self._merge_views((node_id, r[3:]) for node_id, r in zip(by_node, replies, strict=True))
         return SnapshotOutcome(sum(r[0] for r in replies), sum(r[1] for r in replies))
 
-    @_guarded
+    @guarded
     def adjust(self, key: str, adjustments: Sequence[Adjustment]) -> AdjustOutcome:
         by_node: dict[str, list[Adjustment]] = {}
         for a in adjustments:
             by_node.setdefault(a.node_id, []).append(a)
         now_ms = self._server_ms()
-        replies = self._fcall_pipeline(
-            (
+        replies = self._library.call_many(
+            Call(
                 "ae_adjust",
                 [
-                    *_node_keys(node_id),
-                    f"inv:{{{node_id}}}:applied",
+                    *keys.node_keys(node_id),
+                    keys.node_applied(node_id),
                     *self._inline(a.sku for a in mine),
                 ],
-                [key, now_ms]
+                [node_id, key, now_ms, KEEP_SECONDS * 1000]
                 + [
                     x
                     for a in mine
@@ -322,13 +272,13 @@ class RedisStore:
         return int(seconds) * 1000 + int(micros) // 1000
 
     # holds
-    @_guarded
+    @guarded
     def hold(self, holds: Sequence[Hold], now: float) -> list[HoldOutcome]:
-        replies = self._fcall_pipeline(
-            (
+        replies = self._library.call_many(
+            Call(
                 "ae_hold",
-                [*_node_keys(h.node_id), *self._inline(h.lines)],
-                [h.reservation_id, _ms(now), _ms(h.expires_at)]
+                [*keys.node_keys(h.node_id), *self._inline(h.lines)],
+                [h.node_id, h.reservation_id, _ms(now), _ms(h.expires_at)]
                 + [x for sku, units in h.lines.items() for x in (sku, units)],
             )
             for h in holds
@@ -343,92 +293,99 @@ class RedisStore:
         ]
 
     def _drop(self, function: str, node_ids: Sequence[str], reservation_id: str) -> None:
-        replies = self._fcall_pipeline(
-            (function, _node_keys(node_id), [reservation_id]) for node_id in node_ids
+        replies = self._library.call_many(
+            Call(function, keys.node_keys(node_id), [reservation_id]) for node_id in node_ids
         )
         self._merge_views((n, r[1:]) for n, r in zip(node_ids, replies, strict=True))
 
-    @_guarded
+    @guarded
     def release(self, node_ids: Sequence[str], reservation_id: str) -> None:
         self._drop("ae_release", node_ids, reservation_id)
 
-    @_guarded
+    @guarded
     def fulfil(self, node_ids: Sequence[str], reservation_id: str) -> None:
         self._drop("ae_fulfil", node_ids, reservation_id)
 
-    @_guarded
+    @guarded
     def pin(self, node_ids: Sequence[str], reservation_id: str, now: float) -> list[bool]:
-        replies = self._fcall_pipeline(
-            ("ae_pin", _node_keys(node_id), [reservation_id, _ms(now)]) for node_id in node_ids
+        replies = self._library.call_many(
+            Call("ae_pin", keys.node_keys(node_id), [reservation_id, _ms(now)])
+            for node_id in node_ids
         )
         self._merge_views((n, r[2:]) for n, r in zip(node_ids, replies, strict=True))
         return [bool(r[0]) for r in replies]
 
     # reservation records
-    @_guarded
+    @guarded
     def create_reservation(self, record: ReservationRecord) -> ReservationRecord:
         pipe = self._redis.pipeline(transaction=False)
-        pipe.zadd(RESERVATION_EXPIRY, {record.id: _ms(record.expires_at)}, nx=True)
-        pipe.set(f"res:{{{record.id}}}", reservation_to_json(record), nx=True, get=True)
+        pipe.zadd(keys.RESERVATION_EXPIRY, {record.id: _ms(record.expires_at)}, nx=True)
+        pipe.set(keys.reservation(record.id), reservation_to_json(record), nx=True, get=True)
         _, existing = pipe.execute()
         return record if existing is None else reservation_from_json(existing)
 
-    @_guarded
+    @guarded
     def get_reservation(self, reservation_id: str) -> ReservationRecord | None:
-        raw = cast(str | None, self._redis.get(f"res:{{{reservation_id}}}"))
+        raw = cast(str | None, self._redis.get(keys.reservation(reservation_id)))
         return None if raw is None else reservation_from_json(raw)
 
-    @_guarded
+    @guarded
     def replace_reservation(
         self, record: ReservationRecord, expected: ReservationState, expected_attempt: int
     ) -> bool:
         # Scheduled before the swap (same pipeline, in order), never unscheduled: the sweeper
         # drops entries of records that are no longer open, so a crash leaves nothing unswept.
-        self._functions()
-        finished = record.state not in OPEN and record.state is not ReservationState.COMMITTED
         pipe = self._redis.pipeline(transaction=False)
-        if record.state in OPEN:
-            pipe.zadd(RESERVATION_EXPIRY, {record.id: _ms(record.expires_at)})
-        pipe.fcall(
-            "ae_replace_reservation",
-            1,
-            f"res:{{{record.id}}}",
-            expected.value,
-            expected_attempt,
-            reservation_to_json(record),
-            KEEP_SECONDS if finished else 0,
+        if record.state in EXPIRING_STATES:
+            pipe.zadd(keys.RESERVATION_EXPIRY, {record.id: _ms(record.expires_at)})
+        replies = self._library.call_many(
+            [
+                Call(
+                    "ae_replace_reservation",
+                    [keys.reservation(record.id)],
+                    [
+                        expected.value,
+                        expected_attempt,
+                        reservation_to_json(record),
+                        0 if record.state in OPEN_STATES else KEEP_SECONDS,
+                    ],
+                )
+            ],
+            pipeline=pipe,
         )
-        return bool(pipe.execute()[-1])
+        return bool(replies[-1])
 
-    @_guarded
+    @guarded
     def due_reservations(self, now: float, limit: int) -> list[str]:
         due = cast(
             list[str],
-            self._redis.zrangebyscore(RESERVATION_EXPIRY, "-inf", _ms(now), start=0, num=limit),
+            self._redis.zrangebyscore(
+                keys.RESERVATION_EXPIRY, "-inf", _ms(now), start=0, num=limit
+            ),
         )
         still_open = []
         for rid in due:
             record = self.get_reservation(rid)
-            if record is not None and record.state in OPEN:
+            if record is not None and record.state in EXPIRING_STATES:
                 still_open.append(rid)
             else:
-                self._redis.zrem(RESERVATION_EXPIRY, rid)
+                self._redis.zrem(keys.RESERVATION_EXPIRY, rid)
         return still_open
 
     # idempotency keys
-    @_guarded
+    @guarded
     def claim_key(self, key: str, fingerprint: str) -> KeyClaim:
-        (reply,) = self._fcall_pipeline(
-            [("ae_claim_key", [f"idem:{{{key}}}"], [fingerprint, KEEP_SECONDS])]
+        reply = self._library.call(
+            "ae_claim_key", [keys.idempotency(key)], [fingerprint, KEEP_SECONDS]
         )
         if reply[0] == -1:
             raise IdempotencyConflict(key)
         return KeyClaim(reply[0] == 1, reply[1] if len(reply) > 1 else None)
 
-    @_guarded
+    @guarded
     def complete_key(self, key: str, result: str) -> None:
-        self._redis.hset(f"idem:{{{key}}}", "result", result)
+        self._redis.hset(keys.idempotency(key), "result", result)
 
-    @_guarded
+    @guarded
     def ping(self) -> None:
         self._redis.ping()

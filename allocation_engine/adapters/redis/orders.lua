@@ -1,8 +1,9 @@
 #!lua name=allocation_orders
 --[[
-Redis FUNCTIONS of the Redis order store (redis_orders.py loads this library once, with
-FUNCTION LOAD REPLACE). All workflow keys share the hash tag {wf}, so this runs unchanged on
-Redis Cluster, where they all live in one slot (see redis_orders.py for why that is enough).
+Redis FUNCTIONS of the Redis order store (orders.py). functions.py loads this library with
+FUNCTION LOAD REPLACE, and again when Redis lost it. All workflow keys share the hash tag {wf},
+so this runs unchanged on Redis Cluster, where they all live in one slot (keys.py says why that
+is enough and builds every name; the functions take them from KEYS and never build one).
 
 Key layout (O = order id, C = customer id):
   {wf}:order:O           hash   version, state, doc (the order as JSON)
