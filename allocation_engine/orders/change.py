@@ -1,4 +1,10 @@
-"""TODO docstring."""
+"""The unit of writing: everything one command changed in one order, stored all or nothing.
+
+A command builds a `Draft`; when it succeeds as a whole the draft becomes an `OrderChange`, and
+an `OrderStore` writes the new record, its events and any new customer in one compare-and-set
+on the version the command read. Keeping this record apart from the store port lets the pure
+lifecycle describe a write without knowing how any store makes it atomic.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,10 @@
-"""TODO docstring."""
+"""What a payment provider reports about an order's payment, in the workflow's own terms.
+
+Providers speak in webhooks of their own shape; the payment adapters translate each into a
+`PaymentEvent`, and trusted systems (over RecordPayment) send one directly. The order flow then
+moves the order's payment by it, so the order lifecycle never sees a provider's format. Amounts
+are in minor units of the order's currency.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,9 @@ from enum import StrEnum
 
 
 class PaymentEventKind(StrEnum):
+    """What happened to the payment: the money is held (authorized) or collected (captured),
+    or the provider refused it (failed)."""
+
     AUTHORIZED = "authorized"
     CAPTURED = "captured"
     FAILED = "failed"
