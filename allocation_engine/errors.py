@@ -52,6 +52,14 @@ class InvalidInput(AllocationError):
     def one(cls, field: str, value: object, problem: str) -> InvalidInput:
         return cls([FieldProblem(field, value, problem)])
 
+    def under(self, prefix: str) -> InvalidInput:
+        """The same problems, named from one level up: `under("order.")` turns `lines[0].sku`
+        into `order.lines[0].sku`. Each layer names fields relative to what it validates and
+        the caller that knows where that thing sits adds the prefix, once."""
+        return InvalidInput(
+            [FieldProblem(prefix + p.field, p.value, p.problem) for p in self.problems]
+        )
+
 
 class ProblemCollector:
     """Collects field problems so validation can report all of them at once."""

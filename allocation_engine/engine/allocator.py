@@ -55,13 +55,19 @@ def allocate(
     FEASIBLE (with the gap) when the limit stops the proof, or INFEASIBLE with a shortfall per sku.
     A greedy peer that finds no plan answers INFEASIBLE too; its shortfalls (what the fences
     allow, found exactly) may then be empty: the peer failed, not the stock.
-    Raises InvalidInput for an unknown sku, pickup store or method.
+    Raises InvalidInput for an unknown sku or pickup store (named under `order.`, as
+    `order.lines[1].sku`) or method.
     """
     if method not in METHODS:
         raise InvalidInput.one("method", method, f"must be one of {list(METHODS)}")
+    if inventory.network is not network:
+        raise InvalidInput.one("inventory", "network", "inventory belongs to another network")
     rules = rules or RuleSet()
     limit = rules.time_limit_seconds if time_limit is None else time_limit
-    problem = SourcingProblem.build(order, network, inventory, rules)
+    try:
+        problem = SourcingProblem.build(order, network, inventory, rules)
+    except InvalidInput as bad:  # the fences name the order's own fields
+        raise bad.under("order.") from None
     if method in PEERS:
         units = PEERS[method](problem)
         if units is None:

@@ -89,7 +89,8 @@ def build_plan(
             plan_cost=total,
             shipped=shipments,
         ),
-        rules=f"{problem.rules.name}@{problem.rules.version}",
+        rules_name=problem.rules.name,
+        rules_version=problem.rules.version,
         candidates=candidates,
         solver_candidates=solver_candidates,
     )

@@ -1,6 +1,8 @@
 """Plain-JSON forms of orders, nodes and plans, for the CLI, sample files and replays.
 
-The gRPC edge has its own protobuf mapping; this one serves files and `--json` output.
+The gRPC edge has its own protobuf mapping; this one serves files and `--json` output. A reader
+is an edge too: it names bad fields under what it reads (`order.lines[0].quantity`,
+`node.latitude`), adding that prefix to the engine's own names once.
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ from allocation_engine.engine import (
 
 
 def order_from_dict(data: Mapping[str, Any]) -> Order:
-    """Reads {"id", "lines": [{"sku", "quantity", "ship_group"?}], "ship_to": {...}, ...}."""
+    """Reads {"id", "lines": [{"sku", "quantity", "ship_group"?}], "ship_to": {...}, ...}.
+
+    Bad input is an InvalidInput naming every field under `order.`.
+    """
     try:
         ship_to = data["ship_to"]
         return Order(
@@ -43,6 +48,8 @@ def order_from_dict(data: Mapping[str, Any]) -> Order:
             delivery_mode=DeliveryMode(data.get("delivery_mode", "ship_to_address")),
             pickup_store_id=data.get("pickup_store_id"),
         )
+    except InvalidInput as bad:
+        raise bad.under("order.") from None
     except KeyError as missing:
         raise InvalidInput.one(f"order.{missing.args[0]}", None, "is required") from None
     except (TypeError, ValueError) as bad:
@@ -70,6 +77,7 @@ def order_to_dict(order: Order) -> dict[str, Any]:
 
 
 def node_from_dict(data: Mapping[str, Any]) -> Node:
+    """Reads one node as `records.node_to_dict` writes it; bad fields are named `node.<field>`."""
     try:
         return Node(
             id=data["id"],
@@ -84,6 +92,8 @@ def node_from_dict(data: Mapping[str, Any]) -> Node:
             active=bool(data.get("active", True)),
             tags=frozenset(data.get("tags", ())),
         )
+    except InvalidInput as bad:
+        raise bad.under("node.") from None
     except KeyError as missing:
         raise InvalidInput.one(f"node.{missing.args[0]}", None, "is required") from None
     except (TypeError, ValueError) as bad:
@@ -111,7 +121,8 @@ def plan_to_dict(plan: Plan, *, explain: bool = False) -> dict[str, Any]:
             {"sku": s.sku, "requested": s.requested, "available": s.available}
             for s in plan.shortfalls
         ],
-        "rules": plan.rules,
+        "rules_name": plan.rules_name,
+        "rules_version": plan.rules_version,
         "candidates": plan.candidates,
         "solver_candidates": plan.solver_candidates,
     }

@@ -19,7 +19,11 @@ from allocation_engine.errors import InvalidInput, ProblemCollector
 
 @dataclass(frozen=True)
 class InventoryPosition:
-    """One (node, sku) position: physical stock, units held for orders, and the buffer kept back."""
+    """One (node, sku) position: physical stock, units held for orders, and the buffer kept back.
+
+    Bad fields are named from the position down (`sku`, `on_hand`); collections of positions name
+    each one as `position[node_id, sku]`.
+    """
 
     node_id: str
     sku: str
@@ -29,13 +33,12 @@ class InventoryPosition:
 
     def __post_init__(self) -> None:
         problems = ProblemCollector()
-        where = f"position[{self.node_id!r}, {self.sku!r}]"
         if not isinstance(self.sku, str) or not self.sku:
-            problems.add(f"{where}.sku", self.sku, "must be a non-empty string")
+            problems.add("sku", self.sku, "must be a non-empty string")
         for name in ("on_hand", "reserved", "safety_stock"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                problems.add(f"{where}.{name}", value, "must be an integer >= 0")
+                problems.add(name, value, "must be an integer >= 0")
         problems.raise_if_any()
 
     @property
@@ -78,11 +81,14 @@ class Inventory:
         cls, network: Network, available: Mapping[str, Mapping[str, int]]
     ) -> Inventory:
         """Builds the view from sku -> node id -> available units."""
-        positions = (
-            InventoryPosition(node_id, sku, units)
-            for sku, per_node in available.items()
-            for node_id, units in per_node.items()
-        )
+        positions, problems = [], ProblemCollector()
+        for sku, per_node in available.items():
+            for node_id, units in per_node.items():
+                try:
+                    positions.append(InventoryPosition(node_id, sku, units))
+                except InvalidInput as bad:
+                    problems.extend(bad.under(f"position[{node_id!r}, {sku!r}].").problems)
+        problems.raise_if_any()
         return cls.from_positions(network, positions)
 
     @classmethod

@@ -35,6 +35,8 @@ class Node:
 
     `ships_to` lists ISO country codes; empty means anywhere. `capacity` is the number of
     shipments it can still take today (None = unlimited); a node at 0 is fenced out.
+    Bad fields are named from the node down (`latitude`, `capacity`); a caller holding nodes in
+    a list adds where (`nodes[3].`).
     """
 
     id: str
@@ -55,31 +57,31 @@ class Node:
         for name in ("ships_to", "tags"):
             object.__setattr__(self, name, frozenset(getattr(self, name)))
         problems = ProblemCollector()
-        check_node(self, f"node[{self.id!r}]", problems)
+        check_node(self, problems)
         problems.raise_if_any()
 
 
-def check_node(node: Node, where: str, problems: ProblemCollector) -> None:
-    """Adds every problem with one node's fields to `problems`."""
+def check_node(node: Node, problems: ProblemCollector) -> None:
+    """Adds every problem with one node's fields to `problems`, named from the node down."""
     if not isinstance(node.id, str) or not node.id.strip():
-        problems.add(f"{where}.id", node.id, "must be a non-empty string")
+        problems.add("id", node.id, "must be a non-empty string")
     if not isinstance(node.type, NodeType):
-        problems.add(f"{where}.type", node.type, f"must be one of {[t.value for t in NODE_TYPES]}")
-    check_coordinates(node.latitude, node.longitude, where, problems)
+        problems.add("type", node.type, f"must be one of {[t.value for t in NODE_TYPES]}")
+    check_coordinates(node.latitude, node.longitude, problems)
     for name in ("unit_handling_cost", "shipment_surcharge"):
         value = getattr(node, name)
         if not _finite(value) or value < 0:
-            problems.add(f"{where}.{name}", value, "must be a finite number >= 0")
+            problems.add(name, value, "must be a finite number >= 0")
     if node.capacity is not None and (not isinstance(node.capacity, int) or node.capacity < 0):
-        problems.add(f"{where}.capacity", node.capacity, "must be an integer >= 0 or unset")
+        problems.add("capacity", node.capacity, "must be an integer >= 0 or unset")
 
 
-def check_coordinates(lat: float, lon: float, where: str, problems: ProblemCollector) -> None:
-    """Latitude in [-90, 90] and longitude in [-180, 180], both finite."""
+def check_coordinates(lat: float, lon: float, problems: ProblemCollector, prefix: str = "") -> None:
+    """Latitude in [-90, 90] and longitude in [-180, 180], both finite (named `prefix`latitude)."""
     if not _finite(lat) or not -90.0 <= lat <= 90.0:
-        problems.add(f"{where}.latitude", lat, "must be a finite number in [-90, 90]")
+        problems.add(f"{prefix}latitude", lat, "must be a finite number in [-90, 90]")
     if not _finite(lon) or not -180.0 <= lon <= 180.0:
-        problems.add(f"{where}.longitude", lon, "must be a finite number in [-180, 180]")
+        problems.add(f"{prefix}longitude", lon, "must be a finite number in [-180, 180]")
 
 
 def _finite(value: object) -> bool:

@@ -38,7 +38,11 @@ class ShipTo:
 
 @dataclass(frozen=True)
 class Order:
-    """An order to source. Each sku appears on one line (merge repeated skus before sending)."""
+    """An order to source. Each sku appears on one line (merge repeated skus before sending).
+
+    Bad fields are named from the order down (`id`, `lines[2].quantity`, `ship_to.latitude`);
+    whoever holds the order under a name adds it (`InvalidInput.under("order.")`).
+    """
 
     id: str
     lines: tuple[OrderLine, ...]
@@ -52,9 +56,9 @@ class Order:
         object.__setattr__(self, "lines", tuple(self.lines))
         problems = ProblemCollector()
         if not isinstance(self.id, str) or not self.id:
-            problems.add("order.id", self.id, "must be a non-empty string")
+            problems.add("id", self.id, "must be a non-empty string")
         if not self.lines:
-            problems.add("order.lines", [], "an order needs at least one line")
+            problems.add("lines", [], "an order needs at least one line")
         seen: dict[str, int] = {}
         for i, line in enumerate(self.lines):
             if not isinstance(line.sku, str) or not line.sku:
@@ -71,7 +75,7 @@ class Order:
                 or line.quantity <= 0
             ):
                 problems.add(f"lines[{i}].quantity", line.quantity, "must be an integer > 0")
-        check_coordinates(self.ship_to.latitude, self.ship_to.longitude, "ship_to", problems)
+        check_coordinates(self.ship_to.latitude, self.ship_to.longitude, problems, "ship_to.")
         if not self.ship_to.country:
             problems.add("ship_to.country", self.ship_to.country, "must be an ISO country code")
         if not isinstance(self.customer_type, CustomerType):

@@ -58,7 +58,8 @@ class Plan:
     shipment costs plus the unfilled-unit penalty. `optimality_gap` is 0 for OPTIMAL, the
     solver's relative gap for FEASIBLE, and NaN for heuristics that prove nothing. `candidates`
     counts the nodes that passed the fences; `solver_candidates` those left for the exact model
-    after candidate reduction.
+    after candidate reduction. `rules_name` and `rules_version` name the rule set it was planned
+    under (empty for a plan read from a client that did not say).
     """
 
     order_id: str
@@ -70,7 +71,8 @@ class Plan:
     unfilled: tuple[ShipmentLine, ...] = ()
     shortfalls: tuple[Shortfall, ...] = ()
     explanations: Sequence[Explanation] = field(default=(), repr=False, compare=False)
-    rules: str = ""
+    rules_name: str = ""
+    rules_version: str = ""
     candidates: int = 0
     solver_candidates: int = 0
 

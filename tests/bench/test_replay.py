@@ -68,7 +68,7 @@ def test_bad_order_lines_are_named_by_line_and_field(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput) as refused:
         load_orders(history)
     fields = [(p.field, p.value) for p in refused.value.problems]
-    assert fields[0] == ("orders.jsonl:2.lines[0].quantity", -2)
+    assert fields[0] == ("orders.jsonl:2.order.lines[0].quantity", -2)
     assert fields[1][0] == "orders.jsonl:3"
 
 

@@ -52,9 +52,10 @@ def test_negative_quantity_names_the_line() -> None:
 
 
 def test_empty_order_is_refused() -> None:
+    """An order names its fields from itself down: `lines`, not `order.lines`."""
     with pytest.raises(InvalidInput) as raised:
         Order("o", (), BERLIN)
-    assert problem_of(raised)[0] == "order.lines"
+    assert problem_of(raised)[0] == "lines"
 
 
 def test_nan_coordinates_are_refused_for_nodes_and_ship_to() -> None:
@@ -62,7 +63,7 @@ def test_nan_coordinates_are_refused_for_nodes_and_ship_to() -> None:
     with pytest.raises(InvalidInput) as raised:
         Node("WH-X", NodeType.WAREHOUSE, math.nan, 7.0, "DE")
     field, value = problem_of(raised)
-    assert field == "node['WH-X'].latitude" and math.isnan(value)  # type: ignore[arg-type]
+    assert field == "latitude" and math.isnan(value)  # type: ignore[arg-type]
     with pytest.raises(InvalidInput) as raised:
         Order("o", (OrderLine("A", 1),), ShipTo(52.0, math.nan, "DE"))
     assert problem_of(raised)[0] == "ship_to.longitude"
@@ -85,22 +86,34 @@ def test_every_problem_is_reported_at_once() -> None:
 
 def test_unknown_sku_changes_nothing(network: Network, inventory: Inventory) -> None:
     """Given an order for a sku nobody carries, when it is allocated, then the error names the
-    line and the sku, and the inventory is untouched."""
+    order's line and the sku, and the inventory is untouched."""
     before = inventory.matrix(["A"]).copy()
     order = Order("o", (OrderLine("A", 1), OrderLine("NOPE", 1)), BERLIN)
     with pytest.raises(InvalidInput) as raised:
         allocate(order, network, inventory)
-    assert problem_of(raised) == ("lines[1].sku", "NOPE")
+    assert problem_of(raised) == ("order.lines[1].sku", "NOPE")
     assert np.array_equal(inventory.matrix(["A"]), before)
 
 
 def test_negative_stock_and_unknown_node_positions_are_refused(network: Network) -> None:
     with pytest.raises(InvalidInput) as raised:
         InventoryPosition("WH-1", "A", on_hand=-1)
+    assert problem_of(raised) == ("on_hand", -1)
+    with pytest.raises(InvalidInput) as raised:
+        Inventory.from_available(network, {"A": {"WH-1": -1}})
     assert problem_of(raised) == ("position['WH-1', 'A'].on_hand", -1)
     with pytest.raises(InvalidInput) as raised:
         Inventory.from_positions(network, [InventoryPosition("WH-9", "A", 1)])
     assert problem_of(raised) == ("position['WH-9', 'A'].node_id", "WH-9")
+
+
+def test_under_adds_the_prefix_once() -> None:
+    """Whoever holds the order adds where it sits: every problem gets the prefix, once."""
+    with pytest.raises(InvalidInput) as raised:
+        Order("", (OrderLine("A", 0),), ShipTo(95.0, 0.0, "DE"))
+    fields = [p.field for p in raised.value.under("order.").problems]
+    assert fields == ["order.id", "order.lines[0].quantity", "order.ship_to.latitude"]
+    assert [p.field for p in raised.value.problems][0] == "id"  # the original is unchanged
 
 
 def test_repeated_sku_lines_must_be_merged() -> None:
@@ -125,7 +138,7 @@ def test_unknown_method_and_pickup_store(network: Network, inventory: Inventory)
     )
     with pytest.raises(InvalidInput) as raised:
         allocate(collect, network, inventory)
-    assert problem_of(raised) == ("pickup_store_id", "WH-1")
+    assert problem_of(raised) == ("order.pickup_store_id", "WH-1")
 
 
 def test_inventory_is_immutable_under_planning(network: Network, inventory: Inventory) -> None:

@@ -42,8 +42,18 @@ def node_from_json(text: str) -> Node:
 
 
 def plan_from_dict(data: Mapping[str, Any]) -> Plan:
-    """The inverse of `codec.plan_to_dict` (without explanations, which are not stored)."""
+    """The inverse of `codec.plan_to_dict` (without explanations, which are not stored).
+
+    A plan stored before the rules name and version were two fields carries them as one
+    "rules": "name@version" string; it is split here so those records still load.
+    """
     gap = data["optimality_gap"]
+    if "rules_name" in data:
+        rules_name, rules_version = data["rules_name"], data["rules_version"]
+    else:
+        rules_name, _, rules_version = str(data.get("rules", "")).rpartition("@")
+        if not rules_name:  # no "@": the whole string is the name
+            rules_name, rules_version = rules_version, ""
     return Plan(
         order_id=data["order_id"],
         method=data["method"],
@@ -61,7 +71,8 @@ def plan_from_dict(data: Mapping[str, Any]) -> Plan:
         optimality_gap=math.nan if gap is None else gap,
         unfilled=tuple(ShipmentLine(u["sku"], u["quantity"]) for u in data["unfilled"]),
         shortfalls=tuple(_shortfall(s) for s in data["shortfalls"]),
-        rules=data["rules"],
+        rules_name=rules_name,
+        rules_version=rules_version,
         candidates=data["candidates"],
         solver_candidates=data["solver_candidates"],
     )
