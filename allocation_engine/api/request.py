@@ -1,17 +1,22 @@
-"""TODO docstring."""
+"""What every gRPC servicer does to a request before the use case sees it.
+
+Limits (`Limits`, `check_limit`) refuse oversized requests as RESOURCE_EXHAUSTED before any
+work; `fingerprint` is what makes two requests "the same" for an idempotency key; `deadline_of`
+hands the caller's deadline to the service layer; `fields_under` names a decoded message's bad
+fields from the request down, the one place the edge adds a field-path prefix.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import grpc
 from google.protobuf.message import Message
 
-from allocation_engine.engine import FieldProblem, InvalidInput
-from allocation_engine.errors import (
-    LimitExceeded,
-)
+from allocation_engine.errors import InvalidInput, LimitExceeded
 from allocation_engine.service.deadline import Deadline
 
 
@@ -35,32 +40,28 @@ def fingerprint(request: Message) -> str:
 
 
 def check_limit(field: str, size: int, limit: int) -> None:
+    """LimitExceeded naming `field` when it holds more than `limit` entries."""
     if size > limit:
         raise LimitExceeded(field, size, limit)
 
 
 def deadline_of(context: grpc.ServicerContext) -> Deadline:
+    """The caller's deadline (none if it set none) for the use case to check."""
     return Deadline(context.time_remaining())
 
 
-# Fields the engine names from the order down; in the request they sit under `order`.
-_ORDER_FIELDS = ("lines[", "ship_to", "pickup_store_id", "customer_type", "delivery_mode")
-
-
-def order_fields(error: InvalidInput) -> InvalidInput:
-    return InvalidInput(
-        [
-            FieldProblem(
-                f"order.{p.field}" if p.field.startswith(_ORDER_FIELDS) else p.field,
-                p.value,
-                p.problem,
-            )
-            for p in error.problems
-        ]
-    )
+@contextmanager
+def fields_under(prefix: str) -> Iterator[None]:
+    """Bad input raised inside is renamed from where it sits in the request:
+    `with fields_under("order."): order_from_proto(request.order)` names `order.lines[0].sku`."""
+    try:
+        yield
+    except InvalidInput as bad:
+        raise bad.under(prefix) from None
 
 
 def required_reservation_id(value: str) -> str:
+    """The reservation id of a request, which must be given."""
     if not value:
         raise InvalidInput.one("reservation_id", value, "is required")
     return value

@@ -1,8 +1,13 @@
-"""TODO docstring."""
+"""The gRPC server: one `AllocationServer` over one `Services`.
+
+It registers the Allocation, Inventory and Rules servicers (and any `extra` ones, such as the
+OrderService from `app`) behind the one `ErrorInterceptor`, with health and reflection, and runs
+two background loops through the service layer: store health (SERVING while the store answers)
+and the sweep that expires overdue reservations. Message sizes follow `Limits`.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable, Iterable
 from concurrent import futures
@@ -11,13 +16,11 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from allocation_engine.api.errors import ErrorInterceptor
 from allocation_engine.api.request import Limits
 from allocation_engine.api.servicers.allocation import AllocationServicer
 from allocation_engine.api.servicers.inventory import InventoryServicer
 from allocation_engine.api.servicers.rules import RulesServicer
-from allocation_engine.errors import (
-    StoreUnavailable,
-)
 from allocation_engine.proto.allocation.v1 import allocation_pb2 as apb
 from allocation_engine.proto.allocation.v1 import allocation_pb2_grpc as apb_grpc
 from allocation_engine.proto.allocation.v1 import inventory_pb2 as ipb
@@ -25,7 +28,6 @@ from allocation_engine.proto.allocation.v1 import inventory_pb2_grpc as ipb_grpc
 from allocation_engine.proto.allocation.v1 import rules_pb2 as rpb
 from allocation_engine.proto.allocation.v1 import rules_pb2_grpc as rpb_grpc
 from allocation_engine.service import Services
-from allocation_engine.service.expiry import expire_due
 
 SERVICE_NAMES = (
     apb.DESCRIPTOR.services_by_name["AllocationService"].full_name,
@@ -68,6 +70,7 @@ class AllocationServer:
         self.limits = limits or Limits()
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc"),
+            interceptors=[ErrorInterceptor()],
             options=[
                 ("grpc.max_receive_message_length", self.limits.max_message_bytes),
                 ("grpc.max_send_message_length", self.limits.max_message_bytes),
@@ -102,19 +105,15 @@ class AllocationServer:
 
     def check_store(self) -> bool:
         """SERVING while the store answers, NOT_SERVING while it does not."""
-        try:
-            self.services.store.ping()
-            up = True
-        except StoreUnavailable:
-            up = False
+        up = self.services.store_reachable()
         status = health_pb2.HealthCheckResponse
         for name in ("", *self._names):
             self.health.set(name, status.SERVING if up else status.NOT_SERVING)
         return up
 
     def sweep(self) -> None:
-        with contextlib.suppress(StoreUnavailable):  # health says so; the next sweep catches up
-            expire_due(self.services.store, self.services.clock.now())
+        """Expires overdue reservations (nothing while the store is down; health says so)."""
+        self.services.sweep_expired()
 
     def start(self) -> AllocationServer:
         self.check_store()

@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from allocation_engine.engine import RuleSet
+from allocation_engine.errors import StoreUnavailable
 from allocation_engine.ports.clock import Clock
 from allocation_engine.ports.inventory import InventoryStore
+from allocation_engine.service.expiry import expire_due
 from allocation_engine.service.inventory import InventoryFeeds
 from allocation_engine.service.planner import Planner
 from allocation_engine.service.reservations import Reservations
@@ -44,6 +46,22 @@ class Services:
             inventory=InventoryFeeds(store, planner),
             rules=RulesAdmin(store, planner, default_rules_text),
         )
+
+    def store_reachable(self) -> bool:
+        """Whether the backing store answers right now (what the health check reports)."""
+        try:
+            self.store.ping()
+        except StoreUnavailable:
+            return False
+        return True
+
+    def sweep_expired(self) -> int:
+        """Expires the reservations whose time is up; how many. A store that does not answer
+        expires none (health reports it; the next sweep catches up)."""
+        try:
+            return expire_due(self.store, self.clock.now())
+        except StoreUnavailable:
+            return 0
 
 
 __all__ = ["InventoryFeeds", "Planner", "Reservations", "RulesAdmin", "Services"]

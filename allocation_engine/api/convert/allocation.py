@@ -1,4 +1,10 @@
-"""TODO docstring."""
+"""Protobuf <-> domain for `allocation.proto`: plans, shipments and reservations.
+
+Plans go out with every Allocate and Reserve answer and come back in when a client reserves
+a plan it was given (Reserve with `plan`), so they have a reader and a writer; what the wire does
+not carry (the engine's method name, explanations unless asked for, a NaN gap) is not restored.
+Reservations only leave the server.
+"""
 
 from __future__ import annotations
 
@@ -41,6 +47,7 @@ _RESERVATION_STATES = {
 
 
 def plan_to_proto(plan: Plan, *, explain: bool = False) -> apb.Plan:
+    """The plan as clients see it; a NaN gap (a heuristic proved nothing) is sent as 0."""
     message = apb.Plan(
         order_id=plan.order_id,
         status=_STATUSES[plan.status],
@@ -57,8 +64,8 @@ def plan_to_proto(plan: Plan, *, explain: bool = False) -> apb.Plan:
         optimality_gap=0.0 if math.isnan(plan.optimality_gap) else plan.optimality_gap,
         unfilled=[apb.ShipmentLine(sku=line.sku, quantity=line.quantity) for line in plan.unfilled],
         shortfalls=[shortfall_to_proto(s) for s in plan.shortfalls],
-        rules_name=plan.rules.rpartition("@")[0] or plan.rules,
-        rules_version=plan.rules.rpartition("@")[2] if "@" in plan.rules else "",
+        rules_name=plan.rules_name,
+        rules_version=plan.rules_version,
         candidates=plan.candidates,
         solver_candidates=plan.solver_candidates,
     )
@@ -71,9 +78,12 @@ def plan_to_proto(plan: Plan, *, explain: bool = False) -> apb.Plan:
 
 
 def plan_from_proto(message: apb.Plan) -> Plan:
-    """A plan as a client sent it back (Reserve with a plan) or as the CLI prints it."""
+    """A plan as a client sent it back (Reserve with a plan) or as the CLI prints it.
+
+    Bad fields are named from the plan down (`status`); the method is "engine", the gap as sent.
+    """
     problems = ProblemCollector()
-    status = enum_from_proto(_STATUSES, message.status, "plan.status", Status.FEASIBLE, problems)
+    status = enum_from_proto(_STATUSES, message.status, "status", Status.FEASIBLE, problems)
     problems.raise_if_any()
     return Plan(
         order_id=message.order_id,
@@ -92,13 +102,15 @@ def plan_from_proto(message: apb.Plan) -> Plan:
         optimality_gap=message.optimality_gap,
         unfilled=tuple(ShipmentLine(line.sku, line.quantity) for line in message.unfilled),
         shortfalls=tuple(shortfall_from_proto(s) for s in message.shortfalls),
-        rules="@".join(filter(None, (message.rules_name, message.rules_version))),
+        rules_name=message.rules_name,
+        rules_version=message.rules_version,
         candidates=message.candidates,
         solver_candidates=message.solver_candidates,
     )
 
 
 def reservation_to_proto(record: ReservationRecord) -> apb.Reservation:
+    """A reservation as clients see it, with its plan when it has one."""
     message = apb.Reservation(
         id=record.id,
         order_id=record.order_id,

@@ -1,4 +1,12 @@
-"""TODO docstring."""
+"""Protobuf <-> domain for `common.proto`: nodes, orders, stock positions and shortfalls.
+
+These messages are shared by every allocation.v1 service, so their mappers live here once and the
+per-service converters (`allocation`, `inventory`, `orders`) import them, with the enum tables and
+`enum_from_proto`. Readers name bad fields from the message down (`lines[0].quantity`,
+`ship_to.latitude`, `type`), as the engine does; the servicer that knows where the message sits
+in its request adds the prefix (`InvalidInput.under("order.")`). `nodes_from_proto` reads the
+repeated field of a request itself and so names each node `nodes[i].`.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +18,6 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from allocation_engine.engine import (
     CustomerType,
     DeliveryMode,
-    FieldProblem,
     InvalidInput,
     Node,
     NodeType,
@@ -20,9 +27,7 @@ from allocation_engine.engine import (
     Shortfall,
 )
 from allocation_engine.errors import ProblemCollector
-from allocation_engine.ports.inventory import (
-    Level,
-)
+from allocation_engine.ports.inventory import Level
 from allocation_engine.proto.allocation.v1 import common_pb2 as cpb
 
 T = TypeVar("T")
@@ -47,6 +52,8 @@ DELIVERY_MODES = {
 def enum_from_proto(
     table: Mapping[T, int], value: int, field: str, default: T | None, problems: ProblemCollector
 ) -> T | None:
+    """The domain member for wire `value`; 0 (unspecified) is `default` when there is one,
+    anything else unknown is a problem named `field`."""
     for domain, wire in table.items():
         if wire == value:
             return domain
@@ -54,10 +61,6 @@ def enum_from_proto(
         return default
     problems.add(field, value, f"must be one of {[str(d) for d in table]}")
     return default
-
-
-def prefixed(error: InvalidInput, prefix: str) -> list[FieldProblem]:
-    return [FieldProblem(f"{prefix}{p.field}", p.value, p.problem) for p in error.problems]
 
 
 # nodes
@@ -79,40 +82,40 @@ def node_to_proto(node: Node) -> cpb.Node:
     return message
 
 
-def node_from_proto(message: cpb.Node, where: str, problems: ProblemCollector) -> Node | None:
-    """The node, or None with its problems added (named `where.field`)."""
-    node_type = enum_from_proto(NODE_TYPES, message.type, f"{where}.type", None, problems)
+def node_from_proto(message: cpb.Node) -> Node:
+    """The node, or InvalidInput naming every bad field from the node down (`latitude`)."""
+    problems = ProblemCollector()
+    node_type = enum_from_proto(NODE_TYPES, message.type, "type", None, problems)
     if not message.country:
-        problems.add(f"{where}.country", message.country, "is required")
-    if node_type is None or not message.country:
-        return None
-    try:
-        return Node(
-            id=message.id,
-            type=node_type,
-            latitude=message.latitude,
-            longitude=message.longitude,
-            country=message.country,
-            ships_to=frozenset(message.ships_to),
-            unit_handling_cost=message.unit_handling_cost,
-            shipment_surcharge=message.shipment_surcharge,
-            capacity=message.capacity if message.HasField("capacity") else None,
-            active=message.active if message.HasField("active") else True,
-            tags=frozenset(message.tags),
-        )
-    except InvalidInput as bad:
-        problems.extend(
-            FieldProblem(f"{where}.{p.field.split('.', 1)[-1]}", p.value, p.problem)
-            for p in bad.problems
-        )
-        return None
+        problems.add("country", message.country, "is required")
+    problems.raise_if_any()
+    assert node_type is not None
+    return Node(
+        id=message.id,
+        type=node_type,
+        latitude=message.latitude,
+        longitude=message.longitude,
+        country=message.country,
+        ships_to=frozenset(message.ships_to),
+        unit_handling_cost=message.unit_handling_cost,
+        shipment_surcharge=message.shipment_surcharge,
+        capacity=message.capacity if message.HasField("capacity") else None,
+        active=message.active if message.HasField("active") else True,
+        tags=frozenset(message.tags),
+    )
 
 
 def nodes_from_proto(messages: Sequence[cpb.Node]) -> list[Node]:
+    """Every node of a request's `nodes`, or InvalidInput naming all bad ones (`nodes[3].type`)."""
     problems = ProblemCollector()
-    nodes = [node_from_proto(m, f"nodes[{i}]", problems) for i, m in enumerate(messages)]
+    nodes = []
+    for i, message in enumerate(messages):
+        try:
+            nodes.append(node_from_proto(message))
+        except InvalidInput as bad:
+            problems.extend(bad.under(f"nodes[{i}].").problems)
     problems.raise_if_any()
-    return [n for n in nodes if n is not None]
+    return nodes
 
 
 # orders
@@ -137,49 +140,40 @@ def order_to_proto(order: Order) -> cpb.Order:
 
 
 def order_from_proto(message: cpb.Order) -> Order:
-    """The order, or InvalidInput naming every bad field as `order.<path>`."""
+    """The order, or InvalidInput naming every bad field from the order down (`lines[0].sku`)."""
     problems = ProblemCollector()
     if not message.HasField("ship_to"):
-        problems.add("order.ship_to", None, "is required")
+        problems.add("ship_to", None, "is required")
     customer = enum_from_proto(
-        CUSTOMER_TYPES, message.customer_type, "order.customer_type", CustomerType.B2C, problems
+        CUSTOMER_TYPES, message.customer_type, "customer_type", CustomerType.B2C, problems
     )
     mode = enum_from_proto(
         DELIVERY_MODES,
         message.delivery_mode,
-        "order.delivery_mode",
+        "delivery_mode",
         DeliveryMode.SHIP_TO_ADDRESS,
         problems,
     )
     problems.raise_if_any()
-    try:
-        return Order(
-            id=message.id,
-            lines=tuple(
-                OrderLine(line.sku, line.quantity, line.ship_group or None)
-                for line in message.lines
-            ),
-            ship_to=ShipTo(
-                message.ship_to.latitude,
-                message.ship_to.longitude,
-                message.ship_to.country,
-                message.ship_to.postal_code,
-            ),
-            channel=message.channel or "web",
-            customer_type=customer or CustomerType.B2C,
-            delivery_mode=mode or DeliveryMode.SHIP_TO_ADDRESS,
-            pickup_store_id=message.pickup_store_id or None,
-        )
-    except InvalidInput as bad:
-        raise InvalidInput(
-            [
-                FieldProblem(f"order.{p.field.removeprefix('order.')}", p.value, p.problem)
-                for p in bad.problems
-            ]
-        ) from None
+    return Order(
+        id=message.id,
+        lines=tuple(
+            OrderLine(line.sku, line.quantity, line.ship_group or None) for line in message.lines
+        ),
+        ship_to=ShipTo(
+            message.ship_to.latitude,
+            message.ship_to.longitude,
+            message.ship_to.country,
+            message.ship_to.postal_code,
+        ),
+        channel=message.channel or "web",
+        customer_type=customer or CustomerType.B2C,
+        delivery_mode=mode or DeliveryMode.SHIP_TO_ADDRESS,
+        pickup_store_id=message.pickup_store_id or None,
+    )
 
 
-# plans
+# shortfalls (inside plans and FAILED_PRECONDITION details)
 def shortfall_to_proto(shortfall: Shortfall) -> cpb.Shortfall:
     return cpb.Shortfall(
         sku=shortfall.sku, requested=shortfall.requested, available=shortfall.available
@@ -190,7 +184,7 @@ def shortfall_from_proto(message: cpb.Shortfall) -> Shortfall:
     return Shortfall(message.sku, message.requested, message.available)
 
 
-# reservations (outbound only)
+# time (outbound only)
 def timestamp(seconds: float) -> Timestamp:
     stamp = Timestamp()
     stamp.FromNanoseconds(round(seconds * 1e9))
@@ -206,10 +200,4 @@ def level_to_proto(level: Level) -> cpb.Position:
         reserved=level.reserved,
         safety_stock=level.safety_stock,
         available=level.available,
-    )
-
-
-def level_from_proto(message: cpb.Position) -> Level:
-    return Level(
-        message.node_id, message.sku, message.on_hand, message.reserved, message.safety_stock
     )

@@ -1,4 +1,11 @@
-"""TODO docstring."""
+"""Protobuf <-> domain for `inventory.proto`: snapshot positions, adjustments, availability.
+
+What the ERP/WMS feeds in (snapshot chunks, adjustments) is read into the store port's records;
+what goes out (availability per sku, adjusted positions, clamped deltas) is written from them.
+Positions themselves are `common.proto` messages (`common.level_to_proto`). Readers do no
+validation: `service.inventory` checks the values and names them (`positions[4].on_hand`), and the
+servicer adds where the chunk sits in the stream (`chunks[1].`).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +21,7 @@ from allocation_engine.proto.allocation.v1 import inventory_pb2 as ipb
 
 
 def availability_to_proto(sku: str, levels: Sequence[Level]) -> ipb.SkuAvailability:
+    """One sku's totals over `levels` with the per-node positions."""
     return ipb.SkuAvailability(
         sku=sku,
         on_hand=sum(lv.on_hand for lv in levels),
@@ -24,14 +32,8 @@ def availability_to_proto(sku: str, levels: Sequence[Level]) -> ipb.SkuAvailabil
     )
 
 
-def snapshot_line_to_proto(line: SnapshotLine) -> ipb.SnapshotPosition:
-    message = ipb.SnapshotPosition(node_id=line.node_id, sku=line.sku, on_hand=line.on_hand)
-    if line.safety_stock is not None:
-        message.safety_stock = line.safety_stock
-    return message
-
-
 def snapshot_line_from_proto(message: ipb.SnapshotPosition) -> SnapshotLine:
+    """One snapshot position; an unset `safety_stock` is None (keep the current one)."""
     safety = message.safety_stock if message.HasField("safety_stock") else None
     return SnapshotLine(message.node_id, message.sku, message.on_hand, safety)
 

@@ -91,20 +91,12 @@ def place_from_proto(m: opb.PlaceOrderRequest) -> PlaceOrder:
 
 
 def payment_event_from_proto(m: opb.PaymentEvent) -> PaymentEvent:
+    """A payment event as a provider reported it; an unknown kind is named `kind`."""
     problems = ProblemCollector()
-    kind = enum_from_proto(PAYMENT_EVENTS, m.kind, "event.kind", None, problems)
+    kind = enum_from_proto(PAYMENT_EVENTS, m.kind, "kind", None, problems)
     problems.raise_if_any()
     assert kind is not None
     return PaymentEvent(kind, m.amount, m.reference, reason=m.reason)
-
-
-def payment_event_to_proto(event: PaymentEvent) -> opb.PaymentEvent:
-    return opb.PaymentEvent(
-        kind=PAYMENT_EVENTS[event.kind],
-        amount=event.amount,
-        reference=event.reference,
-        reason=event.reason,
-    )
 
 
 def return_items_from_proto(items: Sequence[opb.ReturnItem]) -> tuple[ReturnItem, ...]:
@@ -126,6 +118,7 @@ def order_state_from_proto(value: int) -> OrderState | None:
 
 
 def page_from_token(token: str) -> int:
+    """The offset a ListOrders page token stands for ("" = the first page)."""
     if not token:
         return 0
     if not token.isdigit():
@@ -136,7 +129,8 @@ def page_from_token(token: str) -> int:
 # answers out
 
 
-def order_to_proto(r: OrderRecord, workflows: Workflows) -> opb.OrderView:
+def order_view_to_proto(r: OrderRecord, workflows: Workflows) -> opb.OrderView:
+    """The order as clients see it, with the kind of the workflow step it is at."""
     steps = workflows.get(r.workflow).steps
     p = r.payment
     a = r.address

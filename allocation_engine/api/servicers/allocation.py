@@ -1,4 +1,11 @@
-"""TODO docstring."""
+"""`AllocationService` over gRPC: Allocate plans an order, Reserve holds its stock, and the
+reservation calls commit, release or read a hold.
+
+Thin by design: each method checks the request's limits, decodes it (`convert`), calls one use
+case of `Services` (`planner`, `reservations`) and encodes the answer. Errors are raised typed
+and mapped to statuses by `api.errors.ErrorInterceptor`; a decoded message's bad fields are
+named from the request down with `fields_under` (`order.lines[0].quantity`, `plan.status`).
+"""
 
 from __future__ import annotations
 
@@ -11,19 +18,14 @@ from allocation_engine.api.convert.allocation import (
     plan_to_proto,
     reservation_to_proto,
 )
-from allocation_engine.api.convert.common import (
-    order_from_proto,
-)
-from allocation_engine.api.convert.rules import (
-    rules_text_from_proto,
-)
-from allocation_engine.api.errors import handled
+from allocation_engine.api.convert.common import order_from_proto
+from allocation_engine.api.convert.rules import rules_text_from_proto
 from allocation_engine.api.request import (
     Limits,
     check_limit,
     deadline_of,
+    fields_under,
     fingerprint,
-    order_fields,
     required_reservation_id,
 )
 from allocation_engine.engine import InvalidInput, parse_rules
@@ -37,43 +39,39 @@ class AllocationServicer(apb_grpc.AllocationServiceServicer):
         self._services = services
         self._limits = limits
 
-    @handled
     def Allocate(self, request: apb.AllocateRequest, context: grpc.ServicerContext) -> Any:
         check_limit("order.lines", len(request.order.lines), self._limits.max_lines_per_order)
-        order = order_from_proto(request.order)
+        with fields_under("order."):
+            order = order_from_proto(request.order)
         rules = (
             parse_rules(rules_text_from_proto(request.rule_set))
             if request.HasField("rule_set")
             else None
         )
-        try:
-            plan = self._services.planner.plan(order, rules, deadline_of(context))
-        except InvalidInput as bad:
-            raise order_fields(bad) from None
+        plan = self._services.planner.plan(order, rules, deadline_of(context))
         return apb.AllocateResponse(plan=plan_to_proto(plan, explain=request.explain))
 
-    @handled
     def Reserve(self, request: apb.ReserveRequest, context: grpc.ServicerContext) -> Any:
         if not request.idempotency_key:
             raise InvalidInput.one("idempotency_key", "", "is required")
         check_limit("order.lines", len(request.order.lines), self._limits.max_lines_per_order)
-        order = order_from_proto(request.order)
-        plan = plan_from_proto(request.plan) if request.HasField("plan") else None
-        try:
-            record = self._services.reservations.reserve(
-                request.idempotency_key,
-                fingerprint(request),
-                order,
-                ttl_seconds=request.ttl_seconds,
-                plan=plan,
-                strict_plan=request.strict_plan,
-                deadline=deadline_of(context),
-            )
-        except InvalidInput as bad:
-            raise order_fields(bad) from None
+        with fields_under("order."):
+            order = order_from_proto(request.order)
+        plan = None
+        if request.HasField("plan"):
+            with fields_under("plan."):
+                plan = plan_from_proto(request.plan)
+        record = self._services.reservations.reserve(
+            request.idempotency_key,
+            fingerprint(request),
+            order,
+            ttl_seconds=request.ttl_seconds,
+            plan=plan,
+            strict_plan=request.strict_plan,
+            deadline=deadline_of(context),
+        )
         return apb.ReserveResponse(reservation=reservation_to_proto(record))
 
-    @handled
     def CommitReservation(
         self, request: apb.CommitReservationRequest, context: grpc.ServicerContext
     ) -> Any:
@@ -84,7 +82,6 @@ class AllocationServicer(apb_grpc.AllocationServiceServicer):
         )
         return apb.CommitReservationResponse(reservation=reservation_to_proto(record))
 
-    @handled
     def ReleaseReservation(
         self, request: apb.ReleaseReservationRequest, context: grpc.ServicerContext
     ) -> Any:
@@ -95,7 +92,6 @@ class AllocationServicer(apb_grpc.AllocationServiceServicer):
         )
         return apb.ReleaseReservationResponse(reservation=reservation_to_proto(record))
 
-    @handled
     def GetReservation(
         self, request: apb.GetReservationRequest, context: grpc.ServicerContext
     ) -> Any:

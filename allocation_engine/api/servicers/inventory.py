@@ -1,4 +1,11 @@
-"""TODO docstring."""
+"""`InventoryService` over gRPC: the network (UpsertNodes, ListNodes) and stock feeds from the
+ERP/WMS (ApplySnapshot streamed chunk by chunk, AdjustInventory), and availability reads.
+
+Thin by design: each method checks the request's limits, decodes it (`convert`), calls the
+`Services.inventory` use case and encodes the answer. Errors are raised typed and mapped to
+statuses by `api.errors.ErrorInterceptor` (the streamed ApplySnapshot too); the use case names
+bad fields within one chunk (`positions[4].on_hand`) and `fields_under` adds which chunk.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +14,15 @@ from typing import Any
 
 import grpc
 
-from allocation_engine.api.convert.common import (
-    level_to_proto,
-    node_to_proto,
-    nodes_from_proto,
-)
+from allocation_engine.api.convert.common import level_to_proto, node_to_proto, nodes_from_proto
 from allocation_engine.api.convert.inventory import (
     adjustment_from_proto,
     adjustment_to_proto,
     availability_to_proto,
     snapshot_line_from_proto,
 )
-from allocation_engine.api.errors import handled
-from allocation_engine.api.request import Limits, check_limit, fingerprint
-from allocation_engine.engine import FieldProblem, InvalidInput
+from allocation_engine.api.request import Limits, check_limit, fields_under, fingerprint
+from allocation_engine.engine import InvalidInput
 from allocation_engine.proto.allocation.v1 import inventory_pb2 as ipb
 from allocation_engine.proto.allocation.v1 import inventory_pb2_grpc as ipb_grpc
 from allocation_engine.service import Services
@@ -31,7 +33,6 @@ class InventoryServicer(ipb_grpc.InventoryServiceServicer):
         self._services = services
         self._limits = limits
 
-    @handled
     def UpsertNodes(self, request: ipb.UpsertNodesRequest, context: grpc.ServicerContext) -> Any:
         check_limit("nodes", len(request.nodes), self._limits.max_nodes_per_request)
         nodes = nodes_from_proto(request.nodes)
@@ -40,14 +41,12 @@ class InventoryServicer(ipb_grpc.InventoryServiceServicer):
         )
         return ipb.UpsertNodesResponse(nodes_version=version, upserted=len(nodes))
 
-    @handled
     def ListNodes(self, request: ipb.ListNodesRequest, context: grpc.ServicerContext) -> Any:
         record = self._services.inventory.nodes()
         return ipb.ListNodesResponse(
             nodes_version=record.version, nodes=[node_to_proto(n) for n in record.nodes]
         )
 
-    @handled
     def ApplySnapshot(
         self, request_iterator: Iterator[ipb.SnapshotChunk], context: grpc.ServicerContext
     ) -> Any:
@@ -67,15 +66,8 @@ class InventoryServicer(ipb_grpc.InventoryServiceServicer):
                 )
             version = chunk.version
             lines = [snapshot_line_from_proto(p) for p in chunk.positions]
-            try:
+            with fields_under(f"chunks[{chunks}]."):
                 outcome = self._services.inventory.apply_snapshot(chunk.version, lines)
-            except InvalidInput as bad:
-                raise InvalidInput(
-                    [
-                        FieldProblem(f"chunks[{chunks}].{p.field}", p.value, p.problem)
-                        for p in bad.problems
-                    ]
-                ) from None
             applied, skipped, chunks = (
                 applied + outcome.applied,
                 skipped + outcome.skipped,
@@ -87,7 +79,6 @@ class InventoryServicer(ipb_grpc.InventoryServiceServicer):
             version=version, positions_applied=applied, positions_skipped=skipped, chunks=chunks
         )
 
-    @handled
     def AdjustInventory(
         self, request: ipb.AdjustInventoryRequest, context: grpc.ServicerContext
     ) -> Any:
@@ -102,7 +93,6 @@ class InventoryServicer(ipb_grpc.InventoryServiceServicer):
             clamped=[adjustment_to_proto(a) for a in outcome.clamped],
         )
 
-    @handled
     def GetAvailability(
         self, request: ipb.GetAvailabilityRequest, context: grpc.ServicerContext
     ) -> Any:

@@ -1,4 +1,11 @@
-"""TODO docstring."""
+"""`OrderService` over gRPC: place an order and drive it through payment, shipment, delivery
+and returns, and read orders with their timeline.
+
+Thin by design: each method decodes the request into a workflow command (`convert.orders`),
+calls one `OrderFlow` use case and encodes the order view back. Validation lives in the flow,
+which names the request's own fields; errors are raised typed and mapped to statuses by
+`api.errors.ErrorInterceptor`.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,7 @@ from typing import Any
 import grpc
 
 from allocation_engine.api.convert import orders as op
-from allocation_engine.api.errors import handled
+from allocation_engine.api.request import fields_under
 from allocation_engine.engine import InvalidInput
 from allocation_engine.orders.commands import (
     CancelOrder,
@@ -34,14 +41,12 @@ class OrderServicer(opb_grpc.OrderServiceServicer):
         self._outbox = outbox
 
     def _view(self, record: Any) -> opb.OrderView:
-        return op.order_to_proto(record, self._flow.workflows)
+        return op.order_view_to_proto(record, self._flow.workflows)
 
-    @handled
     def PlaceOrder(self, request: opb.PlaceOrderRequest, context: grpc.ServicerContext) -> Any:
         placed = self._flow.place(op.place_from_proto(request))
         return opb.PlaceOrderResponse(order=self._view(placed.record), created=placed.created)
 
-    @handled
     def RecordPayment(
         self, request: opb.RecordPaymentRequest, context: grpc.ServicerContext
     ) -> Any:
@@ -55,10 +60,12 @@ class OrderServicer(opb_grpc.OrderServiceServicer):
                 signature=request.webhook.signature,
             )
         elif source == "event":
+            with fields_under("event."):
+                event = op.payment_event_from_proto(request.event)
             command = RecordPayment(
                 order_id=request.order_id,
                 idempotency_key=request.idempotency_key,
-                event=op.payment_event_from_proto(request.event),
+                event=event,
             )
         else:
             raise InvalidInput.one("source", None, "give an event or a webhook")
@@ -67,14 +74,12 @@ class OrderServicer(opb_grpc.OrderServiceServicer):
             return opb.RecordPaymentResponse(ignored=True)
         return opb.RecordPaymentResponse(order=self._view(record))
 
-    @handled
     def CancelOrder(self, request: opb.CancelOrderRequest, context: grpc.ServicerContext) -> Any:
         record = self._flow.cancel(
             CancelOrder(request.order_id, request.idempotency_key, request.reason)
         )
         return opb.CancelOrderResponse(order=self._view(record))
 
-    @handled
     def RecordShipment(
         self, request: opb.RecordShipmentRequest, context: grpc.ServicerContext
     ) -> Any:
@@ -89,7 +94,6 @@ class OrderServicer(opb_grpc.OrderServiceServicer):
         )
         return opb.RecordShipmentResponse(order=self._view(record))
 
-    @handled
     def RecordDelivery(
         self, request: opb.RecordDeliveryRequest, context: grpc.ServicerContext
     ) -> Any:
@@ -98,7 +102,6 @@ class OrderServicer(opb_grpc.OrderServiceServicer):
         )
         return opb.RecordDeliveryResponse(order=self._view(record))
 
-    @handled
     def RequestReturn(
         self, request: opb.RequestReturnRequest, context: grpc.ServicerContext
     ) -> Any:
@@ -112,7 +115,6 @@ class OrderServicer(opb_grpc.OrderServiceServicer):
         )
         return opb.RequestReturnResponse(order=self._view(record), return_id=return_id)
 
-    @handled
     def ReceiveReturn(
         self, request: opb.ReceiveReturnRequest, context: grpc.ServicerContext
     ) -> Any:
@@ -127,7 +129,6 @@ class OrderServicer(opb_grpc.OrderServiceServicer):
         )
         return opb.ReceiveReturnResponse(order=self._view(record))
 
-    @handled
     def InspectReturn(
         self, request: opb.InspectReturnRequest, context: grpc.ServicerContext
     ) -> Any:
@@ -141,12 +142,10 @@ class OrderServicer(opb_grpc.OrderServiceServicer):
         )
         return opb.InspectReturnResponse(order=self._view(record))
 
-    @handled
     def ResumeOrder(self, request: opb.ResumeOrderRequest, context: grpc.ServicerContext) -> Any:
         record = self._flow.resume(ResumeOrder(request.order_id, request.idempotency_key))
         return opb.ResumeOrderResponse(order=self._view(record))
 
-    @handled
     def GetOrder(self, request: opb.GetOrderRequest, context: grpc.ServicerContext) -> Any:
         view = self._flow.get(request.order_id)
         return opb.GetOrderResponse(
@@ -157,7 +156,6 @@ class OrderServicer(opb_grpc.OrderServiceServicer):
             ],
         )
 
-    @handled
     def ListOrders(self, request: opb.ListOrdersRequest, context: grpc.ServicerContext) -> Any:
         offset = op.page_from_token(request.page_token)
         size = request.page_size or 50

@@ -1,4 +1,9 @@
-"""TODO docstring."""
+"""`RulesService` over gRPC: read the published rule set, validate a draft (what a planner checks
+before publishing) and publish one under optimistic concurrency (`expected_revision`).
+
+Thin by design: each method calls one `Services.rules` use case and encodes the answer; errors
+are raised typed and mapped to statuses by `api.errors.ErrorInterceptor`.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,7 @@ from typing import Any
 
 import grpc
 
-from allocation_engine.api.convert.rules import (
-    problem_to_proto,
-    rules_to_proto,
-)
-from allocation_engine.api.errors import handled
+from allocation_engine.api.convert.rules import problem_to_proto, rules_to_proto
 from allocation_engine.api.request import fingerprint
 from allocation_engine.proto.allocation.v1 import rules_pb2 as rpb
 from allocation_engine.proto.allocation.v1 import rules_pb2_grpc as rpb_grpc
@@ -21,14 +22,12 @@ class RulesServicer(rpb_grpc.RulesServiceServicer):
     def __init__(self, services: Services) -> None:
         self._services = services
 
-    @handled
     def GetRules(self, request: rpb.GetRulesRequest, context: grpc.ServicerContext) -> Any:
         published = self._services.rules.get()
         return rpb.GetRulesResponse(
             rules=rules_to_proto(published.rules, published.text, published.revision)
         )
 
-    @handled
     def ValidateRules(
         self, request: rpb.ValidateRulesRequest, context: grpc.ServicerContext
     ) -> Any:
@@ -40,7 +39,6 @@ class RulesServicer(rpb_grpc.RulesServiceServicer):
             response.rules.CopyFrom(rules_to_proto(rules, request.toml, 0))
         return response
 
-    @handled
     def PutRules(self, request: rpb.PutRulesRequest, context: grpc.ServicerContext) -> Any:
         expected = request.expected_revision if request.HasField("expected_revision") else None
         published = self._services.rules.put(
