@@ -31,31 +31,10 @@ from typing import Any
 
 from allocation_engine.engine.order import CustomerType
 from allocation_engine.errors import InvalidInput, ProblemCollector
+from allocation_engine.orders.events import NOTIFIABLE, EventType
 
 PAYMENT_KINDS = ("card", "invoice")
 """card: authorized by the customer up front, captured by a step; invoice: paid after billing."""
-
-EVENT_TYPES = (
-    "order.placed",
-    "payment.authorized",
-    "payment.captured",
-    "payment.failed",
-    "payment.voided",
-    "order.allocated",
-    "shipment.released",
-    "shipment.shipped",
-    "shipment.delivered",
-    "invoice.issued",
-    "workflow.blocked",
-    "workflow.completed",
-    "order.cancelled",
-    "return.requested",
-    "return.received",
-    "return.inspected",
-    "refund.issued",
-    "credit.issued",
-)
-"""Every event type the workflow appends; a notify table may map any of them to a template."""
 
 
 @dataclass(frozen=True)
@@ -119,7 +98,7 @@ class Workflow:
     payment: str
     steps: tuple[Step, ...]
     when: When = When()
-    notify: Mapping[str, str] = field(default_factory=dict)
+    notify: Mapping[EventType, str] = field(default_factory=dict)
     description: str = ""
 
     def first(self, kind: str) -> Step | None:
@@ -378,20 +357,19 @@ def _money(raw: object, where: str, problems: ProblemCollector) -> int | None:
 
 def _notify(
     raw: object, where: str, templates: Collection[str] | None, problems: ProblemCollector
-) -> dict[str, str]:
+) -> dict[EventType, str]:
     if not isinstance(raw, Mapping):
         problems.add(where, raw, 'must be a table of "event.type" = "template"')
         return {}
-    out: dict[str, str] = {}
+    out: dict[EventType, str] = {}
     for event, template in raw.items():
-        if event not in EVENT_TYPES:
-            problems.add(
-                f"{where}.{event}", template, f"unknown event type; known: {list(EVENT_TYPES)}"
-            )
+        if event not in NOTIFIABLE:
+            known = [t.value for t in NOTIFIABLE]
+            problems.add(f"{where}.{event}", template, f"unknown event type; known: {known}")
         elif not isinstance(template, str) or (templates is not None and template not in templates):
             problems.add(f"{where}.{event}", template, "no such e-mail template")
         else:
-            out[event] = template
+            out[EventType(event)] = template
     return out
 
 

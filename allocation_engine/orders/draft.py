@@ -3,7 +3,7 @@
 A command works on a `Draft`; only when it succeeds as a whole does the draft become one atomic
 store write (`OrderChange`). Every transition goes through the state machines first, so an
 illegal one raises before anything changed. Events whose type the workflow maps to an e-mail
-template also append a `notification.requested` event: the outbox sends the e-mail from it.
+template also append a `NOTIFICATION_REQUESTED` event: the outbox sends the e-mail from it.
 """
 
 from __future__ import annotations
@@ -13,13 +13,12 @@ from typing import Any
 
 from allocation_engine.orders.change import OrderChange
 from allocation_engine.orders.definition import Workflow
+from allocation_engine.orders.events import EventType
 from allocation_engine.orders.machines import ORDER, PAYMENT, RETURN, SHIPMENT, ShipmentState
 from allocation_engine.orders.model import Customer, Event, OrderRecord, Return, Shipment
 
-NOTIFICATION = "notification.requested"
-"""The event the outbox turns into an e-mail; its data is a complete Notification."""
-
 SHIPPED = frozenset({ShipmentState.SHIPPED, ShipmentState.DELIVERED})
+DELIVERED = frozenset({ShipmentState.DELIVERED})
 
 
 class Draft:
@@ -42,7 +41,7 @@ class Draft:
 
     # events
 
-    def emit(self, type_: str, **data: Any) -> Event:
+    def emit(self, type_: EventType, **data: Any) -> Event:
         """Appends an event, and the e-mail the workflow sends for this event type, if any."""
         event = self._append(type_, data)
         template = self.workflow.notify.get(type_)
@@ -57,7 +56,7 @@ class Draft:
             return
         seq = self.record.events
         self._append(
-            NOTIFICATION,
+            EventType.NOTIFICATION_REQUESTED,
             {
                 "key": f"{self.record.id}/{seq}",
                 "to": self.customer.email,
@@ -68,7 +67,7 @@ class Draft:
             },
         )
 
-    def _append(self, type_: str, data: dict[str, Any]) -> Event:
+    def _append(self, type_: EventType, data: dict[str, Any]) -> Event:
         event = Event(self.record.id, self.record.events, type_, self.now, data)
         self.record = replace(self.record, events=self.record.events + 1)
         self.events.append(event)
@@ -148,5 +147,5 @@ def mail_context(record: OrderRecord, customer: Customer, cause: Event | None) -
             },
         },
         "customer": {"id": customer.id, "name": customer.name, "email": customer.email},
-        "event": {"type": cause.type, "at": cause.at, **cause.data} if cause else {},
+        "event": {"type": cause.type.value, "at": cause.at, **cause.data} if cause else {},
     }

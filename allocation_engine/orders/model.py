@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from allocation_engine.engine.order import CustomerType, Order
+from allocation_engine.orders.events import EventType
 from allocation_engine.orders.machines import OrderState, PaymentState, ReturnState, ShipmentState
 
 LANGUAGES = ("de", "en")
@@ -209,14 +210,19 @@ class Event:
     """One entry of an order's timeline and of the event log the outbox reads.
 
     `seq` numbers the order's events from 0, so `id` is unique and stable: the outbox uses it
-    as the idempotency key of every delivery made from this event.
+    as the idempotency key of every delivery made from this event. `type` is stored as its
+    string value; a store that reads it back as a plain string gets the member again here.
     """
 
     order_id: str
     seq: int
-    type: str
+    type: EventType
     at: float
     data: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.type, EventType):
+            object.__setattr__(self, "type", EventType(self.type))
 
     @property
     def id(self) -> str:

@@ -1,8 +1,8 @@
 """The outbox dispatcher: sends what the event log asks for, at least once, never twice.
 
 The workflow never sends anything itself. It appends events in the same atomic write as the
-state change, and this dispatcher reads them from the log: a `notification.requested` event
-becomes an e-mail, a `shipment.released` event a pick list for the node's WMS.
+state change, and this dispatcher reads them from the log: a `NOTIFICATION_REQUESTED` event
+becomes an e-mail, a `SHIPMENT_RELEASED` event a pick list for the node's WMS.
 
 Why nothing is lost: an event is acknowledged only after its receiver accepted it. A dispatcher
 that dies (or whose receiver fails) leaves its events unacknowledged, and the outbox hands them
@@ -21,15 +21,13 @@ import logging
 import threading
 from typing import Any
 
-from allocation_engine.orders.draft import NOTIFICATION
+from allocation_engine.orders.events import EventType
 from allocation_engine.orders.model import Address, Event
 from allocation_engine.ports.fulfilment import PickLine, PickList, Wms
 from allocation_engine.ports.notifications import Notification, Notifier, Undeliverable
 from allocation_engine.ports.orders import Outbox
 
 log = logging.getLogger("allocation_engine.outbox")
-
-RELEASED = "shipment.released"
 
 
 def notification_from(event: Event) -> Notification:
@@ -64,9 +62,9 @@ def delivery_status(outbox: Outbox, event: Event) -> str:
 
 def delivery_key(event: Event) -> str | None:
     """The idempotency key of what `event` sends, or None when it sends nothing."""
-    if event.type == NOTIFICATION:
+    if event.type is EventType.NOTIFICATION_REQUESTED:
         return f"mail:{event.data['key']}"
-    if event.type == RELEASED:
+    if event.type is EventType.SHIPMENT_RELEASED:
         return f"wms:{event.data['shipment_id']}"
     return None
 
@@ -99,7 +97,7 @@ class Dispatcher:
         key = delivery_key(event)
         if key is None or self.outbox.delivered(key):
             return
-        if event.type == NOTIFICATION:
+        if event.type is EventType.NOTIFICATION_REQUESTED:
             self.notifier.send(notification_from(event))
         else:
             self.wms.release(pick_list_from(event))

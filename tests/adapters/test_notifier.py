@@ -13,7 +13,7 @@ from allocation_engine.orders.commands import (
     RequestReturn,
     ReturnItem,
 )
-from allocation_engine.orders.draft import NOTIFICATION
+from allocation_engine.orders.events import EventType
 from allocation_engine.ports.notifications import Notification, Undeliverable
 from allocation_engine.service.outbox import notification_from
 from tests.service.orders.test_flow import ship_and_deliver
@@ -35,7 +35,7 @@ def _notifications(world: World) -> list[Notification]:
     )
     world.flow.inspect_return(InspectReturn(business.id, rid, (Inspection("C", 1, 0),), "i"))
     events = [*world.flow.get(record.id).timeline, *world.flow.get(business.id).timeline]
-    return [notification_from(e) for e in events if e.type == NOTIFICATION]
+    return [notification_from(e) for e in events if e.type is EventType.NOTIFICATION_REQUESTED]
 
 
 def test_every_template_renders_in_both_languages(world: World) -> None:

@@ -34,7 +34,7 @@ from allocation_engine.adapters.mail.notifier import message_id
 from allocation_engine.adapters.payments.fake_provider import FakeCardProvider
 from allocation_engine.adapters.redis.inventory import RedisStore
 from allocation_engine.adapters.redis.orders import RedisOrders
-from allocation_engine.orders.draft import NOTIFICATION
+from allocation_engine.orders.events import EventType
 from tests.support.orders import Mailbox, b2c, make_world
 
 pytestmark = pytest.mark.redis
@@ -79,7 +79,7 @@ def place_orders(redis_url: str, peer: FakeCardProvider) -> set[str]:
         keys |= {
             message_id(e.data["key"], DOMAIN)
             for e in world.flow.get(record.id).timeline
-            if e.type == NOTIFICATION
+            if e.type is EventType.NOTIFICATION_REQUESTED
         }
     assert len(keys) == 2 * ORDERS
     return keys

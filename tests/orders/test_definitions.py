@@ -186,6 +186,6 @@ def _unknown_step() -> str:
 
 
 def _unknown_event() -> str:
-    from allocation_engine.orders.definition import EVENT_TYPES
+    from allocation_engine.orders.events import NOTIFIABLE
 
-    return f"unknown event type; known: {list(EVENT_TYPES)}"
+    return f"unknown event type; known: {[t.value for t in NOTIFIABLE]}"

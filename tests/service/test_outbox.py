@@ -9,6 +9,7 @@ from pathlib import Path
 from allocation_engine.adapters.mail.notifier import MailRenderer, SmtpNotifier
 from allocation_engine.adapters.wms import FolderWms
 from allocation_engine.orders.definition import default_workflows_text, parse_workflows
+from allocation_engine.orders.events import EventType
 from allocation_engine.service.outbox import Dispatcher, delivery_key, delivery_status
 from tests.support.orders import TEMPLATES, Mailbox, World, b2b, b2c, free_port
 
@@ -116,7 +117,7 @@ def test_a_message_no_template_can_render_is_recorded_as_failed(
         "shipment_sent": "failed",
         "order_received": "sent",
         "payment_confirmed": "sent",
-        "shipment.released": "sent",
+        EventType.SHIPMENT_RELEASED: "sent",
     }
     assert [m["Subject"] for m in mailbox.messages] == [  # German: shipping to Cologne
         "Wir haben Ihre Bestellung w-1 erhalten",

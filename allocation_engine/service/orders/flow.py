@@ -40,6 +40,7 @@ from allocation_engine.orders.commands import (
 )
 from allocation_engine.orders.definition import Workflows
 from allocation_engine.orders.draft import SHIPPED, Draft
+from allocation_engine.orders.events import EventType
 from allocation_engine.orders.machines import (
     RETURN,
     OrderState,
@@ -166,7 +167,7 @@ class OrderFlow:
         )
         d = Draft(record, customer, workflow, now, new_customer)
         d.emit(
-            "order.placed",
+            EventType.ORDER_PLACED,
             channel=command.channel,
             external_id=command.external_id,
             customer_id=customer.id,
@@ -249,16 +250,21 @@ class OrderFlow:
             amount = payment.captured - payment.refunded
             refund_id = provider.refund(payment.reference, amount, key)
             d.payment_to("refund_rest", refunded=payment.captured)
-            d.emit("refund.issued", amount=amount, refund_id=refund_id, reason="order cancelled")
+            d.emit(
+                EventType.REFUND_ISSUED,
+                amount=amount,
+                refund_id=refund_id,
+                reason="order cancelled",
+            )
         elif payment.state is not PaymentState.VOIDED:
             if payment.reference:
                 provider.cancel(payment.reference, key)
             d.payment_to("void")
-            d.emit("payment.voided", reference=payment.reference)
+            d.emit(EventType.PAYMENT_VOIDED, reference=payment.reference)
         if d.record.reservation_id:
             self.gateways.stock.release(d.record.reservation_id, key)
         d.update(status=FlowStatus.CANCELLED, blocked_reason="")
-        d.emit("order.cancelled", reason=command.reason)
+        d.emit(EventType.ORDER_CANCELLED, reason=command.reason)
 
     # fulfilment
 
@@ -283,7 +289,7 @@ class OrderFlow:
             d.order_to("ship_rest" if everything else "ship_some")
             self.gateways.stock.ship(d.record.reservation_id, moved.node_id, everything)
             d.emit(
-                "shipment.shipped",
+                EventType.SHIPMENT_SHIPPED,
                 shipment_id=moved.id,
                 node_id=moved.node_id,
                 carrier=moved.carrier,
@@ -299,7 +305,7 @@ class OrderFlow:
             moved = d.shipment_to(shipment, "deliver", delivered_at=d.now)
             everything = all(s.state in DELIVERED for s in d.record.shipments)
             d.order_to("deliver_rest" if everything else "deliver_some")
-            d.emit("shipment.delivered", shipment_id=moved.id, carrier=moved.carrier)
+            d.emit(EventType.SHIPMENT_DELIVERED, shipment_id=moved.id, carrier=moved.carrier)
 
         return self._change(command.order_id, command.idempotency_key, command, deliver)
 
@@ -321,7 +327,7 @@ class OrderFlow:
             )
             d.update(returns=(*record.returns, ret))
             d.emit(
-                "return.requested",
+                EventType.RETURN_REQUESTED,
                 return_id=ret.id,
                 reason=ret.reason,
                 lines=[{"sku": i.sku, "quantity": i.quantity} for i in command.items],
@@ -361,7 +367,7 @@ class OrderFlow:
             back = sum(line.received for r in d.record.returns for line in r.lines)
             d.order_to("return_rest" if back == d.record.units else "return_some")
             d.emit(
-                "return.received",
+                EventType.RETURN_RECEIVED,
                 return_id=ret.id,
                 node_id=command.node_id,
                 lines=[{"sku": i.sku, "quantity": i.quantity} for i in command.items],
@@ -398,7 +404,7 @@ class OrderFlow:
         )
         d.return_to(ret, "inspect", lines=lines, refund=refund)
         d.emit(
-            "return.inspected",
+            EventType.RETURN_INSPECTED,
             return_id=ret.id,
             node_id=ret.node_id,
             refund=refund,
@@ -427,13 +433,13 @@ class OrderFlow:
             d.payment_to(
                 "refund_rest" if refunded == payment.captured else "refund_some", refunded=refunded
             )
-            d.emit("refund.issued", return_id=return_id, amount=cash, refund_id=refund_id)
+            d.emit(EventType.REFUND_ISSUED, return_id=return_id, amount=cash, refund_id=refund_id)
         if credit > 0:
             payment = d.record.payment
             d.payment_to(
                 "credit", amount=payment.amount - credit, credited=payment.credited + credit
             )
-            d.emit("credit.issued", return_id=return_id, amount=credit)
+            d.emit(EventType.CREDIT_ISSUED, return_id=return_id, amount=credit)
 
     def resume(self, command: ResumeOrder) -> OrderRecord:
         """Runs a blocked (or waiting) workflow again from its current step."""
@@ -532,7 +538,7 @@ def _pay(d: Draft, event: PaymentEvent) -> None:
                     "event.amount", event.amount, f"authorizes less than the {payment.amount} due"
                 )
             d.payment_to("authorize", authorized=event.amount, failure="")
-            d.emit("payment.authorized", amount=event.amount, reference=payment.reference)
+            d.emit(EventType.PAYMENT_AUTHORIZED, amount=event.amount, reference=payment.reference)
         case PaymentEventKind.CAPTURED:
             if payment.state is not PaymentState.PENDING and payment.captured == event.amount:
                 return
@@ -541,10 +547,10 @@ def _pay(d: Draft, event: PaymentEvent) -> None:
                     "event.amount", event.amount, f"must be the {payment.amount} due"
                 )
             d.payment_to("capture", captured=event.amount, failure="")
-            d.emit("payment.captured", amount=event.amount, reference=payment.reference)
+            d.emit(EventType.PAYMENT_CAPTURED, amount=event.amount, reference=payment.reference)
         case PaymentEventKind.FAILED:
             d.payment_to("fail", failure=event.reason)
-            d.emit("payment.failed", reason=event.reason, reference=payment.reference)
+            d.emit(EventType.PAYMENT_FAILED, reason=event.reason, reference=payment.reference)
 
 
 def _shipment(record: OrderRecord, shipment_id: str) -> Shipment:

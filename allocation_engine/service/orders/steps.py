@@ -17,6 +17,7 @@ from typing import Any
 from allocation_engine.errors import InsufficientStock, PaymentRefused, ProviderUnavailable
 from allocation_engine.orders.definition import Step
 from allocation_engine.orders.draft import SHIPPED, Draft
+from allocation_engine.orders.events import EventType
 from allocation_engine.orders.machines import PaymentState, ShipmentState
 from allocation_engine.orders.model import FlowStatus, Shipment, ShipmentItem
 from allocation_engine.ports.payments import PaymentProvider
@@ -93,7 +94,7 @@ def reserve(gateways: Gateways, d: Draft, step: Step) -> Result:
     d.order_to("allocate")
     d.update(reservation_id=hold.reservation_id, shipments=shipments)
     d.emit(
-        "order.allocated",
+        EventType.ORDER_ALLOCATED,
         reservation_id=hold.reservation_id,
         shipments=[{"id": s.id, "node_id": s.node_id, "lines": _lines(s.lines)} for s in shipments],
     )
@@ -109,7 +110,7 @@ def capture_payment(gateways: Gateways, d: Draft, step: Step) -> Result:
     except (PaymentRefused, ProviderUnavailable) as failed:
         return Blocked(f"capture failed: {failed}")
     d.payment_to("capture", captured=payment.amount)
-    d.emit("payment.captured", amount=payment.amount, reference=payment.reference)
+    d.emit(EventType.PAYMENT_CAPTURED, amount=payment.amount, reference=payment.reference)
     return Outcome.DONE
 
 
@@ -118,7 +119,7 @@ def release_to_wms(gateways: Gateways, d: Draft, step: Step) -> Result:
         if shipment.state is not ShipmentState.PENDING:
             continue
         d.shipment_to(shipment, "release")
-        d.emit("shipment.released", **pick_list_data(d, shipment))
+        d.emit(EventType.SHIPMENT_RELEASED, **pick_list_data(d, shipment))
     d.order_to("release")
     return Outcome.DONE
 
@@ -138,7 +139,7 @@ def invoice(gateways: Gateways, d: Draft, step: Step) -> Result:
     due_at = d.now + 86400 * int(step.param("due_days"))
     d.payment_to("invoice", due_at=due_at)
     d.emit(
-        "invoice.issued",
+        EventType.INVOICE_ISSUED,
         number=payment.reference,
         amount=payment.amount,
         due_at=due_at,
@@ -170,7 +171,12 @@ def advance(gateways: Gateways, d: Draft) -> None:
                 d.record.status is not FlowStatus.BLOCKED
                 or d.record.blocked_reason != result.reason
             ):
-                d.emit("workflow.blocked", step=step.kind, reason=result.reason, **result.details)
+                d.emit(
+                    EventType.WORKFLOW_BLOCKED,
+                    step=step.kind,
+                    reason=result.reason,
+                    **result.details,
+                )
             d.update(status=FlowStatus.BLOCKED, blocked_reason=result.reason)
             return
         if result is Outcome.WAIT:
@@ -179,7 +185,7 @@ def advance(gateways: Gateways, d: Draft) -> None:
         d.update(step=d.record.step + 1)
     if d.record.status in (FlowStatus.WAITING, FlowStatus.BLOCKED):
         d.update(status=FlowStatus.DONE, blocked_reason="")
-        d.emit("workflow.completed", workflow=d.workflow.name)
+        d.emit(EventType.WORKFLOW_COMPLETED, workflow=d.workflow.name)
 
 
 def pick_list_data(d: Draft, shipment: Shipment) -> dict[str, Any]:

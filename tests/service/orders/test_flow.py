@@ -26,6 +26,7 @@ from allocation_engine.orders.commands import (
     ReturnItem,
 )
 from allocation_engine.orders.definition import load_workflows
+from allocation_engine.orders.events import EventType
 from allocation_engine.orders.machines import OrderState, PaymentState, ShipmentState
 from allocation_engine.orders.model import FlowStatus, OrderRecord
 from allocation_engine.orders.payments import PaymentEvent, PaymentEventKind
@@ -39,7 +40,7 @@ def templates(world: World, order_id: str) -> list[str]:
     return [
         e.data["template"]
         for e in world.flow.get(order_id).timeline
-        if e.type == "notification.requested"
+        if e.type == EventType.NOTIFICATION_REQUESTED
     ]
 
 
@@ -174,7 +175,9 @@ def test_an_order_without_stock_blocks_and_resumes_when_stock_arrives(world: Wor
     carries it on to the warehouse."""
     record = world.flow.place(b2c("w-1", C=8)).record
     assert (record.status, record.state) == (FlowStatus.BLOCKED, OrderState.PLACED)
-    blocked = [e for e in world.flow.get(record.id).timeline if e.type == "workflow.blocked"]
+    blocked = [
+        e for e in world.flow.get(record.id).timeline if e.type == EventType.WORKFLOW_BLOCKED
+    ]
     assert blocked[0].data["shortfalls"] == [{"sku": "C", "requested": 8, "available": 6}]
     record = world.flow.resume(ResumeOrder(record.id, "resume-1"))
     assert record.status is FlowStatus.BLOCKED
@@ -318,7 +321,7 @@ def test_concurrent_shipments_of_one_order_both_land(any_world: World) -> None:
     assert errors == []
     final = world.flow.get(record.id)
     assert final.record.state is OrderState.SHIPPED
-    assert [e.type for e in final.timeline].count("shipment.shipped") == 2
+    assert [e.type for e in final.timeline].count(EventType.SHIPMENT_SHIPPED) == 2
     assert world.on_hand("WH-KOELN", "A") == (0, 0)
     assert world.on_hand("WH-BERLIN", "A") == (1, 0)
 
@@ -330,4 +333,4 @@ def test_an_account_without_an_e_mail_gets_no_e_mails(world: World) -> None:
     record = ship_and_deliver(world, world.flow.place(command).record)
     timeline = world.flow.get(record.id).timeline
     assert templates(world, record.id) == []
-    assert "invoice.issued" in [e.type for e in timeline]
+    assert EventType.INVOICE_ISSUED in [e.type for e in timeline]
