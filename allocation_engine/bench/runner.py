@@ -39,13 +39,15 @@ from allocation_engine.bench.lp_bound import lp_bound
 from allocation_engine.bench.mip import available_backends
 from allocation_engine.engine import RuleSet
 
+FAMILIES = ("f1", "f2", "f3")  # literature sequences, the latency grid, the service
+
 
 @dataclass(frozen=True)
 class BenchConfig:
     """How much of each family to run. QUICK and FULL below are the two presets."""
 
     mode: str
-    families: tuple[str, ...] = ("f1", "f2", "f3")
+    families: tuple[str, ...] = FAMILIES
     # F2
     f2_nodes: tuple[int, ...] = f2.NODES
     f2_lines: tuple[int, ...] = f2.LINES

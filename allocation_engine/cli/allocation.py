@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -12,7 +10,7 @@ from rich.console import Console
 
 from allocation_engine.api.convert.allocation import plan_from_proto
 from allocation_engine.api.convert.common import order_to_proto
-from allocation_engine.cli.common import add_client
+from allocation_engine.cli.common import add_client, read_json, read_text
 from allocation_engine.cli.render import print_json, print_plan, print_reservation
 from allocation_engine.engine.codec import order_from_dict
 from allocation_engine.proto.allocation.v1 import allocation_pb2 as apb
@@ -22,14 +20,14 @@ from allocation_engine.proto.allocation.v1 import rules_pb2 as rpb
 
 
 def _order(path: str) -> cpb.Order:
-    return order_to_proto(order_from_dict(json.loads(Path(path).read_text())))
+    return order_to_proto(order_from_dict(read_json(path)))
 
 
 def _allocate(args: argparse.Namespace, channel: grpc.Channel, console: Console) -> int:
     """Plans an order on the server (holds nothing)."""
     request = apb.AllocateRequest(order=_order(args.order), explain=args.explain)
     if args.rules:
-        request.rule_set.CopyFrom(rpb.RuleSet(toml=Path(args.rules).read_text()))
+        request.rule_set.CopyFrom(rpb.RuleSet(toml=read_text(args.rules)))
     response = apb_grpc.AllocationServiceStub(channel).Allocate(request, timeout=args.timeout)
     if args.json:
         print_json(response)

@@ -75,7 +75,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     """Runs the benchmark families and writes results.json, report.md and plots."""
     from allocation_engine.bench.f1 import SETTINGS
     from allocation_engine.bench.report import write_bench_report
-    from allocation_engine.bench.runner import PRESETS, run_bench
+    from allocation_engine.bench.runner import FAMILIES, PRESETS, run_bench
     from allocation_engine.bench.targets import evaluate
 
     config = PRESETS[args.mode]
@@ -95,7 +95,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             for name, (instances, sequences) in runs.items()
         ),
     )
-    config = replace(config, families=tuple(f.strip() for f in args.families.split(",")))
+    families = tuple(f.strip() for f in args.families.split(",") if f.strip())
+    for family in families or ("",):
+        if family not in FAMILIES:
+            raise InvalidInput.one("--families", family, f"must be some of {list(FAMILIES)}")
+    config = replace(config, families=families)
     if args.mip is not None:
         config = replace(config, mip_backends=tuple(b.strip().upper() for b in args.mip.split(",")))
     results = run_bench(config, show_progress=not args.no_progress)

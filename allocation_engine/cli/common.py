@@ -4,8 +4,10 @@ wrapper that turns a failed call into a printed error and exit code 1."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -14,6 +16,32 @@ from rich.console import Console
 from allocation_engine.cli.render import print_error
 
 DEFAULT_TARGET = os.environ.get("ALLOCATION_ENGINE_TARGET", "127.0.0.1:50051")
+
+
+class UsageError(Exception):
+    """A mistake in what the user gave a command (a file that is not there, a malformed value):
+    printed as one line naming the file or the option, exit code 2, no traceback."""
+
+
+def read_text(path: str | Path) -> str:
+    """The text of a file the user named, or a UsageError saying why it cannot be read."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"{path}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise UsageError(f"{path}: not UTF-8 text (byte {error.start})") from None
+
+
+def read_json(path: str | Path) -> Any:
+    """The JSON document in a file the user named, or a UsageError with line and column."""
+    try:
+        return json.loads(read_text(path))
+    except json.JSONDecodeError as error:
+        raise UsageError(
+            f"{path}: not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})"
+        ) from None
+
 
 ClientRun = Callable[[argparse.Namespace, grpc.Channel, Console], int]
 

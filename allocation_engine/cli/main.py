@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from allocation_engine.cli import allocation, bench, inventory, orders, plan, serve, workflows
+from allocation_engine.cli.common import UsageError
 from allocation_engine.errors import InvalidInput
 
 GROUPS = (plan, serve, allocation, inventory, orders, workflows, bench)
@@ -31,5 +32,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
     except InvalidInput as bad:
         print(f"invalid input: {bad}", file=sys.stderr)
+        return 2
+    except UsageError as mistake:
+        print(f"error: {mistake}", file=sys.stderr)
+        return 2
+    except OSError as error:  # a file a command reads or writes on the user's behalf
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"error: {where}{error.strerror or error}", file=sys.stderr)
         return 2
     return code

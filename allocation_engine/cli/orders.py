@@ -7,10 +7,8 @@ order place FILE | pay | cancel | ship | deliver | return | receive | inspect | 
 from __future__ import annotations
 
 import argparse
-import json
 import uuid
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -18,7 +16,7 @@ from google.protobuf import json_format
 from rich.console import Console
 from rich.table import Table
 
-from allocation_engine.cli.common import ClientRun, add_client
+from allocation_engine.cli.common import ClientRun, UsageError, add_client, read_json
 from allocation_engine.cli.render import (
     event_detail,
     money,
@@ -70,9 +68,10 @@ def _answer(args: argparse.Namespace, response: Any, console: Console) -> int:
 
 def _place(args: argparse.Namespace, channel: grpc.Channel, console: Console) -> int:
     """Places the order in a JSON file (PlaceOrderRequest in protobuf's JSON form)."""
-    request = json_format.ParseDict(
-        json.loads(Path(args.file).read_text()), opb.PlaceOrderRequest()
-    )
+    try:
+        request = json_format.ParseDict(read_json(args.file), opb.PlaceOrderRequest())
+    except json_format.ParseError as error:
+        raise UsageError(f"{args.file}: not a PlaceOrderRequest: {error}") from None
     response = _stub(channel).PlaceOrder(request, timeout=args.timeout)
     if not args.json and not response.created:
         console.print("(placed before: this is the order as it stands)")

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from allocation_engine.app.demo import demo_inventory, demo_network
+from allocation_engine.cli.common import read_json
 from allocation_engine.cli.render import print_plan
 from allocation_engine.engine import METHODS, RuleSet, allocate, load_rules
 from allocation_engine.engine.codec import order_from_dict, plan_to_dict
@@ -22,7 +22,7 @@ def _rules(path: str | None) -> RuleSet:
 
 def _plan(args: argparse.Namespace) -> int:
     """Plans one order in-process against the embedded demo network (no server needed)."""
-    order = order_from_dict(json.loads(Path(args.order).read_text()))
+    order = order_from_dict(read_json(args.order))
     network = demo_network()
     plan = allocate(order, network, demo_inventory(network), _rules(args.rules), method=args.method)
     if args.json:

@@ -75,3 +75,92 @@ def test_load_snapshot_streams_a_csv_in_chunks(
     assert main(["availability", "A", "C", "--json", "--target", server.address]) == 0
     skus = {s["sku"]: int(s["available"]) for s in json.loads(capsys.readouterr().out)["skus"]}
     assert skus == {"A": 6 + 2, "C": 4}
+
+
+def error_of(capsys: pytest.CaptureFixture[str]) -> str:
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err + captured.out
+    return captured.err
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "No such file or directory"),
+        ("{not json", "not valid JSON: Expecting property name enclosed in double quotes (line 1"),
+        (b"\xff\xfe", "not UTF-8 text"),
+    ],
+    ids=["missing", "malformed", "binary"],
+)
+def test_a_file_that_cannot_be_read_is_one_line_and_exit_2(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    content: str | bytes | None,
+    expected: str,
+) -> None:
+    """Given an order file that is missing, not JSON or not text, when `plan` reads it, then
+    the command names the file and the reason on one line, exits 2 and prints no traceback."""
+    path = tmp_path / "order.json"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content)
+    assert main(["plan", str(path)]) == 2
+    err = error_of(capsys)
+    assert err.startswith(f"error: {path}: ")
+    assert expected in err
+
+
+def test_a_place_order_file_of_the_wrong_shape_is_refused_before_any_call(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Given a JSON file with a field PlaceOrderRequest does not have, when `order place` reads
+    it, then it exits 2 naming the field, without calling a server (none listens here)."""
+    path = tmp_path / "order.json"
+    path.write_text(json.dumps({"channel": "web", "qty": 2}))
+    assert main(["order", "place", str(path), "--target", "127.0.0.1:1"]) == 2
+    err = error_of(capsys)
+    assert "not a PlaceOrderRequest" in err
+    assert "qty" in err
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        ("node_id,sku,on_hand\nWH-FRA,A,7\nWH-FRA,B,lots\n", ":3: on_hand='lots': must be a whole"),
+        ("node_id,sku,on_hand\nWH-FRA,A,-1\n", ":2: on_hand='-1': must be a whole number"),
+        ("node_id,sku\nWH-FRA,A\n", "missing columns ['on_hand']"),
+        ("node_id,sku,on_hand\nWH-FRA,,7\n", ":2: node_id and sku are required"),
+        ("node_id,sku,on_hand\nWH-FRA,A,7,9\n", ":2: more fields than the header names"),
+    ],
+    ids=["word", "negative", "no-column", "no-sku", "extra-field"],
+)
+@pytest.mark.parametrize("store", ["memory"], indirect=True)
+def test_a_bad_snapshot_line_refuses_the_load_and_changes_nothing(
+    server: AllocationServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    rows: str,
+    expected: str,
+) -> None:
+    """Given a snapshot CSV with one bad line after good ones, when it is loaded, then the
+    command names the line, column and value, exits 2, and the server's stock is unchanged
+    (the file is checked before anything is sent)."""
+    target = ["--target", server.address]
+    assert main(["availability", "A", "B", "--json", *target]) == 0
+    before = capsys.readouterr().out
+    csv = tmp_path / "snapshot.csv"
+    csv.write_text(rows)
+    assert main(["load-snapshot", str(csv), "--version", "2", "--chunk", "1", *target]) == 2
+    assert expected in error_of(capsys)
+    assert main(["availability", "A", "B", "--json", *target]) == 0
+    assert capsys.readouterr().out == before
+
+
+def test_bench_refuses_an_unknown_family(capsys: pytest.CaptureFixture[str]) -> None:
+    """Given `bench --families f9`, then it names the option and the known families, exit 2,
+    instead of running nothing and reporting success."""
+    assert main(["bench", "--families", "f2,f9"]) == 2
+    err = error_of(capsys)
+    assert "--families='f9'" in err
+    assert "['f1', 'f2', 'f3']" in err
