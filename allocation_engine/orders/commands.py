@@ -1,12 +1,13 @@
 """What callers ask of the workflow: one frozen dataclass per command.
 
-Each mutating command carries an idempotency key; its fingerprint (a hash of the command) tells
-a retry of the same request from a different request that reuses the key.
+Each mutating command carries an idempotency key; its fingerprint (`orders.fingerprint`, a
+digest of the command's canonical encoding) tells a retry of the same request from a different
+request that reuses the key. A field added to a command later needs a default, and then old
+requests keep their fingerprints.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
 from allocation_engine.engine.order import CustomerType, DeliveryMode, ShipTo
@@ -123,8 +124,3 @@ class ResumeOrder:
 
     order_id: str
     idempotency_key: str
-
-
-def fingerprint(command: object) -> str:
-    """A stable digest of a command; frozen dataclasses have a deterministic repr."""
-    return hashlib.sha256(repr(command).encode()).hexdigest()[:32]

@@ -1,0 +1,89 @@
+"""What every order command shares: the ports, loading an order, and the change loop.
+
+A command loads the order, makes its change on a `Draft` (state machines first, so an illegal
+transition raises before anything moved), runs the workflow on until a step waits, and stores
+order and events in one compare-and-set write (`FlowCore.change`). When another call wrote
+first, the command runs again on the fresh order; calls to the outside world inside a command
+carry idempotency keys derived from the order, so a rerun repeats none of them.
+
+A retry with an idempotency key already seen returns the order as it stands; the same key with
+a different request is `KeyReused`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from allocation_engine.errors import ConcurrentChange, InvalidInput, KeyReused, NotFound
+from allocation_engine.orders.definition import Workflows
+from allocation_engine.orders.draft import Draft
+from allocation_engine.orders.fingerprint import fingerprint, same_request
+from allocation_engine.orders.model import Customer, OrderRecord
+from allocation_engine.ports.clock import Clock
+from allocation_engine.ports.orders import OrderStore, StaleVersion
+from allocation_engine.service.orders.steps import Gateways, advance
+
+
+class FlowCore:
+    """The ports the order commands work through, and the one way they change an order."""
+
+    def __init__(
+        self,
+        workflows: Workflows,
+        store: OrderStore,
+        gateways: Gateways,
+        clock: Clock,
+        *,
+        retries: int = 8,
+    ) -> None:
+        self.workflows = workflows
+        self.store = store
+        self.gateways = gateways
+        self.clock = clock
+        self.retries = retries  # rounds of the change loop before ConcurrentChange
+
+    def change(
+        self, order_id: str, key: str, request: object, apply: Callable[[Draft], None]
+    ) -> OrderRecord:
+        """Applies `apply` to the order and runs its workflow on, as one compare-and-set write
+        remembered under `key`; `request` is what the key's fingerprint is taken of.
+
+        A key already seen with the same request returns the order as it stands (nothing runs
+        again); with another request it is `KeyReused`. A lost race reruns `apply` on the
+        fresh order, at most `retries` times, then `ConcurrentChange`.
+        """
+        if not key:
+            raise InvalidInput.one("idempotency_key", key, "is required")
+        fp = fingerprint(request)
+        for _ in range(self.retries):
+            record = self.store.load(order_id)
+            seen = record.keys.get(key)
+            if seen is not None:
+                if not same_request(seen, request):
+                    raise KeyReused("idempotency_key", key)
+                return record
+            d = self.draft(record)
+            apply(d)
+            advance(self.gateways, d)
+            try:
+                self.store.commit(d.change(key, fp))
+            except StaleVersion:
+                continue
+            return d.record
+        raise ConcurrentChange(order_id)
+
+    def draft(self, record: OrderRecord) -> Draft:
+        """A change to `record`, made now, under its customer and workflow."""
+        return Draft(
+            record,
+            self.customer_of(record),
+            self.workflows.get(record.workflow),
+            self.clock.now(),
+        )
+
+    def customer_of(self, record: OrderRecord) -> Customer:
+        """The order's customer account (NotFound if the store lost it)."""
+        customer = self.store.customer(record.customer_id)
+        if customer is None:
+            raise NotFound("customer_id", record.customer_id)
+        return customer

@@ -1,0 +1,151 @@
+"""Money in and out: payment events, cancelling an order, refunds and credit notes.
+
+A payment moves only by a provider's event (a verified webhook or a trusted report) or by a
+step of the workflow; money goes back when an order is cancelled or a return is accepted.
+Every call to a provider carries an idempotency key derived from the order, so a rerun of the
+command after a lost race pays or refunds nothing twice.
+"""
+
+from __future__ import annotations
+
+from allocation_engine.errors import InvalidInput
+from allocation_engine.orders.commands import CancelOrder, RecordPayment
+from allocation_engine.orders.draft import Draft
+from allocation_engine.orders.events import EventType
+from allocation_engine.orders.machines import PaymentState
+from allocation_engine.orders.model import FlowStatus, OrderRecord
+from allocation_engine.orders.payments import PaymentEvent, PaymentEventKind
+from allocation_engine.ports.payments import PaymentOpened
+from allocation_engine.service.orders.core import FlowCore
+from allocation_engine.service.orders.steps import Gateways
+
+
+def record_payment(core: FlowCore, command: RecordPayment) -> OrderRecord | None:
+    """Applies a payment event; None when a webhook carries an event type we ignore.
+
+    A webhook is verified and read by its provider; its key defaults to the provider's event
+    id, so the provider redelivering it changes nothing. The fingerprint covers the order id
+    and the event as read, not the raw webhook, whose signature may differ on every delivery.
+    """
+    event, key = command.event, command.idempotency_key
+    if command.payload:
+        provider = core.gateways.payments.get(command.provider)
+        if provider is None:
+            raise InvalidInput.one(
+                "webhook.provider", command.provider, f"one of {sorted(core.gateways.payments)}"
+            )
+        event = provider.parse_webhook(command.payload, command.signature)
+        if event is None:
+            return None
+        key = key or f"webhook:{command.provider}:{event.event_id}"
+    if event is None:
+        raise InvalidInput.one("event", None, "give a payment event or a webhook")
+    order_id = command.order_id or event.order_id
+    if event.order_id and command.order_id and event.order_id != command.order_id:
+        raise InvalidInput.one("order_id", command.order_id, f"the event is for {event.order_id}")
+    if not order_id:
+        raise InvalidInput.one("order_id", order_id, "is required")
+    paid = event
+    return core.change(order_id, key, (command.order_id, paid), lambda d: pay(d, paid))
+
+
+def cancel(core: FlowCore, command: CancelOrder) -> OrderRecord:
+    """Cancels an order whose goods have not gone to the WMS: holds released, money back."""
+    return core.change(
+        command.order_id,
+        command.idempotency_key,
+        command,
+        lambda d: _cancel(core.gateways, d, command.reason),
+    )
+
+
+def _cancel(gateways: Gateways, d: Draft, reason: str) -> None:
+    """Every transition first (an order already released raises before money moves), then
+    the captured money refunded or the open payment voided, then the stock released."""
+    d.order_to("cancel")
+    for shipment in d.record.shipments:
+        d.shipment_to(shipment, "cancel")
+    payment = d.record.payment
+    provider = gateways.payment(d)
+    key = d.record.key("cancel")
+    if payment.state in (PaymentState.CAPTURED, PaymentState.PARTIALLY_REFUNDED):
+        amount = payment.captured - payment.refunded
+        refund_id = provider.refund(payment.reference, amount, key)
+        d.payment_to("refund_rest", refunded=payment.captured)
+        d.emit(
+            EventType.REFUND_ISSUED, amount=amount, refund_id=refund_id, reason="order cancelled"
+        )
+    elif payment.state is not PaymentState.VOIDED:
+        if payment.reference:
+            provider.cancel(payment.reference, key)
+        d.payment_to("void")
+        d.emit(EventType.PAYMENT_VOIDED, reference=payment.reference)
+    if d.record.reservation_id:
+        gateways.stock.release(d.record.reservation_id, key)
+    d.update(status=FlowStatus.CANCELLED, blocked_reason="")
+    d.emit(EventType.ORDER_CANCELLED, reason=reason)
+
+
+def refund(gateways: Gateways, d: Draft, return_id: str, amount: int, key: str) -> None:
+    """Pays back `amount` for a return: what was collected goes back to the customer, the rest
+    (not collected yet, an open invoice say) is credited, lowering what the customer owes."""
+    payment = d.record.payment
+    cash = min(amount, payment.captured - payment.refunded)
+    credit = amount - cash
+    if cash > 0:
+        refund_id = gateways.payment(d).refund(payment.reference, cash, f"{key}:refund")
+        refunded = payment.refunded + cash
+        d.payment_to(
+            "refund_rest" if refunded == payment.captured else "refund_some", refunded=refunded
+        )
+        d.emit(EventType.REFUND_ISSUED, return_id=return_id, amount=cash, refund_id=refund_id)
+    if credit > 0:
+        payment = d.record.payment
+        d.payment_to("credit", amount=payment.amount - credit, credited=payment.credited + credit)
+        d.emit(EventType.CREDIT_ISSUED, return_id=return_id, amount=credit)
+
+
+def apply_opening(d: Draft, opened: PaymentOpened) -> bool:
+    """Records an authorization or failure that came with opening the payment (a card that
+    authorizes at checkout); False when the provider answered neither yet."""
+    if opened.authorized:
+        pay(d, PaymentEvent(PaymentEventKind.AUTHORIZED, opened.authorized, opened.reference))
+    elif opened.failure:
+        pay(d, PaymentEvent(PaymentEventKind.FAILED, 0, opened.reference, reason=opened.failure))
+    else:
+        return False
+    return True
+
+
+def pay(d: Draft, event: PaymentEvent) -> None:
+    """Moves the payment by a provider event. A report of the state the payment is already in
+    (a webhook echoing our own capture, say) changes nothing."""
+    payment = d.record.payment
+    if event.reference and payment.reference and event.reference != payment.reference:
+        raise InvalidInput.one(
+            "event.reference", event.reference, f"the order's payment is {payment.reference}"
+        )
+    if event.amount < 0:
+        raise InvalidInput.one("event.amount", event.amount, "must be >= 0")
+    match event.kind:
+        case PaymentEventKind.AUTHORIZED:
+            if payment.state is PaymentState.AUTHORIZED and payment.authorized == event.amount:
+                return
+            if event.amount < payment.amount:
+                raise InvalidInput.one(
+                    "event.amount", event.amount, f"authorizes less than the {payment.amount} due"
+                )
+            d.payment_to("authorize", authorized=event.amount, failure="")
+            d.emit(EventType.PAYMENT_AUTHORIZED, amount=event.amount, reference=payment.reference)
+        case PaymentEventKind.CAPTURED:
+            if payment.state is not PaymentState.PENDING and payment.captured == event.amount:
+                return
+            if event.amount != payment.amount:
+                raise InvalidInput.one(
+                    "event.amount", event.amount, f"must be the {payment.amount} due"
+                )
+            d.payment_to("capture", captured=event.amount, failure="")
+            d.emit(EventType.PAYMENT_CAPTURED, amount=event.amount, reference=payment.reference)
+        case PaymentEventKind.FAILED:
+            d.payment_to("fail", failure=event.reason)
+            d.emit(EventType.PAYMENT_FAILED, reason=event.reason, reference=payment.reference)

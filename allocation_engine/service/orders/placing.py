@@ -1,0 +1,186 @@
+"""Placing an order: checking the request, finding or creating the customer, opening the
+payment, and running the new order's workflow up to its first wait.
+
+Placing is idempotent on (channel, external id) rather than on an idempotency key: a shop that
+sends the same order again gets the first one back, and the same external id with a different
+order is `KeyReused`. The order and a new customer are created in one write, so two concurrent
+placements of one order (or of two orders by one new customer) cannot both win.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+from allocation_engine.engine.order import Order, OrderLine
+from allocation_engine.errors import ConcurrentChange, InvalidInput, KeyReused, ProblemCollector
+from allocation_engine.orders.commands import PlaceOrder
+from allocation_engine.orders.draft import Draft
+from allocation_engine.orders.events import EventType
+from allocation_engine.orders.fingerprint import fingerprint, same_request
+from allocation_engine.orders.model import LANGUAGES, Customer, OrderRecord, Payment
+from allocation_engine.ports.orders import CustomerExists, ExternalIdTaken
+from allocation_engine.ports.payments import PaymentRequest
+from allocation_engine.service.orders.core import FlowCore
+from allocation_engine.service.orders.payments import apply_opening
+from allocation_engine.service.orders.steps import advance
+
+GERMAN_SPEAKING = frozenset({"DE", "AT", "CH", "LI"})
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+@dataclass(frozen=True)
+class Placed:
+    """The placed order, and whether this call created it."""
+
+    record: OrderRecord
+    created: bool  # False when the same order was placed before
+
+
+def place(core: FlowCore, command: PlaceOrder) -> Placed:
+    """Creates the order (or returns the one placed before with the same external id)."""
+    _check(command)
+    fp = fingerprint(command)
+    for _ in range(core.retries):
+        existing = core.store.find_external(command.channel, command.external_id)
+        if existing is not None:
+            record = core.store.load(existing)
+            if not same_request(record.fingerprint, command):
+                raise KeyReused("external_order_id", f"{command.channel}/{command.external_id}")
+            return Placed(record, created=False)
+        customer, new_customer = _customer(core, command)
+        try:
+            record = _create(core, command, fp, customer, new_customer)
+        except (ExternalIdTaken, CustomerExists):
+            continue  # a concurrent call won; the next round finds its result
+        return Placed(record, created=True)
+    raise ConcurrentChange(command.external_id)
+
+
+def _create(
+    core: FlowCore,
+    command: PlaceOrder,
+    fp: str,
+    customer: Customer,
+    new_customer: Customer | None,
+) -> OrderRecord:
+    """Opens the payment, builds the record, runs the workflow and writes it all at once."""
+    now = core.clock.now()
+    total = sum(item.total for item in command.items)
+    workflow = core.workflows.select(command.channel, command.customer_type, total)
+    order_id = core.store.new_order_id()
+    nonce = uuid.uuid4().hex[:12]
+    provider = core.gateways.payments[workflow.payment]
+    opened = provider.open(
+        PaymentRequest(
+            order_id=order_id,
+            amount=total,
+            currency=command.currency,
+            email=customer.email,
+            idempotency_key=f"order:{order_id}:{nonce}:open",
+            payment_method=command.payment_method,
+            description=f"{command.channel} order {command.external_id}",
+        )
+    )
+    record = OrderRecord(
+        id=order_id,
+        channel=command.channel,
+        external_id=command.external_id,
+        customer_id=customer.id,
+        workflow=workflow.name,
+        order=_engine_order(command, order_id),
+        items=command.items,
+        currency=command.currency,
+        payment=Payment(
+            workflow.payment,
+            total,
+            reference=opened.reference,
+            client_secret=opened.client_secret,
+        ),
+        address=command.address,
+        created_at=now,
+        updated_at=now,
+        fingerprint=fp,
+        nonce=nonce,
+    )
+    d = Draft(record, customer, workflow, now, new_customer)
+    d.emit(
+        EventType.ORDER_PLACED,
+        channel=command.channel,
+        external_id=command.external_id,
+        customer_id=customer.id,
+        workflow=workflow.name,
+        total=total,
+        currency=command.currency,
+        new_customer=new_customer is not None,
+    )
+    advance(core.gateways, d)  # up to the first wait: the order is received as such
+    if apply_opening(d, opened):  # then the provider's answer, when it came at once
+        advance(core.gateways, d)
+    core.store.commit(d.change("", fp))
+    return d.record
+
+
+def _customer(core: FlowCore, command: PlaceOrder) -> tuple[Customer, Customer | None]:
+    """The existing account (by id, then by e-mail), or a new one to create with the order;
+    a new account speaks German when the parcel goes to a German-speaking country."""
+    info = command.customer
+    email = info.email.strip().lower()
+    found = core.store.customer(info.id) if info.id else None
+    if found is None and email:
+        found = core.store.customer_by_email(email)
+    if found is not None:
+        return found, None
+    language = info.language or (
+        "de" if command.ship_to.country.upper() in GERMAN_SPEAKING else "en"
+    )
+    new = Customer(
+        id=info.id or f"C-{uuid.uuid4().hex[:12]}",
+        email=email,
+        name=info.name or command.address.name,
+        language=language,
+        customer_type=command.customer_type,
+        created_at=core.clock.now(),
+    )
+    return new, new
+
+
+def _check(command: PlaceOrder) -> None:
+    """Every problem with the request at once, before anything is looked up or opened."""
+    problems = ProblemCollector()
+    if not command.channel.strip():
+        problems.add("channel", command.channel, "must be given")
+    if not command.external_id.strip():
+        problems.add("external_order_id", command.external_id, "must be given")
+    email = command.customer.email.strip()
+    if not command.customer.id and not email:
+        problems.add("customer", command.customer, "needs an id or an e-mail")
+    if email and not EMAIL.match(email):
+        problems.add("customer.email", command.customer.email, "is not an e-mail address")
+    if command.customer.language and command.customer.language not in LANGUAGES:
+        problems.add("customer.language", command.customer.language, f"one of {list(LANGUAGES)}")
+    if not CURRENCY.match(command.currency):
+        problems.add("currency", command.currency, "must be an ISO 4217 code such as EUR")
+    for i, item in enumerate(command.items):
+        if not isinstance(item.unit_price, int) or item.unit_price < 0:
+            problems.add(f"lines[{i}].unit_price", item.unit_price, "must be an integer >= 0")
+    try:
+        _engine_order(command, "check")  # the engine's own checks of lines and ship-to
+    except InvalidInput as bad:
+        problems.extend(bad.problems)
+    problems.raise_if_any()
+
+
+def _engine_order(command: PlaceOrder, order_id: str) -> Order:
+    """The order as the allocation engine sees it: what to source, and where to."""
+    return Order(
+        id=order_id,
+        lines=tuple(OrderLine(i.sku, i.quantity) for i in command.items),
+        ship_to=command.ship_to,
+        channel=command.channel,
+        customer_type=command.customer_type,
+        delivery_mode=command.delivery_mode,
+        pickup_store_id=command.pickup_store_id,
+    )
