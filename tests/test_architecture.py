@@ -101,7 +101,7 @@ def upward_imports(edges: dict[str, set[str]]) -> list[str]:
                 wrong.append(f"{module} -> {target}: only app/ picks adapters")
             elif here == "adapters" and there not in BELOW_ADAPTERS:
                 wrong.append(f"{module} -> {target}: adapters import ports and below")
-            elif here == "testing" or there == "testing" and here not in {"bench", "app"}:
+            elif here == "testing" or (there == "testing" and here not in {"bench", "app"}):
                 wrong.append(f"{module} -> {target}: testing/ is for tests and benchmarks")
             elif here in RANK and there in RANK and RANK[there] > RANK[here]:
                 wrong.append(f"{module} -> {target}: {here} is below {there}")
