@@ -291,6 +291,22 @@ class Reservations:
             return fulfilled
         return self._current(reservation_id)
 
+    def fulfil_node(self, reservation_id: str, node_id: str) -> ReservationRecord:
+        """One parcel of a COMMITTED reservation left its node: that node's held units leave
+        on_hand and reserved, the other nodes' holds stay, and the record stays COMMITTED until
+        `fulfil` ships the rest. Repeating it is harmless: a hold that left is gone."""
+        record = self._current(reservation_id)
+        if record.state is ReservationState.FULFILLED:
+            return record
+        if record.state is not ReservationState.COMMITTED:
+            raise IllegalState(
+                f"reservation {reservation_id} is {record.state.value}: only COMMITTED ships"
+            )
+        if node_id not in record.holds:
+            raise InvalidInput.one("node_id", node_id, f"reservation {reservation_id} holds none")
+        self._store.fulfil([node_id], record.id)
+        return record
+
     def get(self, reservation_id: str) -> ReservationRecord:
         return self._current(reservation_id)
 

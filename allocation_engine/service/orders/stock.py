@@ -4,33 +4,31 @@ An order's stock is held by one reservation: reserved (planned and held at every
 once committed, so it never expires while the order waits for the warehouse. Each parcel that
 leaves fulfils its node's hold (on_hand and reserved go down together); the last one marks the
 whole reservation FULFILLED. Returned units go back with an inventory adjustment. Every call is
-keyed, so the workflow may repeat it after a crash or a lost race without effect.
+keyed, so the workflow may repeat it after a crash or a lost race without effect; the keys'
+fingerprints are the canonical ones of `orders.fingerprint`, like the order commands' own.
 """
 
 from __future__ import annotations
 
-import hashlib
-
 from allocation_engine.engine import Order
+from allocation_engine.orders.fingerprint import fingerprint
 from allocation_engine.orders.model import ShipmentItem
 from allocation_engine.ports.inventory import Adjustment
 from allocation_engine.ports.stock import StockHold
 from allocation_engine.service import Services
 
 
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 class InventoryStock:
+    """`Stock` for the order workflow, through the reservation and inventory use cases."""
+
     def __init__(self, services: Services) -> None:
         self._services = services
 
     def reserve(self, order: Order, idempotency_key: str) -> StockHold:
         reservations = self._services.reservations
-        fingerprint = _digest(repr(order))
-        held = reservations.reserve(idempotency_key, fingerprint, order)
-        committed = reservations.commit(held.id, f"{idempotency_key}:commit", fingerprint)
+        fp = fingerprint(order)
+        held = reservations.reserve(idempotency_key, fp, order)
+        committed = reservations.commit(held.id, f"{idempotency_key}:commit", fp)
         assert committed.plan is not None  # a held reservation always carries its plan
         return StockHold(
             committed.id,
@@ -42,18 +40,18 @@ class InventoryStock:
 
     def release(self, reservation_id: str, idempotency_key: str) -> None:
         self._services.reservations.release(
-            reservation_id, idempotency_key, _digest(reservation_id)
+            reservation_id, idempotency_key, fingerprint(reservation_id)
         )
 
     def ship(self, reservation_id: str, node_id: str, last: bool) -> None:
         if last:
             self._services.reservations.fulfil(reservation_id)
         else:
-            self._services.store.fulfil([node_id], reservation_id)
+            self._services.reservations.fulfil_node(reservation_id, node_id)
 
     def restock(self, node_id: str, sku: str, quantity: int, idempotency_key: str) -> None:
         adjustment = Adjustment(node_id, sku, quantity)
-        self._services.inventory.adjust(idempotency_key, _digest(repr(adjustment)), [adjustment])
+        self._services.inventory.adjust(idempotency_key, fingerprint(adjustment), [adjustment])
 
     def has_node(self, node_id: str) -> bool:
         return node_id in self._services.planner.network().index

@@ -30,7 +30,7 @@ from allocation_engine.orders.events import EventType
 from allocation_engine.orders.machines import OrderState, PaymentState, ShipmentState
 from allocation_engine.orders.model import FlowStatus, OrderRecord
 from allocation_engine.orders.payments import PaymentEvent, PaymentEventKind
-from allocation_engine.ports.inventory import Adjustment
+from allocation_engine.ports.inventory import Adjustment, ReservationState
 from tests.support.orders import TEMPLATES, World, b2b, b2c
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "workflows"
@@ -324,6 +324,28 @@ def test_concurrent_shipments_of_one_order_both_land(any_world: World) -> None:
     assert [e.type for e in final.timeline].count(EventType.SHIPMENT_SHIPPED) == 2
     assert world.on_hand("WH-KOELN", "A") == (0, 0)
     assert world.on_hand("WH-BERLIN", "A") == (1, 0)
+
+
+def test_a_parcel_that_ships_fulfils_its_node_and_the_last_one_the_reservation(
+    any_world: World,
+) -> None:
+    """Given an order in two parcels from two nodes, when the first is shipped, then only that
+    node's held units leave (on_hand and reserved together) and the reservation stays
+    COMMITTED; when the second is shipped, the reservation is FULFILLED."""
+    world = any_world
+    record = world.flow.place(b2c("w-1", A=12)).record
+    first, second = record.shipments
+    before = {s.node_id: world.on_hand(s.node_id, "A") for s in record.shipments}
+    world.flow.record_shipment(RecordShipment(record.id, first.id, "DHL", "1", "ship-1"))
+    on_hand, reserved = before[first.node_id]
+    assert world.on_hand(first.node_id, "A") == (on_hand - first.units, reserved - first.units)
+    assert world.on_hand(second.node_id, "A") == before[second.node_id]
+    reservations = world.services.reservations
+    assert reservations.get(record.reservation_id).state is ReservationState.COMMITTED
+    world.flow.record_shipment(RecordShipment(record.id, second.id, "DHL", "2", "ship-2"))
+    assert reservations.get(record.reservation_id).state is ReservationState.FULFILLED
+    on_hand, reserved = before[second.node_id]
+    assert world.on_hand(second.node_id, "A") == (on_hand - second.units, reserved - second.units)
 
 
 def test_an_account_without_an_e_mail_gets_no_e_mails(world: World) -> None:
