@@ -22,6 +22,12 @@ DELIVERED = frozenset({ShipmentState.DELIVERED})
 
 
 class Draft:
+    """One command's change to one order, at one moment (`now`, from the caller's clock).
+
+    Starts from the stored record and remembers the version and state it was read at, which the
+    write is guarded by; collects the events appended on the way.
+    """
+
     def __init__(
         self,
         record: OrderRecord,
