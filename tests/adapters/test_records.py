@@ -1,0 +1,52 @@
+"""Reservation records as the Redis store keeps them: a record round-trips, and one written
+before the plan's rules became two fields (`"rules": "name@version"`) still loads."""
+
+from __future__ import annotations
+
+import json
+
+from allocation_engine.adapters.redis.records import reservation_from_json, reservation_to_json
+from allocation_engine.engine import Plan, Shipment, ShipmentLine, Status
+from allocation_engine.ports.inventory import ReservationRecord, ReservationState
+
+PLAN = Plan(
+    order_id="o-1",
+    method="engine",
+    status=Status.OPTIMAL,
+    shipments=(Shipment("WH-FRA", (ShipmentLine("A", 2),), 150.5, 9.8),),
+    total_cost=9.8,
+    optimality_gap=0.0,
+    rules_name="warehouses",
+    rules_version="3",
+    candidates=3,
+    solver_candidates=1,
+)
+
+RECORD = ReservationRecord(
+    id="res-1",
+    idempotency_key="k",
+    fingerprint="f",
+    order_id="o-1",
+    state=ReservationState.HELD,
+    created_at=1.0,
+    expires_at=61.0,
+    attempt=1,
+    plan=PLAN,
+)
+
+
+def test_a_record_round_trips_with_the_rules_name_and_version() -> None:
+    stored = json.loads(reservation_to_json(RECORD))
+    assert (stored["plan"]["rules_name"], stored["plan"]["rules_version"]) == ("warehouses", "3")
+    assert "rules" not in stored["plan"]
+    assert reservation_from_json(reservation_to_json(RECORD)) == RECORD
+
+
+def test_a_record_stored_before_the_split_still_loads() -> None:
+    """Given a plan stored as "rules": "warehouses@3", when read, then name and version split."""
+    stored = json.loads(reservation_to_json(RECORD))
+    plan = stored["plan"]
+    plan["rules"] = f"{plan.pop('rules_name')}@{plan.pop('rules_version')}"
+    loaded = reservation_from_json(json.dumps(stored))
+    assert loaded == RECORD
+    assert loaded.plan is not None and loaded.plan.rules_version == "3"
