@@ -19,6 +19,7 @@ from allocation_engine.engine import (
     ShipTo,
     allocate,
 )
+from allocation_engine.engine.codec import node_from_dict, order_from_dict
 
 BERLIN = ShipTo(52.52, 13.405, "DE")
 
@@ -149,3 +150,19 @@ def test_inventory_is_immutable_under_planning(network: Network, inventory: Inve
     after = inventory.without(plan.taken())
     assert after.available("WH-1", "A") + after.available("ST-1", "A") == 2
     assert inventory.available("WH-1", "A") == 3
+
+
+def test_the_json_readers_name_fields_under_what_they_read() -> None:
+    """`codec.order_from_dict` (the CLI's and replay's reader) names `order.<path>`, once,
+    whether a key is missing or the engine refused a value; nodes likewise as `node.<field>`."""
+    ship_to = {"latitude": 52.5, "longitude": 13.4, "country": "DE"}
+    with pytest.raises(InvalidInput) as raised:
+        order_from_dict({"id": "o", "lines": [{"sku": "A", "quantity": -2}], "ship_to": ship_to})
+    assert problem_of(raised) == ("order.lines[0].quantity", -2)
+    with pytest.raises(InvalidInput) as raised:
+        order_from_dict({"lines": [], "ship_to": ship_to})
+    assert problem_of(raised)[0] == "order.id"
+    node = {"id": "WH-X", "type": "warehouse", "latitude": 91, "longitude": 7, "country": "DE"}
+    with pytest.raises(InvalidInput) as raised:
+        node_from_dict(node)
+    assert problem_of(raised) == ("node.latitude", 91.0)
