@@ -174,6 +174,20 @@ class ConcurrentChange(AllocationError):
         super().__init__(f"order {order_id!r} was changed concurrently; retry the call")
 
 
+class ReservationInProgress(ConcurrentChange):
+    """A retry found the first call with its key still taking the holds; `retry_after` says
+    in how many seconds to try again (the call changed nothing)."""
+
+    def __init__(self, reservation_id: str, retry_after: float) -> None:
+        self.reservation_id, self.retry_after = reservation_id, retry_after
+        AllocationError.__init__(
+            self,
+            f"reservation {reservation_id!r} is still being taken by the first call with this "
+            f"idempotency key; retry in {retry_after:.2f} s",
+        )
+        self.order_id = ""
+
+
 class ProviderUnavailable(AllocationError):
     """The payment provider did not answer; whether it acted is unknown (retry with the key)."""
 

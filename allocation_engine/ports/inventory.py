@@ -8,11 +8,26 @@ idempotency keys. The services above it (`service/reservations.py`, `service/exp
 written against this module only, so the vocabulary they share with the stores lives here too:
 the reservation states and which of them still hold stock (`OPEN_STATES`) or still expire
 (`EXPIRING_STATES`).
+
+Node capacity. `Node.capacity` is the number of shipments a node can send per **UTC day**: every
+hold a reservation takes at a node spends one shipment of the UTC day of the hold (the store
+keeps a counter per node and day, moved in the same atomic step as the hold), a release or an
+expiry gives it back to that day (a hold taken yesterday and released today gives nothing back to
+today), and a fulfilment keeps it spent. A hold that would spend more shipments than the node has
+that day is refused like one short of stock (`HoldOutcome.no_capacity`), and every planning read
+reports the shipments each node has spent today (`StockRead.shipments`), so the planner fences a
+node whose day is full. The count starts at 0 at each UTC midnight.
+
+Crash safety. Every change of holds is one atomic step per node, and on a single Redis the
+per-sku view changes in that same step. Ending a reservation is three steps that each survive a
+crash: the record goes to RELEASING (saying what it ends as), the holds are given back, the
+record goes to RELEASED or EXPIRED; whoever next touches a RELEASING record (a retry, a read, the
+sweeper, `allocation-engine repair`) finishes it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple, Protocol
@@ -41,14 +56,16 @@ class StockRead:
     """What one planning read returns: the positions of the asked skus and the versions that
     tell the caller whether its cached network and rules are still current.
 
-    `expiry_due` is true when some reservation is past its `expires_at` but not yet swept, so
-    the caller sweeps and reads again before trusting `levels`.
+    `expiry_due` is true when some reservation is past its `expires_at` but not yet swept (or
+    its release was cut short), so the caller sweeps and reads again before trusting `levels`.
+    `shipments` is node id -> shipments spent today (UTC) by holds, for nodes that spent any.
     """
 
     levels: Mapping[str, Sequence[Level]]
     nodes_version: int
     rules_revision: int
     expiry_due: bool
+    shipments: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -85,12 +102,16 @@ class AdjustOutcome:
 
 @dataclass(frozen=True)
 class Hold:
-    """Units of one reservation held at one node; `expires_at` None = held until shipped."""
+    """Units of one reservation held at one node; `expires_at` None = held until shipped.
+
+    `capacity` is the node's shipments per UTC day (None = unlimited): the hold is refused when
+    the node has spent them all today."""
 
     node_id: str
     reservation_id: str
     lines: Mapping[str, int]
     expires_at: float | None
+    capacity: int | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +121,7 @@ class HoldOutcome:
 
     held: bool
     levels: tuple[Level, ...]
+    no_capacity: bool = False  # refused because the node spent its shipments of the day
 
 
 class ReservationState(StrEnum):
@@ -110,16 +132,34 @@ class ReservationState(StrEnum):
     EXPIRED = "EXPIRED"
     FULFILLED = "FULFILLED"
     FAILED = "FAILED"  # not enough stock; a retry with the same key gets the same shortfalls
+    # Being ended: its holds are being given back; `release_as` says what it ends as (RELEASED
+    # or EXPIRED). Never answered to a caller: whoever reads it finishes the release first.
+    RELEASING = "RELEASING"
 
 
 # The states of a reservation that still holds (or is taking) stock at its nodes; release gives
 # that stock back. The others are final: nothing of them is held any more (or ever was).
 OPEN_STATES: frozenset[ReservationState] = frozenset(
-    {ReservationState.PENDING, ReservationState.HELD, ReservationState.COMMITTED}
+    {
+        ReservationState.PENDING,
+        ReservationState.HELD,
+        ReservationState.COMMITTED,
+        ReservationState.RELEASING,
+    }
 )
 # The open states whose holds still run out at `expires_at` (COMMITTED pinned its holds): a
 # reservation in one of them past its expiry is due to be swept to EXPIRED.
-EXPIRING_STATES: frozenset[ReservationState] = OPEN_STATES - {ReservationState.COMMITTED}
+EXPIRING_STATES: frozenset[ReservationState] = OPEN_STATES - {
+    ReservationState.COMMITTED,
+    ReservationState.RELEASING,
+}
+# What the sweeper settles: overdue expiring reservations, and releases a crash cut short (a
+# RELEASING record is due at once: stores schedule it at time 0).
+SWEPT_STATES: frozenset[ReservationState] = EXPIRING_STATES | {ReservationState.RELEASING}
+# The final states a release ends in.
+RELEASED_STATES: frozenset[ReservationState] = frozenset(
+    {ReservationState.RELEASED, ReservationState.EXPIRED}
+)
 
 
 @dataclass(frozen=True)
@@ -140,6 +180,7 @@ class ReservationRecord:
     shortfalls: tuple[Shortfall, ...] = ()
     owner: str = ""
     lease_until: float = 0.0
+    release_as: ReservationState | None = None  # set while RELEASING: RELEASED or EXPIRED
 
     @property
     def holds(self) -> dict[str, dict[str, int]]:
@@ -151,6 +192,18 @@ class ReservationRecord:
                 for line in shipment.lines:
                     lines[line.sku] = lines.get(line.sku, 0) + line.quantity
         return out
+
+
+class StagedSnapshot(Protocol):
+    """A snapshot being streamed in: lines are staged in the store (not in the server process)
+    and nothing of them is visible until `commit`; `abort` (or a crash, after the store's
+    staging retention) leaves stock exactly as it was."""
+
+    def add(self, lines: Sequence[SnapshotLine]) -> None: ...
+
+    def commit(self) -> SnapshotOutcome: ...
+
+    def abort(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -205,6 +258,12 @@ class InventoryStore(Protocol):
         than the newest one applied raises VersionConflict and changes nothing."""
         ...
 
+    def stage_snapshot(self, version: int) -> StagedSnapshot:
+        """Starts staging snapshot `version` (VersionConflict at once when a newer one was
+        applied). Its lines change nothing until commit, which admits the version again (a
+        newer snapshot committed meanwhile refuses it) and then applies them node by node."""
+        ...
+
     def adjust(self, key: str, adjustments: Sequence[Adjustment]) -> AdjustOutcome:
         """Applies on_hand deltas; a node that already applied `key` skips it."""
         ...
@@ -215,14 +274,38 @@ class InventoryStore(Protocol):
         Holds past their expiry at a node stop counting first."""
         ...
 
-    def release(self, node_ids: Sequence[str], reservation_id: str) -> None: ...
+    def release(
+        self,
+        node_ids: Sequence[str],
+        reservation_id: str,
+        expected: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
+        """Gives the reservation's holds at `node_ids` back (and their shipments of the day).
+        `expected` (node id -> the skus the caller thinks the hold has) only saves round trips;
+        the hold as stored is what is given back."""
+        ...
 
     def pin(self, node_ids: Sequence[str], reservation_id: str, now: float) -> list[bool]:
         """Makes unexpired holds permanent (commit); False where the hold is gone or expired."""
         ...
 
-    def fulfil(self, node_ids: Sequence[str], reservation_id: str) -> None:
-        """The shipment left: the held units leave on_hand and reserved together."""
+    def fulfil(
+        self,
+        node_ids: Sequence[str],
+        reservation_id: str,
+        expected: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
+        """The shipment left: the held units leave on_hand and reserved together (its shipment
+        stays spent). `expected` as for `release`."""
+        ...
+
+    def node_holds(self, node_id: str) -> tuple[Hold, ...]:
+        """Every hold at one node, unexpired or not (for the repair audit)."""
+        ...
+
+    def reconcile_views(self, node_id: str) -> int:
+        """Rewrites the planning view of every position of the node that disagrees with the
+        per-node authority; returns how many it rewrote (0 where there is one layout only)."""
         ...
 
     # reservation records
@@ -239,7 +322,8 @@ class InventoryStore(Protocol):
         ...
 
     def due_reservations(self, now: float, limit: int) -> list[str]:
-        """Ids of reservations whose expires_at has passed and that may still hold stock."""
+        """Ids of reservations whose expires_at has passed and that may still hold stock, and
+        of RELEASING ones (due at once)."""
         ...
 
     # idempotency keys

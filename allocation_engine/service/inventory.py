@@ -20,6 +20,7 @@ from allocation_engine.ports.inventory import (
     NetworkRecord,
     SnapshotLine,
     SnapshotOutcome,
+    StagedSnapshot,
 )
 from allocation_engine.service.planner import Planner
 
@@ -55,6 +56,18 @@ class InventoryFeeds:
 
     def apply_snapshot(self, version: int, lines: Sequence[SnapshotLine]) -> SnapshotOutcome:
         """Sets on_hand for one chunk of a snapshot; an older version is a VersionConflict."""
+        self._check_snapshot(version, lines)
+        return self._store.apply_snapshot(version, lines)
+
+    def begin_snapshot(self, version: int) -> SnapshotFeed:
+        """A snapshot streamed in chunks that changes stock all or nothing: each chunk is
+        checked and staged in the store (`add`), and only `commit` applies them; a stream
+        refused anywhere (a bad chunk, another version, an unknown node, a cancelled call) is
+        `abort`ed and leaves stock exactly as it was. An older version is refused at once."""
+        self._check_snapshot(version, ())
+        return SnapshotFeed(self, version, self._store.stage_snapshot(version))
+
+    def _check_snapshot(self, version: int, lines: Sequence[SnapshotLine]) -> None:
         problems = ProblemCollector()
         if not isinstance(version, int) or version < 1:
             problems.add("version", version, "must be an integer >= 1")
@@ -69,7 +82,6 @@ class InventoryFeeds:
             if line.safety_stock is not None and line.safety_stock < 0:
                 problems.add(f"positions[{i}].safety_stock", line.safety_stock, "must be >= 0")
         problems.raise_if_any()
-        return self._store.apply_snapshot(version, lines)
 
     def adjust(
         self, key: str, fingerprint: str, adjustments: Sequence[Adjustment]
@@ -136,6 +148,26 @@ class InventoryFeeds:
             if (node_id, sku) in seen:
                 problems.add(f"{field}[{i}]", f"{node_id}/{sku}", "repeats an earlier position")
             seen.add((node_id, sku))
+
+
+class SnapshotFeed:
+    """One snapshot stream being staged (see `InventoryFeeds.begin_snapshot`)."""
+
+    def __init__(self, feeds: InventoryFeeds, version: int, staged: StagedSnapshot) -> None:
+        self._feeds, self.version, self._staged = feeds, version, staged
+
+    def add(self, lines: Sequence[SnapshotLine]) -> None:
+        """Checks one chunk whole (fields named within it) and stages it."""
+        self._feeds._check_snapshot(self.version, lines)
+        self._staged.add(lines)
+
+    def commit(self) -> SnapshotOutcome:
+        """Applies every staged chunk; a newer snapshot applied meanwhile refuses it whole."""
+        return self._staged.commit()
+
+    def abort(self) -> None:
+        """Drops what was staged; stock stays as it was."""
+        self._staged.abort()
 
 
 def _require_key(key: str) -> None:

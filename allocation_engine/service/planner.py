@@ -4,15 +4,22 @@ The network (1,000 nodes and more) and the rule set are parsed once and cached b
 store reports with every stock read, so a request pays for them only after a change: UpsertNodes
 bumps the network version, PutRules the rules revision, and the next request of every server
 process rebuilds.
+
+Node capacity (shipments per UTC day, see `ports/inventory.py`) is spent by live holds; every
+stock read reports what each node spent today, and `plan` fences a node with none left by handing
+the engine the network with its remaining capacity (a copy of one array per request).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
 
 from allocation_engine.engine import Inventory, Network, Order, Plan, RuleSet, allocate, parse_rules
+from allocation_engine.engine.network import UNLIMITED
 from allocation_engine.ports.clock import Clock
 from allocation_engine.ports.inventory import InventoryStore, StockRead
 from allocation_engine.service.deadline import Deadline
@@ -57,6 +64,13 @@ class Planner:
             self._network = (record.version, Network.of(record.nodes))
             return self._network[1]
 
+    def capacity(self, node_id: str) -> int | None:
+        """The node's shipments per day as the cached network has it (None = unlimited)."""
+        cached = self._network
+        network = cached[1] if cached is not None else self.network()
+        index = network.index.get(node_id)
+        return None if index is None else network.nodes[index].capacity
+
     def rules(self, revision: int | None = None) -> CurrentRules:
         """The published rule set at `revision` (None = ask the store which is current)."""
         if revision is not None and revision == self._rules.revision:
@@ -78,7 +92,7 @@ class Planner:
     ) -> Plan:
         """An optimal plan for `order` from current stock (published rules unless given)."""
         read = self.read(order.skus)
-        network = self.network(read.nodes_version)
+        network = _remaining(self.network(read.nodes_version), read.shipments)
         chosen = rules or self.rules(read.rules_revision).rules
         inventory = Inventory.from_units(
             network,
@@ -95,3 +109,17 @@ class Planner:
             if left is not None:
                 limit = max(0.001, min(limit, left * SOLVER_SHARE))
         return allocate(order, network, inventory, chosen, time_limit=limit)
+
+
+def _remaining(network: Network, spent: Mapping[str, int]) -> Network:
+    """`network` with each node's capacity less the shipments it spent today."""
+    if not spent:
+        return network
+    capacity = network.capacity.copy()
+    for node_id, used in spent.items():
+        i = network.index.get(node_id)
+        if i is not None and capacity[i] != UNLIMITED:
+            capacity[i] = max(0, int(capacity[i]) - used)
+    if np.array_equal(capacity, network.capacity):
+        return network
+    return replace(network, capacity=capacity)

@@ -15,9 +15,13 @@ repeated after a crash without holding anything twice:
    ever held beyond what a node has, whatever the planner saw.
 4. Mark the record HELD.
 
-A call that finds the record PENDING under a live lease waits for it; under an expired lease (the
-first call died), it takes over: it gives back the holds of the dead call's plan and starts again.
-Records and holds carry `expires_at`; `expiry.py` cleans up after reservations whose time is up.
+A call that finds the record PENDING under a live lease waits for it, at most until its lease or
+the caller's deadline runs out, then answers ReservationInProgress (ABORTED, with how long to wait);
+under an expired lease (the first call died), it takes over: it gives back the holds of the dead
+call's plan and starts again. A call that gives up half-way (deadline, store error) drops its
+lease, so a retry takes over at once. Ending a reservation (release, expiry) is crash-safe in
+three steps, see `expiry.py`. Records and holds carry `expires_at`; `expiry.py` cleans up after
+reservations whose time is up.
 """
 
 from __future__ import annotations
@@ -29,7 +33,13 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from allocation_engine.engine import InsufficientStock, InvalidInput, Order, Plan, Shortfall, Status
-from allocation_engine.errors import IdempotencyConflict, IllegalState, NotFound, ProblemCollector
+from allocation_engine.errors import (
+    IdempotencyConflict,
+    IllegalState,
+    NotFound,
+    ProblemCollector,
+    ReservationInProgress,
+)
 from allocation_engine.ports.clock import Clock
 from allocation_engine.ports.inventory import (
     OPEN_STATES,
@@ -40,12 +50,14 @@ from allocation_engine.ports.inventory import (
     ReservationState,
 )
 from allocation_engine.service.deadline import Deadline
-from allocation_engine.service.expiry import expire, is_overdue
+from allocation_engine.service.expiry import end, expire, finish, is_overdue
 from allocation_engine.service.planner import Planner
 
 MAX_ATTEMPTS = 5
 LEASE_SECONDS = 10.0  # a PENDING record whose owner is silent this long is taken over
 WAIT_SECONDS = 0.005  # poll interval while another call owns the record
+AWAIT_SECONDS = 2.0  # longest a retry waits for a live first call before answering "in progress"
+DEADLINE_MARGIN = 0.05  # what a waiting retry keeps of the caller's deadline to answer in
 
 
 def reservation_id(idempotency_key: str) -> str:
@@ -111,7 +123,7 @@ class Reservations:
         if record.owner != token:
             record = self._own_or_await(record, token, deadline)
         if record.state is not ReservationState.PENDING:
-            return _settled(record)
+            return self._settled(record)
         return self._hold(record, order, plan is not None and strict_plan, token, deadline)
 
     def _ttl(self, ttl_seconds: float) -> float:
@@ -146,15 +158,19 @@ class Reservations:
     def _own_or_await(
         self, record: ReservationRecord, token: str, deadline: Deadline
     ) -> ReservationRecord:
-        """Waits while another live call owns the record; takes it over from a dead one."""
-        give_up = time.monotonic() + LEASE_SECONDS
+        """Waits for a live first call with this key, or takes over from a dead one.
+
+        The wait is bounded by the first call's lease and by the caller's deadline (less a
+        margin to answer in): when either runs out first and the first call is still at it,
+        the answer is ReservationInProgress (ABORTED) saying when to retry, not a timeout."""
+        give_up = time.monotonic() + min(LEASE_SECONDS, AWAIT_SECONDS)
         while record.state is ReservationState.PENDING:
             now = self._clock.now()
             if record.lease_until > now:
-                deadline.check("waiting for the first call with this idempotency key")
-                if time.monotonic() > give_up:
-                    raise IllegalState(
-                        f"reservation {record.id} is still being taken by another call; retry"
+                left = deadline.remaining()
+                if time.monotonic() > give_up or (left is not None and left < DEADLINE_MARGIN):
+                    raise ReservationInProgress(
+                        record.id, max(WAIT_SECONDS, min(record.lease_until - now, AWAIT_SECONDS))
                     )
                 time.sleep(WAIT_SECONDS)
                 record = self._require(record.id)
@@ -163,7 +179,7 @@ class Reservations:
                 record, attempt=record.attempt + 1, owner=token, lease_until=now + LEASE_SECONDS
             )
             if self._store.replace_reservation(taken, record.state, record.attempt):
-                self._store.release(list(record.holds), record.id)
+                self._store.release(list(record.holds), record.id, record.holds)
                 return replace(taken, plan=None)
             record = self._require(record.id)
         return record
@@ -176,7 +192,36 @@ class Reservations:
         token: str,
         deadline: Deadline,
     ) -> ReservationRecord:
-        """Holds the record's plan; when a node refuses, gives back and plans again."""
+        """Holds the record's plan; when a node refuses, gives back and plans again. A call
+        that stops half-way (its deadline passed, the store failed) drops its lease on the way
+        out, so a retry takes over at once instead of waiting for the lease to run out."""
+        try:
+            return self._hold_plan(record, order, strict, token, deadline)
+        except Exception:
+            self._drop_lease(record.id, token)
+            raise
+
+    def _drop_lease(self, rid: str, token: str) -> None:
+        try:
+            current = self._store.get_reservation(rid)
+            if (
+                current is not None
+                and current.state is ReservationState.PENDING
+                and current.owner == token
+            ):
+                dropped = replace(current, lease_until=0.0)
+                self._store.replace_reservation(dropped, current.state, current.attempt)
+        except Exception:  # the store is down: the lease runs out by itself
+            return
+
+    def _hold_plan(
+        self,
+        record: ReservationRecord,
+        order: Order,
+        strict: bool,
+        token: str,
+        deadline: Deadline,
+    ) -> ReservationRecord:
         refused: list[tuple[Hold, HoldOutcome]] = []
         for attempt in range(MAX_ATTEMPTS):
             deadline.check("reserving")
@@ -194,12 +239,12 @@ class Reservations:
                     return self._lost(record.id)
                 record = planned
             holds = [
-                Hold(node_id, record.id, lines, record.expires_at)
+                Hold(node_id, record.id, lines, record.expires_at, self._planner.capacity(node_id))
                 for node_id, lines in record.holds.items()
             ]
             now = self._clock.now()
             if now >= record.expires_at:
-                return _settled(expire(self._store, record, now))
+                return self._settled(expire(self._store, record, now))
             outcomes = self._store.hold(holds, now)
             if all(o.held for o in outcomes):
                 held = replace(record, state=ReservationState.HELD, owner=token, lease_until=0.0)
@@ -207,7 +252,9 @@ class Reservations:
                     return held
                 return self._lost(record.id)
             self._store.release(
-                [h.node_id for h, o in zip(holds, outcomes, strict=True) if o.held], record.id
+                [h.node_id for h, o in zip(holds, outcomes, strict=True) if o.held],
+                record.id,
+                record.holds,
             )
             refused = [(h, o) for h, o in zip(holds, outcomes, strict=True) if not o.held]
             if strict:
@@ -227,9 +274,16 @@ class Reservations:
         with the record as it stands; if it was released meanwhile, nothing of ours stays held."""
         record = self._require(rid)
         if record.state in (ReservationState.RELEASED, ReservationState.EXPIRED):
-            self._store.release(list(record.holds), rid)
+            self._store.release(list(record.holds), rid, record.holds)
         if record.state is ReservationState.PENDING:
             raise IllegalState(f"reservation {rid} was taken over by a retry of the same key")
+        return self._settled(record)
+
+    def _settled(self, record: ReservationRecord) -> ReservationRecord:
+        """The answer for a finished first call: its reservation (a release a crash cut
+        short finished first), or its shortfalls again."""
+        if record.state is ReservationState.RELEASING:
+            record = finish(self._store, record)
         return _settled(record)
 
     # Commit, release, fulfil, get
@@ -250,7 +304,7 @@ class Reservations:
             if record.state is ReservationState.HELD:  # a hold expired at a node just now
                 record = expire(self._store, record, record.expires_at)
             elif record.state is not ReservationState.COMMITTED:
-                self._store.release(list(record.holds), record.id)
+                self._store.release(list(record.holds), record.id, record.holds)
         if record.state is ReservationState.COMMITTED:
             return record
         raise IllegalState(
@@ -261,7 +315,10 @@ class Reservations:
     def release(
         self, reservation_id: str, idempotency_key: str, fingerprint: str
     ) -> ReservationRecord:
-        """HELD, COMMITTED or PENDING -> RELEASED: the stock is free again at once."""
+        """HELD, COMMITTED or PENDING -> RELEASED: the stock is free again at once.
+
+        Crash-safe in three steps (see `expiry.py`): a retry after a crash at any point, with
+        any key, finishes what the dead call began."""
         self._claim("release", idempotency_key, fingerprint)
         for _ in range(MAX_ATTEMPTS):
             record = self._current(reservation_id)
@@ -269,10 +326,9 @@ class Reservations:
                 raise IllegalState(f"reservation {reservation_id} has shipped; return it instead")
             if record.state not in OPEN_STATES:
                 return record
-            released = replace(record, state=ReservationState.RELEASED)
-            if self._store.replace_reservation(released, record.state, record.attempt):
-                self._store.release(list(record.holds), record.id)
-                return released
+            ended = end(self._store, record, ReservationState.RELEASED)
+            if ended is not None:
+                return ended
         raise IllegalState(f"reservation {reservation_id} keeps changing; retry")
 
     def fulfil(self, reservation_id: str) -> ReservationRecord:
@@ -285,7 +341,7 @@ class Reservations:
             raise IllegalState(
                 f"reservation {reservation_id} is {record.state.value}: only COMMITTED ships"
             )
-        self._store.fulfil(list(record.holds), record.id)
+        self._store.fulfil(list(record.holds), record.id, record.holds)
         fulfilled = replace(record, state=ReservationState.FULFILLED)
         if self._store.replace_reservation(fulfilled, record.state, record.attempt):
             return fulfilled
@@ -304,17 +360,20 @@ class Reservations:
             )
         if node_id not in record.holds:
             raise InvalidInput.one("node_id", node_id, f"reservation {reservation_id} holds none")
-        self._store.fulfil([node_id], record.id)
+        self._store.fulfil([node_id], record.id, record.holds)
         return record
 
     def get(self, reservation_id: str) -> ReservationRecord:
         return self._current(reservation_id)
 
     def _current(self, reservation_id: str) -> ReservationRecord:
-        """The record as it stands, with an overdue one expired on the spot."""
+        """The record as it stands, with an overdue one expired on the spot and a release a
+        crash cut short finished."""
         record = self._require(reservation_id)
         now = self._clock.now()
-        return expire(self._store, record, now) if is_overdue(record, now) else record
+        if record.state is ReservationState.RELEASING or is_overdue(record, now):
+            return expire(self._store, record, now)
+        return record
 
     def _require(self, reservation_id: str) -> ReservationRecord:
         record = self._store.get_reservation(reservation_id)

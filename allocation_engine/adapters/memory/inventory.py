@@ -4,13 +4,16 @@ One process, one lock: every operation runs under it, which makes each one atomi
 script is in Redis. It keeps the same data the Redis store keeps (positions with the snapshot
 version that set them, holds with their expiry, reservation records, idempotency keys) so the
 shared store test suite holds both to the same behaviour. Nothing survives a restart.
+
+There is one layout here (no per-sku view beside the positions), so views cannot drift and
+`reconcile_views` has nothing to do; a staged snapshot is kept beside the stock until commit.
 """
 
 from __future__ import annotations
 
 import heapq
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from allocation_engine.engine.network import Node
@@ -28,9 +31,17 @@ from allocation_engine.ports.inventory import (
     ReservationState,
     SnapshotLine,
     SnapshotOutcome,
+    StagedSnapshot,
     StockRead,
     StoredRules,
 )
+
+DAY = 86400.0
+
+
+def _day(now: float) -> int:
+    """The UTC day `now` falls in (days since the epoch): what node capacity counts per."""
+    return int(now // DAY)
 
 
 @dataclass
@@ -45,6 +56,7 @@ class _Position:
 class _Hold:
     lines: dict[str, int]
     expires_at: float | None
+    day: int = 0  # the UTC day whose shipment the hold spent
 
 
 @dataclass
@@ -53,6 +65,10 @@ class _Node:
     holds: dict[str, _Hold] = field(default_factory=dict)
     applied: set[str] = field(default_factory=set)  # adjustment keys already applied
     expiries: list[tuple[float, str]] = field(default_factory=list)  # heap of (expires_at, id)
+    shipments: tuple[int, int] = (0, 0)  # (UTC day, shipments spent that day)
+
+    def spent(self, day: int) -> int:
+        return self.shipments[1] if self.shipments[0] == day else 0
 
 
 class MemoryStore:
@@ -106,8 +122,14 @@ class MemoryStore:
                     self._sweep(node_id, now)
                 levels[sku] = [self._level(node_id, sku) for node_id in holders]
             due = bool(self._due(now, 1))
+            day = _day(now)
+            shipments = {n: node.spent(day) for n, node in self._stock.items() if node.spent(day)}
             return StockRead(
-                levels, self._nodes_version, self._rules.revision if self._rules else 0, due
+                levels,
+                self._nodes_version,
+                self._rules.revision if self._rules else 0,
+                due,
+                shipments,
             )
 
     def node_stock(self, node_id: str) -> tuple[Level, ...]:
@@ -131,6 +153,12 @@ class MemoryStore:
                     position.safety_stock = line.safety_stock
                 applied += 1
             return SnapshotOutcome(applied, skipped)
+
+    def stage_snapshot(self, version: int) -> StagedSnapshot:
+        with self._lock:
+            if version < self._snapshot_version:
+                raise VersionConflict("version", version, self._snapshot_version)
+        return _MemoryStage(self, version)
 
     def adjust(self, key: str, adjustments: Sequence[Adjustment]) -> AdjustOutcome:
         with self._lock:
@@ -168,15 +196,24 @@ class MemoryStore:
             position = node.positions.get(sku)
             if position is None or _available(position) < units:
                 fits = False
+        day = _day(now)
+        if fits and hold.capacity is not None and node.spent(day) >= hold.capacity:
+            return HoldOutcome(False, self._levels(hold.node_id, hold.lines), no_capacity=True)
         if fits:
-            node.holds[hold.reservation_id] = _Hold(dict(hold.lines), hold.expires_at)
+            node.holds[hold.reservation_id] = _Hold(dict(hold.lines), hold.expires_at, day)
+            node.shipments = (day, node.spent(day) + 1)
             if hold.expires_at is not None:
                 heapq.heappush(node.expiries, (hold.expires_at, hold.reservation_id))
             for sku, units in hold.lines.items():
                 node.positions[sku].reserved += units
         return HoldOutcome(fits, self._levels(hold.node_id, hold.lines))
 
-    def release(self, node_ids: Sequence[str], reservation_id: str) -> None:
+    def release(
+        self,
+        node_ids: Sequence[str],
+        reservation_id: str,
+        expected: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
         with self._lock:
             for node_id in node_ids:
                 self._drop(node_id, reservation_id, ship=False)
@@ -192,10 +229,26 @@ class MemoryStore:
                 out.append(held is not None)
             return out
 
-    def fulfil(self, node_ids: Sequence[str], reservation_id: str) -> None:
+    def fulfil(
+        self,
+        node_ids: Sequence[str],
+        reservation_id: str,
+        expected: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
         with self._lock:
             for node_id in node_ids:
                 self._drop(node_id, reservation_id, ship=True)
+
+    def node_holds(self, node_id: str) -> tuple[Hold, ...]:
+        with self._lock:
+            node = self._stock.get(node_id, _Node())
+            return tuple(
+                Hold(node_id, rid, dict(h.lines), h.expires_at)
+                for rid, h in sorted(node.holds.items())
+            )
+
+    def reconcile_views(self, node_id: str) -> int:
+        return 0
 
     # reservation records
     def create_reservation(self, record: ReservationRecord) -> ReservationRecord:
@@ -218,6 +271,8 @@ class MemoryStore:
             self._reservations[record.id] = record
             if record.state in EXPIRING_STATES:
                 heapq.heappush(self._expiry, (record.expires_at, record.id))
+            elif record.state is ReservationState.RELEASING:
+                heapq.heappush(self._expiry, (0.0, record.id))
             return True
 
     def due_reservations(self, now: float, limit: int) -> list[str]:
@@ -235,6 +290,8 @@ class MemoryStore:
 
     def _current(self, expires_at: float, rid: str) -> bool:
         record = self._reservations.get(rid)
+        if record is not None and record.state is ReservationState.RELEASING:
+            return expires_at == 0.0
         return (
             record is not None
             and record.state in EXPIRING_STATES
@@ -290,11 +347,32 @@ class MemoryStore:
         held = node.holds.pop(reservation_id, None) if node else None
         if node is None or held is None:
             return
+        if not ship and node.shipments[0] == held.day:
+            node.shipments = (held.day, max(0, node.shipments[1] - 1))
         for sku, units in held.lines.items():
             position = node.positions[sku]
             position.reserved -= units
             if ship:
                 position.on_hand = max(0, position.on_hand - units)
+
+
+class _MemoryStage:
+    """A snapshot staged in memory: lines are checked and kept here, applied on commit."""
+
+    def __init__(self, store: MemoryStore, version: int) -> None:
+        self._store, self._version = store, version
+        self._lines: dict[tuple[str, str], SnapshotLine] = {}
+
+    def add(self, lines: Sequence[SnapshotLine]) -> None:
+        for line in lines:
+            self._lines[line.node_id, line.sku] = line
+
+    def commit(self) -> SnapshotOutcome:
+        lines, self._lines = list(self._lines.values()), {}
+        return self._store.apply_snapshot(self._version, lines)
+
+    def abort(self) -> None:
+        self._lines = {}
 
 
 def _available(position: _Position) -> int:

@@ -8,19 +8,26 @@ The functions take every key name from KEYS and never build or parse one: keys.p
 Functions that need the node id (to write it into views) get it as ARGV[1]. Key layout (N = node
 id, S = sku, R = reservation id, K = adjustment key):
   inv:{N}:pos      hash  S -> "on_hand:reserved:safety_stock:snapshot_version"   (the authority)
-  inv:{N}:holds    hash  R -> JSON {"l": {S: units}, "e": expires_ms or 0 (0 = pinned)}
+  inv:{N}:holds    hash  R -> JSON {"l": {S: units}, "e": expires_ms or 0 (0 = pinned),
+                         "d": the UTC day whose shipment it spent}
   inv:{N}:exp      zset  R scored by expires_ms, for holds not yet pinned
   inv:{N}:seq      counter, bumped by every change at the node
   inv:{N}:applied  zset  K scored by the time it was applied (kept for the retention ARGV)
+  inv:{N}:ships    hash  day, used: the node's shipments spent on its current UTC day
+  inv:{N}:stage:T hash  S -> "on_hand US safety_stock" of staged snapshot T (until commit)
   view:{S}         hash  N -> "on_hand:reserved:safety_stock:seq"   (planning view, per sku)
+  ships:{view}     hash  N -> "day:used:seq"   (planning view of the shipments spent per node)
 
 Every change at a node also goes to the per-sku views, stamped with the node's seq; a state is
 written into a view only if its seq is newer than the one there, so a late or repeated write never
 rolls a view back. On a single Redis the store passes the view keys of the skus a call names as
-extra KEYS and the node function writes them itself, in the same atomic step. Node functions
-return the state of what they touched as a flat list {seq, S1, view1, S2, view2, ...}; the store
-writes with ae_view_merge what the function could not (everything on Redis Cluster, where view
-keys live in other slots; skus freed by expired holds; ae_snapshot leaves out what it wrote).
+extra KEYS and the node function writes them itself, in the same atomic step; the hold functions
+(hold, release, fulfil, pin) refuse to run, changing nothing, when they would touch a view they
+were not given, so every change of holds reaches the views in its own atomic step. Node functions
+return the state of what they touched as a flat list {seq, S1, view1, S2, view2, ...}; on Redis
+Cluster, where view keys live in other slots, the store writes it with ae_view_merge in a second
+step (a crash between the two leaves a view stale until `allocation-engine repair` reconciles it
+from ae_node_state, or the node changes again).
 ]]
 
 -- Fields read or written per HMGET/HSET call (Lua's unpack has a limit of about 8,000 values).
@@ -54,33 +61,6 @@ local function change_reserved(pos, lines, sign, ship)
   end
 end
 
--- Removes hold R from the node; returns its lines, or nil when it is not there.
-local function drop(keys, rid, ship)
-  local pos, holds, exp = keys[1], keys[2], keys[3]
-  local raw = redis.call('HGET', holds, rid)
-  if not raw then
-    return nil
-  end
-  local hold = cjson.decode(raw)
-  change_reserved(pos, hold.l, -1, ship)
-  redis.call('HDEL', holds, rid)
-  redis.call('ZREM', exp, rid)
-  return hold.l
-end
-
--- Drops every hold whose expiry has passed: expired holds stop counting at once.
-local function sweep(keys, now_ms, touched)
-  local expired = redis.call('ZRANGEBYSCORE', keys[3], '-inf', now_ms)
-  for _, rid in ipairs(expired) do
-    local lines = drop(keys, rid, false)
-    if lines then
-      for sku in pairs(lines) do
-        touched[sku] = true
-      end
-    end
-  end
-end
-
 -- Writes a node's state of one sku into the sku's view unless a newer state is there.
 local function view_write(view, node, value)
   local old = redis.call('HGET', view, node)
@@ -102,9 +82,9 @@ local function inline_views(keys, first, skus)
   return views
 end
 
--- The reply every node function ends with: {seq, S1, view1, ...} for the touched skus that
--- the node holds a position of; those with a view key in `inline` are written to it here too,
--- under the node id `node`.
+-- The reply every node function but the hold functions ends with: {seq, S1, view1, ...} for the
+-- touched skus that the node holds a position of; those with a view key in `inline` are written
+-- to it here too, under the node id `node`.
 local function view_reply(keys, touched, head, inline, node)
   local seq = redis.call('INCR', keys[4])
   local reply = head or {}
@@ -124,24 +104,154 @@ local function view_reply(keys, touched, head, inline, node)
   return reply
 end
 
---[[ ae_hold: take a hold if every line is available.
-KEYS: pos, holds, exp, seq of one node, then optionally the view key of each sku in ARGV order
-ARGV: node id, reservation id, now_ms, expires_ms (0 = never), then sku, units pairs
-Returns {held (1 or 0), seq, S1, view1, ...}; an existing hold of the same id counts as held. ]]
+--[[ The hold functions (ae_hold, ae_release, ae_fulfil, ae_pin) change holds, so they change
+`reserved` and the node's shipments of the day. They share one calling convention:
+KEYS: pos, holds, exp, seq, ships of one node; on a single Redis then the shipments view and the
+      view key of each sku named in ARGV[3], in that order (on Cluster nothing more: the store
+      writes the views in a second step from the reply)
+ARGV: node id, now_ms, the skus of the view keys joined by RS ('' = none), then the function's own
+With view keys given, every view the call changes is written in the same atomic step. A call that
+would touch a sku whose view key it was not given (an expired hold swept on the way, a hold whose
+lines the caller did not know) changes nothing and returns {-2, {missing skus}}: the store calls
+again with those keys too.
+Returns {code, {}, shipments value or '', S1, view1, ...}; the shipments value is
+"day:used:seq" when the call changed the node's count of the day.
+  inv:{N}:ships  hash  day -> the UTC day (days since the epoch), used -> shipments spent that day
+  holds carry the day whose shipment they spent ("d"); giving one back returns it to that day
+  only while that day is still the node's current one. ]]
+local DAY_MS = 86400000
+local NEED = -2
+
+local function context(keys, args)
+  local ctx = {keys = keys, node = args[1], now_ms = tonumber(args[2]), touched = {}}
+  ctx.day = math.floor(ctx.now_ms / DAY_MS)
+  if #keys > 5 then
+    ctx.ship_view, ctx.views = keys[6], {}
+    local k = 7
+    for sku in string.gmatch(args[3], '[^\30]+') do
+      ctx.views[sku] = keys[k]
+      k = k + 1
+    end
+  end
+  return ctx
+end
+
+local function spent(ctx)
+  local raw = redis.call('HMGET', ctx.keys[5], 'day', 'used')
+  return tonumber(raw[1]), tonumber(raw[2]) or 0
+end
+
+-- Skus of `lines_list` without a view key (none on Cluster, where no view is written inline).
+local function missing(ctx, lines_list)
+  local out, seen = {}, {}
+  if not ctx.views then
+    return out
+  end
+  for _, lines in ipairs(lines_list) do
+    for sku in pairs(lines) do
+      if not ctx.views[sku] and not seen[sku] then
+        seen[sku] = true
+        table.insert(out, sku)
+      end
+    end
+  end
+  return out
+end
+
+-- Holds past their expiry: {{rid, hold}, ...}; stale index entries are dropped.
+local function expired(ctx)
+  local out = {}
+  for _, rid in ipairs(redis.call('ZRANGEBYSCORE', ctx.keys[3], '-inf', ctx.now_ms)) do
+    local raw = redis.call('HGET', ctx.keys[2], rid)
+    if raw then
+      table.insert(out, {rid, cjson.decode(raw)})
+    else
+      redis.call('ZREM', ctx.keys[3], rid)
+    end
+  end
+  return out
+end
+
+local function lines_of(list)
+  local out = {}
+  for _, entry in ipairs(list) do
+    table.insert(out, entry[2].l)
+  end
+  return out
+end
+
+-- Removes hold R (decoded as `hold`); a hold given back (not shipped) returns its shipment.
+local function drop(ctx, rid, hold, ship)
+  change_reserved(ctx.keys[1], hold.l, -1, ship)
+  redis.call('HDEL', ctx.keys[2], rid)
+  redis.call('ZREM', ctx.keys[3], rid)
+  for sku in pairs(hold.l) do
+    ctx.touched[sku] = true
+  end
+  if not ship and hold.d then
+    local day, used = spent(ctx)
+    if day == tonumber(hold.d) and used > 0 then
+      redis.call('HSET', ctx.keys[5], 'used', used - 1)
+      ctx.ships = true
+    end
+  end
+end
+
+local function hold_reply(ctx, code)
+  local seq = redis.call('INCR', ctx.keys[4])
+  local ships = ''
+  if ctx.ships then
+    local day, used = spent(ctx)
+    ships = string.format('%d:%d:%d', day, used, seq)
+    if ctx.ship_view then
+      view_write(ctx.ship_view, ctx.node, ships)
+    end
+  end
+  local reply = {code, {}, ships}
+  for sku in pairs(ctx.touched) do
+    local raw = redis.call('HGET', ctx.keys[1], sku)
+    if raw then
+      local on_hand, reserved, safety = unpack_pos(raw)
+      local value = pack(on_hand, reserved, safety, seq)
+      if ctx.views then
+        view_write(ctx.views[sku], ctx.node, value)
+      end
+      table.insert(reply, sku)
+      table.insert(reply, value)
+    end
+  end
+  return reply
+end
+
+--[[ ae_hold: take a hold if every line is available and the node has a shipment left today.
+ARGV (after the shared three): reservation id, expires_ms (0 = never), capacity ('' = unlimited),
+      then sku, units pairs
+Code: 1 held (an existing hold of the same id counts as held), 0 short of stock, 2 no shipment
+left today. ]]
 local function ae_hold(keys, args)
-  local node, rid, now_ms, expires_ms = args[1], args[2], tonumber(args[3]), tonumber(args[4])
-  local touched, lines, skus, fits = {}, {}, {}, expires_ms == 0 or expires_ms > now_ms
-  sweep(keys, now_ms, touched)
-  for i = 5, #args, 2 do
-    local sku, units = args[i], tonumber(args[i + 1])
-    lines[sku] = units
-    touched[sku] = true
-    table.insert(skus, sku)
+  local ctx = context(keys, args)
+  local rid, expires_ms, capacity = args[4], tonumber(args[5]), args[6]
+  local lines = {}
+  for i = 7, #args, 2 do
+    lines[args[i]] = tonumber(args[i + 1])
   end
-  local inline = inline_views(keys, 5, skus)
+  local due = expired(ctx)
+  local check = lines_of(due)
+  table.insert(check, lines)
+  local need = missing(ctx, check)
+  if #need > 0 then
+    return {NEED, need, ''}
+  end
+  for _, entry in ipairs(due) do
+    drop(ctx, entry[1], entry[2], false)
+  end
+  for sku in pairs(lines) do
+    ctx.touched[sku] = true
+  end
   if redis.call('HEXISTS', keys[2], rid) == 1 then
-    return view_reply(keys, touched, {1}, inline, node)
+    return hold_reply(ctx, 1)
   end
+  local fits = expires_ms == 0 or expires_ms > ctx.now_ms
   for sku, units in pairs(lines) do
     local raw = redis.call('HGET', keys[1], sku)
     local on_hand, reserved, safety = unpack_pos(raw)
@@ -150,69 +260,104 @@ local function ae_hold(keys, args)
     end
   end
   if not fits then
-    return view_reply(keys, touched, {0}, inline, node)
+    return hold_reply(ctx, 0)
+  end
+  local day, used = spent(ctx)
+  if day ~= ctx.day then
+    used = 0
+  end
+  if capacity ~= '' and used >= tonumber(capacity) then
+    return hold_reply(ctx, 2)
   end
   change_reserved(keys[1], lines, 1, false)
-  redis.call('HSET', keys[2], rid, cjson.encode({l = lines, e = expires_ms}))
+  redis.call('HSET', keys[2], rid, cjson.encode({l = lines, e = expires_ms, d = ctx.day}))
   if expires_ms > 0 then
     redis.call('ZADD', keys[3], expires_ms, rid)
   end
-  return view_reply(keys, touched, {1}, inline, node)
+  redis.call('HSET', keys[5], 'day', ctx.day, 'used', used + 1)
+  ctx.ships = true
+  return hold_reply(ctx, 1)
 end
 
---[[ ae_release / ae_fulfil: give a hold back, or ship it (units leave on_hand and reserved).
-KEYS: pos, holds, exp, seq of one node
-ARGV: reservation id
-Returns {seq, S1, view1, ...}; a hold that is not there changes nothing. ]]
-local function drop_reply(keys, rid, ship)
-  local touched = {}
-  local lines = drop(keys, rid, ship)
-  for sku in pairs(lines or {}) do
-    touched[sku] = true
+--[[ ae_release / ae_fulfil: give a hold back (its shipment too), or ship it (units leave
+on_hand and reserved, the shipment stays spent).
+ARGV (after the shared three): reservation id
+Code: 1 (a hold that is not there changes nothing). ]]
+local function drop_hold(keys, args, ship)
+  local ctx = context(keys, args)
+  local raw = redis.call('HGET', keys[2], args[4])
+  if not raw then
+    return hold_reply(ctx, 1)
   end
-  return view_reply(keys, touched)
+  local hold = cjson.decode(raw)
+  local need = missing(ctx, {hold.l})
+  if #need > 0 then
+    return {NEED, need, ''}
+  end
+  drop(ctx, args[4], hold, ship)
+  return hold_reply(ctx, 1)
 end
 
 local function ae_release(keys, args)
-  return drop_reply(keys, args[1], false)
+  return drop_hold(keys, args, false)
 end
 
 local function ae_fulfil(keys, args)
-  return drop_reply(keys, args[1], true)
+  return drop_hold(keys, args, true)
 end
 
 --[[ ae_pin: make an unexpired hold permanent (commit).
-KEYS: pos, holds, exp, seq of one node
-ARGV: reservation id, now_ms
-Returns {pinned (1 or 0), seq, S1, view1, ...}. ]]
+ARGV (after the shared three): reservation id
+Code: 1 pinned, 0 the hold is gone or expired. ]]
 local function ae_pin(keys, args)
-  local rid, now_ms, touched = args[1], tonumber(args[2]), {}
-  sweep(keys, now_ms, touched)
+  local ctx = context(keys, args)
+  local rid = args[4]
+  local due = expired(ctx)
+  local need = missing(ctx, lines_of(due))
+  if #need > 0 then
+    return {NEED, need, ''}
+  end
+  for _, entry in ipairs(due) do
+    drop(ctx, entry[1], entry[2], false)
+  end
   local raw = redis.call('HGET', keys[2], rid)
   if not raw then
-    return view_reply(keys, touched, {0})
+    return hold_reply(ctx, 0)
   end
   local hold = cjson.decode(raw)
   hold.e = 0
   redis.call('HSET', keys[2], rid, cjson.encode(hold))
   redis.call('ZREM', keys[3], rid)
-  return view_reply(keys, touched, {1})
+  return hold_reply(ctx, 1)
 end
 
---[[ ae_snapshot: set on_hand (and safety stock) where this version is not older than the one
-that set the position; holds are left alone.
-KEYS: pos, holds, exp, seq of one node, then optionally the view key of each record's sku
-ARGV: node id, version, then one string of records "sku US on_hand US safety_stock" ('' = keep) joined
-      by RS (US = \31, RS = \30: one argument instead of three per position)
-Returns {applied, skipped, seq, S1, view1, ...}. ]]
-local function ae_snapshot(keys, args)
-  local node, version, applied, skipped = args[1], tonumber(args[2]), 0, 0
+--[[ ae_node_state: the node's whole state, read atomically, for reconciling its views.
+KEYS: pos, seq, ships of one node
+Returns {seq, shipments "day:used:seq" or '', S1, "on_hand:reserved:safety_stock:seq", ...}. ]]
+local function ae_node_state(keys, args)
+  local seq = tonumber(redis.call('GET', keys[2]) or '0')
+  local day, used = redis.call('HGET', keys[3], 'day'), redis.call('HGET', keys[3], 'used')
+  local ships = ''
+  if day then
+    ships = string.format('%d:%d:%d', tonumber(day), tonumber(used or '0'), seq)
+  end
+  local reply = {seq, ships}
+  local all = redis.call('HGETALL', keys[1])
+  for i = 1, #all, 2 do
+    local on_hand, reserved, safety = unpack_pos(all[i + 1])
+    table.insert(reply, all[i])
+    table.insert(reply, pack(on_hand, reserved, safety, seq))
+  end
+  return reply
+end
+
+-- Sets on_hand (and safety stock) of `records` ({sku, on_hand, safety or ''}) where `version` is
+-- not older than the one that set the position; `view_key(k)` is the view key of record k to
+-- write inline, or nil (then its state goes into the reply). Returns {applied, skipped, seq, ...}.
+local function apply_snapshot(keys, node, version, records, view_key)
+  local applied, skipped = 0, 0
   local seq = redis.call('INCR', keys[4])
   local reply = {0, 0, seq}
-  local records = {}
-  for sku, on_hand, safety in string.gmatch(args[3], '([^\30\31]+)\31([^\30\31]*)\31([^\30\31]*)') do
-    table.insert(records, {sku, tonumber(on_hand), safety})
-  end
   for first = 1, #records, BATCH do
     local last = math.min(#records, first + BATCH - 1)
     local skus = {}
@@ -233,8 +378,9 @@ local function ae_snapshot(keys, args)
         table.insert(writes, sku)
         table.insert(writes, pack(new_on_hand, reserved, safety, version))
         local value = pack(new_on_hand, reserved, safety, seq)
-        if keys[4 + k] then
-          view_write(keys[4 + k], node, value)
+        local view = view_key(k)
+        if view then
+          view_write(view, node, value)
         else
           table.insert(reply, sku)
           table.insert(reply, value)
@@ -247,6 +393,57 @@ local function ae_snapshot(keys, args)
     end
   end
   reply[1], reply[2] = applied, skipped
+  return reply
+end
+
+--[[ ae_snapshot: set on_hand (and safety stock) where this version is not older than the one
+that set the position; holds are left alone.
+KEYS: pos, holds, exp, seq of one node, then optionally the view key of each record's sku
+ARGV: node id, version, then one string of records "sku US on_hand US safety_stock" ('' = keep) joined
+      by RS (US = \31, RS = \30: one argument instead of three per position)
+Returns {applied, skipped, seq, S1, view1, ...}. ]]
+local function ae_snapshot(keys, args)
+  local records = {}
+  for sku, on_hand, safety in string.gmatch(args[3], '([^\30\31]+)\31([^\30\31]*)\31([^\30\31]*)') do
+    table.insert(records, {sku, tonumber(on_hand), safety})
+  end
+  return apply_snapshot(keys, args[1], tonumber(args[2]), records, function(k)
+    return keys[4 + k]
+  end)
+end
+
+--[[ ae_snapshot_commit: apply what a staged snapshot holds for this node, then drop the stage.
+KEYS: pos, holds, exp, seq of one node, the node's stage hash (sku -> "on_hand US safety_stock"),
+      then optionally the view key of each sku of ARGV[3], in that order
+ARGV: node id, version, the staged skus joined by RS
+Returns {applied, skipped, seq, S1, view1, ...}. ]]
+local function ae_snapshot_commit(keys, args)
+  local skus = {}
+  for sku in string.gmatch(args[3], '[^\30]+') do
+    table.insert(skus, sku)
+  end
+  local records = {}
+  for first = 1, #skus, BATCH do
+    local batch = {}
+    for k = first, math.min(#skus, first + BATCH - 1) do
+      table.insert(batch, skus[k])
+    end
+    local staged = redis.call('HMGET', keys[5], unpack(batch))
+    for k, raw in ipairs(staged) do
+      if raw then
+        local on_hand, safety = string.match(raw, '^(%d+)\31(%d*)$')
+        table.insert(records, {batch[k], tonumber(on_hand), safety, first + k - 1})
+      end
+    end
+  end
+  local inline = #keys > 5
+  local reply = apply_snapshot(keys, args[1], tonumber(args[2]), records, function(k)
+    if inline then
+      return keys[5 + records[k][4]]
+    end
+    return nil
+  end)
+  redis.call('DEL', keys[5])
   return reply
 end
 
@@ -382,7 +579,9 @@ redis.register_function('ae_hold', ae_hold)
 redis.register_function('ae_release', ae_release)
 redis.register_function('ae_fulfil', ae_fulfil)
 redis.register_function('ae_pin', ae_pin)
+redis.register_function{function_name = 'ae_node_state', callback = ae_node_state, flags = {'no-writes'}}
 redis.register_function('ae_snapshot', ae_snapshot)
+redis.register_function('ae_snapshot_commit', ae_snapshot_commit)
 redis.register_function('ae_adjust', ae_adjust)
 redis.register_function('ae_view_merge', ae_view_merge)
 redis.register_function('ae_snapshot_version', ae_snapshot_version)

@@ -35,7 +35,10 @@ every FUNCTION call goes through `functions.py` (which reloads the library when 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import redis
@@ -52,10 +55,11 @@ from allocation_engine.adapters.redis.records import (
     reservation_to_json,
 )
 from allocation_engine.engine.network import Node
-from allocation_engine.errors import IdempotencyConflict, VersionConflict
+from allocation_engine.errors import IdempotencyConflict, StoreError, VersionConflict
 from allocation_engine.ports.inventory import (
     EXPIRING_STATES,
     OPEN_STATES,
+    SWEPT_STATES,
     Adjustment,
     AdjustOutcome,
     Hold,
@@ -67,11 +71,16 @@ from allocation_engine.ports.inventory import (
     ReservationState,
     SnapshotLine,
     SnapshotOutcome,
+    StagedSnapshot,
     StockRead,
     StoredRules,
 )
 
 US, RS = "\x1f", "\x1e"  # unit and record separators of the bulk arguments (ids never hold them)
+NEED_VIEWS = -2  # a hold function's answer: give me these view keys too (it changed nothing)
+MAX_VIEW_ROUNDS = 8
+STAGE_NODES_PER_TRIP = 20  # nodes of a staged snapshot committed per round trip
+DAY_MS = 86_400_000  # node capacity counts shipments per UTC day
 # How long finished reservations and idempotency keys (requests' and adjustments') are kept.
 KEEP_SECONDS = 7 * 24 * 3600
 
@@ -91,6 +100,16 @@ def _view_levels(sku: str, view: dict[str, str]) -> list[Level]:
     for node_id in sorted(view):
         on_hand, reserved, safety, _ = view[node_id].split(":")
         out.append(Level(node_id, sku, int(on_hand), int(reserved), int(safety)))
+    return out
+
+
+def _shipments(view: dict[str, str], day: int) -> dict[str, int]:
+    """node id -> shipments spent on `day`, from the shipments view."""
+    out = {}
+    for node_id, value in view.items():
+        spent_day, used, _ = value.split(":")
+        if int(spent_day) == day and int(used):
+            out[node_id] = int(used)
     return out
 
 
@@ -129,17 +148,21 @@ class RedisStore:
         self,
         updates: Iterable[tuple[str, Sequence[Any]]],
         written: Iterable[tuple[str, str]] = (),
+        *,
+        force: bool = False,
     ) -> None:
         """Writes node replies `(node id, {S1, view1, ...})` into the per-sku views, but for
-        the (node id, sku) pairs in `written`, which the node functions wrote themselves."""
-        done = set() if self._cluster else set(written)
+        the (node id, sku) pairs in `written`, which the node functions wrote themselves
+        (`force`: whatever the layout, as reconciling does)."""
+        done = set() if self._cluster or force else set(written)
+        grouped = self._cluster or force
         by_group: dict[int, tuple[list[str], dict[str, int], list[str]]] = {}
         for node_id, tail in updates:
             for i in range(0, len(tail), 2):
                 if (node_id, tail[i]) in done:
                     continue
                 key = keys.view(tail[i])
-                group = key_slot(key.encode()) if self._cluster else 0
+                group = key_slot(key.encode()) if grouped else 0
                 views, index, records = by_group.setdefault(group, ([], {}, []))
                 if key not in index:
                     index[key] = len(views) + 1
@@ -190,14 +213,19 @@ class RedisStore:
     @guarded
     def stock(self, skus: Sequence[str], now: float) -> StockRead:
         pipe = self._redis.pipeline(transaction=False)
+        if skus:
+            pipe.hgetall(keys.SHIPMENTS_VIEW)
         for sku in skus:
             pipe.hgetall(keys.view(sku))
         pipe.get(keys.NODES_VERSION)
         pipe.get(keys.RULES_REVISION)
         pipe.zrangebyscore(keys.RESERVATION_EXPIRY, "-inf", _ms(now), start=0, num=1)
         *views, nodes_version, rules_revision, due = pipe.execute()
+        shipments = _shipments(views.pop(0) if skus else {}, _ms(now) // DAY_MS)
         levels = {sku: _view_levels(sku, view) for sku, view in zip(skus, views, strict=True)}
-        return StockRead(levels, int(nodes_version or 0), int(rules_revision or 0), bool(due))
+        return StockRead(
+            levels, int(nodes_version or 0), int(rules_revision or 0), bool(due), shipments
+        )
 
     @guarded
     def node_stock(self, node_id: str) -> tuple[Level, ...]:
@@ -225,6 +253,67 @@ class RedisStore:
         )
         self._merge_views((node_id, r[3:]) for node_id, r in zip(by_node, replies, strict=True))
         return SnapshotOutcome(sum(r[0] for r in replies), sum(r[1] for r in replies))
+
+    @guarded
+    def stage_snapshot(self, version: int) -> StagedSnapshot:
+        current = int(cast(str | None, self._redis.get(keys.SNAPSHOT_VERSION)) or 0)
+        if current > version:
+            raise VersionConflict("version", version, current)
+        return RedisStage(self, version, uuid.uuid4().hex)
+
+    def _stage_lines(self, stage: str, lines: Sequence[SnapshotLine]) -> None:
+        by_node: dict[str, dict[Any, Any]] = {}
+        for line in lines:
+            safety = "" if line.safety_stock is None else str(line.safety_stock)
+            by_node.setdefault(line.node_id, {})[line.sku] = f"{line.on_hand}{US}{safety}"
+        pipe = self._redis.pipeline(transaction=False)
+        for node_id, mapping in by_node.items():
+            key = keys.node_stage(node_id, stage)
+            pipe.hset(key, mapping=mapping)
+            pipe.expire(key, keys.SNAPSHOT_STAGE_TTL)
+        if by_node:
+            pipe.sadd(keys.snapshot_stage(stage), *by_node)
+            pipe.expire(keys.snapshot_stage(stage), keys.SNAPSHOT_STAGE_TTL)
+        pipe.execute()
+
+    def _commit_stage(self, stage: str, version: int) -> SnapshotOutcome:
+        current = self._library.call("ae_snapshot_version", [keys.SNAPSHOT_VERSION], [version])
+        if int(current) > version:
+            self._abort_stage(stage)
+            raise VersionConflict("version", version, int(current))
+        node_ids = sorted(cast(set[str], self._redis.smembers(keys.snapshot_stage(stage))))
+        applied = skipped = 0
+        for first in range(0, len(node_ids), STAGE_NODES_PER_TRIP):
+            batch = node_ids[first : first + STAGE_NODES_PER_TRIP]
+            pipe = self._redis.pipeline(transaction=False)
+            for node_id in batch:
+                pipe.hkeys(keys.node_stage(node_id, stage))
+            staged: list[list[str]] = pipe.execute()
+            replies = self._library.call_many(
+                Call(
+                    "ae_snapshot_commit",
+                    [
+                        *keys.node_keys(node_id),
+                        keys.node_stage(node_id, stage),
+                        *self._inline(skus),
+                    ],
+                    [node_id, version, RS.join(skus)],
+                )
+                for node_id, skus in zip(batch, staged, strict=True)
+            )
+            self._merge_views((n, r[3:]) for n, r in zip(batch, replies, strict=True))
+            applied += sum(int(r[0]) for r in replies)
+            skipped += sum(int(r[1]) for r in replies)
+        self._redis.delete(keys.snapshot_stage(stage))
+        return SnapshotOutcome(applied, skipped)
+
+    def _abort_stage(self, stage: str) -> None:
+        node_ids = cast(set[str], self._redis.smembers(keys.snapshot_stage(stage)))
+        pipe = self._redis.pipeline(transaction=False)
+        for node_id in node_ids:
+            pipe.delete(keys.node_stage(node_id, stage))
+        pipe.delete(keys.snapshot_stage(stage))
+        pipe.execute()
 
     @guarded
     def adjust(self, key: str, adjustments: Sequence[Adjustment]) -> AdjustOutcome:
@@ -272,48 +361,154 @@ class RedisStore:
         return int(seconds) * 1000 + int(micros) // 1000
 
     # holds
+    def _hold_calls(
+        self, function: str, calls: Sequence[tuple[str, Sequence[str], Sequence[Any]]], now: float
+    ) -> list[Any]:
+        """Runs hold functions: `calls` are (node id, the skus the call is expected to touch,
+        the function's own ARGV). On a single Redis each call gets the view keys of its skus;
+        a call that would touch others answers which (changing nothing) and is sent again with
+        those too. Returns the replies `{code, {}, shipments value, S1, view1, ...}`."""
+        now_ms = _ms(now)
+        guesses = [list(dict.fromkeys(skus)) for _, skus, _ in calls]
+        replies: list[Any] = [None] * len(calls)
+        pending = list(range(len(calls)))
+        for _ in range(MAX_VIEW_ROUNDS):
+            batch = self._library.call_many(
+                Call(
+                    function,
+                    self._hold_keys(calls[i][0], guesses[i]),
+                    [calls[i][0], now_ms, RS.join(guesses[i]), *calls[i][2]],
+                )
+                for i in pending
+            )
+            again = []
+            for i, reply in zip(pending, batch, strict=True):
+                if reply[0] == NEED_VIEWS:
+                    guesses[i] += [sku for sku in reply[1] if sku not in guesses[i]]
+                    again.append(i)
+                else:
+                    replies[i] = reply
+            pending = again
+            if not pending:
+                break
+        else:
+            raise StoreError(f"{function}: the views it needs kept changing; retry")
+        if self._cluster:
+            self._merge_views((calls[i][0], r[3:]) for i, r in enumerate(replies))
+            self._merge_shipments((calls[i][0], r[2]) for i, r in enumerate(replies))
+        return replies
+
+    def _hold_keys(self, node_id: str, skus: Sequence[str]) -> list[str]:
+        node = [*keys.node_keys(node_id), keys.node_shipments(node_id)]
+        if self._cluster:
+            return node
+        return [*node, keys.SHIPMENTS_VIEW, *(keys.view(sku) for sku in skus)]
+
+    def _merge_shipments(self, updates: Iterable[tuple[str, str]]) -> None:
+        records = [f"1{US}{node_id}{US}{value}" for node_id, value in updates if value]
+        if records:
+            self._library.call("ae_view_merge", [keys.SHIPMENTS_VIEW], [RS.join(records)])
+
     @guarded
     def hold(self, holds: Sequence[Hold], now: float) -> list[HoldOutcome]:
-        replies = self._library.call_many(
-            Call(
-                "ae_hold",
-                [*keys.node_keys(h.node_id), *self._inline(h.lines)],
-                [h.node_id, h.reservation_id, _ms(now), _ms(h.expires_at)]
-                + [x for sku, units in h.lines.items() for x in (sku, units)],
-            )
-            for h in holds
+        replies = self._hold_calls(
+            "ae_hold",
+            [
+                (
+                    h.node_id,
+                    list(h.lines),
+                    [
+                        h.reservation_id,
+                        _ms(h.expires_at),
+                        "" if h.capacity is None else h.capacity,
+                        *(x for sku, units in h.lines.items() for x in (sku, units)),
+                    ],
+                )
+                for h in holds
+            ],
+            now,
         )
-        self._merge_views(
-            ((h.node_id, r[2:]) for h, r in zip(holds, replies, strict=True)),
-            written=((h.node_id, sku) for h in holds for sku in h.lines),
-        )
-        return [
-            HoldOutcome(bool(r[0]), _levels(h.node_id, r[2:]))
-            for h, r in zip(holds, replies, strict=True)
-        ]
+        out = []
+        for h, r in zip(holds, replies, strict=True):
+            levels = {lv.sku: lv for lv in _levels(h.node_id, r[3:])}
+            mine = tuple(levels[sku] for sku in h.lines if sku in levels)
+            out.append(HoldOutcome(r[0] == 1, mine, no_capacity=r[0] == 2))
+        return out
 
-    def _drop(self, function: str, node_ids: Sequence[str], reservation_id: str) -> None:
-        replies = self._library.call_many(
-            Call(function, keys.node_keys(node_id), [reservation_id]) for node_id in node_ids
+    def _drop(
+        self,
+        function: str,
+        node_ids: Sequence[str],
+        reservation_id: str,
+        expected: Mapping[str, Iterable[str]] | None,
+    ) -> None:
+        guess = expected or {}
+        self._hold_calls(
+            function,
+            [(node_id, list(guess.get(node_id, ())), [reservation_id]) for node_id in node_ids],
+            time.time(),  # unused: a hold gives its shipment back to the day it spent it on
         )
-        self._merge_views((n, r[1:]) for n, r in zip(node_ids, replies, strict=True))
 
     @guarded
-    def release(self, node_ids: Sequence[str], reservation_id: str) -> None:
-        self._drop("ae_release", node_ids, reservation_id)
+    def release(
+        self,
+        node_ids: Sequence[str],
+        reservation_id: str,
+        expected: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
+        self._drop("ae_release", node_ids, reservation_id, expected)
 
     @guarded
-    def fulfil(self, node_ids: Sequence[str], reservation_id: str) -> None:
-        self._drop("ae_fulfil", node_ids, reservation_id)
+    def fulfil(
+        self,
+        node_ids: Sequence[str],
+        reservation_id: str,
+        expected: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
+        self._drop("ae_fulfil", node_ids, reservation_id, expected)
 
     @guarded
     def pin(self, node_ids: Sequence[str], reservation_id: str, now: float) -> list[bool]:
-        replies = self._library.call_many(
-            Call("ae_pin", keys.node_keys(node_id), [reservation_id, _ms(now)])
-            for node_id in node_ids
+        replies = self._hold_calls(
+            "ae_pin", [(node_id, [], [reservation_id]) for node_id in node_ids], now
         )
-        self._merge_views((n, r[2:]) for n, r in zip(node_ids, replies, strict=True))
-        return [bool(r[0]) for r in replies]
+        return [r[0] == 1 for r in replies]
+
+    @guarded
+    def node_holds(self, node_id: str) -> tuple[Hold, ...]:
+        raw = cast(dict[str, str], self._redis.hgetall(keys.node_keys(node_id).holds))
+        out = []
+        for rid in sorted(raw):
+            data = json.loads(raw[rid])
+            expires = int(data.get("e") or 0)
+            lines = {sku: int(units) for sku, units in dict(data.get("l") or {}).items()}
+            out.append(Hold(node_id, rid, lines, expires / 1000 if expires else None))
+        return tuple(out)
+
+    @guarded
+    def reconcile_views(self, node_id: str) -> int:
+        node = keys.node_keys(node_id)
+        state = self._library.call(
+            "ae_node_state", [node.pos, node.seq, keys.node_shipments(node_id)], []
+        )
+        ships, tail = state[1], state[2:]
+        pipe = self._redis.pipeline(transaction=False)
+        for i in range(0, len(tail), 2):
+            pipe.hget(keys.view(tail[i]), node_id)
+        pipe.hget(keys.SHIPMENTS_VIEW, node_id)
+        *seen, seen_ships = pipe.execute()
+        stale = [
+            (tail[i], tail[i + 1])
+            for i, old in zip(range(0, len(tail), 2), seen, strict=True)
+            if old is None or old.rsplit(":", 1)[0] != tail[i + 1].rsplit(":", 1)[0]
+        ]
+        fixed = len(stale)
+        if stale:
+            self._merge_views([(node_id, [x for pair in stale for x in pair])], force=True)
+        if ships and (seen_ships or "").rsplit(":", 1)[0] != ships.rsplit(":", 1)[0]:
+            self._merge_shipments([(node_id, ships)])
+            fixed += 1
+        return fixed
 
     # reservation records
     @guarded
@@ -338,6 +533,8 @@ class RedisStore:
         pipe = self._redis.pipeline(transaction=False)
         if record.state in EXPIRING_STATES:
             pipe.zadd(keys.RESERVATION_EXPIRY, {record.id: _ms(record.expires_at)})
+        elif record.state is ReservationState.RELEASING:  # due at once: whoever sweeps finishes it
+            pipe.zadd(keys.RESERVATION_EXPIRY, {record.id: 0})
         replies = self._library.call_many(
             [
                 Call(
@@ -366,7 +563,7 @@ class RedisStore:
         still_open = []
         for rid in due:
             record = self.get_reservation(rid)
-            if record is not None and record.state in EXPIRING_STATES:
+            if record is not None and record.state in SWEPT_STATES:
                 still_open.append(rid)
             else:
                 self._redis.zrem(keys.RESERVATION_EXPIRY, rid)
@@ -389,3 +586,25 @@ class RedisStore:
     @guarded
     def ping(self) -> None:
         self._redis.ping()
+
+
+class RedisStage:
+    """A snapshot staged in Redis (`inv:{node}:stage:<id>` per node, `{meta}:stage:<id>` the
+    nodes): the server process keeps nothing of it, so a stream of millions of positions costs
+    it one chunk of memory; stock is untouched until `commit`. A stream that dies without
+    commit or abort leaves the stage to expire (`keys.SNAPSHOT_STAGE_TTL`)."""
+
+    def __init__(self, store: RedisStore, version: int, stage: str) -> None:
+        self._store, self._version, self.stage = store, version, stage
+
+    @guarded
+    def add(self, lines: Sequence[SnapshotLine]) -> None:
+        self._store._stage_lines(self.stage, lines)
+
+    @guarded
+    def commit(self) -> SnapshotOutcome:
+        return self._store._commit_stage(self.stage, self._version)
+
+    @guarded
+    def abort(self) -> None:
+        self._store._abort_stage(self.stage)

@@ -45,6 +45,10 @@ SNAPSHOT_VERSION = f"{META}:snapshot_version"  # the newest snapshot version adm
 RESERVATION_EXPIRY = f"{META}:res_expiry"  # zset: reservation id by expires_at (ms)
 
 
+SHIPMENTS_VIEW = "ships:{view}"  # hash: node id -> "day:used:seq", shipments spent per node
+SNAPSHOT_STAGE_TTL = 6 * 3600  # seconds a staged snapshot outlives the stream that left it
+
+
 class NodeKeys(NamedTuple):
     """The keys of one node's stock, all in the node's slot (see `inventory.lua` for types)."""
 
@@ -52,6 +56,21 @@ class NodeKeys(NamedTuple):
     holds: str  # hash: reservation id -> hold JSON
     exp: str  # zset: reservation id by expires_at (ms), for holds not yet pinned
     seq: str  # counter bumped by every change at the node
+
+
+def node_shipments(node_id: str) -> str:
+    """hash: day, used: the shipments the node spent on its current UTC day."""
+    return f"{node_tag(node_id)}:ships"
+
+
+def node_stage(node_id: str, stage: str) -> str:
+    """hash: sku -> "on_hand US safety_stock" of one staged snapshot at this node."""
+    return f"{node_tag(node_id)}:stage:{stage}"
+
+
+def snapshot_stage(stage: str) -> str:
+    """set: the nodes a staged snapshot has lines for."""
+    return f"{META}:stage:{stage}"
 
 
 def node_tag(node_id: str) -> str:

@@ -82,6 +82,16 @@ def _shortfall(data: Mapping[str, Any]) -> Shortfall:
     return Shortfall(data["sku"], data["requested"], data["available"])
 
 
+def exact_plan_to_dict(plan: Plan) -> dict[str, Any]:
+    """`codec.plan_to_dict` with every float as it is (JSON keeps a float exactly, and the
+    codec rounds for people): a retried Reserve answers the plan of the first call bit for bit."""
+    out = plan_to_dict(plan)
+    out["total_cost"] = plan.total_cost
+    for stored, shipment in zip(out["shipments"], plan.shipments, strict=True):
+        stored["distance_km"], stored["cost"] = shipment.distance_km, shipment.cost
+    return out
+
+
 def reservation_to_json(record: ReservationRecord) -> str:
     return json.dumps(
         {
@@ -93,13 +103,14 @@ def reservation_to_json(record: ReservationRecord) -> str:
             "created_at": record.created_at,
             "expires_at": record.expires_at,
             "attempt": record.attempt,
-            "plan": None if record.plan is None else plan_to_dict(record.plan),
+            "plan": None if record.plan is None else exact_plan_to_dict(record.plan),
             "shortfalls": [
                 {"sku": s.sku, "requested": s.requested, "available": s.available}
                 for s in record.shortfalls
             ],
             "owner": record.owner,
             "lease_until": record.lease_until,
+            "release_as": None if record.release_as is None else record.release_as.value,
         },
         separators=(",", ":"),
     )
@@ -120,4 +131,5 @@ def reservation_from_json(text: str) -> ReservationRecord:
         shortfalls=tuple(_shortfall(s) for s in data["shortfalls"]),
         owner=data["owner"],
         lease_until=data["lease_until"],
+        release_as=ReservationState(data["release_as"]) if data.get("release_as") else None,
     )

@@ -50,33 +50,41 @@ class InventoryServicer(ipb_grpc.InventoryServiceServicer):
     def ApplySnapshot(
         self, request_iterator: Iterator[ipb.SnapshotChunk], context: grpc.ServicerContext
     ) -> Any:
-        """Applies chunk by chunk as they arrive; nothing of the stream is held beyond one."""
-        version, applied, skipped, chunks = None, 0, 0, 0
-        for chunk in request_iterator:
-            check_limit(
-                f"chunks[{chunks}].positions",
-                len(chunk.positions),
-                self._limits.max_positions_per_chunk,
-            )
-            if version is not None and chunk.version != version:
-                raise InvalidInput.one(
-                    f"chunks[{chunks}].version",
-                    chunk.version,
-                    f"differs from the first ({version})",
+        """Stages chunk by chunk as they arrive (in the store: nothing of the stream is held
+        here beyond one chunk) and applies the whole snapshot at the end; a stream refused or
+        cancelled anywhere is aborted and changes nothing."""
+        feed, chunks = None, 0
+        try:
+            for chunk in request_iterator:
+                check_limit(
+                    f"chunks[{chunks}].positions",
+                    len(chunk.positions),
+                    self._limits.max_positions_per_chunk,
                 )
-            version = chunk.version
-            lines = [snapshot_line_from_proto(p) for p in chunk.positions]
-            with fields_under(f"chunks[{chunks}]."):
-                outcome = self._services.inventory.apply_snapshot(chunk.version, lines)
-            applied, skipped, chunks = (
-                applied + outcome.applied,
-                skipped + outcome.skipped,
-                chunks + 1,
-            )
-        if version is None:
-            raise InvalidInput.one("chunks", 0, "a snapshot needs at least one chunk")
+                if feed is not None and chunk.version != feed.version:
+                    raise InvalidInput.one(
+                        f"chunks[{chunks}].version",
+                        chunk.version,
+                        f"differs from the first ({feed.version})",
+                    )
+                lines = [snapshot_line_from_proto(p) for p in chunk.positions]
+                with fields_under(f"chunks[{chunks}]."):
+                    if feed is None:
+                        feed = self._services.inventory.begin_snapshot(chunk.version)
+                    feed.add(lines)
+                chunks += 1
+            if feed is None:
+                raise InvalidInput.one("chunks", 0, "a snapshot needs at least one chunk")
+            outcome = feed.commit()
+        except BaseException:
+            if feed is not None:
+                feed.abort()
+            raise
         return ipb.ApplySnapshotResponse(
-            version=version, positions_applied=applied, positions_skipped=skipped, chunks=chunks
+            version=feed.version,
+            positions_applied=outcome.applied,
+            positions_skipped=outcome.skipped,
+            chunks=chunks,
         )
 
     def AdjustInventory(
