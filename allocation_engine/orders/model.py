@@ -62,6 +62,11 @@ class Payment:
 
     `amount` is what the customer owes: the order total less credit notes. `captured` is what
     was collected, `refunded` what went back; refunded <= captured always holds.
+
+    `opened` is False from the moment the order is stored until the provider was asked to open
+    the payment (the workflow does that first, under the order's own key, so a retry or a
+    restarted process opens the same payment again); `method` is the card token to open it
+    with, kept only until then.
     """
 
     provider: str
@@ -75,6 +80,8 @@ class Payment:
     credited: int = 0
     due_at: float | None = None  # when an invoice is due
     failure: str = ""  # the provider's reason for the last failure
+    opened: bool = True  # False: stored, the provider not asked yet (old records: asked)
+    method: str = ""  # the payment method to open with (a card token); cleared once opened
 
 
 @dataclass(frozen=True)
@@ -170,15 +177,17 @@ class OrderRecord:
     updated_at: float = 0.0
     fingerprint: str = ""  # of the PlaceOrder request, for idempotent retries
     keys: Mapping[str, str] = field(default_factory=dict)
-    nonce: str = ""  # random at creation: order ids may repeat across stores, keys must not
+    nonce: str = ""  # random at creation, then stored: order ids may repeat across stores
 
     @property
     def total(self) -> int:
         return sum(item.total for item in self.items)
 
     def key(self, action: str) -> str:
-        """The idempotency key of one outside call this order makes (a capture, a refund...),
-        the same every time the call is repeated, unique to this order everywhere."""
+        """The idempotency key of one outside call this order makes (opening the payment, a
+        capture, a refund...): built from the stored record only (its id and nonce, both fixed
+        by the write that created it), so every racer, retry or restarted process that repeats
+        the call sends the same key; unique to this order everywhere."""
         return f"order:{self.id}:{self.nonce}:{action}"
 
     @property

@@ -1,6 +1,7 @@
 """The payment port: open, capture, refund or cancel an order's payment with a provider, and
-read the provider's signed webhooks. Every call carries an idempotency key derived from the order,
-so a retried call never moves money twice.
+read the provider's signed webhooks. Every call carries an idempotency key derived from the stored
+order (its id and nonce, and the step), so a retried call, a racing call or a restarted process
+never opens, captures or refunds twice.
 """
 
 from __future__ import annotations
@@ -40,7 +41,15 @@ class PaymentProvider(Protocol):
     after a timeout never charges or refunds twice. Declines raise `PaymentRefused`; a provider
     that cannot be reached raises `ProviderUnavailable`."""
 
-    def open(self, request: PaymentRequest) -> PaymentOpened: ...
+    def check(self, payment_method: str) -> None:
+        """Refuses, before an order is stored, a payment this provider can never open: a
+        payment method it takes none of (InvalidInput), or no provider configured at all
+        (ProviderUnavailable). Calls nobody."""
+        ...
+
+    def open(self, request: PaymentRequest) -> PaymentOpened:
+        """Opens the payment; the same idempotency key answers with the same payment."""
+        ...
 
     def capture(self, reference: str, amount: int, idempotency_key: str) -> None: ...
 

@@ -19,11 +19,12 @@ from allocation_engine.ports.payments import PaymentOpened, PaymentRequest
 
 
 class InvoiceProvider:
+    def check(self, payment_method: str) -> None:
+        if payment_method:
+            raise InvalidInput.one("payment_method", payment_method, "invoice orders take no card")
+
     def open(self, request: PaymentRequest) -> PaymentOpened:
-        if request.payment_method:
-            raise InvalidInput.one(
-                "payment_method", request.payment_method, "invoice orders take no card"
-            )
+        self.check(request.payment_method)
         return PaymentOpened(reference=f"INV-{request.order_id}")
 
     def capture(self, reference: str, amount: int, idempotency_key: str) -> None:

@@ -14,4 +14,4 @@ class NoCardProvider:
     def _missing(self, *args: object) -> Any:
         raise ProviderUnavailable("no card provider configured: start serve with --card-url")
 
-    open = capture = refund = cancel = parse_webhook = _missing
+    check = open = capture = refund = cancel = parse_webhook = _missing

@@ -91,6 +91,8 @@ def order_to_json(r: OrderRecord) -> str:
                 "credited": p.credited,
                 "due_at": p.due_at,
                 "failure": p.failure,
+                "opened": p.opened,
+                "method": p.method,
             },
             "address": [
                 r.address.name,
@@ -169,6 +171,8 @@ def order_from_json(text: str) -> OrderRecord:
             credited=p["credited"],
             due_at=p["due_at"],
             failure=p["failure"],
+            opened=p.get("opened", True),  # written before placing committed first: opened
+            method=p.get("method", ""),
         ),
         address=Address(*d["address"]),
         state=OrderState(d["state"]),

@@ -4,7 +4,9 @@ A command loads the order, makes its change on a `Draft` (state machines first, 
 transition raises before anything moved), runs the workflow on until a step waits, and stores
 order and events in one compare-and-set write (`FlowCore.change`). When another call wrote
 first, the command runs again on the fresh order; calls to the outside world inside a command
-carry idempotency keys derived from the order, so a rerun repeats none of them.
+carry idempotency keys derived from the stored order (`OrderRecord.key`: its id and nonce, and
+the step), never from anything random or made up by the call, so a rerun, a racing call or a
+process restarted after a crash repeats none of them.
 
 A retry with an idempotency key already seen returns the order as it stands; the same key with
 a different request is `KeyReused`.
@@ -18,7 +20,7 @@ from allocation_engine.errors import ConcurrentChange, InvalidInput, KeyReused, 
 from allocation_engine.orders.definition import Workflows
 from allocation_engine.orders.draft import Draft
 from allocation_engine.orders.fingerprint import fingerprint, same_request
-from allocation_engine.orders.model import Customer, OrderRecord
+from allocation_engine.orders.model import Customer, FlowStatus, OrderRecord
 from allocation_engine.ports.clock import Clock
 from allocation_engine.ports.orders import OrderStore, StaleVersion
 from allocation_engine.service.orders.steps import Gateways, advance
@@ -54,13 +56,41 @@ class FlowCore:
         """
         if not key:
             raise InvalidInput.one("idempotency_key", key, "is required")
-        fp = fingerprint(request)
+
+        def seen(record: OrderRecord) -> bool:
+            known = record.keys.get(key)
+            if known is not None and not same_request(known, request):
+                raise KeyReused("idempotency_key", key)
+            return known is not None
+
+        return self._write(order_id, seen, apply, key, fingerprint(request))
+
+    def finish_placing(self, order_id: str) -> OrderRecord:
+        """Opens the payment of an order stored by `place` but not opened yet, and runs its
+        workflow up to the first wait, as one write; the order as it stands when it was opened
+        already (or cancelled). `place` calls this right after storing the order, and again
+        when the same order is placed again; ResumeOrder (any command, in fact) does the same
+        through `advance`. Every outside call is keyed by the stored order, so the racer that
+        loses the write, or a retry after a crash, repeats no payment and no hold."""
+
+        def finished(record: OrderRecord) -> bool:
+            return record.payment.opened or record.status is FlowStatus.CANCELLED
+
+        return self._write(order_id, finished, lambda d: None, "", "")
+
+    def _write(
+        self,
+        order_id: str,
+        done: Callable[[OrderRecord], bool],
+        apply: Callable[[Draft], None],
+        key: str,
+        fp: str,
+    ) -> OrderRecord:
+        """The change loop: unless `done` says the stored order needs nothing, `apply`, run the
+        workflow on, compare-and-set; a lost race reruns on the fresh order."""
         for _ in range(self.retries):
             record = self.store.load(order_id)
-            seen = record.keys.get(key)
-            if seen is not None:
-                if not same_request(seen, request):
-                    raise KeyReused("idempotency_key", key)
+            if done(record):
                 return record
             d = self.draft(record)
             apply(d)

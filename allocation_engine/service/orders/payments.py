@@ -2,8 +2,9 @@
 
 A payment moves only by a provider's event (a verified webhook or a trusted report) or by a
 step of the workflow; money goes back when an order is cancelled or a return is accepted.
-Every call to a provider carries an idempotency key derived from the order, so a rerun of the
-command after a lost race pays or refunds nothing twice.
+Every call to a provider carries an idempotency key derived from the stored order (never from
+the call: a command's rerun, a racing command or a retry after a crash sends the same key), so
+nothing is paid or refunded twice; how a payment moves by an event is in `paying.py`.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from allocation_engine.orders.draft import Draft
 from allocation_engine.orders.events import EventType
 from allocation_engine.orders.machines import PaymentState
 from allocation_engine.orders.model import FlowStatus, OrderRecord
-from allocation_engine.orders.payments import PaymentEvent, PaymentEventKind
-from allocation_engine.ports.payments import PaymentOpened
 from allocation_engine.service.orders.core import FlowCore
-from allocation_engine.service.orders.steps import Gateways
+from allocation_engine.service.orders.paying import apply_opening, pay
+from allocation_engine.service.orders.steps import Gateways, open_payment
+
+__all__ = ["apply_opening", "cancel", "pay", "record_payment", "refund"]
 
 
 def record_payment(core: FlowCore, command: RecordPayment) -> OrderRecord | None:
@@ -61,10 +63,16 @@ def cancel(core: FlowCore, command: CancelOrder) -> OrderRecord:
 
 def _cancel(gateways: Gateways, d: Draft, reason: str) -> None:
     """Every transition first (an order already released raises before money moves), then
-    the captured money refunded or the open payment voided, then the stock released."""
+    the captured money refunded or the open payment voided, then the stock released.
+
+    An order whose payment was never opened (the call that placed it died right after storing
+    it) may still have one at the provider: the opening is repeated under its own key, which
+    answers with that payment if there is one, and that is voided."""
     d.order_to("cancel")
     for shipment in d.record.shipments:
         d.shipment_to(shipment, "cancel")
+    if not d.record.payment.opened:
+        open_payment(gateways, d)
     payment = d.record.payment
     provider = gateways.payment(d)
     key = d.record.key("cancel")
@@ -103,49 +111,3 @@ def refund(gateways: Gateways, d: Draft, return_id: str, amount: int, key: str) 
         payment = d.record.payment
         d.payment_to("credit", amount=payment.amount - credit, credited=payment.credited + credit)
         d.emit(EventType.CREDIT_ISSUED, return_id=return_id, amount=credit)
-
-
-def apply_opening(d: Draft, opened: PaymentOpened) -> bool:
-    """Records an authorization or failure that came with opening the payment (a card that
-    authorizes at checkout); False when the provider answered neither yet."""
-    if opened.authorized:
-        pay(d, PaymentEvent(PaymentEventKind.AUTHORIZED, opened.authorized, opened.reference))
-    elif opened.failure:
-        pay(d, PaymentEvent(PaymentEventKind.FAILED, 0, opened.reference, reason=opened.failure))
-    else:
-        return False
-    return True
-
-
-def pay(d: Draft, event: PaymentEvent) -> None:
-    """Moves the payment by a provider event. A report of the state the payment is already in
-    (a webhook echoing our own capture, say) changes nothing."""
-    payment = d.record.payment
-    if event.reference and payment.reference and event.reference != payment.reference:
-        raise InvalidInput.one(
-            "event.reference", event.reference, f"the order's payment is {payment.reference}"
-        )
-    if event.amount < 0:
-        raise InvalidInput.one("event.amount", event.amount, "must be >= 0")
-    match event.kind:
-        case PaymentEventKind.AUTHORIZED:
-            if payment.state is PaymentState.AUTHORIZED and payment.authorized == event.amount:
-                return
-            if event.amount < payment.amount:
-                raise InvalidInput.one(
-                    "event.amount", event.amount, f"authorizes less than the {payment.amount} due"
-                )
-            d.payment_to("authorize", authorized=event.amount, failure="")
-            d.emit(EventType.PAYMENT_AUTHORIZED, amount=event.amount, reference=payment.reference)
-        case PaymentEventKind.CAPTURED:
-            if payment.state is not PaymentState.PENDING and payment.captured == event.amount:
-                return
-            if event.amount != payment.amount:
-                raise InvalidInput.one(
-                    "event.amount", event.amount, f"must be the {payment.amount} due"
-                )
-            d.payment_to("capture", captured=event.amount, failure="")
-            d.emit(EventType.PAYMENT_CAPTURED, amount=event.amount, reference=payment.reference)
-        case PaymentEventKind.FAILED:
-            d.payment_to("fail", failure=event.reason)
-            d.emit(EventType.PAYMENT_FAILED, reason=event.reason, reference=payment.reference)

@@ -1,10 +1,24 @@
-"""Placing an order: checking the request, finding or creating the customer, opening the
-payment, and running the new order's workflow up to its first wait.
+"""Placing an order: checking the request, finding or creating the customer, storing the
+order, and only then opening the payment and running the workflow up to its first wait.
 
 Placing is idempotent on (channel, external id) rather than on an idempotency key: a shop that
 sends the same order again gets the first one back, and the same external id with a different
 order is `KeyReused`. The order and a new customer are created in one write, so two concurrent
 placements of one order (or of two orders by one new customer) cannot both win.
+
+Nothing outside is called before that write. The write that creates the order fixes its id
+(the store refuses a second order for the same channel and external id, so every racer ends up
+with the winner's id) and its nonce, and every outside call after it (opening the payment, the
+stock hold, the capture) is keyed by that stored record and the step (`OrderRecord.key`). So
+the racer that lost the write, a retry, or a process restarted after SIGKILL repeats nothing:
+one PaymentIntent opened and captured per order, one stock reservation held.
+
+The order is stored with its payment not opened yet (`Payment.opened` False) and its workflow
+at step 0. A call that dies (or whose provider cannot be reached) between that write and the
+next leaves the order in exactly that state, and it is finished by a retry of PlaceOrder with
+the same request (which answers created=False with the finished order) or by ResumeOrder:
+both open the payment under the same key and run the workflow on (`FlowCore.finish_placing`,
+`steps.advance`).
 """
 
 from __future__ import annotations
@@ -21,10 +35,7 @@ from allocation_engine.orders.events import EventType
 from allocation_engine.orders.fingerprint import fingerprint, same_request
 from allocation_engine.orders.model import LANGUAGES, Customer, OrderRecord, Payment
 from allocation_engine.ports.orders import CustomerExists, ExternalIdTaken
-from allocation_engine.ports.payments import PaymentRequest
 from allocation_engine.service.orders.core import FlowCore
-from allocation_engine.service.orders.payments import apply_opening
-from allocation_engine.service.orders.steps import advance
 
 GERMAN_SPEAKING = frozenset({"DE", "AT", "CH", "LI"})
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -40,8 +51,10 @@ class Placed:
 
 
 def place(core: FlowCore, command: PlaceOrder) -> Placed:
-    """Creates the order (or returns the one placed before with the same external id)."""
-    _check(command)
+    """Creates the order (or returns the one placed before with the same external id), then
+    opens its payment and runs its workflow to the first wait; see the module docstring for
+    what a crash in between leaves and what finishes it."""
+    _check(core, command)
     fp = fingerprint(command)
     for _ in range(core.retries):
         existing = core.store.find_external(command.channel, command.external_id)
@@ -49,13 +62,13 @@ def place(core: FlowCore, command: PlaceOrder) -> Placed:
             record = core.store.load(existing)
             if not same_request(record.fingerprint, command):
                 raise KeyReused("external_order_id", f"{command.channel}/{command.external_id}")
-            return Placed(record, created=False)
+            return Placed(core.finish_placing(record.id), created=False)
         customer, new_customer = _customer(core, command)
         try:
             record = _create(core, command, fp, customer, new_customer)
         except (ExternalIdTaken, CustomerExists):
-            continue  # a concurrent call won; the next round finds its result
-        return Placed(record, created=True)
+            continue  # a concurrent call won; the next round finds its order and finishes it
+        return Placed(core.finish_placing(record.id), created=True)
     raise ConcurrentChange(command.external_id)
 
 
@@ -66,24 +79,12 @@ def _create(
     customer: Customer,
     new_customer: Customer | None,
 ) -> OrderRecord:
-    """Opens the payment, builds the record, runs the workflow and writes it all at once."""
+    """Stores the new order (and a new customer) in one write, calling nobody: its payment
+    is still to be opened and its workflow still to run (`finish_placing` does both)."""
     now = core.clock.now()
     total = sum(item.total for item in command.items)
     workflow = core.workflows.select(command.channel, command.customer_type, total)
     order_id = core.store.new_order_id()
-    nonce = uuid.uuid4().hex[:12]
-    provider = core.gateways.payments[workflow.payment]
-    opened = provider.open(
-        PaymentRequest(
-            order_id=order_id,
-            amount=total,
-            currency=command.currency,
-            email=customer.email,
-            idempotency_key=f"order:{order_id}:{nonce}:open",
-            payment_method=command.payment_method,
-            description=f"{command.channel} order {command.external_id}",
-        )
-    )
     record = OrderRecord(
         id=order_id,
         channel=command.channel,
@@ -93,17 +94,12 @@ def _create(
         order=_engine_order(command, order_id),
         items=command.items,
         currency=command.currency,
-        payment=Payment(
-            workflow.payment,
-            total,
-            reference=opened.reference,
-            client_secret=opened.client_secret,
-        ),
+        payment=Payment(workflow.payment, total, opened=False, method=command.payment_method),
         address=command.address,
         created_at=now,
         updated_at=now,
         fingerprint=fp,
-        nonce=nonce,
+        nonce=uuid.uuid4().hex[:12],  # random, but only the stored winner's is ever used
     )
     d = Draft(record, customer, workflow, now, new_customer)
     d.emit(
@@ -116,9 +112,6 @@ def _create(
         currency=command.currency,
         new_customer=new_customer is not None,
     )
-    advance(core.gateways, d)  # up to the first wait: the order is received as such
-    if apply_opening(d, opened):  # then the provider's answer, when it came at once
-        advance(core.gateways, d)
     core.store.commit(d.change("", fp))
     return d.record
 
@@ -147,8 +140,10 @@ def _customer(core: FlowCore, command: PlaceOrder) -> tuple[Customer, Customer |
     return new, new
 
 
-def _check(command: PlaceOrder) -> None:
-    """Every problem with the request at once, before anything is looked up or opened."""
+def _check(core: FlowCore, command: PlaceOrder) -> None:
+    """Every problem with the request at once, before anything is stored or opened; and a
+    payment the workflow's provider can never open (a card token on an invoice, no card
+    provider configured) is refused here too, so a refused request stores no order."""
     problems = ProblemCollector()
     if not command.channel.strip():
         problems.add("channel", command.channel, "must be given")
@@ -171,6 +166,9 @@ def _check(command: PlaceOrder) -> None:
     except InvalidInput as bad:
         problems.extend(bad.problems)
     problems.raise_if_any()
+    total = sum(item.total for item in command.items)
+    workflow = core.workflows.select(command.channel, command.customer_type, total)
+    core.gateways.payments[workflow.payment].check(command.payment_method)
 
 
 def _engine_order(command: PlaceOrder, order_id: str) -> Order:

@@ -5,12 +5,16 @@ shipment, a delivery) or a `Blocked` with the reason (no stock, the provider ref
 that act on the outside world pass an idempotency key derived from the order, so running a
 step again after a crash or a lost race repeats nothing. `advance` runs steps until one waits
 or blocks, or the workflow is done.
+
+Before its first step, a placed order's payment is opened with its provider (`open_payment`):
+placing stores the order first and calls nobody, so this, like every step, runs on a stored
+record and under its keys, and a racer, a retry or a restarted process opens the same payment.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
@@ -20,8 +24,9 @@ from allocation_engine.orders.draft import SHIPPED, Draft
 from allocation_engine.orders.events import EventType
 from allocation_engine.orders.machines import PaymentState, ShipmentState
 from allocation_engine.orders.model import FlowStatus, Shipment, ShipmentItem
-from allocation_engine.ports.payments import PaymentProvider
+from allocation_engine.ports.payments import PaymentOpened, PaymentProvider, PaymentRequest
 from allocation_engine.ports.stock import Stock
+from allocation_engine.service.orders.paying import apply_opening
 
 
 class Outcome(Enum):
@@ -161,6 +166,54 @@ STEPS: Mapping[str, StepRun] = {
 
 
 def advance(gateways: Gateways, d: Draft) -> None:
+    """Opens the payment of an order placed a moment ago (or placed by a call that died), then
+    runs the workflow from the current step until a step waits or blocks, or it ends; an
+    authorization or failure that came with the opening is applied after the steps it found
+    waiting, and the workflow runs on from there."""
+    opened = None
+    if not d.record.payment.opened and d.record.status is not FlowStatus.CANCELLED:
+        opened = open_payment(gateways, d)
+    _run(gateways, d)
+    if opened is not None and apply_opening(d, opened):
+        _run(gateways, d)
+
+
+def open_payment(gateways: Gateways, d: Draft) -> PaymentOpened:
+    """Asks the order's provider to open its payment, with everything from the stored record
+    (the card token is dropped once used) under the key `order:<id>:<nonce>:open`: however often
+    this runs for one order, the provider opens one payment (one PaymentIntent) and answers
+    every repeat with it. A provider that refuses outright opened nothing: that is the answer
+    (a failed payment the customer or an operator may still settle), not an error. When the
+    provider cannot be reached the error goes up and the order stays unopened, for a retry."""
+    record = d.record
+    payment = record.payment
+    try:
+        opened = gateways.payment(d).open(
+            PaymentRequest(
+                order_id=record.id,
+                amount=payment.amount,
+                currency=record.currency,
+                email=d.customer.email,
+                idempotency_key=record.key("open"),
+                payment_method=payment.method,
+                description=f"{record.channel} order {record.external_id}",
+            )
+        )
+    except PaymentRefused as refused:
+        opened = PaymentOpened(reference="", failure=str(refused))
+    d.update(
+        payment=replace(
+            payment,
+            opened=True,
+            method="",
+            reference=opened.reference,
+            client_secret=opened.client_secret,
+        )
+    )
+    return opened
+
+
+def _run(gateways: Gateways, d: Draft) -> None:
     """Runs the workflow from the current step until a step waits or blocks, or it ends."""
     steps = d.workflow.steps
     while d.record.status is not FlowStatus.CANCELLED and d.record.step < len(steps):
