@@ -11,11 +11,20 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from allocation_engine.cli import allocation, bench, inventory, orders, plan, serve, workflows
+from allocation_engine.cli import (
+    allocation,
+    bench,
+    inventory,
+    orders,
+    plan,
+    repair,
+    serve,
+    workflows,
+)
 from allocation_engine.cli.common import UsageError
 from allocation_engine.errors import InvalidInput
 
-GROUPS = (plan, serve, allocation, inventory, orders, workflows, bench)
+GROUPS = (plan, serve, allocation, inventory, orders, workflows, bench, repair)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -274,3 +274,131 @@ def test_redis_forgets_adjustment_keys_after_the_retention_it_is_given(
     store.adjust("k", [Adjustment("A", "S1", 2)])
     store.adjust("k", [Adjustment("A", "S1", 2)])
     assert store.node_stock("A") == (Level("A", "S1", 4, 0, 0),)
+
+
+def views_agree(store: InventoryStore, nodes: tuple[str, ...], skus: tuple[str, ...]) -> None:
+    for sku in skus:
+        view = store.stock([sku], NOW).levels[sku]
+        authority = [lv for node in nodes for lv in store.node_stock(node) if lv.sku == sku]
+        assert list(view) == authority, sku
+
+
+def test_a_single_redis_writes_views_in_the_same_step_as_every_hold_function(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a single Redis, hold, release, pin and fulfil (and the expired holds they sweep on
+    the way, whose skus the caller did not name) change the per-sku views in their own atomic
+    step: with the second step switched off, view and authority still agree after each."""
+    store = RedisStore.from_url(redis_url)
+    store.upsert_nodes([Node("A", NodeType.WAREHOUSE, 50.0, 8.0, "DE")])
+    store.apply_snapshot(1, [SnapshotLine("A", s, 10) for s in ("S1", "S2", "S3")])
+    written: list[object] = []
+    monkeypatch.setattr(store, "_merge_views", lambda *a, **k: written.append(a))
+    steps = [
+        lambda: store.hold([Hold("A", "r1", {"S1": 2, "S2": 1}, NOW + 5)], NOW),
+        lambda: store.hold([Hold("A", "r2", {"S3": 4}, NOW + 60)], NOW + 6),  # sweeps r1
+        lambda: store.pin(["A"], "r2", NOW + 6),
+        lambda: store.hold([Hold("A", "r3", {"S1": 1, "S3": 1}, NOW + 60)], NOW + 6),
+        lambda: store.release(["A"], "r3"),  # the caller does not say which skus
+        lambda: store.fulfil(["A"], "r2"),
+    ]
+    for step in steps:
+        step()
+        views_agree(store, ("A",), ("S1", "S2", "S3"))
+    assert written == []
+
+
+def test_reconcile_views_rewrites_what_a_lost_second_step_left_stale(redis_url: str) -> None:
+    """Cluster layout writes views in a second step; when it is lost (the process died),
+    reconcile_views puts the authority's numbers back, and a second run finds nothing."""
+    store = RedisStore.from_url(redis_url, cluster_layout=True)
+    store.upsert_nodes([Node("A", NodeType.WAREHOUSE, 50.0, 8.0, "DE")])
+    store.apply_snapshot(1, [SnapshotLine("A", "S1", 10), SnapshotLine("A", "S2", 5)])
+    merge = store._merge_views
+    store._merge_views = lambda *a, **k: None  # type: ignore[method-assign]
+    store.hold([Hold("A", "r1", {"S1": 3, "S2": 2}, NOW + 60)], NOW)
+    assert levels(store, "S1")["A"].reserved == 0  # stale
+    store._merge_views = merge  # type: ignore[method-assign]
+    assert store.reconcile_views("A") == 2
+    views_agree(store, ("A",), ("S1", "S2"))
+    assert store.reconcile_views("A") == 0
+
+
+def test_a_staged_snapshot_changes_nothing_until_commit_and_nothing_when_aborted(
+    stocked: InventoryStore,
+) -> None:
+    """Lines staged for version 2 are invisible; abort leaves stock as it was; a commit after
+    a newer snapshot was applied is refused whole."""
+    before = {sku: levels(stocked, sku) for sku in ("S1", "S2")}
+    staged = stocked.stage_snapshot(2)
+    staged.add([SnapshotLine("A", "S1", 99)])
+    staged.add([SnapshotLine("B", "S1", 98), SnapshotLine("A", "S2", 97, 1)])
+    assert {sku: levels(stocked, sku) for sku in ("S1", "S2")} == before
+    staged.abort()
+    assert {sku: levels(stocked, sku) for sku in ("S1", "S2")} == before
+
+    late = stocked.stage_snapshot(3)
+    late.add([SnapshotLine("A", "S1", 50)])
+    stocked.apply_snapshot(4, [SnapshotLine("B", "S1", 7)])
+    with pytest.raises(VersionConflict):
+        late.commit()
+    assert levels(stocked, "S1")["A"].on_hand == 10
+    with pytest.raises(VersionConflict):
+        stocked.stage_snapshot(3)
+
+    staged = stocked.stage_snapshot(5)
+    staged.add([SnapshotLine("A", "S1", 20), SnapshotLine("A", "S2", 6, 1)])
+    staged.add([SnapshotLine("B", "S1", 8)])
+    outcome = staged.commit()
+    assert (outcome.applied, outcome.skipped) == (3, 0)
+    assert levels(stocked, "S1")["A"] == Level("A", "S1", 20, 0, 2)
+    assert levels(stocked, "S1")["B"].on_hand == 8
+    assert levels(stocked, "S2")["A"] == Level("A", "S2", 6, 0, 1)
+    views_agree(stocked, ("A", "B"), ("S1", "S2"))
+
+
+def test_a_hold_spends_a_shipment_of_the_day_and_a_release_gives_it_back(
+    stocked: InventoryStore,
+) -> None:
+    """Node capacity counts shipments per UTC day: a hold at a node with capacity 1 spends it,
+    a second hold there is refused for capacity, a release gives it back, a fulfilment keeps it
+    spent, and the next UTC day starts again at 0. Planning reads report what was spent."""
+    assert stocked.hold([Hold("B", "r1", {"S1": 1}, NOW + 60, capacity=1)], NOW)[0].held
+    assert stocked.stock(["S1"], NOW).shipments == {"B": 1}
+    refused = stocked.hold([Hold("B", "r2", {"S1": 1}, NOW + 60, capacity=1)], NOW)[0]
+    assert not refused.held and refused.no_capacity
+    assert levels(stocked, "S1")["B"].reserved == 1
+    stocked.release(["B"], "r1")
+    assert stocked.stock(["S1"], NOW).shipments == {}
+    assert stocked.hold([Hold("B", "r2", {"S1": 1}, NOW + 60, capacity=1)], NOW)[0].held
+    stocked.pin(["B"], "r2", NOW)
+    stocked.fulfil(["B"], "r2")
+    assert stocked.stock(["S1"], NOW).shipments == {"B": 1}
+    assert not stocked.hold([Hold("B", "r3", {"S1": 1}, None, capacity=1)], NOW)[0].held
+    tomorrow = NOW + 86400
+    assert stocked.stock(["S1"], tomorrow).shipments == {}
+    assert stocked.hold([Hold("B", "r3", {"S1": 1}, None, capacity=1)], tomorrow)[0].held
+
+
+def test_node_holds_list_every_hold_at_a_node(stocked: InventoryStore) -> None:
+    stocked.hold([Hold("A", "r1", {"S1": 2, "S2": 1}, NOW + 60)], NOW)
+    stocked.hold([Hold("A", "r2", {"S1": 1}, NOW + 60)], NOW)
+    stocked.pin(["A"], "r2", NOW)
+    assert [(h.reservation_id, dict(h.lines), h.expires_at) for h in stocked.node_holds("A")] == [
+        ("r1", {"S1": 2, "S2": 1}, NOW + 60),
+        ("r2", {"S1": 1}, None),
+    ]
+    assert stocked.node_holds("B") == ()
+
+
+def test_a_releasing_record_is_due_at_once(store: InventoryStore) -> None:
+    """A release a crash cut short is found by the sweeper whatever its expires_at."""
+    created = store.create_reservation(record("r1"))
+    committed = replace(created, state=ReservationState.COMMITTED)
+    assert store.replace_reservation(committed, ReservationState.PENDING, 0)
+    releasing = replace(
+        committed, state=ReservationState.RELEASING, release_as=ReservationState.RELEASED
+    )
+    assert store.replace_reservation(releasing, ReservationState.COMMITTED, 0)
+    assert store.due_reservations(NOW - 3600, 10) == ["r1"]
+    assert store.get_reservation("r1") == releasing
