@@ -125,3 +125,37 @@ def test_availability_sums_each_sku_across_nodes(
     assert (sku.on_hand, sku.reserved, sku.safety_stock, sku.available) == (15, 2, 1, 12)
     for p in sku.positions:
         assert p.on_hand == p.available + p.reserved + p.safety_stock
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        ipb.SnapshotChunk(
+            version=3, positions=[ipb.SnapshotPosition(node_id="WH-BER", sku="A", on_hand=1)]
+        ),
+        ipb.SnapshotChunk(
+            version=2, positions=[ipb.SnapshotPosition(node_id="WH-XXX", sku="A", on_hand=1)]
+        ),
+    ],
+    ids=["another-version", "unknown-node"],
+)
+def test_a_refused_snapshot_stream_changes_nothing(
+    inventory: ipb_grpc.InventoryServiceStub, second: ipb.SnapshotChunk
+) -> None:
+    """Chunk 1 is good, chunk 2 is refused: INVALID_ARGUMENT, and chunk 1's positions stay as
+    they were (the stream is staged and only applied whole)."""
+    before = inventory.GetAvailability(ipb.GetAvailabilityRequest(skus=["A", "B"]))
+    first = ipb.SnapshotChunk(
+        version=2,
+        positions=[
+            ipb.SnapshotPosition(node_id="WH-FRA", sku="A", on_hand=50),
+            ipb.SnapshotPosition(node_id="ST-MUC", sku="B", on_hand=0),
+        ],
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        inventory.ApplySnapshot(iter([first, second]))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    after = inventory.GetAvailability(ipb.GetAvailabilityRequest(skus=["A", "B"]))
+    assert after == before
+    done = inventory.ApplySnapshot(iter([first]))
+    assert done.positions_applied == 2

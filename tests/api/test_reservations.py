@@ -197,3 +197,15 @@ def test_a_shipped_reservation_leaves_on_hand_and_reserved_together(
         .positions[0]
     )
     assert (position.on_hand, position.reserved, position.available) == (3, 0, 3)
+
+
+def test_a_retried_reserve_answers_the_first_plan_byte_for_byte(
+    allocation: apb_grpc.AllocationServiceStub,
+) -> None:
+    """Distances and costs come back exactly as the first call answered them (the store keeps
+    floats as they are, not rounded)."""
+    request = apb.ReserveRequest(idempotency_key="exact", order=order(A=2, B=1), ttl_seconds=60)
+    first = allocation.Reserve(request)
+    again = allocation.Reserve(request)
+    assert first.reservation.plan.shipments[0].distance_km % 0.001 != 0  # not a round number
+    assert again.SerializeToString() == first.SerializeToString()
