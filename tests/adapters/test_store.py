@@ -4,6 +4,7 @@ same promises."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -294,7 +295,7 @@ def test_a_single_redis_writes_views_in_the_same_step_as_every_hold_function(
     store.apply_snapshot(1, [SnapshotLine("A", s, 10) for s in ("S1", "S2", "S3")])
     written: list[object] = []
     monkeypatch.setattr(store, "_merge_views", lambda *a, **k: written.append(a))
-    steps = [
+    steps: list[Callable[[], object]] = [
         lambda: store.hold([Hold("A", "r1", {"S1": 2, "S2": 1}, NOW + 5)], NOW),
         lambda: store.hold([Hold("A", "r2", {"S3": 4}, NOW + 60)], NOW + 6),  # sweeps r1
         lambda: store.pin(["A"], "r2", NOW + 6),

@@ -4,6 +4,7 @@ is spent by live reservations; a retry finds a live first call and answers at on
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 
 import pytest
@@ -182,7 +183,7 @@ def test_a_first_call_that_runs_out_of_time_lets_a_retry_take_over_at_once(
     store = services.store
     original = store.hold
 
-    def slow_and_refused(holds: list[Hold], now: float) -> list[HoldOutcome]:
+    def slow_and_refused(holds: Sequence[Hold], now: float) -> list[HoldOutcome]:
         time.sleep(0.15)  # the stock moved meanwhile: the call must plan again, but time is up
         return [HoldOutcome(False, ()) for _ in holds]
 

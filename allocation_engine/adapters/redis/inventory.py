@@ -17,13 +17,19 @@ reservation saga gives back what it took and plans again from fresh numbers. The
 us oversell; at worst it costs a re-plan. Every state written into the view carries the node's
 sequence number and only replaces an older one, so late or repeated writes never roll it back.
 
-On a single Redis the node function also writes the views of the skus it was asked about, in the
-same atomic step, so view and authority agree at every moment (and a hold costs one round trip).
+On a single Redis the node function also writes the views of every sku it changes, in the same
+atomic step, so view and authority agree at every moment (and a hold costs one round trip). The
+caller names the skus it expects (a hold's lines, a reservation's plan); a hold function that
+would touch another (an expired hold it sweeps on the way) changes nothing and answers which, and
+is called again with those view keys too: every key a function touches is still in its KEYS.
 On Redis Cluster the views live in other hash slots, which no function may touch together with a
 node's keys, so they are written in a second step (`ae_view_merge`, grouped by slot); a process
-that dies between the two steps leaves a position stale in the view until its node changes again,
-which costs re-plans but never an oversell. `cluster_layout=True` runs that path on a single Redis
-(the shared store tests do).
+that dies between the two steps leaves a position stale in the view until its node changes again
+or `reconcile_views` (run by `allocation-engine repair`) rewrites it from the authority, which
+costs re-plans but never an oversell. The shipments each node spent today (node capacity, see
+`ports/inventory.py`) have the same two layouts: `inv:{node}:ships` is the authority, moved by
+the hold functions, and `ships:{view}` the planning view. `cluster_layout=True` runs the
+Cluster path on a single Redis (the shared store tests do).
 
 Everything else lives here too, so any server process can serve any request: nodes, rules,
 reservation records (compare-and-set in a FUNCTION) and idempotency keys. Holds carry their

@@ -16,7 +16,10 @@ the shards carry tags that differ:
 * Reservation records (`res:{R}`) and idempotency keys (`idem:{K}`), tagged by their own id: each
   is compare-and-set on its own, and they spread too.
 * Shared metadata, tagged `{meta}`: the network, the rules and their versions, the snapshot
-  version and the expiry index of reservations. Small and rarely written; one slot.
+  version, the expiry index of reservations and the node lists of staged snapshots. Small and
+  rarely written; one slot. (A staged snapshot's lines live with their node, tagged by node.)
+* The shipments view (`ships:{view}`): one hash, node -> shipments spent today, read with every
+  planning read; on Cluster a second step writes it, as the sku views.
 * Order workflow, tagged `{wf}`: every order, timeline, listing, customer, external-id key, the
   event stream and the delivery receipts share one slot and one shard. That is a deliberate trade:
   PlaceOrder must check the external id, the customer's e-mail and the order in one atomic step,
