@@ -3,11 +3,28 @@
 The objective's formula is fixed (see `assignment.py`); planners change weights and fences
 only. Rule sets come from TOML (see `default_rules.toml` for every key, commented) and are
 validated as a whole: every problem is reported with the key that holds it and the value found.
+
+Every weight and limit has a range, so a rule set that validates plans every order the contract
+admits (the solver's int64 proof in `objective.py` starts from these numbers):
+
+  costs.shipment_cost           [0, 10^6]   per package
+  costs.unit_cost               [0, 10^6]   per unit
+  costs.shipment_distance_cost  [0, 100]    per package and km
+  costs.unit_distance_cost      [0, 100]    per unit and km
+  costs.unfilled_unit_penalty   [0, 10^7]   per unit (> 0 with allow_partial)
+  fences.max_shipments          1 to 1,000, or left out
+  fences.max_distance_km        (0, 20,100], or left out (no place on Earth is farther than
+                                20,016 km from another)
+  solver.time_limit_seconds     (0, 60]
+  name, version                 1 to 128 characters
+A rules TOML is at most 256 KiB (`limits.MAX_RULES_CHARS`) and nests arrays and inline tables at
+most 32 deep (`limits.MAX_RULES_NESTING`); past either it is refused before it is parsed.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -15,6 +32,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from allocation_engine.engine.limits import MAX_ID_CHARS, MAX_RULES_CHARS, MAX_RULES_NESTING
 from allocation_engine.engine.network import NODE_TYPES, NodeType
 from allocation_engine.engine.order import CustomerType
 from allocation_engine.errors import InvalidInput, ProblemCollector
@@ -22,6 +40,18 @@ from allocation_engine.errors import InvalidInput, ProblemCollector
 KM_PER_MILE = 1.609344
 
 DISTANCE_METHODS = ("haversine", "geodesic")
+
+# (low, high) of every cost weight, in currency units (per package, per unit, per km as named)
+COST_RANGES: dict[str, tuple[float, float]] = {
+    "shipment_cost": (0.0, 1e6),
+    "shipment_distance_cost": (0.0, 100.0),
+    "unit_cost": (0.0, 1e6),
+    "unit_distance_cost": (0.0, 100.0),
+    "unfilled_unit_penalty": (0.0, 1e7),
+}
+MAX_SHIPMENTS = 1_000
+MAX_DISTANCE_KM = 20_100.0
+MAX_TIME_LIMIT_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -55,40 +85,74 @@ class RuleSet:
     )
     channel_node_types: Mapping[str, frozenset[NodeType]] = field(default_factory=dict)
     click_collect_transfer_types: frozenset[NodeType] = frozenset({NodeType.WAREHOUSE})
+    # a click & collect order takes all it can from the pickup store's own stock before any
+    # transfer (false: costs alone decide; see problem.py for how each is priced)
+    click_collect_own_stock_first: bool = True
     # solver
     time_limit_seconds: float = 2.0
 
     def __post_init__(self) -> None:
         problems = ProblemCollector()
-        for name in ("shipment_cost", "shipment_distance_cost", "unit_cost", "unit_distance_cost"):
-            _non_negative(problems, f"costs.{name}", getattr(self, name))
-        _non_negative(problems, "costs.unfilled_unit_penalty", self.unfilled_unit_penalty)
-        if self.allow_partial and not self.unfilled_unit_penalty > 0:
+        for name, (_, high) in COST_RANGES.items():
+            _in_range(problems, f"costs.{name}", getattr(self, name), high)
+        if self.allow_partial and not (
+            _number(self.unfilled_unit_penalty) and self.unfilled_unit_penalty > 0
+        ):
             problems.add(
                 "costs.unfilled_unit_penalty",
                 self.unfilled_unit_penalty,
                 "must be > 0 when fences.allow_partial is true",
             )
         if self.max_shipments is not None and (
-            not isinstance(self.max_shipments, int) or self.max_shipments < 1
+            not isinstance(self.max_shipments, int)
+            or isinstance(self.max_shipments, bool)
+            or not 1 <= self.max_shipments <= MAX_SHIPMENTS
         ):
-            problems.add("fences.max_shipments", self.max_shipments, "must be an integer >= 1")
+            problems.add(
+                "fences.max_shipments",
+                self.max_shipments,
+                f"must be an integer in [1, {MAX_SHIPMENTS}] (leave it out for no limit)",
+            )
         if self.max_distance_km is not None and not (
-            _number(self.max_distance_km) and self.max_distance_km > 0
+            _number(self.max_distance_km) and 0 < self.max_distance_km <= MAX_DISTANCE_KM
         ):
-            problems.add("fences.max_distance_km", self.max_distance_km, "must be a number > 0")
+            problems.add(
+                "fences.max_distance_km",
+                self.max_distance_km,
+                f"must be a number in (0, {MAX_DISTANCE_KM:g}] (leave it out for no limit)",
+            )
         if self.distance not in DISTANCE_METHODS:
             problems.add(
                 "fences.distance", self.distance, f"must be one of {list(DISTANCE_METHODS)}"
             )
-        if not (_number(self.time_limit_seconds) and self.time_limit_seconds > 0):
+        if not (
+            _number(self.time_limit_seconds)
+            and 0 < self.time_limit_seconds <= MAX_TIME_LIMIT_SECONDS
+        ):
             problems.add(
-                "solver.time_limit_seconds", self.time_limit_seconds, "must be a number > 0"
+                "solver.time_limit_seconds",
+                self.time_limit_seconds,
+                f"must be a number in (0, {MAX_TIME_LIMIT_SECONDS:g}]",
             )
-        if not self.name:
-            problems.add("name", self.name, "must be a non-empty string")
-        if not self.version:
-            problems.add("version", self.version, "must be a non-empty string")
+        for name in ("name", "version"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not 0 < len(value) <= MAX_ID_CHARS:
+                problems.add(
+                    name, _short(value), f"must be a string of 1 to {MAX_ID_CHARS} characters"
+                )
+        for channel in self.channel_node_types:
+            if not isinstance(channel, str) or not 0 < len(channel) <= MAX_ID_CHARS:
+                problems.add(
+                    "fences.channel_node_types",
+                    _short(channel),
+                    f"a channel name has 1 to {MAX_ID_CHARS} characters",
+                )
+        if not isinstance(self.click_collect_own_stock_first, bool):
+            problems.add(
+                "click_collect.own_stock_first",
+                self.click_collect_own_stock_first,
+                "must be true or false",
+            )
         problems.raise_if_any()
 
     @property
@@ -114,9 +178,23 @@ def _number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _non_negative(problems: ProblemCollector, name: str, value: object) -> None:
-    if not (_number(value) and value >= 0):  # type: ignore[operator]
-        problems.add(name, value, "must be a finite number >= 0")
+def _in_range(problems: ProblemCollector, name: str, value: object, high: float) -> None:
+    if not (_number(value) and 0 <= value <= high):  # type: ignore[operator]
+        problems.add(name, value, f"must be a finite number in [0, {high:g}]")
+
+
+def _quoted(value: object) -> object:
+    """A value as a problem quotes it: as it is when short, else the start of its repr."""
+    if isinstance(value, str | Mapping | list):
+        text = repr(value)
+        if len(text) > 80:
+            return text[:80] + "..."
+    return value
+
+
+def _short(value: object) -> object:
+    """A value as quoted in a problem: long strings cut to their first 80 characters."""
+    return value[:80] + "..." if isinstance(value, str) and len(value) > 80 else value
 
 
 # TOML layout: section -> key -> RuleSet field (same name unless mapped here).
@@ -139,11 +217,12 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
         "node_types",
         "channel_node_types",
     ),
-    "click_collect": ("transfer_node_types",),
+    "click_collect": ("transfer_node_types", "own_stock_first"),
     "solver": ("time_limit_seconds",),
 }
 _FIELD_OF: dict[tuple[str, str], str] = {
-    ("click_collect", "transfer_node_types"): "click_collect_transfer_types"
+    ("click_collect", "transfer_node_types"): "click_collect_transfer_types",
+    ("click_collect", "own_stock_first"): "click_collect_own_stock_first",
 }
 
 
@@ -156,13 +235,13 @@ def rules_from_mapping(data: Mapping[str, Any]) -> RuleSet:
             inner: str
             for inner, inner_value in value.items():
                 if inner not in _SECTIONS[key]:
-                    problems.add(f"{key}.{inner}", inner_value, "unknown key")
+                    problems.add(f"{key}.{inner}", _quoted(inner_value), "unknown key")
                     continue
                 values[_FIELD_OF.get((key, inner), inner)] = inner_value
         elif key in _SECTIONS[""]:
             values[key] = str(value) if key == "version" else value
         else:
-            problems.add(key, value, "unknown key or section")
+            problems.add(key, _quoted(value), "unknown key or section")
     for key in ("node_types", "channel_node_types"):
         if key in values:
             values[key] = _node_type_table(
@@ -172,13 +251,14 @@ def rules_from_mapping(data: Mapping[str, Any]) -> RuleSet:
         values["click_collect_transfer_types"] = _node_type_list(
             values["click_collect_transfer_types"], "click_collect.transfer_node_types", problems
         )
-    for name, kind in (
-        ("allow_partial", bool),
-        ("ship_complete", bool),
-        ("allow_line_split", bool),
+    for name, key in (
+        ("allow_partial", "fences.allow_partial"),
+        ("ship_complete", "fences.ship_complete"),
+        ("allow_line_split", "fences.allow_line_split"),
+        ("click_collect_own_stock_first", "click_collect.own_stock_first"),
     ):
-        if name in values and not isinstance(values[name], kind):
-            problems.add(f"fences.{name}", values.pop(name), "must be true or false")
+        if name in values and not isinstance(values[name], bool):
+            problems.add(key, values.pop(name), "must be true or false")
     try:
         rules = RuleSet(**values)
     except InvalidInput as bad:
@@ -215,22 +295,89 @@ def _node_type_list(listed: object, where: str, problems: ProblemCollector) -> f
 
 
 def load_rules(path: str | Path) -> RuleSet:
-    """Reads and validates a rule set from a TOML file."""
+    """Reads and validates a rule set from a TOML file (UTF-8, within the size limit)."""
+    with open(path, "rb") as handle:
+        raw = handle.read(4 * MAX_RULES_CHARS + 1)  # UTF-8: at most 4 bytes a character
     try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except tomllib.TOMLDecodeError as bad:
-        raise InvalidInput.one("rules", str(path), f"not valid TOML: {bad}") from None
-    return rules_from_mapping(data)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        raise InvalidInput.one("rules", str(path), f"not UTF-8: {bad}") from None
+    return parse_rules(text)
 
 
 def parse_rules(text: str) -> RuleSet:
-    """Validates a rule set given as TOML text (what RulesService receives)."""
+    """Validates a rule set given as TOML text (what RulesService receives).
+
+    Text longer than `limits.MAX_RULES_CHARS` or nested deeper than `limits.MAX_RULES_NESTING`
+    is refused before the TOML parser sees it (it recurses once per level).
+    """
+    if len(text) > MAX_RULES_CHARS:
+        raise InvalidInput.one(
+            "rules", f"{len(text)} characters", f"at most {MAX_RULES_CHARS} characters"
+        )
+    depth = nesting(text)
+    if depth > MAX_RULES_NESTING:
+        raise InvalidInput.one(
+            "rules",
+            text[:80],
+            f"arrays and inline tables nested {depth} deep; at most {MAX_RULES_NESTING}",
+        )
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as bad:
         raise InvalidInput.one("rules", text[:80], f"not valid TOML: {bad}") from None
+    except RecursionError:  # the scan above keeps valid TOML from here; this is the backstop
+        raise InvalidInput.one("rules", text[:80], "nested too deeply") from None
+    depth = data_depth(data)  # dotted keys (a.b.c = 1, [a.b.c]) nest without brackets
+    if depth > MAX_RULES_NESTING:
+        raise InvalidInput.one(
+            "rules", text[:80], f"tables and keys nested more than {MAX_RULES_NESTING} deep"
+        )
     return rules_from_mapping(data)
+
+
+def data_depth(data: object) -> int:
+    """How deep tables and arrays nest in parsed TOML (a plain value is depth 0); iterative."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        children: list[object] = []
+        if isinstance(value, Mapping):
+            children = list(value.values())
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+        if deepest > MAX_RULES_NESTING:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+# Strings and comments (whose brackets do not nest anything), and the brackets that do.
+_TOKENS = re.compile(
+    r'"""(?:[^\\]|\\.)*?"""|\'\'\'.*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*|[\[\]{}]',
+    re.DOTALL,
+)
+
+
+def nesting(text: str) -> int:
+    """How deep arrays and inline tables nest in TOML `text` (a table header counts as 1).
+
+    A linear scan that skips strings and comments; on broken TOML it may count brackets inside
+    an unterminated string, which only ever makes it refuse text the parser would refuse too.
+    """
+    depth = deepest = 0
+    for match in _TOKENS.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in "]}":
+            depth = max(0, depth - 1)
+    return deepest
 
 
 def default_rules_text() -> str:

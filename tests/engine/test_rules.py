@@ -74,3 +74,91 @@ def test_broken_toml_is_an_invalid_input() -> None:
     with pytest.raises(InvalidInput) as raised:
         parse_rules("[costs\nunit_cost = 1")
     assert raised.value.problems[0].field == "rules"
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "value"),
+    [
+        ("[costs]\nshipment_cost = 1e200\n", "costs.shipment_cost", 1e200),
+        ("[costs]\nunit_cost = 1e7\n", "costs.unit_cost", 1e7),
+        ("[costs]\nshipment_distance_cost = 101.0\n", "costs.shipment_distance_cost", 101.0),
+        ("[costs]\nunit_distance_cost = inf\n", "costs.unit_distance_cost", float("inf")),
+        ("[costs]\nunfilled_unit_penalty = 1e8\n", "costs.unfilled_unit_penalty", 1e8),
+        ("[fences]\nmax_shipments = 1001\n", "fences.max_shipments", 1001),
+        ("[fences]\nmax_shipments = true\n", "fences.max_shipments", True),
+        ("[fences]\nmax_distance_km = 1e9\n", "fences.max_distance_km", 1e9),
+        ("[solver]\ntime_limit_seconds = 1e9\n", "solver.time_limit_seconds", 1e9),
+        ("[solver]\ntime_limit_seconds = 0\n", "solver.time_limit_seconds", 0),
+        ("[click_collect]\nown_stock_first = 1\n", "click_collect.own_stock_first", 1),
+    ],
+)
+def test_every_weight_and_limit_has_a_range(text: str, field: str, value: object) -> None:
+    """Given a weight or limit past its documented range (engine/rules.py), when the rule set
+    is parsed, then it is refused naming the key and quoting the value, so no rule set that
+    validates can fail to plan (1e200 per package used to pass and then overflow the solver)."""
+    with pytest.raises(InvalidInput) as raised:
+        parse_rules(text)
+    (problem,) = raised.value.problems
+    assert (problem.field, problem.value) == (field, value)
+    assert field in str(raised.value)
+
+
+def test_the_largest_values_in_range_validate_and_plan() -> None:
+    """Every weight at the top of its range validates, and an order of 10^9 units that needs
+    both nodes (so the solver runs, at the far side of the Earth) still plans with it."""
+    from allocation_engine.engine import (
+        Inventory,
+        Network,
+        Node,
+        Order,
+        OrderLine,
+        ShipTo,
+        Status,
+        allocate,
+    )
+
+    rules = parse_rules(
+        "[costs]\nshipment_cost = 1e6\nshipment_distance_cost = 100.0\nunit_cost = 1e6\n"
+        "unit_distance_cost = 100.0\nunfilled_unit_penalty = 1e7\n"
+        "[fences]\nmax_shipments = 1000\nmax_distance_km = 20100.0\n"
+        "[solver]\ntime_limit_seconds = 60\n"
+    )
+    network = Network.of(
+        [
+            Node("A", NodeType.WAREHOUSE, 52.0, 13.0, "DE", unit_handling_cost=1e6),
+            Node("B", NodeType.WAREHOUSE, -33.9, 151.2, "AU", shipment_surcharge=1e6),
+        ]
+    )
+    inventory = Inventory.from_available(network, {"X": {"A": 6 * 10**8, "B": 6 * 10**8}})
+    order = Order("o", (OrderLine("X", 10**9),), ShipTo(51.0, 7.0, "DE"))
+    plan = allocate(order, network, inventory, rules)
+    assert plan.status in (Status.OPTIMAL, Status.FEASIBLE)
+    assert plan.units_shipped == 10**9
+
+
+def test_deep_or_large_toml_is_refused_with_a_clear_error() -> None:
+    """A TOML nested 500 levels deep (arrays, inline tables or dotted keys) or larger than
+    256 KiB is InvalidInput on `rules`, never a RecursionError."""
+    deep = [
+        "a = " + "[" * 500 + "]" * 500,
+        "a = " + "{b = " * 500 + "1" + "}" * 500,
+        "[" + "a." * 500 + "a]\n",
+        "a" + ".a" * 5_000 + " = 1\n",
+    ]
+    for text in deep:
+        with pytest.raises(InvalidInput) as raised:
+            parse_rules(text)
+        assert raised.value.problems[0].field == "rules"
+        assert "nested" in str(raised.value)
+    with pytest.raises(InvalidInput) as raised:
+        parse_rules("# padding\n" * 30_000)
+    assert raised.value.problems[0].field == "rules"
+    assert "262144 characters" in str(raised.value)
+    # nesting within the limit, and brackets inside strings and comments, are fine
+    assert parse_rules('name = "[[[[{{{{"  # ]]]] [[[[\n').name == "[[[[{{{{"
+
+
+def test_a_long_unknown_value_is_quoted_short() -> None:
+    with pytest.raises(InvalidInput) as raised:
+        parse_rules('zzz = "' + "q" * 10_000 + '"\n')
+    assert len(str(raised.value)) < 200
