@@ -138,18 +138,22 @@ class Servers:
             "ALLOCATION_ENGINE_CARD_KEY": self.peer.api_key,
             "ALLOCATION_ENGINE_WEBHOOK_SECRET": self.peer.webhook_secret,
         }
-        process = subprocess.Popen(
-            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        log = self.tmp / f"serve-{port}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
         address = f"127.0.0.1:{port}"
         channel = grpc.insecure_channel(address)
         server = Server(process, address, channel)
         self.started.append(server)
-        try:
-            grpc.channel_ready_future(channel).result(timeout=60)
-        except grpc.FutureTimeoutError:
-            raise AssertionError(f"serve on {address} did not come up") from None
-        return server
+        for _ in range(120):  # up to a minute, and no longer than the process lives
+            try:
+                grpc.channel_ready_future(channel).result(timeout=0.5)
+                return server
+            except grpc.FutureTimeoutError:
+                if process.poll() is not None:
+                    break
+        tail = log.read_text(errors="replace")[-2000:]
+        raise AssertionError(f"serve on {address} did not come up:\n{tail}")
 
     def stop(self) -> None:
         for server in self.started:

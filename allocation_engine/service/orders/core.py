@@ -15,6 +15,7 @@ a different request is `KeyReused`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 
 from allocation_engine.errors import ConcurrentChange, InvalidInput, KeyReused, NotFound
 from allocation_engine.orders.definition import Workflows
@@ -87,20 +88,48 @@ class FlowCore:
         fp: str,
     ) -> OrderRecord:
         """The change loop: unless `done` says the stored order needs nothing, `apply`, run the
-        workflow on, compare-and-set; a lost race reruns on the fresh order."""
-        for _ in range(self.retries):
-            record = self.store.load(order_id)
-            if done(record):
-                return record
-            d = self.draft(record)
-            apply(d)
-            advance(self.gateways, d)
-            try:
-                self.store.commit(d.change(key, fp))
-            except StaleVersion:
-                continue
-            return d.record
-        raise ConcurrentChange(order_id)
+        workflow on, compare-and-set; a lost race reruns on the fresh order.
+
+        A round whose write lost may have held stock the winner knows nothing of; the rerun
+        holds it again under the same key and keeps it, unless the winner cancelled the
+        order: then that hold is released here (`_release_lost`)."""
+        lost: set[str] = set()  # reservations held by rounds whose write lost
+        record: OrderRecord | None = None
+        try:
+            for _ in range(self.retries):
+                record = self.store.load(order_id)
+                if done(record):
+                    break
+                d = self.draft(record)
+                apply(d)
+                advance(self.gateways, d)
+                try:
+                    self.store.commit(d.change(key, fp))
+                except StaleVersion:
+                    if d.record.reservation_id != record.reservation_id:
+                        lost.add(d.record.reservation_id)
+                    continue
+                record = d.record
+                break
+            else:
+                raise ConcurrentChange(order_id)
+        except Exception:
+            if record is not None:
+                with suppress(Exception):  # the command's own error is the answer
+                    self._release_lost(lost, record)
+            raise
+        assert record is not None  # every round loads one
+        self._release_lost(lost, record)
+        return record
+
+    def _release_lost(self, lost: set[str], record: OrderRecord) -> None:
+        """Releases the holds rounds of this call took and lost, when the order they were
+        for is cancelled (it never holds stock again, and its cancel released only the
+        reservation it knew of)."""
+        if record.status is not FlowStatus.CANCELLED:
+            return
+        for reservation_id in sorted(lost - {record.reservation_id}):
+            self.gateways.stock.release(reservation_id, record.key(f"release:{reservation_id}"))
 
     def draft(self, record: OrderRecord) -> Draft:
         """A change to `record`, made now, under its customer and workflow."""

@@ -21,14 +21,16 @@ import pytest
 
 from allocation_engine.adapters.memory.orders import MemoryOrders
 from allocation_engine.adapters.redis.orders import RedisOrders
-from allocation_engine.errors import ProviderUnavailable
-from allocation_engine.orders.commands import CancelOrder, PlaceOrder, ResumeOrder
+from allocation_engine.engine import Order
+from allocation_engine.errors import IllegalTransition, ProviderUnavailable
+from allocation_engine.orders.commands import CancelOrder, PlaceOrder, RecordPayment, ResumeOrder
 from allocation_engine.orders.definition import default_workflows
 from allocation_engine.orders.machines import OrderState, PaymentState
 from allocation_engine.orders.model import FlowStatus, OrderRecord
-from allocation_engine.orders.payments import PaymentEvent
+from allocation_engine.orders.payments import PaymentEvent, PaymentEventKind
 from allocation_engine.ports.orders import OrderStore
 from allocation_engine.ports.payments import PaymentOpened, PaymentProvider, PaymentRequest
+from allocation_engine.ports.stock import Stock, StockHold
 from allocation_engine.service.orders.flow import OrderFlow, Placed
 from allocation_engine.service.orders.steps import Gateways
 from tests.support.orders import NODES, TEMPLATES, World, b2b, b2c
@@ -311,3 +313,46 @@ def test_a_payment_method_the_provider_refuses_outright_leaves_a_failed_payment(
     assert (record.state, record.status) == (OrderState.PLACED, FlowStatus.WAITING)
     assert reserved(world) == Counter()
     assert world.flow.place(command).record == record
+
+
+class CancelWhileHolding:
+    """The stock port of a call that holds the stock and, before it can store that, loses the
+    write to a cancellation of the order (made here, at that moment, by another call)."""
+
+    def __init__(self, inner: Stock, cancel: Callable[[], object]) -> None:
+        self.inner, self.cancel = inner, cancel
+
+    def reserve(self, order: Order, idempotency_key: str) -> StockHold:
+        hold = self.inner.reserve(order, idempotency_key)
+        self.cancel()
+        return hold
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_hold_taken_by_a_call_that_lost_to_a_cancellation_is_released(
+    any_world: World,
+) -> None:
+    """Given an order waiting for payment, when the authorization arrives and, while its call
+    holds the stock, another call cancels the order, then the authorization is refused (the
+    payment is voided) and the hold that call took is released: nothing stays reserved."""
+    record = any_world.flow.place(b2c("w-1", payment_method="", A=2)).record
+    stock = CancelWhileHolding(
+        any_world.flow.gateways.stock,
+        lambda: any_world.flow.cancel(CancelOrder(record.id, "cancel-1")),
+    )
+    racing = OrderFlow(
+        default_workflows(TEMPLATES),
+        any_world.orders,
+        Gateways(cast(Stock, stock), any_world.flow.gateways.payments),
+        any_world.clock,
+    )
+    paid = PaymentEvent(
+        PaymentEventKind.AUTHORIZED, record.payment.amount, record.payment.reference
+    )
+    with pytest.raises(IllegalTransition):
+        racing.record_payment(RecordPayment(record.id, "auth-1", paid))
+    cancelled = any_world.flow.get(record.id).record
+    assert (cancelled.state, cancelled.payment.state) == (OrderState.CANCELLED, PaymentState.VOIDED)
+    assert reserved(any_world) == Counter()
