@@ -15,6 +15,7 @@ from itertools import pairwise
 import numpy as np
 import numpy.typing as npt
 
+from allocation_engine.engine.limits import MAX_COST
 from allocation_engine.errors import InvalidInput, ProblemCollector
 
 
@@ -35,6 +36,8 @@ class Node:
 
     `ships_to` lists ISO country codes; empty means anywhere. `capacity` is the number of
     shipments it can still take today (None = unlimited); a node at 0 is fenced out.
+    `unit_handling_cost` (per unit) and `shipment_surcharge` (per package) lie in [0, 10^6]
+    (`limits.MAX_COST`).
     Bad fields are named from the node down (`latitude`, `capacity`); a caller holding nodes in
     a list adds where (`nodes[3].`).
     """
@@ -70,8 +73,8 @@ def check_node(node: Node, problems: ProblemCollector) -> None:
     check_coordinates(node.latitude, node.longitude, problems)
     for name in ("unit_handling_cost", "shipment_surcharge"):
         value = getattr(node, name)
-        if not _finite(value) or value < 0:
-            problems.add(name, value, "must be a finite number >= 0")
+        if not _finite(value) or not 0 <= value <= MAX_COST:
+            problems.add(name, value, f"must be a finite number in [0, {MAX_COST:g}]")
     if node.capacity is not None and (not isinstance(node.capacity, int) or node.capacity < 0):
         problems.add("capacity", node.capacity, "must be an integer >= 0 or unset")
 

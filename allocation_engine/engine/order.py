@@ -5,8 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from allocation_engine.engine.limits import MAX_UNITS
 from allocation_engine.engine.network import check_coordinates
 from allocation_engine.errors import ProblemCollector
+
+MAX_LINES = 200
+"""Most lines one order may carry (the server refuses more before decoding: max_lines_per_order).
+
+With at most 10^9 units per line (`limits.MAX_UNITS`) an order holds at most 2 x 10^11 units,
+the figure the solver's int64 proof starts from (see `objective.py`)."""
 
 
 class CustomerType(StrEnum):
@@ -40,8 +47,10 @@ class ShipTo:
 class Order:
     """An order to source. Each sku appears on one line (merge repeated skus before sending).
 
-    Bad fields are named from the order down (`id`, `lines[2].quantity`, `ship_to.latitude`);
-    whoever holds the order under a name adds it (`InvalidInput.under("order.")`).
+    Each line holds 1 to 10^9 units (`limits.MAX_UNITS`); an order holds 1 to 200 lines
+    (`MAX_LINES`). Bad fields are named from the order down (`id`, `lines[2].quantity`,
+    `ship_to.latitude`); whoever holds the order under a name adds it
+    (`InvalidInput.under("order.")`).
     """
 
     id: str
@@ -59,6 +68,8 @@ class Order:
             problems.add("id", self.id, "must be a non-empty string")
         if not self.lines:
             problems.add("lines", [], "an order needs at least one line")
+        elif len(self.lines) > MAX_LINES:
+            problems.add("lines", f"{len(self.lines)} lines", f"at most {MAX_LINES} lines")
         seen: dict[str, int] = {}
         for i, line in enumerate(self.lines):
             if not isinstance(line.sku, str) or not line.sku:
@@ -72,9 +83,11 @@ class Order:
             if (
                 not isinstance(line.quantity, int)
                 or isinstance(line.quantity, bool)
-                or line.quantity <= 0
+                or not 0 < line.quantity <= MAX_UNITS
             ):
-                problems.add(f"lines[{i}].quantity", line.quantity, "must be an integer > 0")
+                problems.add(
+                    f"lines[{i}].quantity", line.quantity, f"must be an integer in [1, {MAX_UNITS}]"
+                )
         check_coordinates(self.ship_to.latitude, self.ship_to.longitude, problems, "ship_to.")
         if not self.ship_to.country:
             problems.add("ship_to.country", self.ship_to.country, "must be an ISO country code")

@@ -5,10 +5,12 @@ Variables, per candidate node n (rows of the problem) and order item:
   ship[n,l]     units of splittable line l sent from n          (0..min(available, quantity))
   take[n,b]     1 if n sends ship-together bundle b in full      (only where n holds all of b)
   unfilled[l], skip[b]   units / bundles left unfilled           (only with partial fulfilment)
-Objective: the default formula, scaled to integers (micro-units of currency), times TIE_SCALE
-plus (network index + 1) per node used, so equal-cost plans are broken towards lower node ids.
+Objective: the default formula in integers (micro-units of currency), with a tie-break towards
+lower node ids below one micro-unit, and (for the fullest-plan search) unfilled units above any
+cost; `objective.choose` picks the weights so the model stays inside int64 (proof there).
 
-CP-SAT runs on one worker with a fixed seed: the same input gives the same plan.
+CP-SAT runs on one worker with a fixed seed: the same input gives the same plan. It gets what is
+left of the request's budget as its time limit, and is not started when nothing is left.
 """
 
 from __future__ import annotations
@@ -20,20 +22,20 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from allocation_engine.engine.assignment import Units, empty, total_cost
+from allocation_engine.engine.budget import Budget
 from allocation_engine.engine.covering import fewest_shipments
+from allocation_engine.engine.objective import choose
 from allocation_engine.engine.problem import SourcingProblem
 from allocation_engine.engine.reduction import most_shipments
 
 SMALL_MODEL = 64  # candidates up to which presolve costs more than it saves (measured: ~1.5 ms)
-MICRO = 1_000_000  # costs are exact to a millionth of a currency unit per unit/shipment
-TIE_SCALE = 1 << 20  # > the sum of (network index + 1) over a plan's nodes (50,000 nodes x 20)
 
 
 @dataclass(frozen=True)
 class Solution:
     """What the solver found: units per candidate and line, and what it proved."""
 
-    units: Units | None  # None when no solution was found
+    units: Units | None  # None when no solution was found (or the budget was spent)
     optimal: bool
     infeasible: bool
     gap: float  # relative distance between the plan's cost and the solver's lower bound
@@ -46,27 +48,34 @@ class _Model(cp_model.CpModel):
         pass
 
 
-def _scaled(cost: float) -> int:
-    return round(cost * MICRO) * TIE_SCALE
+NOT_SOLVED = Solution(None, optimal=False, infeasible=False, gap=float("nan"))
 
 
 def solve(
-    problem: SourcingProblem, hint: Units | None, *, time_limit: float, seed: int = 0
+    problem: SourcingProblem, hint: Units | None, *, budget: Budget, seed: int = 0
 ) -> Solution:
-    """Solves the problem exactly (or until `time_limit` seconds), warm-started from `hint`."""
+    """Solves the problem exactly (or until `budget` runs out), warm-started from `hint`."""
+    if budget.expired():
+        return NOT_SOLVED
     model = _Model()
     usable = problem.usable
     covers = problem.covers
     rows = range(len(problem.nodes))
     q = problem.quantity
 
+    # The most shipments an optimal plan can have given the hint's cost (see
+    # reduction.most_shipments), which also bounds the tie-break's weight.
+    limit = most_shipments(problem, math.inf if hint is None else total_cost(problem, hint))
+    scale = choose(problem, len(rows) if limit is None else limit)
+    fixed = (scale.costs(problem.shipment_fixed) + scale.tie(len(rows))).tolist()
+    unit_cost = scale.costs(problem.unit_cost).tolist()
+    if problem.fill_first:
+        penalty = scale.fill_weight
+    else:
+        penalty = int(scale.costs(np.array([problem.penalty]))[0])
+
     use = [model.new_bool_var(f"use[{problem.network.nodes[problem.nodes[n]].id}]") for n in rows]
-    objective = [
-        (use[n], _scaled(float(problem.shipment_fixed[n])) + int(problem.nodes[n]) + 1)
-        for n in rows
-    ]
-    unit_cost = [_scaled(float(c)) for c in problem.unit_cost]
-    penalty = _scaled(problem.penalty)
+    terms: list[tuple[cp_model.IntVar, int]] = [(use[n], fixed[n]) for n in rows]
     ship: dict[tuple[int, int], cp_model.IntVar] = {}
     take: dict[tuple[int, int], cp_model.IntVar] = {}
 
@@ -79,11 +88,11 @@ def solve(
             var = model.new_int_var(0, cap, f"ship[{n},{line}]")
             model.add(var <= cap * use[n])
             ship[n, line] = var
-            objective.append((var, unit_cost[n]))
+            terms.append((var, unit_cost[n]))
         total = cp_model.LinearExpr.sum([ship[n, line] for n in senders])
         if problem.partial:
             unfilled = model.new_int_var(0, int(q[line]), f"unfilled[{line}]")
-            objective.append((unfilled, penalty))
+            terms.append((unfilled, penalty))
             model.add(total + unfilled == int(q[line]))
         else:
             model.add(total == int(q[line]))
@@ -96,27 +105,23 @@ def solve(
             var = model.new_bool_var(f"take[{n},{b}]")
             model.add_implication(var, use[n])
             take[n, b] = var
-            objective.append((var, unit_cost[n] * size))
+            terms.append((var, unit_cost[n] * size))
         chosen = [take[n, b] for n in senders]
         if problem.partial:
             skip = model.new_bool_var(f"skip[{b}]")
-            objective.append((skip, penalty * size))
+            terms.append((skip, penalty * size))
             chosen.append(skip)
         model.add_exactly_one(chosen)
 
-    # Shipment limit (1 under ship-complete), lowered to the most shipments an optimal plan can
-    # have given the hint's cost (see reduction.most_shipments).
-    limit = most_shipments(problem, math.inf if hint is None else total_cost(problem, hint))
+    # Shipment limit (1 under ship-complete), lowered as computed above.
     if limit is not None and limit < len(use):
         model.add(sum(use) <= limit)
     # A complete plan needs at least as many shipments as the smallest node set holding the
     # whole order: redundant for the integer model, but it closes most of the LP's gap.
     if not problem.partial:
-        model.add(sum(use) >= fewest_shipments(problem)[0])
+        model.add(sum(use) >= fewest_shipments(problem, budget=budget)[0])
 
-    model.minimize(
-        cp_model.LinearExpr.weighted_sum([v for v, _ in objective], [w for _, w in objective])
-    )
+    model.minimize(cp_model.LinearExpr.weighted_sum([v for v, _ in terms], [w for _, w in terms]))
 
     if hint is not None:
         used = hint.sum(axis=1) > 0
@@ -127,10 +132,13 @@ def solve(
         for (row, b), var in take.items():
             model.add_hint(var, bool(hint[row, problem.bundles[b][0]] > 0))
 
+    left = budget.remaining()
+    if left <= 0:
+        return NOT_SOLVED
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = seed
-    solver.parameters.max_time_in_seconds = time_limit
+    solver.parameters.max_time_in_seconds = left
     solver.parameters.cp_model_presolve = len(problem.nodes) > SMALL_MODEL
     # the LP relaxation proves multi-shipment optima far sooner (measured: 6.5 s -> 0.09 s)
     solver.parameters.linearization_level = 2
@@ -152,4 +160,12 @@ def solve(
             units[row, cols] = q[cols]
     value, bound = solver.objective_value, solver.best_objective_bound
     gap = 0.0 if status == cp_model.OPTIMAL or value <= 0 else max(0.0, (value - bound) / value)
-    return Solution(units, optimal=status == cp_model.OPTIMAL, infeasible=False, gap=gap)
+    optimal = status == cp_model.OPTIMAL
+    if not scale.exact and not problem.fill_first:
+        # optimal for the rounded costs only: the gap says how far the true optimum may be
+        cost = total_cost(problem, units)
+        shipments = len(rows) if limit is None else limit
+        rounding = scale.rounding(shipments, problem.units)
+        gap = max(gap, 0.0 if cost <= 0 else min(1.0, rounding / cost))
+        optimal = False
+    return Solution(units, optimal=optimal, infeasible=False, gap=gap)
