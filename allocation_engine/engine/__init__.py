@@ -4,6 +4,7 @@ No I/O here: no gRPC, Redis, SMTP or protobuf. Adapters and the server sit aroun
 """
 
 from allocation_engine.engine.allocator import METHODS, allocate
+from allocation_engine.engine.budget import Budget
 from allocation_engine.engine.inventory import Inventory, InventoryPosition
 from allocation_engine.engine.network import Network, Node, NodeType
 from allocation_engine.engine.order import CustomerType, DeliveryMode, Order, OrderLine, ShipTo
@@ -21,6 +22,7 @@ from allocation_engine.errors import (
 __all__ = [
     "METHODS",
     "AllocationError",
+    "Budget",
     "CustomerType",
     "DeliveryMode",
     "Explanation",

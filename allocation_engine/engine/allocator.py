@@ -5,17 +5,29 @@ Methods, all on the same fenced candidates and the same cost formula:
   "reference"  exact: the same model on every candidate, no reduction (the yardstick)
   "shopify"    greedy peer: fewest locations, then closest
   "salesforce" greedy peer: single, pair, triple by average distance
+
+One `Budget` bounds the whole request: the candidate reduction, the solver and the shortfall
+re-solve all draw on it, and when it runs out the answer is the best plan at hand (FEASIBLE with
+its gap: the solver's, or the greedy plan's against a lower bound).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import replace
 
 import numpy as np
 
-from allocation_engine.engine.assignment import Units, build_plan, empty, infeasible_plan
+from allocation_engine.engine.assignment import (
+    Units,
+    build_plan,
+    empty,
+    infeasible_plan,
+    short_alone,
+    total_cost,
+)
+from allocation_engine.engine.budget import Budget, OutOfTime
+from allocation_engine.engine.covering import fewest_shipments
 from allocation_engine.engine.greedy import (
     cheapest_cover,
     fewest_splits_by_average_distance,
@@ -26,7 +38,7 @@ from allocation_engine.engine.network import Network
 from allocation_engine.engine.order import Order
 from allocation_engine.engine.plan import Plan, Status
 from allocation_engine.engine.problem import SourcingProblem
-from allocation_engine.engine.reduction import lower_bounds, reduce
+from allocation_engine.engine.reduction import lower_bounds, reduce, unit_floors
 from allocation_engine.engine.rules import RuleSet
 from allocation_engine.engine.solver import solve
 from allocation_engine.errors import InvalidInput
@@ -48,22 +60,34 @@ def allocate(
     method: str = "engine",
     time_limit: float | None = None,
     seed: int = 0,
+    budget: Budget | None = None,
 ) -> Plan:
     """Sources `order` from `network` given `inventory`, under `rules` (the defaults if None).
 
     Returns an OPTIMAL plan when one exists and the solver proves it within the time limit,
-    FEASIBLE (with the gap) when the limit stops the proof, or INFEASIBLE with a shortfall per sku.
-    A greedy peer that finds no plan answers INFEASIBLE too; its shortfalls (what the fences
-    allow, found exactly) may then be empty: the peer failed, not the stock.
+    FEASIBLE (with the gap) when the limit stops the proof, or INFEASIBLE with a shortfall per
+    short sku (see `assignment.infeasible_plan`). A greedy peer that finds no plan answers
+    INFEASIBLE too; its shortfalls (what the fences allow, found exactly) may then be empty: the
+    peer failed, not the stock.
+
+    The whole call takes at most `budget` (a fresh one of `time_limit` seconds, or of the rule
+    set's `time_limit_seconds`, when not given), give or take one step: the solver is handed
+    what is left. When it runs out before any plan is known (no greedy plan exists under a
+    shipment limit, and the solver found none yet), raises `budget.OutOfTime` (a
+    DeadlineExceeded, and a TimeoutError).
     Raises InvalidInput for an unknown sku or pickup store (named under `order.`, as
-    `order.lines[1].sku`) or method.
+    `order.lines[1].sku`), a method or a time limit that is not a number > 0.
     """
     if method not in METHODS:
         raise InvalidInput.one("method", method, f"must be one of {list(METHODS)}")
     if inventory.network is not network:
         raise InvalidInput.one("inventory", "network", "inventory belongs to another network")
     rules = rules or RuleSet()
-    limit = rules.time_limit_seconds if time_limit is None else time_limit
+    if budget is None:
+        limit = rules.time_limit_seconds if time_limit is None else time_limit
+        if not (isinstance(limit, int | float) and math.isfinite(limit) and limit > 0):
+            raise InvalidInput.one("time_limit", limit, "must be a finite number of seconds > 0")
+        budget = Budget(limit)
     try:
         problem = SourcingProblem.build(order, network, inventory, rules)
     except InvalidInput as bad:  # the fences name the order's own fields
@@ -71,7 +95,7 @@ def allocate(
     if method in PEERS:
         units = PEERS[method](problem)
         if units is None:
-            return _shortfall(problem, method, limit, seed)
+            return _shortfall(problem, method, budget, seed)
         return build_plan(
             problem,
             units,
@@ -80,15 +104,15 @@ def allocate(
             gap=math.nan,
             candidates=len(problem.nodes),
         )
-    return _optimise(problem, method, limit, seed)
+    return _optimise(problem, method, budget, seed)
 
 
-def _optimise(problem: SourcingProblem, method: str, time_limit: float, seed: int) -> Plan:
+def _optimise(problem: SourcingProblem, method: str, budget: Budget, seed: int) -> Plan:
     candidates = len(problem.nodes)
     if not _may_fill(problem):
-        return _shortfall(problem, method, time_limit, seed)
+        return _shortfall(problem, method, budget, seed)
     if method == "engine":
-        reduction = reduce(problem)
+        reduction = reduce(problem, budget)
         solved, bound, dominator = reduction.problem, reduction.bound, reduction.dominator
         hint = cheapest_cover(solved)
         if len(solved.nodes) == 1 and hint is not None and not solved.partial:
@@ -109,18 +133,28 @@ def _optimise(problem: SourcingProblem, method: str, time_limit: float, seed: in
         solved, hint, dominator = problem, cheapest_cover(problem), None
         bound = np.full(len(problem.network), np.nan)
         bound[problem.nodes] = lower_bounds(problem)[0]
-    solution = solve(solved, hint, time_limit=time_limit, seed=seed)
+    # No greedy plan under a shipment limit: when no `limit` nodes together hold the order,
+    # none is possible (exact, and quick for the small limits where this happens)
+    limit = solved.shipment_limit
+    if (
+        hint is None
+        and limit is not None
+        and not solved.partial
+        and fewest_shipments(solved, up_to=min(3, limit), budget=budget)[0] > limit
+    ):
+        return _shortfall(problem, method, budget, seed)
+    solution = solve(solved, hint, budget=budget, seed=seed)
     if solution.infeasible:
-        return _shortfall(problem, method, time_limit, seed)
+        return _shortfall(problem, method, budget, seed)
     units, status, gap = (
         solution.units,
         Status.OPTIMAL if solution.optimal else Status.FEASIBLE,
         solution.gap,
     )
-    if units is None:  # the time limit struck before the solver found a plan of its own
+    if units is None:  # the budget ran out before the solver found a plan of its own
         if hint is None:
-            raise TimeoutError(f"no plan for order {problem.order.id} within {time_limit} s")
-        units, status = hint, Status.FEASIBLE
+            raise OutOfTime(f"no plan for order {problem.order.id!r} within {budget.seconds:g} s")
+        units, status, gap = hint, Status.FEASIBLE, _gap_of(solved, hint)
     return build_plan(
         solved,
         units,
@@ -139,25 +173,30 @@ def _may_fill(problem: SourcingProblem) -> bool:
     return problem.partial or bool((problem.usable.sum(axis=0) >= problem.quantity).all())
 
 
-def _shortfall(problem: SourcingProblem, method: str, time_limit: float, seed: int) -> Plan:
-    """The order cannot be filled: find the fullest plan the fences allow and report what is short.
+def _gap_of(problem: SourcingProblem, units: Units) -> float:
+    """A greedy plan's relative distance to a lower bound on every plan: each unit at its line's
+    floor (see reduction.unit_floors), plus one shipment at the cheapest when all must ship."""
+    cost = total_cost(problem, units)
+    floor = float((problem.quantity * unit_floors(problem)).sum())
+    if not problem.partial and len(problem.nodes):
+        floor += float(problem.shipment_fixed.min())
+    return 0.0 if cost <= 0 else max(0.0, (cost - floor) / cost)
 
-    Re-solves exactly (whatever the method, since what the fences allow is a fact about the
-    order) with partial fulfilment and a penalty above the cost of any complete plan, so the
-    solver maximises the units filled first. A partial-fulfilment rule set never gets here.
+
+def _shortfall(problem: SourcingProblem, method: str, budget: Budget, seed: int) -> Plan:
+    """The order cannot be filled: report, per short sku, the most the fences allow for it alone.
+
+    When some sku is short even alone, that is the answer (found in closed form). When none is,
+    the order fails only as a whole, and one fullest plan says which skus to name: it re-solves
+    exactly (whatever the method, since what the fences allow is a fact about the order), on
+    the same budget, ranking units filled above any cost. A partial-fulfilment rule set never
+    gets here.
     """
-    if len(problem.nodes) == 0:
+    if short_alone(problem):
+        return infeasible_plan(problem, None, method=method)
+    if len(problem.nodes) == 0:  # e.g. every node holds only part of a ship-together group
         return infeasible_plan(problem, empty(problem), method=method)
-    above_any_plan = (
-        len(problem.quantity) * float(problem.shipment_fixed.max())
-        + problem.units * float(problem.unit_cost.max())
-        + 1.0
-    )
-    fullest = replace(
-        problem,
-        rules=replace(problem.rules, allow_partial=True, unfilled_unit_penalty=above_any_plan),
-    )
-    fullest_plan = _optimise(fullest, "engine", time_limit, seed)
+    fullest_plan = _optimise(problem.fullest(), "engine", budget, seed)
     return infeasible_plan(problem, _units_of(problem, fullest_plan), method=method)
 
 

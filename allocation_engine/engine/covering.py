@@ -8,11 +8,14 @@ from math import comb
 import numpy as np
 import numpy.typing as npt
 
+from allocation_engine.engine.budget import Budget
 from allocation_engine.engine.problem import SourcingProblem
 
 IndexSets = npt.NDArray[np.intp]
 
 MAX_SETS = 20_000  # node sets checked per size when bounding the fewest shipments
+MAX_WORDS = 2_000_000  # 64-bit words one block of the triple test may hold (16 MB)
+MAX_TRIPLE_WORK = 100_000_000  # words the whole triple test may touch before it gives up
 
 
 def index_sets(n: int, size: int) -> IndexSets:
@@ -40,32 +43,59 @@ def ships_all(problem: SourcingProblem, sets: IndexSets) -> npt.NDArray[np.bool_
     return np.asarray((held >= problem.quantity).all(axis=1))
 
 
-def complete_sets(problem: SourcingProblem, size: int) -> IndexSets | None:
+def complete_sets(
+    problem: SourcingProblem, size: int, budget: Budget | None = None
+) -> IndexSets | None:
     """Every set of `size` candidates that holds the whole order (rows in lexicographic order),
-    or None when there are too many sets to try."""
+    or None when there are too many sets to try (or the budget ran out while trying)."""
     n = len(problem.nodes)
     if comb(n, size) <= MAX_SETS:
         sets = index_sets(n, size)
         return sets[ships_all(problem, sets)]
     if size == 3 and comb(n, 2) <= MAX_SETS:
-        return _complete_triples(problem)
+        return _complete_triples(problem, budget)
     return None
 
 
-def _complete_triples(problem: SourcingProblem) -> IndexSets:
+def _complete_triples(problem: SourcingProblem, budget: Budget | None = None) -> IndexSets | None:
     """Complete 3-sets without trying them all: each pair is extended by the nodes that hold
-    what the pair lacks, a subset test on bit sets ("lacks at least u units of line l" against
-    "holds at least u units of line l", for every u up to the largest quantity)."""
+    what the pair lacks, a subset test on bit sets.
+
+    Per line l, let H be the distinct positive stock levels of the candidates. A node holds at
+    least the x units a pair lacks iff it holds at least the smallest level of H that is >= x,
+    so the test needs one bit per level, not one per unit: "holds >= h" for h in H against
+    "lacks more than the level below h" (plus one bit, never held, for lacking more than any
+    node holds). Exact, and the bit sets stay small however large the quantities. Pairs are
+    tested in blocks (memory bounded by MAX_WORDS), the budget is asked between blocks; None
+    when it runs out or the whole test would touch more than MAX_TRIPLE_WORK words."""
     usable = problem.usable
-    pairs = index_sets(len(problem.nodes), 2)
+    n = len(problem.nodes)
+    pairs = index_sets(n, 2)
     lack = np.maximum(problem.quantity - usable[pairs].sum(axis=1), 0)
-    levels = range(1, int(problem.quantity.max()) + 1)
-    need = _words(np.hstack([lack >= u for u in levels]))
-    have = _words(np.hstack([usable >= u for u in levels]))
-    fits = ((have[None, :, :] & need[:, None, :]) == need[:, None, :]).all(axis=2)
-    fits &= np.arange(len(problem.nodes))[None, :] > pairs[:, 1:2]  # each set once: i < j < t
-    pair, third = np.nonzero(fits)  # row-major: the triples come out in lexicographic order
-    return np.column_stack([pairs[pair], third]).astype(np.intp)
+    need_bits, have_bits = [], []
+    for line in range(len(problem.quantity)):
+        levels = np.unique(usable[:, line][usable[:, line] > 0])
+        below = np.concatenate([[0], levels])  # the level below each level (and below "more")
+        need_bits.append(lack[:, line][:, None] > below[None, :])
+        held = usable[:, line][:, None] >= levels[None, :]
+        have_bits.append(np.hstack([held, np.zeros((n, 1), dtype=bool)]))
+    need = _words(np.hstack(need_bits))
+    have = _words(np.hstack(have_bits))
+    words = have.shape[1]
+    if len(pairs) * n * words > MAX_TRIPLE_WORK:
+        return None
+    block = max(1, MAX_WORDS // max(1, n * words))
+    later = np.arange(n)[None, :]
+    found: list[IndexSets] = []
+    for start in range(0, len(pairs), block):
+        if budget is not None and budget.expired():
+            return None
+        part, wanted = pairs[start : start + block], need[start : start + block]
+        fits = ((have[None, :, :] & wanted[:, None, :]) == wanted[:, None, :]).all(axis=2)
+        fits &= later > part[:, 1:2]  # each set once: i < j < t
+        pair, third = np.nonzero(fits)  # row-major: triples come out in lexicographic order
+        found.append(np.column_stack([part[pair], third]).astype(np.intp))
+    return np.concatenate(found) if found else np.empty((0, 3), dtype=np.intp)
 
 
 def _words(bits: npt.NDArray[np.bool_]) -> npt.NDArray[np.uint64]:
@@ -76,13 +106,17 @@ def _words(bits: npt.NDArray[np.bool_]) -> npt.NDArray[np.uint64]:
     return padded.view(np.uint64)
 
 
-def fewest_shipments(problem: SourcingProblem, up_to: int = 3) -> tuple[int, IndexSets | None]:
+def fewest_shipments(
+    problem: SourcingProblem, up_to: int = 3, budget: Budget | None = None
+) -> tuple[int, IndexSets | None]:
     """The size k of the smallest node set that holds everything (a lower bound on the shipments
     of any complete plan), with all complete k-sets; the sets are None when k is only a bound
-    because larger sizes were too many to try (or k > up_to)."""
+    because larger sizes were too many to try, the budget ran out, or k > up_to."""
     n = len(problem.nodes)
     for size in range(1, min(up_to, n) + 1):
-        sets = complete_sets(problem, size)
+        if size > 1 and budget is not None and budget.expired():
+            return size, None
+        sets = complete_sets(problem, size, budget)
         if sets is None:
             return size, None
         if len(sets):

@@ -48,9 +48,11 @@ def _single_node(
 
 
 def cheapest_cover(problem: SourcingProblem) -> Units | None:
-    """The cheaper of: the best single node, and greedy cover by cost per unit newly covered."""
+    """The cheaper of: the best single node, and greedy cover by cost per unit newly covered
+    (up to the shipment limit, or as many nodes as it takes: a line of 919 units may need dozens
+    of stores)."""
     usable = problem.usable
-    limit = problem.shipment_limit or len(problem.quantity)
+    limit = problem.shipment_limit or len(problem.nodes)
     plans: list[Units] = []
     if problem.partial:
         plans.append(empty(problem))  # ship nothing: every unit pays the penalty
@@ -87,12 +89,12 @@ def cheapest_cover(problem: SourcingProblem) -> Units | None:
 
 def fewest_splits_closest(problem: SourcingProblem) -> Units | None:
     """Shopify-style: one node if any can ship it all (the closest); else the node covering most
-    of what is left (closest on ties), repeated up to the shipment limit."""
+    of what is left (closest on ties), repeated up to the shipment limit (or until covered)."""
     usable = problem.usable
     single = _single_node(problem, usable, problem.distance_km)
     if single is not None:
         return _take(problem, usable, np.array([single]))
-    limit = problem.shipment_limit or len(problem.quantity)
+    limit = problem.shipment_limit or len(problem.nodes)
     chosen: list[int] = []
     left = problem.quantity.copy()
     by_distance = np.lexsort((np.arange(len(problem.nodes)), problem.distance_km))

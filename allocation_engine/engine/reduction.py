@@ -46,6 +46,10 @@ against exhaustive enumeration in tests/engine).
    shipments costs at least (k + 1) * f_min + sum_l q_l * floor_l. When that is no less than
    best_k, best_k is optimal and only its nodes are kept; the solver then proves it on a model of
    k nodes. (The solver also gets "at least k shipments" as a cut, which tightens its LP.)
+
+Every rule only ever drops nodes no optimal plan needs, so stopping between any two steps keeps
+an exact (if larger) problem: `reduce` asks its budget between rounds and blocks and, once it is
+spent, hands on what it has.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ import numpy as np
 import numpy.typing as npt
 
 from allocation_engine.engine.assignment import total_cost
+from allocation_engine.engine.budget import Budget
 from allocation_engine.engine.covering import cheapest_plans, fewest_shipments
 from allocation_engine.engine.greedy import cheapest_cover
 from allocation_engine.engine.problem import Reason, SourcingProblem
@@ -127,11 +132,14 @@ def most_shipments(problem: SourcingProblem, upper_bound: float) -> int | None:
     return cap if limit is None else min(cap, limit)
 
 
-def dominated(problem: SourcingProblem, shipments: int | None) -> npt.NDArray[np.int64]:
+def dominated(
+    problem: SourcingProblem, shipments: int | None, budget: Budget | None = None
+) -> npt.NDArray[np.int64]:
     """Per candidate: the row of a dominator that makes it redundant, else -1 (rule 2).
 
     `shipments` caps the shipments of an optimal plan, hence the number of possible blockers.
     A dominator holding the full quantity of every splittable line n stocks can never block.
+    Blocks not reached when the budget runs out stay undominated (kept: always safe).
     """
     usable = problem.usable
     f, c = problem.shipment_fixed, problem.unit_cost
@@ -167,6 +175,8 @@ def dominated(problem: SourcingProblem, shipments: int | None) -> npt.NDArray[np
     kept = np.empty(0, dtype=np.intp)
     remaining = np.flatnonzero(~settled)
     for start in range(0, len(remaining), CHUNK):
+        if start and budget is not None and budget.expired():
+            break
         block = remaining[start : start + CHUNK]
         rivals = np.concatenate([kept, block])
         covers = _superset(support[rivals], support[block])
@@ -192,13 +202,13 @@ def _superset(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> npt.NDArray
 
 
 def fewest_shipments_rule(
-    problem: SourcingProblem, bound: FloatArray
+    problem: SourcingProblem, bound: FloatArray, budget: Budget | None = None
 ) -> npt.NDArray[np.bool_] | None:
     """Rule 3: which candidates to keep when the cheapest plan on the fewest nodes is provably
     optimal (None when it cannot be shown). Raises `bound` (per candidate) where it learns more."""
     if problem.partial or len(problem.nodes) == 0:
         return None
-    fewest, sets = fewest_shipments(problem)
+    fewest, sets = fewest_shipments(problem, budget=budget)
     if sets is None:
         return None
     n = len(problem.nodes)
@@ -221,15 +231,16 @@ def fewest_shipments_rule(
 ROUNDS = 3  # bound and dominance rounds: each can raise the shipment floor for the next
 
 
-def reduce(problem: SourcingProblem) -> Reduction:
+def reduce(problem: SourcingProblem, budget: Budget | None = None) -> Reduction:
     """Rule 3 first when it settles the order cheaply (one node ships it all), else rules 1 and
     2 in rounds, each with a better plan and a higher floor on the shipments of an optimal plan
-    among the nodes left, then rule 3."""
+    among the nodes left, then rule 3. Stops early, exactly, when `budget` runs out."""
+    budget = budget or Budget.unlimited()
     size = len(problem.network)
     bound_all = np.full(size, np.nan)
     dominator_all = np.full(size, -1, dtype=np.int64)
     bound = np.full(len(problem.nodes), -np.inf)
-    keep = fewest_shipments_rule(problem, bound)  # one node for all, provably best: done
+    keep = fewest_shipments_rule(problem, bound, budget)  # one node for all, provably best
     if keep is not None:
         bound_all[problem.nodes] = bound
         return Reduction(problem.subset(keep, Reason.COST_BOUND), bound_all, dominator_all)
@@ -237,13 +248,15 @@ def reduce(problem: SourcingProblem) -> Reduction:
     upper_bound = math.inf if greedy is None else total_cost(problem, greedy)
     at_least = 1
     for _ in range(ROUNDS):
+        if budget.expired():
+            return Reduction(problem, bound_all, dominator_all)
         count, floor = len(problem.nodes), at_least
         bound, possible = lower_bounds(problem, at_least)
         bound_all[problem.nodes] = np.fmax(bound_all[problem.nodes], bound)
         tolerance = 1e-9 * max(1.0, abs(upper_bound))
         problem = problem.subset(possible, Reason.NO_FEASIBLE_USE)
         problem = problem.subset(bound[possible] <= upper_bound + tolerance, Reason.COST_BOUND)
-        dominator = dominated(problem, most_shipments(problem, upper_bound))
+        dominator = dominated(problem, most_shipments(problem, upper_bound), budget)
         gone = dominator >= 0
         dominator_all[problem.nodes[gone]] = problem.nodes[dominator[gone]]
         problem = problem.subset(~gone, Reason.DOMINATED)
@@ -252,11 +265,13 @@ def reduce(problem: SourcingProblem) -> Reduction:
             upper_bound = min(upper_bound, total_cost(problem, better))
         if not problem.partial:
             # the optimal plan kept among these nodes needs at least this many shipments
-            at_least = max(at_least, fewest_shipments(problem)[0])
+            at_least = max(at_least, fewest_shipments(problem, budget=budget)[0])
         if len(problem.nodes) == count and at_least == floor:
             break
+    if budget.expired():
+        return Reduction(problem, bound_all, dominator_all)
     bound = bound_all[problem.nodes]
-    keep = fewest_shipments_rule(problem, bound)
+    keep = fewest_shipments_rule(problem, bound, budget)
     if keep is None:
         return Reduction(problem, bound_all, dominator_all)
     bound_all[problem.nodes] = bound

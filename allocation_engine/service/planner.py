@@ -13,12 +13,22 @@ the engine the network with its remaining capacity (a copy of one array per requ
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from allocation_engine.engine import Inventory, Network, Order, Plan, RuleSet, allocate, parse_rules
+from allocation_engine.engine import (
+    Budget,
+    Inventory,
+    Network,
+    Order,
+    Plan,
+    RuleSet,
+    allocate,
+    parse_rules,
+)
 from allocation_engine.engine.network import UNLIMITED
 from allocation_engine.ports.clock import Clock
 from allocation_engine.ports.inventory import InventoryStore, StockRead
@@ -90,7 +100,13 @@ class Planner:
         rules: RuleSet | None = None,
         deadline: Deadline | None = None,
     ) -> Plan:
-        """An optimal plan for `order` from current stock (published rules unless given)."""
+        """An optimal plan for `order` from current stock (published rules unless given).
+
+        The rule set's time limit bounds the whole call, the stock read included, and so does
+        the caller's `deadline` (less a share kept for the answer's round trip): the engine gets
+        one budget of the lesser and answers within it (FEASIBLE, when it cuts the search short).
+        """
+        started = time.monotonic()
         read = self.read(order.skus)
         network = _remaining(self.network(read.nodes_version), read.shipments)
         chosen = rules or self.rules(read.rules_revision).rules
@@ -102,13 +118,13 @@ class Planner:
                 if levels
             },
         )
-        limit = chosen.time_limit_seconds
+        seconds = chosen.time_limit_seconds - (time.monotonic() - started)
         if deadline is not None:
             deadline.check("planning")
             left = deadline.remaining()
             if left is not None:
-                limit = max(0.001, min(limit, left * SOLVER_SHARE))
-        return allocate(order, network, inventory, chosen, time_limit=limit)
+                seconds = min(seconds, left * SOLVER_SHARE)
+        return allocate(order, network, inventory, chosen, budget=Budget(max(0.0, seconds)))
 
 
 def _remaining(network: Network, spent: Mapping[str, int]) -> Network:
