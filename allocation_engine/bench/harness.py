@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 
 from allocation_engine.bench.mip import allocate_mip
 from allocation_engine.engine import (
+    DeliveryMode,
     InvalidInput,
     Inventory,
     Network,
@@ -40,7 +41,8 @@ class Outcome:
     """What one method did with one order (slim: plans hold whole-network arrays, this does not).
 
     `shipments` lists (node id, units, km) for real shipments; shipments from `unfilled` nodes (the
-    F1 dummy) count as unfilled units, not as packages.
+    F1 dummy) count as unfilled units, not as packages. `own_stock` names the click & collect
+    pickup store when the plan served its own stock (priced as handling only, no package).
     """
 
     order_id: str
@@ -52,6 +54,7 @@ class Outcome:
     units_ordered: int
     units_filled: int
     shipments: tuple[tuple[str, int, float], ...]
+    own_stock: str = ""
 
     @property
     def planned(self) -> bool:
@@ -83,6 +86,11 @@ def outcome(
         units_ordered=order.units,
         units_filled=sum(units for _, units, _ in real),
         shipments=real,
+        own_stock=next(
+            (s.node_id for s in plan.shipments if s.node_id == order.pickup_store_id), ""
+        )
+        if order.delivery_mode is DeliveryMode.CLICK_AND_COLLECT
+        else "",
     )
 
 

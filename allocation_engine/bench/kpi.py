@@ -179,6 +179,9 @@ def repriced(outcomes: Iterable[Outcome], network: Network, rules: RuleSet) -> f
     for o in outcomes:
         for node_id, units, km in o.shipments:
             node = network.node(node_id)
+            if node_id == o.own_stock:  # the pickup store's own stock: its handling only
+                total += units * node.unit_handling_cost
+                continue
             total += (
                 rules.shipment_cost + node.shipment_surcharge + rules.shipment_distance_cost * km
             )

@@ -2,6 +2,8 @@
 
 Every method (optimiser, reference model, greedy peers) produces an assignment: a (candidates x
 lines) matrix of units. Costing and plan building live here once, so all methods are scored alike.
+`total_cost` is what the methods minimise (with the click & collect bias, see problem.py); plans
+report `plan_cost`, the default formula's true cost.
 """
 
 from __future__ import annotations
@@ -22,11 +24,14 @@ def empty(problem: SourcingProblem) -> Units:
     return np.zeros((len(problem.nodes), len(problem.quantity)), dtype=np.int64)
 
 
-def shipment_costs(problem: SourcingProblem, units: Units) -> npt.NDArray[np.float64]:
-    """Cost of each candidate's shipment (0 where it ships nothing)."""
+def shipment_costs(
+    problem: SourcingProblem, units: Units, *, real: bool = False
+) -> npt.NDArray[np.float64]:
+    """Cost of each candidate's shipment (0 where it ships nothing); `real`: without the bias."""
     shipped = units.sum(axis=1)
+    unit = problem.real_unit_cost if real else problem.unit_cost
     costs: npt.NDArray[np.float64] = np.where(
-        shipped > 0, problem.shipment_fixed + problem.unit_cost * shipped, 0.0
+        shipped > 0, problem.shipment_fixed + unit * shipped, 0.0
     )
     return costs
 
@@ -37,9 +42,17 @@ def unfilled_units(problem: SourcingProblem, units: Units) -> Units:
 
 
 def total_cost(problem: SourcingProblem, units: Units) -> float:
-    """The default objective: shipments, units, distance, and the penalty on unfilled units."""
+    """The objective the methods minimise: shipments, units, distance, the penalty on unfilled
+    units, and the click & collect bias on every unit not taken from the pickup store."""
     unfilled = int(unfilled_units(problem, units).sum())
     return float(shipment_costs(problem, units).sum()) + problem.penalty * unfilled
+
+
+def plan_cost(problem: SourcingProblem, units: Units) -> float:
+    """The default formula's cost of an assignment, as a plan reports it (no bias)."""
+    unfilled = int(unfilled_units(problem, units).sum())
+    shipped = float(shipment_costs(problem, units, real=True).sum())
+    return shipped + problem.rules.unfilled_unit_penalty * unfilled
 
 
 def build_plan(
@@ -55,24 +68,29 @@ def build_plan(
     solver_candidates: int = 0,
 ) -> Plan:
     """Turns an assignment into a plan with shipments in node-id order and lazy explanations."""
-    costs = shipment_costs(problem, units)
+    costs = shipment_costs(problem, units, real=True)
     skus = problem.order.skus
+    store = problem.network.nodes[problem.pickup].id if problem.pickup >= 0 else ""
     shipments: dict[int, Shipment] = {}
     for row in np.flatnonzero(units.sum(axis=1) > 0):
-        shipments[int(problem.nodes[row])] = Shipment(
-            node_id=problem.network.nodes[problem.nodes[row]].id,
+        node = int(problem.nodes[row])
+        shipments[node] = Shipment(
+            node_id=problem.network.nodes[node].id,
             lines=tuple(
                 ShipmentLine(skus[j], int(units[row, j])) for j in np.flatnonzero(units[row])
             ),
             distance_km=float(problem.distance_km[row]),
             cost=float(costs[row]),
+            transfer_to=store if node != problem.pickup else "",
         )
     left = unfilled_units(problem, units)
     reason = problem.reason.copy()
     reason[problem.nodes] = Reason.NOT_CHOSEN
     reason[list(shipments)] = Reason.CHOSEN
     n = len(problem.network)
-    total = total_cost(problem, units)
+    total = plan_cost(problem, units)
+    if problem.transfer_bias:  # the bounds are in biased units: they would not read as costs
+        bound = None
     return Plan(
         order_id=problem.order.id,
         method=method,
@@ -96,14 +114,24 @@ def build_plan(
     )
 
 
-def infeasible_plan(problem: SourcingProblem, best: Units, *, method: str) -> Plan:
-    """No plan fills the order: report, per short sku, the most units the fences let us ship."""
-    filled = best.sum(axis=0)
-    shortfalls = tuple(
-        Shortfall(sku, int(q), int(f))
-        for sku, q, f in zip(problem.order.skus, problem.quantity, filled, strict=True)
-        if f < q
-    )
+def short_alone(problem: SourcingProblem) -> list[int]:
+    """The lines whose sku alone the fences cannot fill (see `SourcingProblem.alone`)."""
+    return [int(j) for j in np.flatnonzero(problem.alone < problem.quantity)]
+
+
+def infeasible_plan(problem: SourcingProblem, fullest: Units | None, *, method: str) -> Plan:
+    """No plan fills the order: one shortfall per short sku, each with the most units the
+    fences allow for that sku alone (`SourcingProblem.alone`).
+
+    The short skus are those the fences cannot fill even alone; when there is none (the order
+    fails only as a whole: a shipment limit, a ship-together group), those that `fullest`, one
+    fullest plan of the whole order, leaves short; their `available` is then their quantity.
+    """
+    short = short_alone(problem)
+    if not short and fullest is not None:
+        short = [int(j) for j in np.flatnonzero(fullest.sum(axis=0) < problem.quantity)]
+    skus, alone = problem.order.skus, problem.alone
+    shortfalls = tuple(Shortfall(skus[j], int(problem.quantity[j]), int(alone[j])) for j in short)
     plan = build_plan(
         problem,
         empty(problem),

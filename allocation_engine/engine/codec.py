@@ -113,6 +113,7 @@ def plan_to_dict(plan: Plan, *, explain: bool = False) -> dict[str, Any]:
                 "lines": [{"sku": line.sku, "quantity": line.quantity} for line in s.lines],
                 "distance_km": round(s.distance_km, 3),
                 "cost": round(s.cost, 6),
+                **({"transfer_to": s.transfer_to} if s.transfer_to else {}),
             }
             for s in plan.shipments
         ],

@@ -29,12 +29,18 @@ class ShipmentLine:
 
 @dataclass(frozen=True)
 class Shipment:
-    """One package: a node, the units it sends, its distance to the ship-to and its cost."""
+    """One package: a node, the units it sends, its distance to the ship-to and its cost.
+
+    For click & collect, `transfer_to` names the pickup store when the package is a transfer
+    from another node to it; it is empty for the store's own stock (distance 0, no package
+    cost) and for every shipment to a customer's address.
+    """
 
     node_id: str
     lines: tuple[ShipmentLine, ...]
     distance_km: float
     cost: float
+    transfer_to: str = ""
 
     @property
     def units(self) -> int:

@@ -4,6 +4,17 @@
 records, per node, the first fence that excluded it (for explanations). What remains is what every
 method (the optimiser, the reference model and the greedy peers) works on, so they all see exactly
 the same feasible set and the same cost formula.
+
+Click & collect. Distances are measured to the pickup store, whose own stock is no package: a
+unit the store holds costs only the store's `unit_handling_cost` (no shipment cost, no per-unit
+cost, d = 0). Every other candidate sends a transfer to the store, priced by the default formula
+with d measured to the store (shipment_cost + surcharge + shipment_distance_cost x d per package,
+unit_cost + handling + unit_distance_cost x d per unit). Under `click_collect.own_stock_first`
+(the default) the plan also takes all the store's own stock can give before transferring anything:
+every unit not taken from the store (transferred, or left unfilled) carries a bias M larger than
+the cost of any plan, so minimising the biased cost is exactly "most units from the store, then
+the cheapest". The bias is in the cost arrays every method optimises (so the reduction's proofs
+hold for it unchanged); plans report the true costs (`real_unit_cost`).
 """
 
 from __future__ import annotations
@@ -53,7 +64,11 @@ class SourcingProblem:
     """Candidates (rows) by order lines (columns), in network order, i.e. sorted by node id.
 
     `available` is capped at each line's quantity. Lines in `bundles` ship whole from one node;
-    lines in `split_lines` may be split across nodes unit by unit.
+    lines in `split_lines` may be split across nodes unit by unit. `unit_cost` (and `penalty`)
+    include the click & collect bias `transfer_bias` (0 otherwise); `fenced` is the capped stock
+    of every node that passed the fences, before any was dropped as useless or by reduction (what
+    a sku alone could get, see `alone`). `fill_first` marks the search for the fullest plan of an
+    order that cannot be filled (the solver then ranks units filled above any cost).
     """
 
     order: Order
@@ -69,6 +84,11 @@ class SourcingProblem:
     split_lines: tuple[int, ...]
     reason: npt.NDArray[np.int8] = field(repr=False)
     network_distance_km: FloatArray = field(repr=False)
+    fenced: npt.NDArray[np.int64] = field(repr=False)
+    pickup: int = -1  # network index of the click & collect pickup store, else -1
+    transfer_bias: float = 0.0
+    fill_first: bool = False
+    fill_penalty: float = 0.0  # the penalty per unfilled unit while `fill_first`
 
     @classmethod
     def build(
@@ -90,11 +110,13 @@ class SourcingProblem:
             reason[(reason == Reason.CANDIDATE) & excluded] = why
 
         fence(~network.active, Reason.INACTIVE)
+        pickup = -1
         if order.delivery_mode is DeliveryMode.CLICK_AND_COLLECT:
             store_id = order.pickup_store_id or ""
             store = network.index.get(store_id)
             if store is None or network.nodes[store].type is not NodeType.STORE:
                 raise InvalidInput.one("pickup_store_id", store_id, "not a store of the network")
+            pickup = store
             to_lat, to_lon = network.latitude[store], network.longitude[store]
             country = network.nodes[store].country
             transfer = _type_mask(network, rules.click_collect_transfer_types)
@@ -141,6 +163,15 @@ class SourcingProblem:
             + rules.shipment_distance_cost * d
         )
         unit = rules.unit_cost + network.unit_handling_cost[nodes] + rules.unit_distance_cost * d
+        at_store = nodes == pickup
+        if at_store.any():  # the store's own stock: no package, only the store's handling
+            fixed[at_store] = 0.0
+            unit[at_store] = network.unit_handling_cost[pickup]
+            d[at_store] = 0.0
+        bias = 0.0
+        if at_store.any() and rules.click_collect_own_stock_first:
+            bias = _above_any_plan(quantity, fixed, unit, rules)
+            unit[~at_store] += bias
         problem = cls(
             order=order,
             rules=rules,
@@ -155,6 +186,9 @@ class SourcingProblem:
             split_lines=tuple(split_lines),
             reason=reason,
             network_distance_km=distance,
+            fenced=stock[nodes],
+            pickup=pickup,
+            transfer_bias=bias,
         )
         return problem.drop_useless()
 
@@ -171,11 +205,50 @@ class SourcingProblem:
 
     @property
     def partial(self) -> bool:
-        return self.rules.allow_partial
+        return self.rules.allow_partial or self.fill_first
 
     @property
     def penalty(self) -> float:
-        return self.rules.unfilled_unit_penalty
+        """Cost of a unit left unfilled (biased like a transfer under click & collect)."""
+        if self.fill_first:
+            return self.fill_penalty
+        return self.rules.unfilled_unit_penalty + self.transfer_bias
+
+    def fullest(self) -> SourcingProblem:
+        """The same candidates, searching the fullest plan: partial fulfilment with a penalty
+        above the cost of any plan, so the most units are filled first (the solver ranks them
+        exactly, in a tier of their own; see objective.py), then the cost decides."""
+        dearest = float(self.unit_cost.max(initial=0.0)) + float(
+            self.shipment_fixed.max(initial=0.0)
+        )
+        return replace(self, fill_first=True, fill_penalty=self.units * dearest + 1.0)
+
+    @property
+    def real_unit_cost(self) -> FloatArray:
+        """Per candidate, what a unit really costs: `unit_cost` without the click & collect bias."""
+        if self.transfer_bias == 0.0:
+            return self.unit_cost
+        real: FloatArray = np.where(
+            self.nodes == self.pickup, self.unit_cost, self.unit_cost - self.transfer_bias
+        )
+        return real
+
+    @cached_property
+    def alone(self) -> npt.NDArray[np.int64]:
+        """Per line, the most units the fences allow for its sku alone (the rest of the order left
+        out): over at most `shipment_limit` nodes where the line may be split, from one node
+        where it ships whole (a ship-together group of one line is whole as well). Capped at the
+        line's quantity; stock dropped as useless for the whole order still counts here."""
+        out = self.fenced.max(axis=0, initial=0)
+        if self.split_lines:
+            split = list(self.split_lines)
+            stock = self.fenced[:, split]
+            limit = self.shipment_limit
+            if limit is not None and limit < len(stock):
+                stock = -np.partition(-stock, limit - 1, axis=0)[:limit]
+            out[split] = stock.sum(axis=0)
+        capped: npt.NDArray[np.int64] = np.minimum(out, self.quantity)
+        return capped
 
     @cached_property
     def covers(self) -> BoolArray:
@@ -218,6 +291,18 @@ class SourcingProblem:
         """Drops candidates that can ship nothing usable (e.g. only part of a ship group)."""
         useful = np.asarray(self.usable.any(axis=1), dtype=bool)
         return self if useful.all() else self.subset(useful, Reason.NO_FEASIBLE_USE)
+
+
+def _above_any_plan(
+    quantity: npt.NDArray[np.int64], fixed: FloatArray, unit: FloatArray, rules: RuleSet
+) -> float:
+    """More than any plan can cost: a plan has at most one shipment per unit, and every unit
+    costs at most the dearest candidate's unit (or the penalty, left unfilled)."""
+    units = float(quantity.sum())
+    dearest = float(unit.max(initial=0.0))
+    if rules.allow_partial:
+        dearest = max(dearest, rules.unfilled_unit_penalty)
+    return units * (float(fixed.max(initial=0.0)) + dearest) + 1.0
 
 
 def _type_mask(network: Network, allowed: frozenset[NodeType]) -> BoolArray:

@@ -3,6 +3,12 @@
 It re-derives fences, distances and costs from the raw inputs (not from the engine's arrays) and
 enumerates every set of shipping nodes; for a fixed set the cheapest assignment is separable per
 line and per ship-together group, so a sort by unit cost gives it exactly.
+
+Click & collect, written from the rule's text: the pickup store's own stock costs only its
+handling per unit (no package, distance 0); transfers from other nodes are priced by the formula
+with the distance to the store. Under `own_stock_first` the best plan takes the most units from
+the store's own stock, and among those the cheapest: for a fixed node set that is again
+separable, the store's stock first, then the cheapest others.
 """
 
 from __future__ import annotations
@@ -53,8 +59,20 @@ def eligible(order: Order, network: Network, available: dict, rules: RuleSet) ->
             continue
         fixed = rules.shipment_cost + node.shipment_surcharge + rules.shipment_distance_cost * d
         unit = rules.unit_cost + node.unit_handling_cost + rules.unit_distance_cost * d
+        if pickup is not None and node.id == pickup.id:
+            fixed, unit = 0.0, node.unit_handling_cost
         out[node.id] = (fixed, unit)
     return out
+
+
+def pickup_first(order: Order, rules: RuleSet) -> str | None:
+    """The store whose own stock every plan takes first, if the rules say so."""
+    if (
+        order.delivery_mode is DeliveryMode.CLICK_AND_COLLECT
+        and rules.click_collect_own_stock_first
+    ):
+        return order.pickup_store_id
+    return None
 
 
 def optimum(order: Order, network: Network, available: dict, rules: RuleSet) -> float | None:
@@ -72,38 +90,48 @@ def optimum(order: Order, network: Network, available: dict, rules: RuleSet) -> 
             items.append(([line], True))
     items += [(lines, True) for lines in groups.values()]
     penalty = rules.unfilled_unit_penalty if rules.allow_partial else None
-    best = None
+    store = pickup_first(order, rules)
+    best = None  # (-units from the pickup store's own stock, cost)
     ids = sorted(nodes)
     for size in range(0, len(ids) + 1):
         if limit is not None and size > limit:
             break
         for chosen in combinations(ids, size):
-            cost = sum(nodes[n][0] for n in chosen)
+            key = (0, sum(nodes[n][0] for n in chosen))
             for lines, whole in items:
-                part = _item_cost(lines, whole, chosen, nodes, available, penalty)
+                part = _item_cost(lines, whole, chosen, nodes, available, penalty, store)
                 if part is None:
-                    cost = None
+                    key = None
                     break
-                cost += part
-            if cost is not None and (best is None or cost < best):
-                best = cost
-    return best
+                key = (key[0] - part[0], key[1] + part[1])
+            if key is not None and (best is None or key < best):
+                best = key
+    return None if best is None else best[1]
 
 
-def _item_cost(lines, whole, chosen, nodes, available, penalty):
+def _item_cost(lines, whole, chosen, nodes, available, penalty, store):
+    """(units from the pickup store's own stock, cost) of the best way to ship one item from
+    the nodes `chosen`, or None when they cannot."""
+    own = store if store in chosen else None
     if whole:
         units = sum(line.quantity for line in lines)
-        options = [
-            nodes[n][1] * units
+        holders = [
+            n
             for n in chosen
             if all(available.get((n, line.sku), 0) >= line.quantity for line in lines)
         ]
+        if own in holders:
+            return units, nodes[own][1] * units
+        options = [nodes[n][1] * units for n in holders]
         if penalty is not None:
             options.append(penalty * units)
-        return min(options) if options else None
+        return (0, min(options)) if options else None
     (line,) = lines
-    left, cost = line.quantity, 0.0
-    for n in sorted(chosen, key=lambda n: nodes[n][1]):
+    left, cost, from_store = line.quantity, 0.0, 0
+    if own is not None:
+        from_store = min(left, available.get((own, line.sku), 0))
+        cost, left = from_store * nodes[own][1], left - from_store
+    for n in sorted((n for n in chosen if n != own), key=lambda n: nodes[n][1]):
         if penalty is not None and nodes[n][1] >= penalty:
             break
         take = min(left, available.get((n, line.sku), 0))
@@ -111,7 +139,7 @@ def _item_cost(lines, whole, chosen, nodes, available, penalty):
         left -= take
     if left and penalty is None:
         return None
-    return cost + (penalty or 0.0) * left
+    return from_store, cost + (penalty or 0.0) * left
 
 
 def violations(plan, order: Order, network: Network, available: dict, rules: RuleSet) -> list[str]:

@@ -76,6 +76,7 @@ def rule_sets(draw, fenced: bool) -> RuleSet:
         max_distance_km=draw(st.sampled_from([None, 250.0, 500.0])) if fenced else None,
         shipment_distance_cost=draw(st.sampled_from([0.0, 0.01])),
         unit_distance_cost=draw(st.sampled_from([0.000541 / 1.609344, 0.01])),
+        click_collect_own_stock_first=draw(st.booleans()) if fenced else True,
     )
 
 

@@ -57,6 +57,7 @@ def plan_to_proto(plan: Plan, *, explain: bool = False) -> apb.Plan:
                 lines=[apb.ShipmentLine(sku=line.sku, quantity=line.quantity) for line in s.lines],
                 distance_km=s.distance_km,
                 cost=s.cost,
+                transfer_to=s.transfer_to,
             )
             for s in plan.shipments
         ],
@@ -95,6 +96,7 @@ def plan_from_proto(message: apb.Plan) -> Plan:
                 tuple(ShipmentLine(line.sku, line.quantity) for line in s.lines),
                 s.distance_km,
                 s.cost,
+                s.transfer_to,
             )
             for s in message.shipments
         ),

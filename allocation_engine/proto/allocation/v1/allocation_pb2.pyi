@@ -108,7 +108,11 @@ Global___ShipmentLine: _TypeAlias = ShipmentLine  # noqa: Y015
 
 @_typing.final
 class Shipment(_message.Message):
-    """One package: the node that sends it, what it holds, how far it travels and what it costs."""
+    """One package: the node that sends it, what it holds, how far it travels and what it costs.
+    Click & collect: the pickup store's own stock is a shipment from the store itself with
+    distance_km 0 and no package cost (its unit handling only); every other shipment is a transfer
+    to the store, priced like a package to it, with transfer_to naming the store.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -116,9 +120,13 @@ class Shipment(_message.Message):
     LINES_FIELD_NUMBER: _builtins.int
     DISTANCE_KM_FIELD_NUMBER: _builtins.int
     COST_FIELD_NUMBER: _builtins.int
+    TRANSFER_TO_FIELD_NUMBER: _builtins.int
     node_id: _builtins.str
     distance_km: _builtins.float
+    """to the ship-to, or to the pickup store for click & collect"""
     cost: _builtins.float
+    transfer_to: _builtins.str
+    """the pickup store this transfer goes to; empty: not a transfer"""
     @_builtins.property
     def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___ShipmentLine]: ...
     def __init__(
@@ -128,10 +136,11 @@ class Shipment(_message.Message):
         lines: _abc.Iterable[Global___ShipmentLine] | None = ...,
         distance_km: _builtins.float = ...,
         cost: _builtins.float = ...,
+        transfer_to: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "distance_km", b"distance_km", "lines", b"lines", "node_id", b"node_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "distance_km", b"distance_km", "lines", b"lines", "node_id", b"node_id", "transfer_to", b"transfer_to"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -282,8 +282,17 @@ Global___Position: _TypeAlias = Position  # noqa: Y015
 
 @_typing.final
 class Shortfall(_message.Message):
-    """A sku an order cannot get in full: units requested against the most the fences allow.
-    Sent inside FAILED_PRECONDITION errors as a google.rpc.Status detail (see InsufficientStock).
+    """A sku an order cannot get in full: units requested against the most the fences allow for
+    that sku alone. Sent inside FAILED_PRECONDITION errors as a google.rpc.Status detail (see
+    InsufficientStock), and in an INFEASIBLE plan.
+
+    available is the largest quantity of this sku an order holding only this line could get
+    under the same rules: the whole line from one node where it may not be split (no line split,
+    ship complete, a ship-together group), from at most max_shipments nodes where it may; never
+    more than requested. It does not depend on the order's other lines.
+    The skus listed are those short by that measure. When none is (the order fails only as a
+    whole: the shipment limit, a ship-together group no node holds), they are the skus that one
+    fullest plan of the whole order leaves short, and for them available equals requested.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
