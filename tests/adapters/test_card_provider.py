@@ -11,9 +11,10 @@ from collections.abc import Iterator
 import pytest
 
 from allocation_engine.adapters.clock import SystemClock
-from allocation_engine.adapters.payments import CardProvider
+from allocation_engine.adapters.payments import CardProvider, InvoiceProvider
 from allocation_engine.adapters.payments.fake_provider import FakeCardProvider
 from allocation_engine.adapters.payments.signature import HEADER, sign
+from allocation_engine.adapters.payments.unconfigured import NoCardProvider
 from allocation_engine.engine import InvalidInput
 from allocation_engine.errors import PaymentRefused, ProviderUnavailable
 from allocation_engine.orders.payments import PaymentEventKind
@@ -166,3 +167,27 @@ def test_a_webhook_that_is_not_signed_right_is_refused(card: CardProvider, tampe
     with pytest.raises(InvalidInput) as raised:
         card.parse_webhook(body, header)
     assert raised.value.problems[0].field == "webhook.signature"
+
+
+def test_opening_again_under_the_same_key_answers_with_the_same_intent(
+    card: CardProvider, peer: FakeCardProvider
+) -> None:
+    """Given an intent opened and authorized under a key, when the same request is sent again
+    under that key (a racer, or a process restarted after it sent the first), then the answer
+    names the same intent and the provider holds one."""
+    first = card.open(_request("pm_card_visa", key="order:O-1:n:open"))
+    again = card.open(_request("pm_card_visa", key="order:O-1:n:open"))
+    assert again == first
+    assert list(peer.intents) == [first.reference]
+
+
+def test_providers_check_a_payment_method_before_an_order_is_stored(card: CardProvider) -> None:
+    """A card provider takes any token (a bad one fails when the payment opens); an invoice
+    takes none; a server without a card provider refuses card orders as UNAVAILABLE."""
+    card.check("pm_card_visa")
+    InvoiceProvider().check("")
+    with pytest.raises(InvalidInput) as refused:
+        InvoiceProvider().check("pm_card_visa")
+    assert [p.field for p in refused.value.problems] == ["payment_method"]
+    with pytest.raises(ProviderUnavailable):
+        NoCardProvider().check("")

@@ -3,6 +3,7 @@ unique external ids and customers, timelines, listings, and the outbox's at-leas
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import replace
 
@@ -186,3 +187,21 @@ def test_a_script_error_in_the_redis_order_store_is_raised_and_writes_nothing(
     with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
         _create(store, _record("O-1"))
     assert client.exists(keys.timeline("O-1"), keys.ORDER_LOG) == 0
+
+
+def test_an_unopened_payment_reads_back_and_an_older_record_reads_as_opened(
+    store: Store,
+) -> None:
+    """Given an order stored before its payment was opened (placing writes first), then it
+    reads back unopened with its card token; a record written before orders were stored
+    unopened (no such fields) reads back as opened, with no token."""
+    record = replace(
+        _record("O-1"), payment=Payment("card", 3980, opened=False, method="pm_card_visa")
+    )
+    _create(store, record, Customer("C-1", "ada@example.com"))
+    assert store.load("O-1") == record
+    assert order_from_json(order_to_json(record)) == record
+    older = json.loads(order_to_json(_record("O-2")))
+    del older["payment"]["opened"], older["payment"]["method"]
+    payment = order_from_json(json.dumps(older)).payment
+    assert (payment.opened, payment.method) == (True, "")
