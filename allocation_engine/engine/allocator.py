@@ -23,6 +23,7 @@ from allocation_engine.engine.assignment import (
     build_plan,
     empty,
     infeasible_plan,
+    plan_cost,
     short_alone,
     total_cost,
 )
@@ -174,13 +175,15 @@ def _may_fill(problem: SourcingProblem) -> bool:
 
 
 def _gap_of(problem: SourcingProblem, units: Units) -> float:
-    """A greedy plan's relative distance to a lower bound on every plan: each unit at its line's
-    floor (see reduction.unit_floors), plus one shipment at the cheapest when all must ship."""
-    cost = total_cost(problem, units)
+    """A greedy plan's distance to a lower bound on every plan (each unit at its line's floor,
+    see reduction.unit_floors, plus one shipment at the cheapest when all must ship), relative
+    to what the plan really costs, at most 1."""
     floor = float((problem.quantity * unit_floors(problem)).sum())
     if not problem.partial and len(problem.nodes):
         floor += float(problem.shipment_fixed.min())
-    return 0.0 if cost <= 0 else max(0.0, (cost - floor) / cost)
+    below = max(0.0, total_cost(problem, units) - floor)
+    cost = plan_cost(problem, units)
+    return 0.0 if below == 0 else (1.0 if cost <= 0 else min(1.0, below / cost))
 
 
 def _shortfall(problem: SourcingProblem, method: str, budget: Budget, seed: int) -> Plan:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.sat.python import cp_model
 
-from allocation_engine.engine.assignment import Units, empty, total_cost
+from allocation_engine.engine.assignment import Units, empty, plan_cost, total_cost
 from allocation_engine.engine.budget import Budget
 from allocation_engine.engine.covering import fewest_shipments
 from allocation_engine.engine.objective import choose
@@ -158,14 +158,19 @@ def solve(
         if solver.value(var):
             cols = list(problem.bundles[b])
             units[row, cols] = q[cols]
-    value, bound = solver.objective_value, solver.best_objective_bound
-    gap = 0.0 if status == cp_model.OPTIMAL or value <= 0 else max(0.0, (value - bound) / value)
+    # The gap: how much cheaper (in currency) a plan could be than this one, over what this one
+    # really costs (the click & collect bias is not a cost), at most 1.
     optimal = status == cp_model.OPTIMAL
+    cost = plan_cost(problem, units)
+    below = 0.0
+    if not optimal:
+        per_currency = scale.resolution * scale.cost_weight
+        value, bound = solver.objective_value, solver.best_objective_bound
+        below = math.inf if per_currency == 0 else max(0.0, value - bound) / per_currency
     if not scale.exact and not problem.fill_first:
-        # optimal for the rounded costs only: the gap says how far the true optimum may be
-        cost = total_cost(problem, units)
+        # optimal for the rounded costs only: the true optimum may be this much cheaper
         shipments = len(rows) if limit is None else limit
-        rounding = scale.rounding(shipments, problem.units)
-        gap = max(gap, 0.0 if cost <= 0 else min(1.0, rounding / cost))
+        below += scale.rounding(shipments, problem.units)
         optimal = False
+    gap = 0.0 if below == 0 else (1.0 if cost <= 0 else min(1.0, below / cost))
     return Solution(units, optimal=optimal, infeasible=False, gap=gap)
