@@ -173,6 +173,8 @@ def advance(gateways: Gateways, d: Draft) -> None:
     opened = None
     if not d.record.payment.opened and d.record.status is not FlowStatus.CANCELLED:
         opened = open_payment(gateways, d)
+        if d.record.payment.state is not PaymentState.PENDING:
+            opened = None  # the provider's event (a webhook) came first and said as much
     _run(gateways, d)
     if opened is not None and apply_opening(d, opened):
         _run(gateways, d)

@@ -356,3 +356,23 @@ def test_a_hold_taken_by_a_call_that_lost_to_a_cancellation_is_released(
     cancelled = any_world.flow.get(record.id).record
     assert (cancelled.state, cancelled.payment.state) == (OrderState.CANCELLED, PaymentState.VOIDED)
     assert reserved(any_world) == Counter()
+
+
+def test_a_webhook_that_overtakes_the_unopened_order_carries_it_on_once(
+    any_world: World,
+) -> None:
+    """Given a placement that died after the peer authorized the card, when the provider's
+    authorization event arrives before anyone retried, then the order is opened with that
+    payment and carries on: captured once, one hold."""
+    command = b2c("w-1", A=1)
+    with pytest.raises(Killed):
+        dying_flow(any_world, "open", "after").place(command)
+    left = stored(any_world, command)
+    (intent,) = intents(any_world, left.id)
+    paid = PaymentEvent(PaymentEventKind.AUTHORIZED, intent["amount"], intent["id"])
+    record = any_world.flow.record_payment(RecordPayment(left.id, "evt-1", paid))
+    assert record is not None
+    assert (record.state, record.payment.state) == (OrderState.RELEASED, PaymentState.CAPTURED)
+    assert record.payment.reference == intent["id"]
+    assert captures(any_world, left.id) == 1
+    assert reserved(any_world) == units(command)
