@@ -29,6 +29,8 @@ class Limits:
     max_positions_per_chunk: int = 50_000
     max_nodes_per_request: int = 10_000
     max_skus_per_read: int = 1_000
+    max_countries_per_node: int = 300
+    max_tags_per_node: int = 100
 
 
 def fingerprint(request: Message) -> str:

@@ -3,7 +3,12 @@
 It registers the Allocation, Inventory and Rules servicers (and any `extra` ones, such as the
 OrderService from `app`) behind the one `ErrorInterceptor`, with health and reflection, and runs
 two background loops through the service layer: store health (SERVING while the store answers)
-and the sweep that expires overdue reservations. Message sizes follow `Limits`.
+and the sweep that expires overdue reservations. Message sizes follow `Limits`; every request is
+checked against the contract's ranges (`api.bounds.BoundsInterceptor`) before a servicer sees it.
+
+The port is its own: a second server on a port in use fails with `PortInUse` instead of sharing
+it (gRPC would otherwise set SO_REUSEPORT and the kernel would split connections between the two
+processes). Several processes on one port is a deliberate choice: `reuse_port=True` in each.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from allocation_engine.api.bounds import BoundsInterceptor
 from allocation_engine.api.errors import ErrorInterceptor
 from allocation_engine.api.request import Limits
 from allocation_engine.api.servicers.allocation import AllocationServicer
@@ -34,6 +40,19 @@ SERVICE_NAMES = (
     ipb.DESCRIPTOR.services_by_name["InventoryService"].full_name,
     rpb.DESCRIPTOR.services_by_name["RulesService"].full_name,
 )
+
+
+class PortInUse(OSError):
+    """The server could not bind its address: another process holds the port (or the address
+    is not this host's)."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        super().__init__(
+            f"cannot listen on {address}: the port is in use by another process "
+            "(or the address is not one of this host's); pick another --port, or run every "
+            "process on it with --reuse-port to share it on purpose"
+        )
 
 
 class Every(threading.Thread):
@@ -65,16 +84,17 @@ class AllocationServer:
         health_interval: float = 1.0,
         sweep_interval: float = 1.0,
         extra: Iterable[Callable[[grpc.Server], str]] = (),
+        reuse_port: bool = False,
     ) -> None:
         self.services = services
         self.limits = limits or Limits()
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc"),
-            interceptors=[ErrorInterceptor()],
+            interceptors=[ErrorInterceptor(), BoundsInterceptor(self.limits)],
             options=[
                 ("grpc.max_receive_message_length", self.limits.max_message_bytes),
                 ("grpc.max_send_message_length", self.limits.max_message_bytes),
-                ("grpc.so_reuseport", 1),
+                ("grpc.so_reuseport", 1 if reuse_port else 0),
             ],
         )
         apb_grpc.add_AllocationServiceServicer_to_server(
@@ -96,7 +116,12 @@ class AllocationServer:
             self._server,
         )
         self._names = names
-        self.port = self._server.add_insecure_port(f"{host}:{port}")
+        try:
+            self.port = self._server.add_insecure_port(f"{host}:{port}")
+        except RuntimeError as failed:  # grpcio raises RuntimeError("Failed to bind ...")
+            raise PortInUse(f"{host}:{port}") from failed
+        if self.port == 0:  # older grpcio answers 0 instead of raising
+            raise PortInUse(f"{host}:{port}")
         self.address = f"{host}:{self.port}"
         self._threads = [
             Every("store-health", health_interval, self.check_store),

@@ -38,6 +38,7 @@ from allocation_engine.engine import (
     Shortfall,
     Status,
 )
+from allocation_engine.engine.limits import MAX_COST, MAX_UNITS
 from allocation_engine.ports.inventory import Adjustment, SnapshotLine
 from allocation_engine.proto.allocation.v1 import allocation_pb2 as apb
 from allocation_engine.proto.allocation.v1 import common_pb2 as cpb
@@ -52,7 +53,7 @@ name = text.filter(lambda s: s.strip() != "")
 country = st.text(st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZ"), min_size=2, max_size=2)
 latitude = st.floats(-90.0, 90.0, allow_nan=False)
 longitude = st.floats(-180.0, 180.0, allow_nan=False)
-cost = st.floats(0.0, 1e9, allow_nan=False, allow_infinity=False)
+cost = st.floats(0.0, float(MAX_COST), allow_nan=False, allow_infinity=False)
 number = st.floats(allow_nan=False, allow_infinity=False)
 
 nodes = st.builds(
@@ -79,7 +80,7 @@ def orders(draw: st.DrawFn) -> Order:
     return Order(
         id=draw(name),
         lines=tuple(
-            OrderLine(sku, draw(st.integers(1, INT32)), draw(st.none() | name)) for sku in skus
+            OrderLine(sku, draw(st.integers(1, MAX_UNITS)), draw(st.none() | name)) for sku in skus
         ),
         ship_to=ShipTo(draw(latitude), draw(longitude), draw(country), draw(text)),
         channel=draw(name),
@@ -89,7 +90,7 @@ def orders(draw: st.DrawFn) -> Order:
     )
 
 
-lines = st.builds(ShipmentLine, sku=name, quantity=st.integers(1, INT32))
+lines = st.builds(ShipmentLine, sku=name, quantity=st.integers(1, MAX_UNITS))
 
 plans = st.builds(
     Plan,

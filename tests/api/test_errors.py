@@ -10,12 +10,21 @@ from typing import Any
 
 import grpc
 import pytest
+from google.rpc import code_pb2, error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from allocation_engine.adapters.clock import FakeClock
 from allocation_engine.adapters.memory.inventory import MemoryStore
+from allocation_engine.api.errors import DETAILS_BUDGET, MAX_LISTED, MAX_MESSAGE_CHARS, status_for
 from allocation_engine.api.server import AllocationServer
-from allocation_engine.errors import StoreUnavailable
+from allocation_engine.errors import (
+    FieldProblem,
+    InsufficientStock,
+    InvalidInput,
+    NotFound,
+    Shortfall,
+    StoreUnavailable,
+)
 from allocation_engine.proto.allocation.v1 import allocation_pb2 as apb
 from allocation_engine.proto.allocation.v1 import allocation_pb2_grpc as apb_grpc
 from allocation_engine.proto.allocation.v1 import inventory_pb2 as ipb
@@ -87,7 +96,7 @@ def test_a_bug_in_a_streamed_request_is_internal_too(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """ApplySnapshot (stream-unary) goes through the same interceptor."""
-    monkeypatch.setattr(server.services.inventory, "apply_snapshot", boom)
+    monkeypatch.setattr(server.services.inventory, "begin_snapshot", boom)
     with (
         caplog.at_level(logging.ERROR, "allocation_engine.server"),
         pytest.raises(grpc.RpcError) as caught,
@@ -107,7 +116,7 @@ def test_typed_errors_in_a_streamed_request_keep_their_status(
     def down(*args: object) -> None:
         raise StoreUnavailable("redis went away")
 
-    monkeypatch.setattr(server.services.inventory, "apply_snapshot", down)
+    monkeypatch.setattr(server.services.inventory, "begin_snapshot", down)
     with pytest.raises(grpc.RpcError) as caught:
         ipb_grpc.InventoryServiceStub(channel).ApplySnapshot(snapshot())
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
@@ -158,3 +167,108 @@ def test_health_and_sweep_go_through_the_service_layer(
     monkeypatch.setattr(server.services.store, "due_reservations", unreachable)
     assert server.services.sweep_expired() == 0
     server.sweep()  # a store that is down is no error for the sweeper
+
+
+# bounded answers (a status travels in the trailers: 8 KiB by default on the client)
+
+
+def _trailer_bytes(error: grpc.RpcError) -> int:
+    call: Any = error
+    return sum(len(k) + len(v) for k, v in call.trailing_metadata() or ())
+
+
+def test_every_status_is_bounded_whatever_the_input() -> None:
+    """However many problems and however long the values, a status message holds at most
+    MAX_MESSAGE_CHARS ASCII characters, MAX_LISTED violations, each value quoted to 80
+    characters with its length; NotFound and stock shortfalls too."""
+    huge = "\u00e9" * 1_000_000
+    many = InvalidInput(
+        [FieldProblem(f"positions[{i}].sku", huge, "unknown") for i in range(3)]
+        + [FieldProblem(f"positions[{i}].sku", "S" * 200, "unknown") for i in range(3, 50_000)]
+    )
+    status = status_for(many)
+    assert status is not None and status.code == code_pb2.INVALID_ARGUMENT
+    assert len(status.message) <= MAX_MESSAGE_CHARS and status.message.isascii()
+    assert "(1000000 chars)" in status.message
+    assert re.search(r"; and 499\d\d more$", status.message), status.message
+    bad = error_details_pb2.BadRequest()
+    assert status.details[0].Unpack(bad) and len(bad.field_violations) == MAX_LISTED
+    assert all(len(v.description) < 200 for v in bad.field_violations)
+    nested = InvalidInput.one("rules", {"a": [[[[list(range(10**5))]]]]}, "bad")
+    assert len(status_for(nested).message) < 200  # type: ignore[union-attr]
+    missing = status_for(NotFound("reservation_id", "r" * 1_000_000))
+    assert missing is not None and missing.code == code_pb2.NOT_FOUND
+    assert len(missing.message) < 150 and "(1000000 chars)" in missing.message
+    short = status_for(
+        InsufficientStock([Shortfall("S" * 128 + str(i), 10**9, 0) for i in range(200)])
+    )
+    assert short is not None and len(short.message) <= MAX_MESSAGE_CHARS
+    assert re.search(r"; and 19\d more$", short.message), short.message
+    assert sum(len(d.value) for d in short.details) <= DETAILS_BUDGET
+
+
+def test_a_megabyte_id_is_answered_in_bounds(channel: grpc.Channel) -> None:
+    """A 1 MB reservation id used to be RESOURCE_EXHAUSTED (the message quoting it whole was
+    over the client's metadata limit); it is INVALID_ARGUMENT with a short message."""
+    stub = apb_grpc.AllocationServiceStub(channel)
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.GetReservation(apb.GetReservationRequest(reservation_id="\u00e9" * 1_000_000))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert bad_fields(caught.value) == ["reservation_id"]
+    assert _trailer_bytes(caught.value) < 4096
+
+
+def test_fifty_thousand_bad_positions_are_answered_in_bounds(channel: grpc.Channel) -> None:
+    """A chunk of 50,000 positions at unknown nodes with 128-character skus is one
+    INVALID_ARGUMENT of bounded size, not RESOURCE_EXHAUSTED."""
+    chunk = ipb.SnapshotChunk(
+        version=2,
+        positions=[
+            ipb.SnapshotPosition(node_id=f"NOWHERE-{i}", sku="S" * 120 + str(i), on_hand=1)
+            for i in range(50_000)
+        ],
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        ipb_grpc.InventoryServiceStub(channel).ApplySnapshot(iter([chunk]))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert len(bad_fields(caught.value)) == MAX_LISTED
+    assert _trailer_bytes(caught.value) < 8192
+
+
+def test_a_short_order_of_200_long_skus_is_answered_in_bounds(channel: grpc.Channel) -> None:
+    """FAILED_PRECONDITION for 200 missing skus of 128 characters fits in the trailers: the
+    shortfalls that fit in DETAILS_BUDGET are listed, the message says how many more."""
+    stub = apb_grpc.AllocationServiceStub(channel)
+    the_order = order("o-big", **{f"{'Z' * 120}{i:03d}": 1 for i in range(200)})
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.Reserve(apb.ReserveRequest(idempotency_key="big", order=the_order, ttl_seconds=60))
+    assert caught.value.code() in (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
+    assert _trailer_bytes(caught.value) < 8192
+
+
+# bytes that are no message
+
+
+@pytest.mark.parametrize(
+    "payload", [b"\xff", b"\x0a\xff\xff\xff\xff\x0f", b"\x08" * 3, bytes(range(256))]
+)
+def test_garbage_bytes_are_invalid_argument_not_internal(
+    channel: grpc.Channel, payload: bytes
+) -> None:
+    """Bytes that do not decode as the method's message used to be the runtime's INTERNAL
+    "Exception deserializing request!"; they are INVALID_ARGUMENT naming the message type,
+    for unary methods and for each message of a stream."""
+    unary = channel.unary_unary("/allocation.v1.AllocationService/Allocate")
+    with pytest.raises(grpc.RpcError) as caught:
+        unary(payload, timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
+    assert "allocation.v1.AllocateRequest" in (caught.value.details() or "")
+    streamed = channel.stream_unary("/allocation.v1.InventoryService/ApplySnapshot")
+    good = ipb.SnapshotChunk(version=2).SerializeToString()
+    with pytest.raises(grpc.RpcError) as caught:
+        streamed(iter([good, payload]), timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
+    assert bad_fields(caught.value) == ["chunks[1]"]

@@ -21,6 +21,7 @@ from allocation_engine.api.convert.common import (
     timestamp,
 )
 from allocation_engine.engine import CustomerType, DeliveryMode, InvalidInput, ShipTo
+from allocation_engine.engine.limits import MAX_PAGE_OFFSET
 from allocation_engine.errors import ProblemCollector
 from allocation_engine.orders.commands import CustomerInfo, Inspection, PlaceOrder, ReturnItem
 from allocation_engine.orders.definition import Workflows
@@ -118,12 +119,16 @@ def order_state_from_proto(value: int) -> OrderState | None:
 
 
 def page_from_token(token: str) -> int:
-    """The offset a ListOrders page token stands for ("" = the first page)."""
+    """The offset a ListOrders page token stands for ("" = the first page): ASCII digits, at
+    most `MAX_PAGE_OFFSET`; anything else is not a token this server gave out."""
     if not token:
         return 0
-    if not token.isdigit():
+    if not (token.isascii() and token.isdigit()) or len(token) > len(str(MAX_PAGE_OFFSET)):
         raise InvalidInput.one("page_token", token, "not a token this server gave out")
-    return int(token)
+    offset = int(token)
+    if offset > MAX_PAGE_OFFSET:
+        raise InvalidInput.one("page_token", token, "not a token this server gave out")
+    return offset
 
 
 # answers out

@@ -1,8 +1,9 @@
 """`AllocationService` over gRPC: Allocate plans an order, Reserve holds its stock, and the
 reservation calls commit, release or read a hold.
 
-Thin by design: each method checks the request's limits, decodes it (`convert`), calls one use
-case of `Services` (`planner`, `reservations`) and encodes the answer. Errors are raised typed
+Thin by design: each method decodes the request (`convert`), calls one use case of `Services`
+(`planner`, `reservations`) and encodes the answer; the request's sizes and ranges were checked
+before (`api.bounds`). Errors are raised typed
 and mapped to statuses by `api.errors.ErrorInterceptor`; a decoded message's bad fields are
 named from the request down with `fields_under` (`order.lines[0].quantity`, `plan.status`).
 """
@@ -22,7 +23,6 @@ from allocation_engine.api.convert.common import order_from_proto
 from allocation_engine.api.convert.rules import rules_text_from_proto
 from allocation_engine.api.request import (
     Limits,
-    check_limit,
     deadline_of,
     fields_under,
     fingerprint,
@@ -40,7 +40,6 @@ class AllocationServicer(apb_grpc.AllocationServiceServicer):
         self._limits = limits
 
     def Allocate(self, request: apb.AllocateRequest, context: grpc.ServicerContext) -> Any:
-        check_limit("order.lines", len(request.order.lines), self._limits.max_lines_per_order)
         with fields_under("order."):
             order = order_from_proto(request.order)
         rules = (
@@ -54,7 +53,6 @@ class AllocationServicer(apb_grpc.AllocationServiceServicer):
     def Reserve(self, request: apb.ReserveRequest, context: grpc.ServicerContext) -> Any:
         if not request.idempotency_key:
             raise InvalidInput.one("idempotency_key", "", "is required")
-        check_limit("order.lines", len(request.order.lines), self._limits.max_lines_per_order)
         with fields_under("order."):
             order = order_from_proto(request.order)
         plan = None

@@ -1,8 +1,9 @@
 """`InventoryService` over gRPC: the network (UpsertNodes, ListNodes) and stock feeds from the
 ERP/WMS (ApplySnapshot streamed chunk by chunk, AdjustInventory), and availability reads.
 
-Thin by design: each method checks the request's limits, decodes it (`convert`), calls the
-`Services.inventory` use case and encodes the answer. Errors are raised typed and mapped to
+Thin by design: each method decodes the request (`convert`), calls the `Services.inventory`
+use case and encodes the answer; sizes and ranges were checked before (`api.bounds`, each chunk
+of a stream as it arrives). Errors are raised typed and mapped to
 statuses by `api.errors.ErrorInterceptor` (the streamed ApplySnapshot too); the use case names
 bad fields within one chunk (`positions[4].on_hand`) and `fields_under` adds which chunk.
 """
@@ -34,7 +35,6 @@ class InventoryServicer(ipb_grpc.InventoryServiceServicer):
         self._limits = limits
 
     def UpsertNodes(self, request: ipb.UpsertNodesRequest, context: grpc.ServicerContext) -> Any:
-        check_limit("nodes", len(request.nodes), self._limits.max_nodes_per_request)
         nodes = nodes_from_proto(request.nodes)
         version = self._services.inventory.upsert_nodes(
             request.idempotency_key, fingerprint(request), nodes
@@ -90,7 +90,6 @@ class InventoryServicer(ipb_grpc.InventoryServiceServicer):
     def AdjustInventory(
         self, request: ipb.AdjustInventoryRequest, context: grpc.ServicerContext
     ) -> Any:
-        check_limit("adjustments", len(request.adjustments), self._limits.max_positions_per_chunk)
         outcome = self._services.inventory.adjust(
             request.idempotency_key,
             fingerprint(request),
@@ -104,7 +103,6 @@ class InventoryServicer(ipb_grpc.InventoryServiceServicer):
     def GetAvailability(
         self, request: ipb.GetAvailabilityRequest, context: grpc.ServicerContext
     ) -> Any:
-        check_limit("skus", len(request.skus), self._limits.max_skus_per_read)
         found = self._services.inventory.availability(list(request.skus), list(request.node_ids))
         return ipb.GetAvailabilityResponse(
             skus=[availability_to_proto(sku, levels) for sku, levels in found.items()]
