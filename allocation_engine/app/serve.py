@@ -14,7 +14,7 @@ from pathlib import Path
 from allocation_engine.adapters.clock import SystemClock
 from allocation_engine.adapters.memory.inventory import MemoryStore
 from allocation_engine.adapters.redis.inventory import RedisStore
-from allocation_engine.api.server import AllocationServer
+from allocation_engine.api.server import AllocationServer, PortInUse
 from allocation_engine.app.demo import demo_network, demo_positions
 from allocation_engine.app.orders import OrderConfig, OrderRuntime
 from allocation_engine.engine import parse_rules
@@ -34,6 +34,7 @@ class ServeConfig:
     rules: str | None = None  # a rule set TOML published at start; None: the shipped defaults
     demo: bool = False  # load the demo network into an empty store
     workers: int = 16  # threads serving calls
+    reuse_port: bool = False  # share the port with other processes started with it (scale-out)
     orders: OrderConfig = field(default_factory=OrderConfig)
 
 
@@ -99,17 +100,27 @@ def seed_demo(services: Services) -> bool:
 
 
 def start(config: ServeConfig) -> Running:
-    """Builds and starts one server process as `config` says."""
+    """Builds and starts one server process as `config` says.
+
+    The port is bound before anything is written or started: a port another process holds
+    raises `PortInUse` (unless every process on it runs with `reuse_port`), and the demo network
+    is only loaded by a process that got its port."""
     services = build_services(config.redis_url, config.rules)
-    seeded = seed_demo(services) if config.demo else False
     orders = OrderRuntime.build(services, config.orders, services.clock)
-    server = AllocationServer(
-        services,
-        host=config.host,
-        port=config.port,
-        workers=config.workers,
-        extra=[orders.register],
-    )
+    try:
+        server = AllocationServer(
+            services,
+            host=config.host,
+            port=config.port,
+            workers=config.workers,
+            extra=[orders.register],
+            reuse_port=config.reuse_port,
+        )
+    except PortInUse:
+        if orders.card_peer is not None:
+            orders.card_peer.stop()
+        raise
+    seeded = seed_demo(services) if config.demo else False
     server.start()
     orders.start()
     return Running(server, orders, seeded)

@@ -11,6 +11,7 @@ import threading
 from types import FrameType
 from typing import Any
 
+from allocation_engine.api.server import PortInUse
 from allocation_engine.app import outbox, serve
 from allocation_engine.app.orders import OrderConfig
 from allocation_engine.cli.common import DEFAULT_TARGET
@@ -18,6 +19,8 @@ from allocation_engine.cli.common import DEFAULT_TARGET
 CARD_KEY_ENV = "ALLOCATION_ENGINE_CARD_KEY"
 WEBHOOK_SECRET_ENV = "ALLOCATION_ENGINE_WEBHOOK_SECRET"
 DEMO = "the demo network (4 warehouses, 30 stores, 5 suppliers, 300 skus)"
+PORT_IN_USE = 3
+"""Exit code of `serve` when its port is taken (2 is a usage mistake, 1 a failed call)."""
 
 
 def _order_config(args: argparse.Namespace) -> OrderConfig:
@@ -60,9 +63,14 @@ def _serve(args: argparse.Namespace) -> int:
         rules=args.rules,
         demo=args.demo,
         workers=args.workers,
+        reuse_port=args.reuse_port,
         orders=_order_config(args),
     )
-    running = serve.start(config)
+    try:
+        running = serve.start(config)
+    except PortInUse as taken:
+        print(f"allocation-engine serve: {taken}", file=sys.stderr)
+        return PORT_IN_USE
     store = f"Redis at {args.redis_url}" if args.redis_url else "the in-memory store"
     demo = f" with {DEMO}" if running.seeded else ""
     print(f"allocation-engine serving on {running.address}, {store}{demo}.")
@@ -115,6 +123,13 @@ def register(sub: Any) -> None:
     parser.add_argument("--rules", help="rule set TOML published at start")
     parser.add_argument("--demo", action="store_true", help="load the demo network if empty")
     parser.add_argument("--workers", type=int, default=16, help="threads serving calls")
+    parser.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="share the port with other serve processes started with --reuse-port (the kernel "
+        "spreads connections over them); without it a port in use is an error "
+        f"(exit code {PORT_IN_USE})",
+    )
     parser.add_argument("--grace", type=float, default=10.0, help="seconds calls get to finish")
     group = parser.add_argument_group("order workflows")
     group.add_argument("--workflows", help="workflow TOML (default: the shipped workflows)")
