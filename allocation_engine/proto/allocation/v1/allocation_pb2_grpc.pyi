@@ -3,6 +3,14 @@
 isort:skip_file
 AllocationService: plan an order (Allocate), and hold its stock (Reserve) until it is committed,
 released, or its time-to-live runs out.
+
+Ranges (allocation_engine/engine/limits.py; the server checks them before any work, and a value
+past one is INVALID_ARGUMENT naming the field with the value quoted short, changing nothing):
+ids, skus, keys, codes and tokens at most 128 characters; units (quantities, on_hand,
+safety_stock) 0..10^9; money in minor units 0..10^15; versions and revisions below 2^53;
+doubles finite. Repeated fields have a count limit (RESOURCE_EXHAUSTED beyond it).
+A Plan sent back (Reserve with plan) carries finite numbers: distances and gaps 0..10^15,
+costs -10^15..10^15.
 """
 
 from allocation_engine.proto.allocation.v1 import allocation_pb2 as _allocation_pb2

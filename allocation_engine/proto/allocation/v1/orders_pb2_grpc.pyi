@@ -10,6 +10,12 @@ takes an idempotency_key: the same key with the same request answers with the or
 stands, the same key with another request is ALREADY_EXISTS. PlaceOrder is idempotent on
 (channel, external_order_id). An event that is not allowed in the current state (shipping a
 cancelled order, refunding twice) is FAILED_PRECONDITION and changes nothing.
+
+Ranges (a value past one is INVALID_ARGUMENT naming the field, changing nothing): ids, keys,
+skus, codes, carriers and tracking numbers at most 128 characters, e-mails 254, names,
+streets, cities and reasons 1,024; quantities 1..10^9 (restock and write_off 0..10^9); prices
+and amounts 0..10^15 minor units, an order's total too; at most 200 lines, items or
+inspections; a webhook payload at most 1 MiB.
 """
 
 from allocation_engine.proto.allocation.v1 import orders_pb2 as _orders_pb2
