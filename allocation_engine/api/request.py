@@ -1,7 +1,8 @@
 """What every gRPC servicer does to a request before the use case sees it.
 
-Limits (`Limits`, `check_limit`) refuse oversized requests as RESOURCE_EXHAUSTED before any
-work; `fingerprint` is what makes two requests "the same" for an idempotency key; `deadline_of`
+Limits (`Limits`) say how many entries a request may carry: `api.bounds` refuses more as
+RESOURCE_EXHAUSTED before any work (with every field's range), `check_limit` is the same check
+by hand; `fingerprint` is what makes two requests "the same" for an idempotency key; `deadline_of`
 hands the caller's deadline to the service layer; `fields_under` names a decoded message's bad
 fields from the request down, the one place the edge adds a field-path prefix.
 """
@@ -22,7 +23,8 @@ from allocation_engine.service.deadline import Deadline
 
 @dataclass(frozen=True)
 class Limits:
-    """What one request may carry; beyond it the answer is RESOURCE_EXHAUSTED."""
+    """What one request may carry; beyond it the answer is RESOURCE_EXHAUSTED (`api.bounds`
+    names which repeated field counts against which limit)."""
 
     max_message_bytes: int = 8 * 1024 * 1024
     max_lines_per_order: int = 200

@@ -348,7 +348,7 @@ def edge_values(f: FieldDescriptor, bound: Any) -> st.SearchStrategy[Any]:
 
 
 @settings(
-    max_examples=250,
+    max_examples=400,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     database=None,
