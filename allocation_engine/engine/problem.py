@@ -65,10 +65,11 @@ class SourcingProblem:
 
     `available` is capped at each line's quantity. Lines in `bundles` ship whole from one node;
     lines in `split_lines` may be split across nodes unit by unit. `unit_cost` (and `penalty`)
-    include the click & collect bias `transfer_bias` (0 otherwise); `fenced` is the capped stock
-    of every node that passed the fences, before any was dropped as useless or by reduction (what
-    a sku alone could get, see `alone`). `fill_first` marks the search for the fullest plan of an
-    order that cannot be filled (the solver then ranks units filled above any cost).
+    include the click & collect bias `transfer_bias` (0 otherwise); `fenced_nodes` are the nodes
+    that passed the fences, before any was dropped as useless or by reduction, and `stock` the
+    whole network's capped stock (what a sku alone could get, see `alone`). `fill_first` marks
+    the search for the fullest plan of an order that cannot be filled (the solver then ranks
+    units filled above any cost).
     """
 
     order: Order
@@ -84,7 +85,8 @@ class SourcingProblem:
     split_lines: tuple[int, ...]
     reason: npt.NDArray[np.int8] = field(repr=False)
     network_distance_km: FloatArray = field(repr=False)
-    fenced: npt.NDArray[np.int64] = field(repr=False)
+    stock: npt.NDArray[np.int64] = field(repr=False)
+    fenced_nodes: IntArray = field(repr=False)
     pickup: int = -1  # network index of the click & collect pickup store, else -1
     transfer_bias: float = 0.0
     fill_first: bool = False
@@ -186,7 +188,8 @@ class SourcingProblem:
             split_lines=tuple(split_lines),
             reason=reason,
             network_distance_km=distance,
-            fenced=stock[nodes],
+            stock=stock,
+            fenced_nodes=nodes,
             pickup=pickup,
             transfer_bias=bias,
         )
@@ -239,10 +242,11 @@ class SourcingProblem:
         out): over at most `shipment_limit` nodes where the line may be split, from one node
         where it ships whole (a ship-together group of one line is whole as well). Capped at the
         line's quantity; stock dropped as useless for the whole order still counts here."""
-        out = self.fenced.max(axis=0, initial=0)
+        fenced = self.stock[self.fenced_nodes]
+        out = fenced.max(axis=0, initial=0)
         if self.split_lines:
             split = list(self.split_lines)
-            stock = self.fenced[:, split]
+            stock = fenced[:, split]
             limit = self.shipment_limit
             if limit is not None and limit < len(stock):
                 stock = -np.partition(-stock, limit - 1, axis=0)[:limit]

@@ -76,7 +76,24 @@ def pickup_first(order: Order, rules: RuleSet) -> str | None:
 
 
 def optimum(order: Order, network: Network, available: dict, rules: RuleSet) -> float | None:
-    """The least total cost over all valid plans, or None when no valid plan exists."""
+    """The least total cost over all valid plans (under own-stock-first, over those taking the
+    most from the pickup store), or None when no valid plan exists."""
+    best = optimum_key(order, network, available, rules)
+    return None if best is None else best[1]
+
+
+def plan_key(plan, order: Order, rules: RuleSet) -> tuple[int, float]:
+    """What the engine minimises, from a plan: (-units from the pickup store's own stock when
+    the rules put it first, else 0; the plan's cost)."""
+    store = pickup_first(order, rules)
+    own = sum(s.units for s in plan.shipments if s.node_id == store)
+    return -own, plan.total_cost
+
+
+def optimum_key(
+    order: Order, network: Network, available: dict, rules: RuleSet
+) -> tuple[int, float] | None:
+    """The least `plan_key` over all valid plans, or None when no valid plan exists."""
     nodes = eligible(order, network, available, rules)
     limit = 1 if rules.ship_complete else rules.max_shipments
     groups: dict[str, list] = {}
@@ -106,7 +123,7 @@ def optimum(order: Order, network: Network, available: dict, rules: RuleSet) -> 
                 key = (key[0] - part[0], key[1] + part[1])
             if key is not None and (best is None or key < best):
                 best = key
-    return None if best is None else best[1]
+    return best
 
 
 def _item_cost(lines, whole, chosen, nodes, available, penalty, store):
