@@ -21,8 +21,16 @@ DeadlineExceeded      DEADLINE_EXCEEDED    the caller's deadline passed
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+MESSAGE_PROBLEMS = 20
+"""Most problems an InvalidInput's message spells out; the rest are counted (all stay in
+`problems`), so a request with thousands of bad fields cannot make a message of megabytes."""
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 80
 
 
 class AllocationError(Exception):
@@ -38,7 +46,8 @@ class FieldProblem:
     problem: str
 
     def __str__(self) -> str:
-        return f"{self.field}={self.value!r}: {self.problem}"
+        """The field, the value quoted short (at most about 80 characters) and the problem."""
+        return f"{self.field}={_SHORT.repr(self.value)}: {self.problem}"
 
 
 class InvalidInput(AllocationError):
@@ -46,7 +55,9 @@ class InvalidInput(AllocationError):
 
     def __init__(self, problems: Sequence[FieldProblem]) -> None:
         self.problems = tuple(problems)
-        super().__init__("; ".join(str(p) for p in self.problems))
+        shown = "; ".join(str(p) for p in self.problems[:MESSAGE_PROBLEMS])
+        left = len(self.problems) - MESSAGE_PROBLEMS
+        super().__init__(shown + (f"; and {left} more" if left > 0 else ""))
 
     @classmethod
     def one(cls, field: str, value: object, problem: str) -> InvalidInput:
