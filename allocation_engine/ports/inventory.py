@@ -97,7 +97,7 @@ class Adjustment:
 @dataclass(frozen=True)
 class AdjustOutcome:
     levels: tuple[Level, ...]
-    clamped: tuple[Adjustment, ...]  # deltas cut short because on_hand cannot go below 0
+    clamped: tuple[Adjustment, ...]  # deltas cut short: on_hand stays within 0..MAX_UNITS
 
 
 @dataclass(frozen=True)
@@ -265,7 +265,8 @@ class InventoryStore(Protocol):
         ...
 
     def adjust(self, key: str, adjustments: Sequence[Adjustment]) -> AdjustOutcome:
-        """Applies on_hand deltas; a node that already applied `key` skips it."""
+        """Applies on_hand deltas; a node that already applied `key` skips it. on_hand stays
+        within 0..MAX_UNITS; a delta cut short there is reported in `clamped`."""
         ...
 
     # holds (each idempotent per reservation id and node)

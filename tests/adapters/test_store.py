@@ -13,6 +13,7 @@ import redis
 from allocation_engine.adapters.redis import inventory, keys
 from allocation_engine.adapters.redis.inventory import KEEP_SECONDS, RedisStore
 from allocation_engine.engine import Node, NodeType
+from allocation_engine.engine.limits import MAX_UNITS
 from allocation_engine.errors import IdempotencyConflict, VersionConflict
 from allocation_engine.ports.inventory import (
     Adjustment,
@@ -161,6 +162,20 @@ def test_adjustments_apply_once_per_key_and_stop_at_zero(stocked: InventoryStore
         ("B", 0, 1),
     }
     assert levels(stocked, "S1")["A"].on_hand == 15
+
+
+def test_adjustments_stop_at_the_unit_limit_however_many_keys_add_up(
+    stocked: InventoryStore,
+) -> None:
+    """Each delta is within the contract's range, but their sum is not: on_hand stops at
+    MAX_UNITS (and says so), so repeated receipts can never push a count past what the rest
+    of the system holds exactly."""
+    big = Adjustment("A", "S1", MAX_UNITS)
+    assert stocked.adjust("k1", [big]).clamped == (big,)
+    assert stocked.adjust("k2", [big]).clamped == (big,)
+    assert levels(stocked, "S1")["A"].on_hand == MAX_UNITS
+    assert stocked.adjust("k3", [Adjustment("A", "S1", -1)]).clamped == ()
+    assert levels(stocked, "S1")["A"].on_hand == MAX_UNITS - 1
 
 
 def record(

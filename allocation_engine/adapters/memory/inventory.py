@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from allocation_engine.engine.limits import MAX_UNITS
 from allocation_engine.engine.network import Node
 from allocation_engine.errors import IdempotencyConflict, VersionConflict
 from allocation_engine.ports.inventory import (
@@ -173,9 +174,10 @@ class MemoryStore:
                 node.applied.add(key)
                 for a in mine:
                     position = self._position(node_id, a.sku)
-                    if position.on_hand + a.on_hand_delta < 0:
+                    counted = min(MAX_UNITS, max(0, position.on_hand + a.on_hand_delta))
+                    if counted != position.on_hand + a.on_hand_delta:
                         clamped.append(a)
-                    position.on_hand = max(0, position.on_hand + a.on_hand_delta)
+                    position.on_hand = counted
                     if a.safety_stock is not None:
                         position.safety_stock = a.safety_stock
             levels = tuple(self._level(n, s) for n, s in dict.fromkeys(touched))

@@ -447,15 +447,16 @@ local function ae_snapshot_commit(keys, args)
   return reply
 end
 
---[[ ae_adjust: add on_hand deltas once per key (on_hand stops at 0).
+--[[ ae_adjust: add on_hand deltas once per key (on_hand stops at 0 and at max_units).
 KEYS: pos, holds, exp, seq, applied of one node, then optionally the view key of each sku
-ARGV: node id, key, now_ms, keep_ms (how long applied keys are remembered), then sku, delta,
-      safety_stock ('' = keep) triples
+ARGV: node id, key, now_ms, keep_ms (how long applied keys are remembered), max_units, then sku,
+      delta, safety_stock ('' = keep) triples
 Returns {number of clamped skus, the clamped skus, seq, S1, view1, ...}. ]]
 local function ae_adjust(keys, args)
   local node, key, now_ms, keep_ms = args[1], args[2], tonumber(args[3]), tonumber(args[4])
+  local max_units = tonumber(args[5])
   local touched, clamped, skus = {}, {}, {}
-  for i = 5, #args, 3 do
+  for i = 6, #args, 3 do
     touched[args[i]] = true
     table.insert(skus, args[i])
   end
@@ -465,16 +466,17 @@ local function ae_adjust(keys, args)
   end
   redis.call('ZADD', keys[5], now_ms, key)
   redis.call('ZREMRANGEBYSCORE', keys[5], '-inf', now_ms - keep_ms)
-  for i = 5, #args, 3 do
+  for i = 6, #args, 3 do
     local sku, delta = args[i], tonumber(args[i + 1])
     local on_hand, reserved, safety, version = unpack_pos(redis.call('HGET', keys[1], sku))
-    if on_hand + delta < 0 then
+    if on_hand + delta < 0 or on_hand + delta > max_units then
       table.insert(clamped, sku)
     end
     if args[i + 2] ~= '' then
       safety = tonumber(args[i + 2])
     end
-    redis.call('HSET', keys[1], sku, pack(math.max(0, on_hand + delta), reserved, safety, version))
+    local counted = math.min(max_units, math.max(0, on_hand + delta))
+    redis.call('HSET', keys[1], sku, pack(counted, reserved, safety, version))
   end
   local head = {#clamped}
   for _, sku in ipairs(clamped) do

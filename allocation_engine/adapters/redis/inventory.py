@@ -60,6 +60,7 @@ from allocation_engine.adapters.redis.records import (
     reservation_from_json,
     reservation_to_json,
 )
+from allocation_engine.engine.limits import MAX_UNITS
 from allocation_engine.engine.network import Node
 from allocation_engine.errors import IdempotencyConflict, StoreError, VersionConflict
 from allocation_engine.ports.inventory import (
@@ -335,7 +336,7 @@ class RedisStore:
                     keys.node_applied(node_id),
                     *self._inline(a.sku for a in mine),
                 ],
-                [node_id, key, now_ms, KEEP_SECONDS * 1000]
+                [node_id, key, now_ms, KEEP_SECONDS * 1000, MAX_UNITS]
                 + [
                     x
                     for a in mine
