@@ -121,7 +121,7 @@ def test_a_safety_stock_near_2_63_is_refused_and_the_sku_stays_usable(
 @pytest.mark.parametrize("delta", [MAX_UNITS + 1, -MAX_UNITS - 1, BIG, -BIG - 1])
 def test_a_delta_past_10_9_is_refused(inventory: ipb_grpc.InventoryServiceStub, delta: int) -> None:
     """An on_hand_delta outside [-10^9, 10^9] is refused and changes nothing; the key stays
-    unused (the same key with a good delta works afterwards)."""
+    unused (the same key with a good delta works afterwards, on_hand stopping at 10^9)."""
     before = positions(inventory)
     bad = ipb.Adjustment(node_id="WH-FRA", sku="A", on_hand_delta=delta)
     with pytest.raises(grpc.RpcError) as caught:
@@ -130,9 +130,9 @@ def test_a_delta_past_10_9_is_refused(inventory: ipb_grpc.InventoryServiceStub, 
         )
     refused(caught, "adjustments[0].on_hand_delta", delta)
     assert positions(inventory) == before
-    good = ipb.Adjustment(node_id="WH-FRA", sku="A", on_hand_delta=MAX_UNITS)
+    good = ipb.Adjustment(node_id="WH-FRA", sku="A", on_hand_delta=MAX_UNITS - 5)
     inventory.AdjustInventory(ipb.AdjustInventoryRequest(idempotency_key="k", adjustments=[good]))
-    assert ("WH-FRA", "A", 5 + MAX_UNITS, 0, 0) in positions(inventory)
+    assert ("WH-FRA", "A", MAX_UNITS, 0, 0) in positions(inventory)
 
 
 def test_a_snapshot_version_at_2_63_is_refused_and_the_stale_check_still_holds(
