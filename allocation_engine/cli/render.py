@@ -56,14 +56,16 @@ def print_reservation(reservation: apb.Reservation, console: Console) -> None:
 
 
 def print_plan(plan: Plan, console: Console) -> None:
+    """One row per shipped line; a transfer to a pickup store shows as `NODE -> STORE`."""
     table = Table(title=f"order {plan.order_id}: {plan.status.value}, total {plan.total_cost:.2f}")
     for column in ("node", "sku", "qty", "km", "shipment cost"):
         table.add_column(column)
     for s in plan.shipments:
         for i, line in enumerate(s.lines):
             first = i == 0
+            node = f"{s.node_id} -> {s.transfer_to}" if s.transfer_to else s.node_id
             table.add_row(
-                s.node_id if first else "",
+                node if first else "",
                 line.sku,
                 str(line.quantity),
                 f"{s.distance_km:.1f}" if first else "",

@@ -13,7 +13,10 @@ PLAN = Plan(
     order_id="o-1",
     method="engine",
     status=Status.OPTIMAL,
-    shipments=(Shipment("WH-FRA", (ShipmentLine("A", 2),), 150.5, 9.8),),
+    shipments=(
+        Shipment("WH-FRA", (ShipmentLine("A", 2),), 150.5, 9.8),
+        Shipment("WH-BER", (ShipmentLine("B", 1),), 420.25, 9.1, transfer_to="ST-MUC"),
+    ),
     total_cost=9.8,
     optimality_gap=0.0,
     rules_name="warehouses",
@@ -36,6 +39,7 @@ RECORD = ReservationRecord(
 
 
 def test_a_record_round_trips_with_the_rules_name_and_version() -> None:
+    """A stored plan reads back equal, transfers to a pickup store and the rules fields kept."""
     stored = json.loads(reservation_to_json(RECORD))
     assert (stored["plan"]["rules_name"], stored["plan"]["rules_version"]) == ("warehouses", "3")
     assert "rules" not in stored["plan"]

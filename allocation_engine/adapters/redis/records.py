@@ -64,6 +64,7 @@ def plan_from_dict(data: Mapping[str, Any]) -> Plan:
                 tuple(ShipmentLine(line["sku"], line["quantity"]) for line in s["lines"]),
                 s["distance_km"],
                 s["cost"],
+                s.get("transfer_to", ""),
             )
             for s in data["shipments"]
         ),
