@@ -22,38 +22,101 @@ from allocation_engine.engine import (
     Plan,
     ShipTo,
 )
+from allocation_engine.errors import ProblemCollector
+
+ORDER_FIELDS = frozenset(
+    {"id", "lines", "ship_to", "channel", "customer_type", "delivery_mode", "pickup_store_id"}
+)
+LINE_FIELDS = frozenset({"sku", "quantity", "ship_group"})
+SHIP_TO_FIELDS = frozenset({"latitude", "longitude", "country", "postal_code"})
 
 
-def order_from_dict(data: Mapping[str, Any]) -> Order:
+def _object(
+    value: Any,
+    where: str,
+    known: frozenset[str],
+    required: tuple[str, ...],
+    problems: ProblemCollector,
+) -> Mapping[str, Any]:
+    """`value` as a JSON object with only `known` keys and every `required` one, else its
+    problems (an unknown key is named with the known ones: a typo such as "qty" says so)."""
+    if not isinstance(value, Mapping):
+        problems.add(where, value, "must be a JSON object")
+        return {}
+    for key in value:
+        if key not in known:
+            problems.add(f"{where}.{key}", value[key], f"unknown field (known: {sorted(known)})")
+    for key in required:
+        if key not in value:
+            problems.add(f"{where}.{key}", None, "is required")
+    return value
+
+
+def _number(value: Any, where: str, problems: ProblemCollector) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        problems.add(where, value, "must be a number")
+        return math.nan
+    return float(value)
+
+
+def _choice(kind: Any, value: Any, where: str, problems: ProblemCollector) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        problems.add(where, value, f"must be one of {[m.value for m in kind]}")
+        return None
+
+
+def order_from_dict(data: Any) -> Order:
     """Reads {"id", "lines": [{"sku", "quantity", "ship_group"?}], "ship_to": {...}, ...}.
 
-    Bad input is an InvalidInput naming every field under `order.`.
+    Bad input is an InvalidInput naming every field under `order.`, unknown keys included.
     """
+    problems = ProblemCollector()
+    order = _object(data, "order", ORDER_FIELDS, ("id", "lines", "ship_to"), problems)
+    lines = order.get("lines", [])
+    if not isinstance(lines, list):
+        problems.add("order.lines", lines, "must be a JSON list")
+        lines = []
+    read = [
+        _object(line, f"order.lines[{i}]", LINE_FIELDS, ("sku", "quantity"), problems)
+        for i, line in enumerate(lines)
+    ]
+    ship_to = _object(
+        order.get("ship_to", {}),
+        "order.ship_to",
+        SHIP_TO_FIELDS,
+        ("latitude", "longitude", "country"),
+        problems,
+    )
+    latitude = _number(ship_to.get("latitude", 0.0), "order.ship_to.latitude", problems)
+    longitude = _number(ship_to.get("longitude", 0.0), "order.ship_to.longitude", problems)
+    customer = _choice(
+        CustomerType, order.get("customer_type", "B2C"), "order.customer_type", problems
+    )
+    mode = _choice(
+        DeliveryMode,
+        order.get("delivery_mode", "ship_to_address"),
+        "order.delivery_mode",
+        problems,
+    )
+    problems.raise_if_any()
     try:
-        ship_to = data["ship_to"]
         return Order(
-            id=str(data["id"]),
+            id=str(order["id"]),
             lines=tuple(
-                OrderLine(line["sku"], line["quantity"], line.get("ship_group"))
-                for line in data["lines"]
+                OrderLine(line["sku"], line["quantity"], line.get("ship_group")) for line in read
             ),
             ship_to=ShipTo(
-                float(ship_to["latitude"]),
-                float(ship_to["longitude"]),
-                ship_to["country"],
-                str(ship_to.get("postal_code", "")),
+                latitude, longitude, ship_to["country"], str(ship_to.get("postal_code", ""))
             ),
-            channel=data.get("channel", "web"),
-            customer_type=CustomerType(data.get("customer_type", "B2C")),
-            delivery_mode=DeliveryMode(data.get("delivery_mode", "ship_to_address")),
-            pickup_store_id=data.get("pickup_store_id"),
+            channel=order.get("channel", "web"),
+            customer_type=customer,
+            delivery_mode=mode,
+            pickup_store_id=order.get("pickup_store_id"),
         )
     except InvalidInput as bad:
         raise bad.under("order.") from None
-    except KeyError as missing:
-        raise InvalidInput.one(f"order.{missing.args[0]}", None, "is required") from None
-    except (TypeError, ValueError) as bad:
-        raise InvalidInput.one("order", dict(data), str(bad)) from None
 
 
 def order_to_dict(order: Order) -> dict[str, Any]:

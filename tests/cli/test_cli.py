@@ -164,3 +164,33 @@ def test_bench_refuses_an_unknown_family(capsys: pytest.CaptureFixture[str]) -> 
     err = error_of(capsys)
     assert "--families='f9'" in err
     assert "['f1', 'f2', 'f3']" in err
+
+
+@pytest.mark.parametrize(
+    ("order", "expected"),
+    [
+        (
+            ORDER | {"lines": [{"sku": "A", "qty": 2}]},
+            ["order.lines[0].qty=2: unknown field", "order.lines[0].quantity=None: is required"],
+        ),
+        ([ORDER], ["order=[{"]),
+        (
+            ORDER | {"ship_to": {"latitude": "north", "longitude": 6.96, "country": "DE"}},
+            ["order.ship_to.latitude='north': must be a number"],
+        ),
+        (ORDER | {"customer_type": "B2X"}, ["order.customer_type='B2X': must be one of"]),
+    ],
+    ids=["typo", "not-an-object", "text-for-a-number", "unknown-enum"],
+)
+def test_an_order_file_with_a_wrong_field_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], order: object, expected: list[str]
+) -> None:
+    """Given an order file with a typo'd key, the wrong shape or a wrong value, when `plan`
+    reads it, then every problem is named by its path (a typo as an unknown field beside the
+    missing one), exit 2, no traceback."""
+    path = tmp_path / "order.json"
+    path.write_text(json.dumps(order))
+    assert main(["plan", str(path)]) == 2
+    err = error_of(capsys)
+    for text in expected:
+        assert text in err
