@@ -39,6 +39,7 @@ from allocation_engine.errors import (
     NotFound,
     ProblemCollector,
     ReservationInProgress,
+    StoreError,
 )
 from allocation_engine.ports.clock import Clock
 from allocation_engine.ports.inventory import (
@@ -211,7 +212,7 @@ class Reservations:
             ):
                 dropped = replace(current, lease_until=0.0)
                 self._store.replace_reservation(dropped, current.state, current.attempt)
-        except Exception:  # the store is down: the lease runs out by itself
+        except StoreError:  # the store is down: the lease runs out by itself
             return
 
     def _hold_plan(
