@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
@@ -40,6 +40,7 @@ from allocation_engine.errors import (
     LimitExceeded,
     NotFound,
     ProviderUnavailable,
+    ReservationInProgress,
     StoreUnavailable,
     VersionConflict,
 )
@@ -87,6 +88,11 @@ def status_for(error: Exception) -> status_pb2.Status | None:
             return _status(code_pb2.RESOURCE_EXHAUSTED, str(error))
         case StoreUnavailable() | ProviderUnavailable():
             return _status(code_pb2.UNAVAILABLE, str(error))
+        case ReservationInProgress():
+            delay = duration_pb2.Duration()
+            delay.FromNanoseconds(max(0, round(error.retry_after * 1e9)))
+            retry = error_details_pb2.RetryInfo(retry_delay=delay)
+            return _status(code_pb2.ABORTED, str(error), [retry])
         case ConcurrentChange():
             return _status(code_pb2.ABORTED, str(error))
         case DeadlineExceeded() | TimeoutError():

@@ -22,6 +22,7 @@ from allocation_engine.errors import (
     InsufficientStock,
     InvalidInput,
     NotFound,
+    ReservationInProgress,
     Shortfall,
     StoreUnavailable,
 )
@@ -272,3 +273,16 @@ def test_garbage_bytes_are_invalid_argument_not_internal(
         streamed(iter([good, payload]), timeout=10)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
     assert bad_fields(caught.value) == ["chunks[1]"]
+
+
+def test_a_reserve_still_in_progress_says_when_to_retry_as_retry_info() -> None:
+    """Given a retry that found the first call with its key still taking holds, then the status
+    is ABORTED with a google.rpc.RetryInfo detail carrying the delay, so a generic gRPC client
+    (or a retry policy) can wait that long without parsing the message."""
+    status = status_for(ReservationInProgress("res-1", 1.25))
+    assert status is not None
+    assert status.code == code_pb2.ABORTED
+    retry = error_details_pb2.RetryInfo()
+    assert [d.Unpack(retry) for d in status.details] == [True]
+    assert retry.retry_delay.ToNanoseconds() == 1_250_000_000
+    assert "retry in 1.25 s" in status.message
