@@ -28,6 +28,11 @@ class Stock(Protocol):
 
     def release(self, reservation_id: str, idempotency_key: str) -> None: ...
 
+    def abandon(self, hold_key: str, idempotency_key: str) -> None:
+        """Gives back whatever `reserve(..., hold_key)` may have held although the order never
+        recorded it (the call died between holding and storing); nothing if it held nothing."""
+        ...
+
     def ship(self, reservation_id: str, node_id: str, last: bool) -> None:
         """The parcel from `node_id` left: its held units leave on_hand and reserved. `last`
         says every parcel of the reservation has now left."""

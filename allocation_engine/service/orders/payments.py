@@ -67,7 +67,9 @@ def _cancel(gateways: Gateways, d: Draft, reason: str) -> None:
 
     An order whose payment was never opened (the call that placed it died right after storing
     it) may still have one at the provider: the opening is repeated under its own key, which
-    answers with that payment if there is one, and that is voided."""
+    answers with that payment if there is one, and that is voided. Likewise an order that
+    records no hold may have one that a dead call took under the next attempt's key: it is
+    given back by that key."""
     d.order_to("cancel")
     for shipment in d.record.shipments:
         d.shipment_to(shipment, "cancel")
@@ -90,6 +92,8 @@ def _cancel(gateways: Gateways, d: Draft, reason: str) -> None:
         d.emit(EventType.PAYMENT_VOIDED, reference=payment.reference)
     if d.record.reservation_id:
         gateways.stock.release(d.record.reservation_id, key)
+    else:  # a call that held the stock may have died before it could record the hold
+        gateways.stock.abandon(d.record.key(f"reserve:{d.record.reserve_attempt}"), key)
     d.update(status=FlowStatus.CANCELLED, blocked_reason="")
     d.emit(EventType.ORDER_CANCELLED, reason=reason)
 

@@ -10,12 +10,16 @@ fingerprints are the canonical ones of `orders.fingerprint`, like the order comm
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from allocation_engine.engine import Order
+from allocation_engine.errors import NotFound
 from allocation_engine.orders.fingerprint import fingerprint
 from allocation_engine.orders.model import ShipmentItem
 from allocation_engine.ports.inventory import Adjustment
 from allocation_engine.ports.stock import StockHold
 from allocation_engine.service import Services
+from allocation_engine.service.reservations import reservation_id as reservation_id_for
 
 
 class InventoryStock:
@@ -42,6 +46,10 @@ class InventoryStock:
         self._services.reservations.release(
             reservation_id, idempotency_key, fingerprint(reservation_id)
         )
+
+    def abandon(self, hold_key: str, idempotency_key: str) -> None:
+        with suppress(NotFound):  # the call that died held nothing
+            self.release(reservation_id_for(hold_key), idempotency_key)
 
     def ship(self, reservation_id: str, node_id: str, last: bool) -> None:
         if last:

@@ -376,3 +376,44 @@ def test_a_webhook_that_overtakes_the_unopened_order_carries_it_on_once(
     assert record.payment.reference == intent["id"]
     assert captures(any_world, left.id) == 1
     assert reserved(any_world) == units(command)
+
+
+class DieAfterHolding:
+    """The stock port of a call that takes the hold and dies before it can store it."""
+
+    def __init__(self, inner: Stock) -> None:
+        self.inner = inner
+
+    def reserve(self, order: Order, idempotency_key: str) -> StockHold:
+        self.inner.reserve(order, idempotency_key)
+        raise Killed("after the hold, before the write")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_hold_whose_call_died_before_recording_it_is_given_back_by_a_cancel(
+    any_world: World,
+) -> None:
+    """Given an order waiting for payment, when the authorization's call takes the hold and
+    dies before storing it, and the order is then cancelled before anyone retried, then the
+    cancel gives that hold back by the key it was taken under: nothing stays reserved."""
+    record = any_world.flow.place(b2c("w-1", payment_method="", A=2)).record
+    dying = OrderFlow(
+        default_workflows(TEMPLATES),
+        any_world.orders,
+        Gateways(
+            cast(Stock, DieAfterHolding(any_world.flow.gateways.stock)),
+            any_world.flow.gateways.payments,
+        ),
+        any_world.clock,
+    )
+    paid = PaymentEvent(
+        PaymentEventKind.AUTHORIZED, record.payment.amount, record.payment.reference
+    )
+    with pytest.raises(Killed):
+        dying.record_payment(RecordPayment(record.id, "auth-1", paid))
+    assert reserved(any_world) == Counter({"A": 2})
+    cancelled = any_world.flow.cancel(CancelOrder(record.id, "cancel-1"))
+    assert cancelled.state is OrderState.CANCELLED
+    assert reserved(any_world) == Counter()
