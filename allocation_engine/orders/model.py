@@ -169,6 +169,7 @@ class OrderRecord:
     blocked_reason: str = ""
     reservation_id: str = ""
     reserve_attempt: int = 0  # failed reserve attempts: each retry holds under a new key
+    capture_attempt: int = 0  # captures the provider refused: each retry under a new key
     shipments: tuple[Shipment, ...] = ()
     returns: tuple[Return, ...] = ()
     version: int = 0

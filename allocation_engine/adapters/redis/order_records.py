@@ -107,6 +107,7 @@ def order_to_json(r: OrderRecord) -> str:
             "blocked_reason": r.blocked_reason,
             "reservation_id": r.reservation_id,
             "reserve_attempt": r.reserve_attempt,
+            "capture_attempt": r.capture_attempt,
             "shipments": [
                 {
                     "id": s.id,
@@ -181,6 +182,7 @@ def order_from_json(text: str) -> OrderRecord:
         blocked_reason=d["blocked_reason"],
         reservation_id=d["reservation_id"],
         reserve_attempt=d["reserve_attempt"],
+        capture_attempt=d.get("capture_attempt", 0),  # absent in records written before it
         shipments=tuple(
             Shipment(
                 id=s["id"],

@@ -110,10 +110,17 @@ def capture_payment(gateways: Gateways, d: Draft, step: Step) -> Result:
     payment = d.record.payment
     if payment.state in CAPTURED_OR_BETTER:
         return Outcome.DONE
+    attempt = d.record.capture_attempt
+    key = d.record.key("capture" if attempt == 0 else f"capture:{attempt}")
     try:
-        gateways.payment(d).capture(payment.reference, payment.amount, d.record.key("capture"))
-    except (PaymentRefused, ProviderUnavailable) as failed:
+        gateways.payment(d).capture(payment.reference, payment.amount, key)
+    except ProviderUnavailable as failed:  # whether it captured is unknown: retry the same key
         return Blocked(f"capture failed: {failed}")
+    except PaymentRefused as refused:
+        # The provider said no and captured nothing, and it would replay that answer for this
+        # key forever: the next try (ResumeOrder, once the cause is fixed) asks under a new one.
+        d.update(capture_attempt=attempt + 1)
+        return Blocked(f"capture failed: {refused}")
     d.payment_to("capture", captured=payment.amount)
     d.emit(EventType.PAYMENT_CAPTURED, amount=payment.amount, reference=payment.reference)
     return Outcome.DONE

@@ -356,3 +356,26 @@ def test_an_account_without_an_e_mail_gets_no_e_mails(world: World) -> None:
     timeline = world.flow.get(record.id).timeline
     assert templates(world, record.id) == []
     assert EventType.INVOICE_ISSUED in [e.type for e in timeline]
+
+
+def test_a_refused_capture_is_tried_again_under_a_new_key_once_resumed(world: World) -> None:
+    """Given an order whose capture the provider refused (a trusted system reported an
+    authorization the provider did not have yet), when the customer then authorizes at the
+    provider and the order is resumed, then the capture goes through (under a new key, since
+    the provider replays its refusal for the old one) and the money is captured once."""
+    record = world.flow.place(b2c("w-1", payment_method="", A=1)).record
+    authorized = PaymentEvent(
+        PaymentEventKind.AUTHORIZED, record.payment.amount, record.payment.reference
+    )
+    blocked = world.flow.record_payment(RecordPayment(record.id, "auth-1", authorized))
+    assert blocked is not None
+    assert blocked.status is FlowStatus.BLOCKED
+    assert "capture failed" in blocked.blocked_reason
+    intent = world.peer.intents[record.payment.reference]
+    intent |= {"status": "requires_capture", "amount_capturable": intent["amount"]}
+    resumed = world.flow.resume(ResumeOrder(record.id, "resume-1"))
+    assert resumed.payment.state is PaymentState.CAPTURED
+    assert resumed.state is OrderState.RELEASED
+    assert world.peer.intents[record.payment.reference]["amount_received"] == intent["amount"]
+    again = world.flow.resume(ResumeOrder(record.id, "resume-2"))
+    assert again.payment.captured == resumed.payment.captured
