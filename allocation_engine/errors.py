@@ -11,6 +11,7 @@ IllegalState          FAILED_PRECONDITION  not allowed in the current state (an 
 NotFound              NOT_FOUND            unknown id
 VersionConflict       ABORTED              an older snapshot, a stale rules revision
 ConcurrentChange      ABORTED              another call kept winning the race for an order
+StoreContention       ABORTED              concurrent changes kept a store step from settling
 IdempotencyConflict   ALREADY_EXISTS       an idempotency key reused with another request
   KeyReused                                ... or a channel's external order id
 LimitExceeded         RESOURCE_EXHAUSTED   a request over the server's limits
@@ -113,6 +114,11 @@ class InsufficientStock(AllocationError):
 
 class StoreError(AllocationError):
     """Base of the errors a store raises on purpose."""
+
+
+class StoreContention(StoreError):
+    """Concurrent changes kept a store operation from settling within its rounds; nothing it
+    could not finish was written, and the same call may be retried at once."""
 
 
 class StoreUnavailable(StoreError):

@@ -41,6 +41,7 @@ from allocation_engine.errors import (
     NotFound,
     ProviderUnavailable,
     ReservationInProgress,
+    StoreContention,
     StoreUnavailable,
     VersionConflict,
 )
@@ -93,7 +94,7 @@ def status_for(error: Exception) -> status_pb2.Status | None:
             delay.FromNanoseconds(max(0, round(error.retry_after * 1e9)))
             retry = error_details_pb2.RetryInfo(retry_delay=delay)
             return _status(code_pb2.ABORTED, str(error), [retry])
-        case ConcurrentChange():
+        case ConcurrentChange() | StoreContention():
             return _status(code_pb2.ABORTED, str(error))
         case DeadlineExceeded() | TimeoutError():
             return _status(code_pb2.DEADLINE_EXCEEDED, str(error))

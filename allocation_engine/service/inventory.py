@@ -54,11 +54,6 @@ class InventoryFeeds:
     def nodes(self) -> NetworkRecord:
         return self._store.load_nodes()
 
-    def apply_snapshot(self, version: int, lines: Sequence[SnapshotLine]) -> SnapshotOutcome:
-        """Sets on_hand for one chunk of a snapshot; an older version is a VersionConflict."""
-        self._check_snapshot(version, lines)
-        return self._store.apply_snapshot(version, lines)
-
     def begin_snapshot(self, version: int) -> SnapshotFeed:
         """A snapshot streamed in chunks that changes stock all or nothing: each chunk is
         checked and staged in the store (`add`), and only `commit` applies them; a stream

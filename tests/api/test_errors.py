@@ -24,6 +24,7 @@ from allocation_engine.errors import (
     NotFound,
     ReservationInProgress,
     Shortfall,
+    StoreContention,
     StoreUnavailable,
 )
 from allocation_engine.proto.allocation.v1 import allocation_pb2 as apb
@@ -286,3 +287,11 @@ def test_a_reserve_still_in_progress_says_when_to_retry_as_retry_info() -> None:
     assert [d.Unpack(retry) for d in status.details] == [True]
     assert retry.retry_delay.ToNanoseconds() == 1_250_000_000
     assert "retry in 1.25 s" in status.message
+
+
+def test_a_store_step_that_kept_racing_is_aborted_not_internal() -> None:
+    """Given a store operation that concurrent changes kept from settling, then the caller
+    gets ABORTED (retry at once), not INTERNAL with a logged traceback."""
+    status = status_for(StoreContention("ae_hold: the views it needs kept changing; retry"))
+    assert status is not None
+    assert status.code == code_pb2.ABORTED

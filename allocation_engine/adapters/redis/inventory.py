@@ -62,7 +62,11 @@ from allocation_engine.adapters.redis.records import (
 )
 from allocation_engine.engine.limits import MAX_UNITS
 from allocation_engine.engine.network import Node
-from allocation_engine.errors import IdempotencyConflict, StoreError, VersionConflict
+from allocation_engine.errors import (
+    IdempotencyConflict,
+    StoreContention,
+    VersionConflict,
+)
 from allocation_engine.ports.inventory import (
     EXPIRING_STATES,
     OPEN_STATES,
@@ -399,7 +403,7 @@ class RedisStore:
             if not pending:
                 break
         else:
-            raise StoreError(f"{function}: the views it needs kept changing; retry")
+            raise StoreContention(f"{function}: the views it needs kept changing; retry")
         if self._cluster:
             self._merge_views((calls[i][0], r[3:]) for i, r in enumerate(replies))
             self._merge_shipments((calls[i][0], r[2]) for i, r in enumerate(replies))
