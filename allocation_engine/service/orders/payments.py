@@ -90,10 +90,14 @@ def _cancel(gateways: Gateways, d: Draft, reason: str) -> None:
             provider.cancel(payment.reference, key)
         d.payment_to("void")
         d.emit(EventType.PAYMENT_VOIDED, reference=payment.reference)
+    # Each stock call has a key of its own: a rerun of this cancel after another call moved
+    # the order on (a new reserve attempt, say) asks about another reservation.
     if d.record.reservation_id:
-        gateways.stock.release(d.record.reservation_id, key)
+        rid = d.record.reservation_id
+        gateways.stock.release(rid, d.record.key(f"cancel:release:{rid}"))
     else:  # a call that held the stock may have died before it could record the hold
-        gateways.stock.abandon(d.record.key(f"reserve:{d.record.reserve_attempt}"), key)
+        hold_key = d.record.key(f"reserve:{d.record.reserve_attempt}")
+        gateways.stock.abandon(hold_key, d.record.key(f"cancel:abandon:{hold_key}"))
     d.update(status=FlowStatus.CANCELLED, blocked_reason="")
     d.emit(EventType.ORDER_CANCELLED, reason=reason)
 
