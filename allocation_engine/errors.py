@@ -12,6 +12,7 @@ NotFound              NOT_FOUND            unknown id
 VersionConflict       ABORTED              an older snapshot, a stale rules revision
 ConcurrentChange      ABORTED              another call kept winning the race for an order
 StoreContention       ABORTED              concurrent changes kept a store step from settling
+HoldLapsed            ABORTED              (internal to the order flow, which holds again)
 IdempotencyConflict   ALREADY_EXISTS       an idempotency key reused with another request
   KeyReused                                ... or a channel's external order id
 LimitExceeded         RESOURCE_EXHAUSTED   a request over the server's limits
@@ -203,6 +204,16 @@ class ReservationInProgress(ConcurrentChange):
             f"idempotency key; retry in {retry_after:.2f} s",
         )
         self.order_id = ""
+
+
+class HoldLapsed(AllocationError):
+    """The reservation a stock key names ended (expired or released) before the order
+    recorded it: a call that died between holding and committing, retried after the hold's
+    time ran out. The order holds again under a new key; callers outside never see this."""
+
+    def __init__(self, reservation_id: str) -> None:
+        self.reservation_id = reservation_id
+        super().__init__(f"reservation {reservation_id!r} ended before the order recorded it")
 
 
 class ProviderUnavailable(AllocationError):

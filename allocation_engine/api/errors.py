@@ -33,6 +33,7 @@ from allocation_engine.engine.limits import MAX_ID_CHARS
 from allocation_engine.errors import (
     ConcurrentChange,
     DeadlineExceeded,
+    HoldLapsed,
     IdempotencyConflict,
     IllegalState,
     InsufficientStock,
@@ -94,7 +95,7 @@ def status_for(error: Exception) -> status_pb2.Status | None:
             delay.FromNanoseconds(max(0, round(error.retry_after * 1e9)))
             retry = error_details_pb2.RetryInfo(retry_delay=delay)
             return _status(code_pb2.ABORTED, str(error), [retry])
-        case ConcurrentChange() | StoreContention():
+        case ConcurrentChange() | StoreContention() | HoldLapsed():
             return _status(code_pb2.ABORTED, str(error))
         case DeadlineExceeded() | TimeoutError():
             return _status(code_pb2.DEADLINE_EXCEEDED, str(error))

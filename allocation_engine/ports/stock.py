@@ -23,7 +23,8 @@ class Stock(Protocol):
     """The inventory as the workflow uses it; every call is idempotent on its key."""
 
     def reserve(self, order: Order, idempotency_key: str) -> StockHold:
-        """Allocates and holds the order's stock with no expiry; InsufficientStock when short."""
+        """Allocates and holds the order's stock with no expiry; InsufficientStock when short,
+        HoldLapsed when the reservation this key names already ended (hold under a new key)."""
         ...
 
     def release(self, reservation_id: str, idempotency_key: str) -> None: ...

@@ -18,7 +18,12 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
-from allocation_engine.errors import InsufficientStock, PaymentRefused, ProviderUnavailable
+from allocation_engine.errors import (
+    HoldLapsed,
+    InsufficientStock,
+    PaymentRefused,
+    ProviderUnavailable,
+)
 from allocation_engine.orders.definition import Step
 from allocation_engine.orders.draft import SHIPPED, Draft
 from allocation_engine.orders.events import EventType
@@ -80,7 +85,12 @@ def reserve(gateways: Gateways, d: Draft, step: Step) -> Result:
         return Outcome.DONE
     attempt = d.record.reserve_attempt
     try:
-        hold = gateways.stock.reserve(d.record.order, d.record.key(f"reserve:{attempt}"))
+        try:
+            hold = gateways.stock.reserve(d.record.order, d.record.key(f"reserve:{attempt}"))
+        except HoldLapsed:  # a dead call's hold ran out before it was recorded: hold anew
+            attempt += 1
+            d.update(reserve_attempt=attempt)
+            hold = gateways.stock.reserve(d.record.order, d.record.key(f"reserve:{attempt}"))
     except InsufficientStock as short:
         d.update(reserve_attempt=attempt + 1)  # a stock reservation remembers its refusal
         return Blocked(

@@ -13,10 +13,10 @@ from __future__ import annotations
 from contextlib import suppress
 
 from allocation_engine.engine import Order
-from allocation_engine.errors import NotFound
+from allocation_engine.errors import HoldLapsed, IllegalState, NotFound
 from allocation_engine.orders.fingerprint import fingerprint
 from allocation_engine.orders.model import ShipmentItem
-from allocation_engine.ports.inventory import Adjustment
+from allocation_engine.ports.inventory import RELEASED_STATES, Adjustment
 from allocation_engine.ports.stock import StockHold
 from allocation_engine.service import Services
 from allocation_engine.service.reservations import reservation_id as reservation_id_for
@@ -32,7 +32,14 @@ class InventoryStock:
         reservations = self._services.reservations
         fp = fingerprint(order)
         held = reservations.reserve(idempotency_key, fp, order)
-        committed = reservations.commit(held.id, f"{idempotency_key}:commit", fp)
+        if held.state in RELEASED_STATES:
+            raise HoldLapsed(held.id)
+        try:
+            committed = reservations.commit(held.id, f"{idempotency_key}:commit", fp)
+        except IllegalState:
+            if reservations.get(held.id).state in RELEASED_STATES:  # it expired meanwhile
+                raise HoldLapsed(held.id) from None
+            raise
         assert committed.plan is not None  # a held reservation always carries its plan
         return StockHold(
             committed.id,

@@ -27,6 +27,7 @@ from allocation_engine.orders.commands import (
 )
 from allocation_engine.orders.definition import load_workflows
 from allocation_engine.orders.events import EventType
+from allocation_engine.orders.fingerprint import fingerprint
 from allocation_engine.orders.machines import OrderState, PaymentState, ShipmentState
 from allocation_engine.orders.model import FlowStatus, OrderRecord
 from allocation_engine.orders.payments import PaymentEvent, PaymentEventKind
@@ -379,3 +380,27 @@ def test_a_refused_capture_is_tried_again_under_a_new_key_once_resumed(world: Wo
     assert world.peer.intents[record.payment.reference]["amount_received"] == intent["amount"]
     again = world.flow.resume(ResumeOrder(record.id, "resume-2"))
     assert again.payment.captured == resumed.payment.captured
+
+
+def test_an_order_whose_dead_call_held_stock_that_then_expired_holds_again(world: World) -> None:
+    """Given a call that held an order's stock and died before committing and recording it,
+    when the hold's time runs out and the order later moves on, then it holds its stock anew
+    under the next key (instead of failing on the expired reservation forever)."""
+    record = world.flow.place(b2c("w-1", payment_method="", A=2)).record
+    dead = world.services.reservations.reserve(
+        record.key("reserve:0"), fingerprint(record.order), record.order
+    )
+    assert dead.state is ReservationState.HELD
+    world.clock.advance(3600)
+    world.services.sweep_expired()
+    assert world.services.reservations.get(dead.id).state is ReservationState.EXPIRED
+    intent = world.peer.intents[record.payment.reference]
+    intent |= {"status": "requires_capture", "amount_capturable": intent["amount"]}
+    authorized = PaymentEvent(
+        PaymentEventKind.AUTHORIZED, record.payment.amount, record.payment.reference
+    )
+    moved = world.flow.record_payment(RecordPayment(record.id, "auth-1", authorized))
+    assert moved is not None
+    assert (moved.state, moved.payment.state) == (OrderState.RELEASED, PaymentState.CAPTURED)
+    assert moved.reservation_id not in ("", dead.id)
+    assert world.on_hand("WH-KOELN", "A") == (10, 2)
