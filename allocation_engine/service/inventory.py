@@ -55,8 +55,9 @@ class InventoryFeeds:
         return self._store.load_nodes()
 
     def begin_snapshot(self, version: int) -> SnapshotFeed:
-        """A snapshot streamed in chunks that changes stock all or nothing: each chunk is
-        checked and staged in the store (`add`), and only `commit` applies them; a stream
+        """A snapshot streamed in chunks that changes nothing until its end: each chunk is
+        checked and staged in the store (`add`), and only `commit` applies them (node by node:
+        a commit cut short by a crash is finished by sending the same version again); a stream
         refused anywhere (a bad chunk, another version, an unknown node, a cancelled call) is
         `abort`ed and leaves stock exactly as it was. An older version is refused at once."""
         self._check_snapshot(version, ())
