@@ -272,7 +272,9 @@ class InventoryStore(Protocol):
     # holds (each idempotent per reservation id and node)
     def hold(self, holds: Sequence[Hold], now: float) -> list[HoldOutcome]:
         """Takes each hold atomically at its node if every line is available, else refuses it.
-        Holds past their expiry at a node stop counting first."""
+        Holds past their expiry at a node stop counting first. A hold of the same reservation
+        already at the node counts as held when its lines are the same (a retry), and is
+        refused when they differ (a stale hold of an overtaken call: the saga gives it back)."""
         ...
 
     def release(

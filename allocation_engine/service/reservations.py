@@ -252,8 +252,8 @@ class Reservations:
                 if self._store.replace_reservation(held, record.state, record.attempt):
                     return held
                 return self._lost(record.id)
-            self._store.release(
-                [h.node_id for h, o in zip(holds, outcomes, strict=True) if o.held],
+            self._store.release(  # every node: a refusing one may keep a stale hold of ours
+                [h.node_id for h in holds],
                 record.id,
                 record.holds,
             )

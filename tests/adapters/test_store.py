@@ -143,6 +143,19 @@ def test_a_pinned_hold_never_expires_and_an_expired_one_cannot_be_pinned(
     assert levels(stocked, "S2")["A"].reserved == 5
 
 
+def test_a_hold_again_counts_only_with_the_same_lines(stocked: InventoryStore) -> None:
+    """A hold repeated with the same lines is held once (a retry); one with other lines for
+    the same reservation is refused and changes nothing, so a stale hold left by an overtaken
+    call is never taken for the plan's (which would leave reserved short of it)."""
+    assert stocked.hold([Hold("A", "r1", {"S1": 3}, None)], NOW)[0].held
+    assert stocked.hold([Hold("A", "r1", {"S1": 3}, None)], NOW)[0].held
+    assert not stocked.hold([Hold("A", "r1", {"S1": 5}, None)], NOW)[0].held
+    assert levels(stocked, "S1")["A"].reserved == 3
+    stocked.release(["A"], "r1")
+    assert stocked.hold([Hold("A", "r1", {"S1": 5}, None)], NOW)[0].held
+    assert levels(stocked, "S1")["A"].reserved == 5
+
+
 def test_fulfil_takes_the_units_off_on_hand_and_reserved(stocked: InventoryStore) -> None:
     stocked.hold([Hold("A", "r1", {"S1": 3}, None)], NOW)
     stocked.fulfil(["A"], "r1")

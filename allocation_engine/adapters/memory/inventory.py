@@ -191,8 +191,10 @@ class MemoryStore:
     def _hold(self, hold: Hold, now: float) -> HoldOutcome:
         self._sweep(hold.node_id, now)
         node = self._stock.setdefault(hold.node_id, _Node())
-        if hold.reservation_id in node.holds:
-            return HoldOutcome(True, self._levels(hold.node_id, hold.lines))
+        existing = node.holds.get(hold.reservation_id)
+        if existing is not None:  # the same lines count as held, other lines are refused
+            same = existing.lines == dict(hold.lines)
+            return HoldOutcome(same, self._levels(hold.node_id, hold.lines))
         fits = hold.expires_at is None or hold.expires_at > now
         for sku, units in hold.lines.items():
             position = node.positions.get(sku)

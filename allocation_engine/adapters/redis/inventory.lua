@@ -223,6 +223,21 @@ local function hold_reply(ctx, code)
   return reply
 end
 
+-- Whether two hold line tables ask for the same units of the same skus.
+local function same_lines(a, b)
+  for sku, units in pairs(a) do
+    if b[sku] ~= units then
+      return false
+    end
+  end
+  for sku in pairs(b) do
+    if a[sku] == nil then
+      return false
+    end
+  end
+  return true
+end
+
 --[[ ae_hold: take a hold if every line is available and the node has a shipment left today.
 ARGV (after the shared three): reservation id, expires_ms (0 = never), capacity ('' = unlimited),
       then sku, units pairs
@@ -248,8 +263,9 @@ local function ae_hold(keys, args)
   for sku in pairs(lines) do
     ctx.touched[sku] = true
   end
-  if redis.call('HEXISTS', keys[2], rid) == 1 then
-    return hold_reply(ctx, 1)
+  local existing = redis.call('HGET', keys[2], rid)
+  if existing then  -- held already: the same lines count as held, other lines are refused
+    return hold_reply(ctx, same_lines(cjson.decode(existing).l, lines) and 1 or 0)
   end
   local fits = expires_ms == 0 or expires_ms > ctx.now_ms
   for sku, units in pairs(lines) do
