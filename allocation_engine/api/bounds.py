@@ -25,6 +25,7 @@ import grpc
 from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
+from allocation_engine.api.handlers import Behavior, rewrapped
 from allocation_engine.api.request import Limits
 from allocation_engine.engine.limits import (
     MAX_COST,
@@ -500,33 +501,18 @@ class BoundsInterceptor(grpc.ServerInterceptor):
         if handler is None or not handler_call_details.method.startswith(f"/{PACKAGE}."):
             return handler
         bounds = self._bounds
-        codecs = {
-            "request_deserializer": handler.request_deserializer,
-            "response_serializer": handler.response_serializer,
-        }
 
-        def one(behavior: Any) -> Any:
-            def checked(request: Any, context: grpc.ServicerContext) -> Any:
+        def wrap(behavior: Behavior, streamed_in: bool, streamed_out: bool) -> Behavior:
+            def one(request: Any, context: grpc.ServicerContext) -> Any:
                 bounds.check(request)
                 return behavior(request, context)
 
-            return checked
-
-        def each(behavior: Any) -> Any:
-            def checked(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
+            def each(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
                 return behavior(_checked_stream(bounds, requests), context)
 
-            return checked
+            return each if streamed_in else one
 
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(one(handler.unary_unary), **codecs)
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(one(handler.unary_stream), **codecs)
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(each(handler.stream_unary), **codecs)
-        if handler.stream_stream:
-            return grpc.stream_stream_rpc_method_handler(each(handler.stream_stream), **codecs)
-        return handler
+        return rewrapped(handler, wrap)
 
 
 def _checked_stream(bounds: Bounds, requests: Iterator[Any]) -> Iterator[Any]:

@@ -28,6 +28,7 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from allocation_engine.api.handlers import Behavior, rewrapped
 from allocation_engine.api.quote import QUOTE_CHARS, cut, quote
 from allocation_engine.engine.limits import MAX_ID_CHARS
 from allocation_engine.errors import (
@@ -189,9 +190,6 @@ def _has_outcome(context: grpc.ServicerContext) -> bool:
     return code is not None and code() is not None
 
 
-Behavior = Callable[[Any, grpc.ServicerContext], Any]
-
-
 class Undecodable:
     """What a request's bytes became when they are not a message of the method's type: the
     handler is never called with it; it is answered INVALID_ARGUMENT (the runtime itself would
@@ -277,24 +275,9 @@ class ErrorInterceptor(grpc.ServerInterceptor):
         if handler is None:
             return None
         method = handler_call_details.method
-        codecs = {
-            "request_deserializer": _lenient(handler.request_deserializer),
-            "response_serializer": handler.response_serializer,
-        }
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
-                _guard_unary(handler.unary_unary, method), **codecs
-            )
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(
-                _guard_unary(handler.stream_unary, method, streamed=True), **codecs
-            )
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
-                _guard_stream(handler.unary_stream, method), **codecs
-            )
-        if handler.stream_stream:
-            return grpc.stream_stream_rpc_method_handler(
-                _guard_stream(handler.stream_stream, method, streamed=True), **codecs
-            )
-        return handler
+
+        def wrap(behavior: Behavior, streamed_in: bool, streamed_out: bool) -> Behavior:
+            guard = _guard_stream if streamed_out else _guard_unary
+            return guard(behavior, method, streamed=streamed_in)
+
+        return rewrapped(handler, wrap, _lenient(handler.request_deserializer))
