@@ -82,26 +82,31 @@ local function inline_views(keys, first, skus)
   return views
 end
 
--- The reply every node function but the hold functions ends with: {seq, S1, view1, ...} for the
--- touched skus that the node holds a position of; those with a view key in `inline` are written
--- to it here too, under the node id `node`.
-local function view_reply(keys, touched, head, inline, node)
-  local seq = redis.call('INCR', keys[4])
-  local reply = head or {}
-  table.insert(reply, seq)
+-- Appends S1, view1, ... to `reply` for the touched skus that the node holds a position of, each
+-- value stamped `seq`; those with a view key in `views` are written to it here too, under the
+-- node id `node`. Every node function's reply ends so.
+local function append_positions(reply, pos_key, touched, seq, views, node)
   for sku in pairs(touched) do
-    local raw = redis.call('HGET', keys[1], sku)
+    local raw = redis.call('HGET', pos_key, sku)
     if raw then
       local on_hand, reserved, safety = unpack_pos(raw)
       local value = pack(on_hand, reserved, safety, seq)
-      if inline and inline[sku] then
-        view_write(inline[sku], node, value)
+      if views and views[sku] then
+        view_write(views[sku], node, value)
       end
       table.insert(reply, sku)
       table.insert(reply, value)
     end
   end
   return reply
+end
+
+-- The reply of every node function but the hold functions: {head..., seq, S1, view1, ...}.
+local function view_reply(keys, touched, head, inline, node)
+  local seq = redis.call('INCR', keys[4])
+  local reply = head or {}
+  table.insert(reply, seq)
+  return append_positions(reply, keys[1], touched, seq, inline, node)
 end
 
 --[[ The hold functions (ae_hold, ae_release, ae_fulfil, ae_pin) change holds, so they change
@@ -207,20 +212,7 @@ local function hold_reply(ctx, code)
       view_write(ctx.ship_view, ctx.node, ships)
     end
   end
-  local reply = {code, {}, ships}
-  for sku in pairs(ctx.touched) do
-    local raw = redis.call('HGET', ctx.keys[1], sku)
-    if raw then
-      local on_hand, reserved, safety = unpack_pos(raw)
-      local value = pack(on_hand, reserved, safety, seq)
-      if ctx.views then
-        view_write(ctx.views[sku], ctx.node, value)
-      end
-      table.insert(reply, sku)
-      table.insert(reply, value)
-    end
-  end
-  return reply
+  return append_positions({code, {}, ships}, ctx.keys[1], ctx.touched, seq, ctx.views, ctx.node)
 end
 
 -- Whether two hold line tables ask for the same units of the same skus.
