@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import grpc
 import pytest
 
+from allocation_engine.api.server import AllocationServer
 from allocation_engine.proto.allocation.v1 import allocation_pb2 as apb
 from allocation_engine.proto.allocation.v1 import allocation_pb2_grpc as apb_grpc
 from allocation_engine.proto.allocation.v1 import common_pb2 as cpb
@@ -159,3 +162,44 @@ def test_a_refused_snapshot_stream_changes_nothing(
     assert after == before
     done = inventory.ApplySnapshot(iter([first]))
     assert done.positions_applied == 2
+
+
+def test_a_snapshot_stream_the_client_abandons_changes_nothing(
+    server: AllocationServer,
+    inventory: ipb_grpc.InventoryServiceStub,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Given a snapshot stream whose first chunk the server has staged, when the client goes
+    away mid-stream (a loader killed, a cancelled call), then stock is as it was and the
+    same snapshot sent again whole applies."""
+    staged = threading.Event()
+    begin = server.services.inventory.begin_snapshot
+
+    def watched(version: int) -> Any:
+        feed = begin(version)
+        add = feed.add
+
+        def add_and_tell(lines: Any) -> None:
+            add(lines)
+            staged.set()
+
+        monkeypatch.setattr(feed, "add", add_and_tell)
+        return feed
+
+    monkeypatch.setattr(server.services.inventory, "begin_snapshot", watched)
+    before = inventory.GetAvailability(ipb.GetAvailabilityRequest(skus=["A"]))
+    hang_up = threading.Event()
+
+    def stream() -> Iterator[ipb.SnapshotChunk]:
+        yield from chunks(2, ("WH-FRA", "A", 50))
+        hang_up.wait(10)  # the client never sends the rest
+
+    call = inventory.ApplySnapshot.future(stream())
+    assert staged.wait(10), "the server should have staged the first chunk"
+    call.cancel()
+    hang_up.set()
+    with pytest.raises(grpc.FutureCancelledError):
+        call.result()
+    assert inventory.GetAvailability(ipb.GetAvailabilityRequest(skus=["A"])) == before
+    done = inventory.ApplySnapshot(chunks(2, ("WH-FRA", "A", 50)))
+    assert done.positions_applied == 1
