@@ -186,7 +186,11 @@ FIELDS: Mapping[str, Mapping[str, Spec]] = {
     # inventory.proto
     "UpsertNodesRequest": {"idempotency_key": ID, "nodes": Many("max_nodes_per_request")},
     "SnapshotPosition": {"node_id": ID, "sku": ID, "on_hand": UNITS, "safety_stock": UNITS},
-    "SnapshotChunk": {"version": VERSION, "positions": Many("max_positions_per_chunk")},
+    "SnapshotChunk": {
+        "version": VERSION,
+        "positions": Many("max_positions_per_chunk"),
+        "total_chunks": Whole(0, INT32_MAX),
+    },
     "Adjustment": {
         "node_id": ID,
         "sku": ID,

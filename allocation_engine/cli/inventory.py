@@ -111,23 +111,25 @@ def snapshot_chunks(
     path: Path, version: int, chunk_positions: int, progress: Progress | None = None
 ) -> Iterator[ipb.SnapshotChunk]:
     """Streams a snapshot CSV as chunks of `chunk_positions`, reading it lazily. The whole file
-    is checked first, so a bad line refuses the load before anything is sent."""
-    for _ in snapshot_rows(path):
-        pass
+    is checked first, so a bad line refuses the load before anything is sent, and every chunk
+    says how many the stream has, so a load cut short (Ctrl-C, a killed loader) changes
+    nothing on the server."""
+    rows = sum(1 for _ in snapshot_rows(path))
+    total = -(-rows // chunk_positions)
     task = progress.add_task("snapshot", total=path.stat().st_size) if progress else None
 
     def advance(read: int) -> None:
         if progress is not None and task is not None:
             progress.update(task, completed=read)
 
-    chunk = ipb.SnapshotChunk(version=version)
+    chunk = ipb.SnapshotChunk(version=version, total_chunks=total)
     for row in snapshot_rows(path, advance):
         position = chunk.positions.add(node_id=row.node_id, sku=row.sku, on_hand=row.on_hand)
         if row.safety_stock is not None:
             position.safety_stock = row.safety_stock
         if len(chunk.positions) >= chunk_positions:
             yield chunk
-            chunk = ipb.SnapshotChunk(version=version)
+            chunk = ipb.SnapshotChunk(version=version, total_chunks=total)
     if chunk.positions:
         yield chunk
 

@@ -169,9 +169,9 @@ def test_a_snapshot_stream_the_client_abandons_changes_nothing(
     inventory: ipb_grpc.InventoryServiceStub,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Given a snapshot stream whose first chunk the server has staged, when the client goes
-    away mid-stream (a loader killed, a cancelled call), then stock is as it was and the
-    same snapshot sent again whole applies."""
+    """Given a snapshot stream of two chunks (it says so) whose first chunk the server has
+    staged, when the client goes away mid-stream (a loader killed, a cancelled call), then
+    stock is as it was and the same snapshot sent again whole applies."""
     staged = threading.Event()
     begin = server.services.inventory.begin_snapshot
 
@@ -190,9 +190,15 @@ def test_a_snapshot_stream_the_client_abandons_changes_nothing(
     before = inventory.GetAvailability(ipb.GetAvailabilityRequest(skus=["A"]))
     hang_up = threading.Event()
 
+    first = ipb.SnapshotChunk(
+        version=2,
+        positions=[ipb.SnapshotPosition(node_id="WH-FRA", sku="A", on_hand=50)],
+        total_chunks=2,
+    )
+
     def stream() -> Iterator[ipb.SnapshotChunk]:
-        yield from chunks(2, ("WH-FRA", "A", 50))
-        hang_up.wait(10)  # the client never sends the rest
+        yield first
+        hang_up.wait(10)  # the client never sends the second
 
     call = inventory.ApplySnapshot.future(stream())
     assert staged.wait(10), "the server should have staged the first chunk"
@@ -201,5 +207,31 @@ def test_a_snapshot_stream_the_client_abandons_changes_nothing(
     with pytest.raises(grpc.FutureCancelledError):
         call.result()
     assert inventory.GetAvailability(ipb.GetAvailabilityRequest(skus=["A"])) == before
-    done = inventory.ApplySnapshot(chunks(2, ("WH-FRA", "A", 50)))
+    second = ipb.SnapshotChunk(version=2, total_chunks=2)
+    done = inventory.ApplySnapshot(iter([first, second]))
     assert done.positions_applied == 1
+
+
+def test_a_stream_shorter_than_its_declared_chunks_changes_nothing(
+    inventory: ipb_grpc.InventoryServiceStub,
+) -> None:
+    """Given chunks that say the stream has 3 but only 2 arrive, then nothing is applied and
+    the answer names total_chunks; chunks that disagree on the total are refused too."""
+    before = inventory.GetAvailability(ipb.GetAvailabilityRequest(skus=["A"]))
+    two = [
+        ipb.SnapshotChunk(
+            version=2,
+            positions=[ipb.SnapshotPosition(node_id="WH-FRA", sku="A", on_hand=50)],
+            total_chunks=3,
+        ),
+        ipb.SnapshotChunk(version=2, total_chunks=3),
+    ]
+    with pytest.raises(grpc.RpcError) as caught:
+        inventory.ApplySnapshot(iter(two))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "total_chunks" in (caught.value.details() or "")
+    disagreeing = [two[0], ipb.SnapshotChunk(version=2, total_chunks=4)]
+    with pytest.raises(grpc.RpcError) as caught:
+        inventory.ApplySnapshot(iter(disagreeing))
+    assert "chunks[1].total_chunks" in (caught.value.details() or "")
+    assert inventory.GetAvailability(ipb.GetAvailabilityRequest(skus=["A"])) == before

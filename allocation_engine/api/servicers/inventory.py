@@ -51,11 +51,19 @@ class InventoryServicer(ipb_grpc.InventoryServiceServicer):
         self, request_iterator: Iterator[ipb.SnapshotChunk], context: grpc.ServicerContext
     ) -> Any:
         """Stages chunk by chunk as they arrive (in the store: nothing of the stream is held
-        here beyond one chunk) and applies the whole snapshot at the end; a stream refused or
-        cancelled anywhere is aborted and changes nothing."""
-        feed, chunks = None, 0
+        here beyond one chunk) and applies the whole snapshot at the end; a stream refused
+        anywhere is aborted and changes nothing, and so is one cut short, whenever the client
+        said how many chunks it sends (`total_chunks`)."""
+        feed, chunks, total = None, 0, 0
         try:
             for chunk in request_iterator:
+                if chunk.total_chunks and total and chunk.total_chunks != total:
+                    raise InvalidInput.one(
+                        f"chunks[{chunks}].total_chunks",
+                        chunk.total_chunks,
+                        f"differs from the {total} an earlier chunk gave",
+                    )
+                total = total or chunk.total_chunks
                 check_limit(
                     f"chunks[{chunks}].positions",
                     len(chunk.positions),
@@ -73,6 +81,11 @@ class InventoryServicer(ipb_grpc.InventoryServiceServicer):
                         feed = self._services.inventory.begin_snapshot(chunk.version)
                     feed.add(lines)
                 chunks += 1
+            # A caller who hung up can look like a stream that ended; `total_chunks` tells.
+            if not context.is_active() or (total and chunks != total):
+                raise InvalidInput.one(
+                    "total_chunks", total, f"the stream was cut short after {chunks} chunks"
+                )
             if feed is None:
                 raise InvalidInput.one("chunks", 0, "a snapshot needs at least one chunk")
             outcome = feed.commit()

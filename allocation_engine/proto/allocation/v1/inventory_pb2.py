@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from allocation_engine.proto.allocation.v1 import common_pb2 as allocation_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x61llocation/v1/inventory.proto\x12\rallocation.v1\x1a\x1a\x61llocation/v1/common.proto\"Q\n\x12UpsertNodesRequest\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\"\n\x05nodes\x18\x02 \x03(\x0b\x32\x13.allocation.v1.Node\">\n\x13UpsertNodesResponse\x12\x15\n\rnodes_version\x18\x01 \x01(\x03\x12\x10\n\x08upserted\x18\x02 \x01(\x05\"\x12\n\x10ListNodesRequest\"N\n\x11ListNodesResponse\x12\x15\n\rnodes_version\x18\x01 \x01(\x03\x12\"\n\x05nodes\x18\x02 \x03(\x0b\x32\x13.allocation.v1.Node\"m\n\x10SnapshotPosition\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12\x0f\n\x07on_hand\x18\x03 \x01(\x03\x12\x19\n\x0csafety_stock\x18\x04 \x01(\x03H\x00\x88\x01\x01\x42\x0f\n\r_safety_stock\"T\n\rSnapshotChunk\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x32\n\tpositions\x18\x02 \x03(\x0b\x32\x1f.allocation.v1.SnapshotPosition\"n\n\x15\x41pplySnapshotResponse\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x19\n\x11positions_applied\x18\x02 \x01(\x03\x12\x19\n\x11positions_skipped\x18\x03 \x01(\x03\x12\x0e\n\x06\x63hunks\x18\x04 \x01(\x05\"m\n\nAdjustment\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12\x15\n\ron_hand_delta\x18\x03 \x01(\x03\x12\x19\n\x0csafety_stock\x18\x04 \x01(\x03H\x00\x88\x01\x01\x42\x0f\n\r_safety_stock\"a\n\x16\x41\x64justInventoryRequest\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12.\n\x0b\x61\x64justments\x18\x02 \x03(\x0b\x32\x19.allocation.v1.Adjustment\"q\n\x17\x41\x64justInventoryResponse\x12*\n\tpositions\x18\x01 \x03(\x0b\x32\x17.allocation.v1.Position\x12*\n\x07\x63lamped\x18\x02 \x03(\x0b\x32\x19.allocation.v1.Adjustment\"8\n\x16GetAvailabilityRequest\x12\x0c\n\x04skus\x18\x01 \x03(\t\x12\x10\n\x08node_ids\x18\x02 \x03(\t\"\x96\x01\n\x0fSkuAvailability\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x0f\n\x07on_hand\x18\x02 \x01(\x03\x12\x10\n\x08reserved\x18\x03 \x01(\x03\x12\x14\n\x0csafety_stock\x18\x04 \x01(\x03\x12\x11\n\tavailable\x18\x05 \x01(\x03\x12*\n\tpositions\x18\x06 \x03(\x0b\x32\x17.allocation.v1.Position\"G\n\x17GetAvailabilityResponse\x12,\n\x04skus\x18\x01 \x03(\x0b\x32\x1e.allocation.v1.SkuAvailability2\xd3\x03\n\x10InventoryService\x12T\n\x0bUpsertNodes\x12!.allocation.v1.UpsertNodesRequest\x1a\".allocation.v1.UpsertNodesResponse\x12N\n\tListNodes\x12\x1f.allocation.v1.ListNodesRequest\x1a .allocation.v1.ListNodesResponse\x12U\n\rApplySnapshot\x12\x1c.allocation.v1.SnapshotChunk\x1a$.allocation.v1.ApplySnapshotResponse(\x01\x12`\n\x0f\x41\x64justInventory\x12%.allocation.v1.AdjustInventoryRequest\x1a&.allocation.v1.AdjustInventoryResponse\x12`\n\x0fGetAvailability\x12%.allocation.v1.GetAvailabilityRequest\x1a&.allocation.v1.GetAvailabilityResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x61llocation/v1/inventory.proto\x12\rallocation.v1\x1a\x1a\x61llocation/v1/common.proto\"Q\n\x12UpsertNodesRequest\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\"\n\x05nodes\x18\x02 \x03(\x0b\x32\x13.allocation.v1.Node\">\n\x13UpsertNodesResponse\x12\x15\n\rnodes_version\x18\x01 \x01(\x03\x12\x10\n\x08upserted\x18\x02 \x01(\x05\"\x12\n\x10ListNodesRequest\"N\n\x11ListNodesResponse\x12\x15\n\rnodes_version\x18\x01 \x01(\x03\x12\"\n\x05nodes\x18\x02 \x03(\x0b\x32\x13.allocation.v1.Node\"m\n\x10SnapshotPosition\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12\x0f\n\x07on_hand\x18\x03 \x01(\x03\x12\x19\n\x0csafety_stock\x18\x04 \x01(\x03H\x00\x88\x01\x01\x42\x0f\n\r_safety_stock\"j\n\rSnapshotChunk\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x32\n\tpositions\x18\x02 \x03(\x0b\x32\x1f.allocation.v1.SnapshotPosition\x12\x14\n\x0ctotal_chunks\x18\x03 \x01(\x05\"n\n\x15\x41pplySnapshotResponse\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x19\n\x11positions_applied\x18\x02 \x01(\x03\x12\x19\n\x11positions_skipped\x18\x03 \x01(\x03\x12\x0e\n\x06\x63hunks\x18\x04 \x01(\x05\"m\n\nAdjustment\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12\x15\n\ron_hand_delta\x18\x03 \x01(\x03\x12\x19\n\x0csafety_stock\x18\x04 \x01(\x03H\x00\x88\x01\x01\x42\x0f\n\r_safety_stock\"a\n\x16\x41\x64justInventoryRequest\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12.\n\x0b\x61\x64justments\x18\x02 \x03(\x0b\x32\x19.allocation.v1.Adjustment\"q\n\x17\x41\x64justInventoryResponse\x12*\n\tpositions\x18\x01 \x03(\x0b\x32\x17.allocation.v1.Position\x12*\n\x07\x63lamped\x18\x02 \x03(\x0b\x32\x19.allocation.v1.Adjustment\"8\n\x16GetAvailabilityRequest\x12\x0c\n\x04skus\x18\x01 \x03(\t\x12\x10\n\x08node_ids\x18\x02 \x03(\t\"\x96\x01\n\x0fSkuAvailability\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x0f\n\x07on_hand\x18\x02 \x01(\x03\x12\x10\n\x08reserved\x18\x03 \x01(\x03\x12\x14\n\x0csafety_stock\x18\x04 \x01(\x03\x12\x11\n\tavailable\x18\x05 \x01(\x03\x12*\n\tpositions\x18\x06 \x03(\x0b\x32\x17.allocation.v1.Position\"G\n\x17GetAvailabilityResponse\x12,\n\x04skus\x18\x01 \x03(\x0b\x32\x1e.allocation.v1.SkuAvailability2\xd3\x03\n\x10InventoryService\x12T\n\x0bUpsertNodes\x12!.allocation.v1.UpsertNodesRequest\x1a\".allocation.v1.UpsertNodesResponse\x12N\n\tListNodes\x12\x1f.allocation.v1.ListNodesRequest\x1a .allocation.v1.ListNodesResponse\x12U\n\rApplySnapshot\x12\x1c.allocation.v1.SnapshotChunk\x1a$.allocation.v1.ApplySnapshotResponse(\x01\x12`\n\x0f\x41\x64justInventory\x12%.allocation.v1.AdjustInventoryRequest\x1a&.allocation.v1.AdjustInventoryResponse\x12`\n\x0fGetAvailability\x12%.allocation.v1.GetAvailabilityRequest\x1a&.allocation.v1.GetAvailabilityResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,21 +43,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SNAPSHOTPOSITION']._serialized_start=323
   _globals['_SNAPSHOTPOSITION']._serialized_end=432
   _globals['_SNAPSHOTCHUNK']._serialized_start=434
-  _globals['_SNAPSHOTCHUNK']._serialized_end=518
-  _globals['_APPLYSNAPSHOTRESPONSE']._serialized_start=520
-  _globals['_APPLYSNAPSHOTRESPONSE']._serialized_end=630
-  _globals['_ADJUSTMENT']._serialized_start=632
-  _globals['_ADJUSTMENT']._serialized_end=741
-  _globals['_ADJUSTINVENTORYREQUEST']._serialized_start=743
-  _globals['_ADJUSTINVENTORYREQUEST']._serialized_end=840
-  _globals['_ADJUSTINVENTORYRESPONSE']._serialized_start=842
-  _globals['_ADJUSTINVENTORYRESPONSE']._serialized_end=955
-  _globals['_GETAVAILABILITYREQUEST']._serialized_start=957
-  _globals['_GETAVAILABILITYREQUEST']._serialized_end=1013
-  _globals['_SKUAVAILABILITY']._serialized_start=1016
-  _globals['_SKUAVAILABILITY']._serialized_end=1166
-  _globals['_GETAVAILABILITYRESPONSE']._serialized_start=1168
-  _globals['_GETAVAILABILITYRESPONSE']._serialized_end=1239
-  _globals['_INVENTORYSERVICE']._serialized_start=1242
-  _globals['_INVENTORYSERVICE']._serialized_end=1709
+  _globals['_SNAPSHOTCHUNK']._serialized_end=540
+  _globals['_APPLYSNAPSHOTRESPONSE']._serialized_start=542
+  _globals['_APPLYSNAPSHOTRESPONSE']._serialized_end=652
+  _globals['_ADJUSTMENT']._serialized_start=654
+  _globals['_ADJUSTMENT']._serialized_end=763
+  _globals['_ADJUSTINVENTORYREQUEST']._serialized_start=765
+  _globals['_ADJUSTINVENTORYREQUEST']._serialized_end=862
+  _globals['_ADJUSTINVENTORYRESPONSE']._serialized_start=864
+  _globals['_ADJUSTINVENTORYRESPONSE']._serialized_end=977
+  _globals['_GETAVAILABILITYREQUEST']._serialized_start=979
+  _globals['_GETAVAILABILITYREQUEST']._serialized_end=1035
+  _globals['_SKUAVAILABILITY']._serialized_start=1038
+  _globals['_SKUAVAILABILITY']._serialized_end=1188
+  _globals['_GETAVAILABILITYRESPONSE']._serialized_start=1190
+  _globals['_GETAVAILABILITYRESPONSE']._serialized_end=1261
+  _globals['_INVENTORYSERVICE']._serialized_start=1264
+  _globals['_INVENTORYSERVICE']._serialized_end=1731
 # @@protoc_insertion_point(module_scope)

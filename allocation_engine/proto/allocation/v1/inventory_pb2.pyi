@@ -155,8 +155,15 @@ class SnapshotChunk(_message.Message):
 
     VERSION_FIELD_NUMBER: _builtins.int
     POSITIONS_FIELD_NUMBER: _builtins.int
+    TOTAL_CHUNKS_FIELD_NUMBER: _builtins.int
     version: _builtins.int
     """1..2^53-1"""
+    total_chunks: _builtins.int
+    """How many chunks the whole stream has, when the client knows (0..2^31-1; 0 = not given).
+    Given, the server applies the snapshot only if exactly that many arrived: gRPC can report
+    a client that was cancelled or killed mid-stream as a stream that simply ended, and this
+    count is what tells the two apart. Every chunk that sets it must give the same number.
+    """
     @_builtins.property
     def positions(self) -> _containers.RepeatedCompositeFieldContainer[Global___SnapshotPosition]:
         """at most 50,000 per chunk"""
@@ -166,10 +173,11 @@ class SnapshotChunk(_message.Message):
         *,
         version: _builtins.int = ...,
         positions: _abc.Iterable[Global___SnapshotPosition] | None = ...,
+        total_chunks: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["positions", b"positions", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["positions", b"positions", "total_chunks", b"total_chunks", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
