@@ -74,7 +74,7 @@ def grid(
     return [Cell(n, k, s) for n, k, s in product(nodes, lines, shares)]
 
 
-def _near_cities(rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray]:
+def near_cities(rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray]:
     """`count` points scattered around German cities, more around the bigger ones."""
     weight = 1.0 / np.arange(1, len(CITIES) + 1)
     city = rng.choice(len(CITIES), size=count, p=weight / weight.sum())
@@ -90,7 +90,7 @@ def network(size: int, seed: int = SEED) -> Network:
     rng = np.random.default_rng([seed, size])
     warehouses = max(1, round(WAREHOUSE_SHARE * size))
     suppliers = max(1, round(SUPPLIER_SHARE * size))
-    lat, lon = _near_cities(rng, size)
+    lat, lon = near_cities(rng, size)
     nodes = []
     for i in range(size):
         if i < warehouses:
@@ -137,13 +137,18 @@ def carry_probability(network: Network, share: float) -> np.ndarray:
     return np.asarray(np.minimum(1.0, high * propensity))
 
 
-def _stock(
-    rng: np.random.Generator, network: Network, carry: np.ndarray, skus: list[str]
+def stock(
+    rng: np.random.Generator,
+    network: Network,
+    carry: np.ndarray,
+    skus: list[str],
+    depth: dict[NodeType, tuple[int, int]] = DEPTH,
 ) -> Inventory:
-    """Random stock of `skus` (as (node, units) columns), every sku at one warehouse at least."""
+    """Random stock of `skus` (as (node, units) columns, units in `depth`'s [low, high) by node
+    type), every sku at one warehouse at least."""
     kinds = [n.type for n in network.nodes]
-    low = np.array([DEPTH[k][0] for k in kinds])
-    high = np.array([DEPTH[k][1] for k in kinds])
+    low = np.array([depth[k][0] for k in kinds])
+    high = np.array([depth[k][1] for k in kinds])
     warehouses = np.flatnonzero([k is NodeType.WAREHOUSE for k in kinds])
     columns = {}
     for sku in skus:
@@ -163,10 +168,10 @@ def instances(cell: Cell, count: int, seed: int = SEED) -> Iterator[Instance]:
         rng = np.random.default_rng([seed, cell.nodes, cell.lines, round(cell.share * 100), i])
         skus = [f"SKU-{k:06d}" for k in rng.choice(CATALOGUE, size=cell.lines, replace=False)]
         quantity = rng.choice(QUANTITIES, size=cell.lines, p=QUANTITY_P)
-        lat, lon = _near_cities(rng, 1)
+        lat, lon = near_cities(rng, 1)
         order = Order(
             id=f"{cell.name}-{i:03d}",
             lines=tuple(OrderLine(sku, int(q)) for sku, q in zip(skus, quantity, strict=True)),
             ship_to=ShipTo(float(lat[0]), float(lon[0]), "DE"),
         )
-        yield Instance(order.id, net, _stock(rng, net, carry, skus), order)
+        yield Instance(order.id, net, stock(rng, net, carry, skus), order)

@@ -29,6 +29,7 @@ from allocation_engine.engine.assignment import (
 )
 from allocation_engine.engine.budget import Budget, OutOfTime
 from allocation_engine.engine.covering import fewest_shipments
+from allocation_engine.engine.enumeration import cheapest_set
 from allocation_engine.engine.greedy import (
     cheapest_cover,
     fewest_splits_by_average_distance,
@@ -115,28 +116,32 @@ def _optimise(problem: SourcingProblem, method: str, budget: Budget, seed: int) 
     if method == "engine":
         reduction = reduce(problem, budget)
         solved, bound, dominator = reduction.problem, reduction.bound, reduction.dominator
+        at_least: int | None = reduction.at_least
         hint = cheapest_cover(solved)
-        if len(solved.nodes) == 1 and hint is not None and not solved.partial:
-            # One node left and it holds everything: shipping it all from there is the only
-            # complete plan the reduction kept, so it is optimal without asking the solver.
+        best = None if budget.expired() else cheapest_set(solved)
+        if best is not None:
+            # Few candidates left: trying every node set proves the optimum without the solver.
             return build_plan(
                 solved,
-                hint,
+                best,
                 method=method,
                 status=Status.OPTIMAL,
                 gap=0.0,
                 bound=bound,
                 dominator=dominator,
                 candidates=candidates,
-                solver_candidates=1,
+                solver_candidates=len(solved.nodes),
             )
     else:
-        solved, hint, dominator = problem, cheapest_cover(problem), None
+        solved, hint, dominator, at_least = problem, cheapest_cover(problem), None, None
         bound = np.full(len(problem.network), np.nan)
         bound[problem.nodes] = lower_bounds(problem)[0]
     # No greedy plan under a shipment limit: when no `limit` nodes together hold the order,
-    # none is possible (exact, and quick for the small limits where this happens)
+    # none is possible (exact, and quick for the small limits where this happens); nor when
+    # the reduction found that no candidate can be part of a complete plan
     limit = solved.shipment_limit
+    if not solved.partial and len(solved.nodes) == 0:
+        return _shortfall(problem, method, budget, seed)
     if (
         hint is None
         and limit is not None
@@ -144,7 +149,7 @@ def _optimise(problem: SourcingProblem, method: str, budget: Budget, seed: int) 
         and fewest_shipments(solved, up_to=min(3, limit), budget=budget)[0] > limit
     ):
         return _shortfall(problem, method, budget, seed)
-    solution = solve(solved, hint, budget=budget, seed=seed)
+    solution = solve(solved, hint, budget=budget, seed=seed, at_least=at_least)
     if solution.infeasible:
         return _shortfall(problem, method, budget, seed)
     units, status, gap = (

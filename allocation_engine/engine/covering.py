@@ -113,8 +113,11 @@ def fewest_shipments(
     of any complete plan), with all complete k-sets; the sets are None when k is only a bound
     because larger sizes were too many to try, the budget ran out, or k > up_to."""
     n = len(problem.nodes)
-    for size in range(1, min(up_to, n) + 1):
-        if size > 1 and budget is not None and budget.expired():
+    least = shipments_needed(problem)
+    if least > min(up_to, n):
+        return least, None
+    for size in range(least, min(up_to, n) + 1):
+        if size > least and budget is not None and budget.expired():
             return size, None
         sets = complete_sets(problem, size, budget)
         if sets is None:
@@ -122,6 +125,26 @@ def fewest_shipments(
         if len(sets):
             return size, sets
     return min(up_to, n) + 1, None
+
+
+def shipments_needed(problem: SourcingProblem) -> int:
+    """A lower bound on the shipments of any complete plan, from quantities alone: per line, the
+    fewest candidates whose stock of it adds up to its quantity, and the fewest whose stock of
+    the whole order adds up to its units (each taken from the largest holders down). Sets
+    smaller than this cannot hold the order, so `fewest_shipments` need not try them; a bulk
+    line larger than any two nodes hold skips the set enumeration altogether. Larger than the
+    number of candidates when even all of them hold too little."""
+    n = len(problem.nodes)
+    if n == 0:
+        return 1
+    usable = problem.usable
+    columns = np.column_stack([usable, usable.sum(axis=1)])
+    wanted = np.append(problem.quantity, problem.units)
+    held = np.cumsum(-np.sort(-columns, axis=0), axis=0)  # most units t nodes hold, t = 1..n
+    reached = held >= wanted
+    if not reached[-1].all():
+        return n + 1
+    return max(1, int(reached.argmax(axis=0).max()) + 1)
 
 
 def cheapest_plans(problem: SourcingProblem, sets: IndexSets) -> npt.NDArray[np.float64]:

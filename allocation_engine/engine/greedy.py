@@ -87,6 +87,44 @@ def cheapest_cover(problem: SourcingProblem) -> Units | None:
     return min(plans, key=lambda u: total_cost(problem, u))
 
 
+def priced_cover(problem: SourcingProblem, rank: npt.NDArray[np.float64]) -> Units | None:
+    """A complete plan on the nodes `rank` puts first (the price bound's per-node bound on
+    plans using it, see prices.py): the shortest prefix of them that holds the whole order,
+    each line filled from the cheapest of them first; then each node, worst ranked first, is
+    left out when the others ship the order for less without it. None when no prefix within
+    the shipment limit holds the order, or when partial plans are allowed (cheapest_cover
+    weighs those)."""
+    if problem.partial or len(problem.nodes) == 0:
+        return None
+    usable = problem.usable
+    order = np.lexsort((np.arange(len(rank)), rank))
+    held = np.cumsum(usable[order], axis=0) >= problem.quantity
+    complete = held.all(axis=1)
+    if not complete.any():
+        return None
+    size = int(complete.argmax()) + 1
+    if problem.shipment_limit is not None and size > problem.shipment_limit:
+        return None
+    rows = list(order[:size])
+    best = cheapest_on(problem, rows)
+    cost = total_cost(problem, best)
+    for row in reversed(order[:size]):
+        if len(rows) == 1:
+            break
+        fewer = [r for r in rows if r != row]
+        units = cheapest_on(problem, fewer)
+        if (units.sum(axis=0) == problem.quantity).all() and total_cost(problem, units) < cost:
+            rows, best, cost = fewer, units, total_cost(problem, units)
+    return best
+
+
+def cheapest_on(problem: SourcingProblem, rows: list[int]) -> Units:
+    """Each line from `rows` only, cheapest unit cost first (then lowest id)."""
+    chosen = np.array(rows, dtype=np.intp)
+    by_cost = chosen[np.lexsort((chosen, problem.unit_cost[chosen]))]
+    return _take(problem, problem.usable, by_cost)
+
+
 def fewest_splits_closest(problem: SourcingProblem) -> Units | None:
     """Shopify-style: one node if any can ship it all (the closest); else the node covering most
     of what is left (closest on ties), repeated up to the shipment limit (or until covered)."""

@@ -62,8 +62,10 @@ import numpy.typing as npt
 
 from allocation_engine.engine.assignment import total_cost
 from allocation_engine.engine.budget import Budget
-from allocation_engine.engine.covering import cheapest_plans, fewest_shipments
-from allocation_engine.engine.greedy import cheapest_cover
+from allocation_engine.engine.covering import cheapest_plans, fewest_shipments, shipments_needed
+from allocation_engine.engine.enumeration import few_enough
+from allocation_engine.engine.greedy import cheapest_cover, priced_cover
+from allocation_engine.engine.prices import price_bound
 from allocation_engine.engine.problem import Reason, SourcingProblem
 
 FloatArray = npt.NDArray[np.float64]
@@ -78,6 +80,7 @@ class Reduction:
     problem: SourcingProblem
     bound: FloatArray  # lower bound on any plan using the node (NaN where not computed)
     dominator: npt.NDArray[np.int64]  # network index of a dominating node, or -1
+    at_least: int = 1  # shipments any complete plan on the kept nodes needs at least
 
 
 def items(problem: SourcingProblem) -> list[list[int]]:
@@ -232,34 +235,53 @@ ROUNDS = 3  # bound and dominance rounds: each can raise the shipment floor for 
 
 
 def reduce(problem: SourcingProblem, budget: Budget | None = None) -> Reduction:
-    """Rule 3 first when it settles the order cheaply (one node ships it all), else rules 1 and
-    2 in rounds, each with a better plan and a higher floor on the shipments of an optimal plan
-    among the nodes left, then rule 3. Stops early, exactly, when `budget` runs out."""
+    """Rule 3 first when it may settle the order cheaply (one node could ship it all), then the
+    prices (rule 0), then rules 1 and 2 in rounds, each with a better plan and a higher floor on
+    the shipments of an optimal plan among the nodes left, then rule 3. Hands on what is left as
+    soon as the exhaustive search can take it (see enumeration.py), and stops early, exactly,
+    when `budget` runs out."""
     budget = budget or Budget.unlimited()
     size = len(problem.network)
     bound_all = np.full(size, np.nan)
     dominator_all = np.full(size, -1, dtype=np.int64)
-    bound = np.full(len(problem.nodes), -np.inf)
-    keep = fewest_shipments_rule(problem, bound, budget)  # one node for all, provably best
-    if keep is not None:
-        bound_all[problem.nodes] = bound
-        return Reduction(problem.subset(keep, Reason.COST_BOUND), bound_all, dominator_all)
+
+    def result(kept: SourcingProblem, at_least: int) -> Reduction:
+        return Reduction(kept, bound_all, dominator_all, at_least)
+
+    at_least = 1 if problem.partial else shipments_needed(problem)
+    if at_least == 1:
+        bound = np.full(len(problem.nodes), -np.inf)
+        keep = fewest_shipments_rule(problem, bound, budget)  # one node for all, provably best
+        if keep is not None:
+            bound_all[problem.nodes] = bound
+            return result(problem.subset(keep, Reason.COST_BOUND), 1)
     greedy = cheapest_cover(problem)
     upper_bound = math.inf if greedy is None else total_cost(problem, greedy)
-    at_least = 1
+    if budget.expired():
+        return result(problem, at_least)
+    priced = price_bound(problem, at_least)
+    if priced is not None:  # rule 0: prices
+        guided = priced_cover(problem, priced.using)
+        if guided is not None:
+            upper_bound = min(upper_bound, total_cost(problem, guided))
+        bound_all[problem.nodes] = priced.using
+        problem = problem.subset(priced.using <= _above(upper_bound), Reason.COST_BOUND)
+        if few_enough(problem):
+            return result(problem, at_least)
     for _ in range(ROUNDS):
         if budget.expired():
-            return Reduction(problem, bound_all, dominator_all)
+            return result(problem, at_least)
         count, floor = len(problem.nodes), at_least
         bound, possible = lower_bounds(problem, at_least)
         bound_all[problem.nodes] = np.fmax(bound_all[problem.nodes], bound)
-        tolerance = 1e-9 * max(1.0, abs(upper_bound))
         problem = problem.subset(possible, Reason.NO_FEASIBLE_USE)
-        problem = problem.subset(bound[possible] <= upper_bound + tolerance, Reason.COST_BOUND)
+        problem = problem.subset(bound[possible] <= _above(upper_bound), Reason.COST_BOUND)
         dominator = dominated(problem, most_shipments(problem, upper_bound), budget)
         gone = dominator >= 0
         dominator_all[problem.nodes[gone]] = problem.nodes[dominator[gone]]
         problem = problem.subset(~gone, Reason.DOMINATED)
+        if few_enough(problem):
+            return result(problem, at_least)
         better = cheapest_cover(problem)
         if better is not None:
             upper_bound = min(upper_bound, total_cost(problem, better))
@@ -269,10 +291,15 @@ def reduce(problem: SourcingProblem, budget: Budget | None = None) -> Reduction:
         if len(problem.nodes) == count and at_least == floor:
             break
     if budget.expired():
-        return Reduction(problem, bound_all, dominator_all)
+        return result(problem, at_least)
     bound = bound_all[problem.nodes]
     keep = fewest_shipments_rule(problem, bound, budget)
     if keep is None:
-        return Reduction(problem, bound_all, dominator_all)
+        return result(problem, at_least)
     bound_all[problem.nodes] = bound
-    return Reduction(problem.subset(keep, Reason.COST_BOUND), bound_all, dominator_all)
+    return result(problem.subset(keep, Reason.COST_BOUND), at_least)
+
+
+def _above(upper_bound: float) -> float:
+    """The cost past which a plan is certainly dearer than one of `upper_bound` (float slack)."""
+    return upper_bound + 1e-9 * max(1.0, abs(upper_bound))

@@ -52,9 +52,15 @@ NOT_SOLVED = Solution(None, optimal=False, infeasible=False, gap=float("nan"))
 
 
 def solve(
-    problem: SourcingProblem, hint: Units | None, *, budget: Budget, seed: int = 0
+    problem: SourcingProblem,
+    hint: Units | None,
+    *,
+    budget: Budget,
+    seed: int = 0,
+    at_least: int | None = None,
 ) -> Solution:
-    """Solves the problem exactly (or until `budget` runs out), warm-started from `hint`."""
+    """Solves the problem exactly (or until `budget` runs out), warm-started from `hint`.
+    `at_least` is a known floor on the shipments of a complete plan (found here when None)."""
     if budget.expired():
         return NOT_SOLVED
     model = _Model()
@@ -119,7 +125,8 @@ def solve(
     # A complete plan needs at least as many shipments as the smallest node set holding the
     # whole order: redundant for the integer model, but it closes most of the LP's gap.
     if not problem.partial:
-        model.add(sum(use) >= fewest_shipments(problem, budget=budget)[0])
+        floor = fewest_shipments(problem, budget=budget)[0] if at_least is None else at_least
+        model.add(sum(use) >= floor)
 
     model.minimize(cp_model.LinearExpr.weighted_sum([v for v, _ in terms], [w for _, w in terms]))
 

@@ -1,0 +1,118 @@
+"""Unit prices per line: a Lagrangian lower bound that reasons about quantities, and what it fixes.
+
+Relax the demand constraints sum_n x[n,l] = q_l with a price lambda_l per line. For any prices,
+every plan (x, y) costs
+
+    sum_n f_n y_n + sum_{n,l} c_n x[n,l]
+      = sum_l lambda_l q_l + sum_n ( f_n y_n + sum_l (c_n - lambda_l) x[n,l] )
+     >= sum_l lambda_l q_l - sum_n y_n h_n,    h_n = sum_l a[n,l] (lambda_l - c_n)^+ - f_n,
+
+since 0 <= x[n,l] <= a[n,l] y_n (a: what n may ship of l, bundles counted as splittable, which
+only relaxes further; an unfilled unit, where allowed, is a node of price `penalty`). So with
+L = sum_l lambda_l q_l - sum_n max(0, h_n), the Lagrangian bound, every plan costs at least
+
+    L + max(0, -h_n)  if it uses n,        L + max(0, h_n)  if it does not.
+
+When the first exceeds the cost of a plan already known, no optimal plan uses n: it can be
+dropped, whatever the prices (exactness does not depend on how good they are, only the number of
+nodes dropped does). This is reduced-cost fixing on the LP relaxation x <= a y, whose optimum
+the best prices reach; it is strong exactly where unit-based rules are weak: bulk lines, where
+the cost of each unit decides and a node is worth its shipment only for the share it can carry.
+
+The prices come from coordinate ascent, exact along each line: with the other prices fixed, L as
+a function of lambda_l is concave and piecewise linear, node n starting to supply its a[n,l]
+units once lambda_l passes t_n = c_n + max(0, f_n - (what n earns on the other lines)) / a[n,l];
+the maximum is the price at which the supply so ordered first reaches q_l. Every step raises L,
+so stopping after any pass leaves a valid (if weaker) bound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from allocation_engine.engine.problem import SourcingProblem
+
+FloatArray = npt.NDArray[np.float64]
+
+PASSES = 8  # coordinate passes over the lines; the bound rarely moves after the first few
+
+
+@dataclass(frozen=True)
+class PriceBound:
+    """Prices per line, the bound L they give, and per candidate a bound on plans using it."""
+
+    prices: FloatArray
+    bound: float  # L: no plan costs less
+    using: FloatArray  # per candidate: no plan that uses it costs less
+
+
+def price_bound(
+    problem: SourcingProblem, at_least: int = 1, passes: int = PASSES
+) -> PriceBound | None:
+    """The best prices coordinate ascent finds in `passes` passes, and the bounds they give when
+    every complete plan has at least `at_least` shipments (and at most the shipment limit);
+    None when some line cannot be filled even by every candidate together.
+
+    The shipment counts tighten the relaxed choice of nodes: it opens the nodes of positive h_n,
+    but at least `at_least` (the best of the rest added) and at most the limit (the best kept).
+    Forcing n into that choice either adds it (cost -h_n) or swaps it for the worst node chosen
+    (cost h_worst - h_n), whichever the counts allow.
+    """
+    a = problem.usable.astype(np.float64)
+    q = problem.quantity.astype(np.float64)
+    f, c = problem.shipment_fixed, problem.unit_cost
+    n = len(f)
+    cap = problem.penalty if problem.partial else np.inf
+    if n == 0 or (not problem.partial and (a.sum(axis=0) < q).any()):
+        return None
+    prices = np.zeros(len(q))
+    # start from each line alone: a node's whole shipment cost spread over its units of it
+    for line in range(len(q)):
+        prices[line] = _line_price(a[:, line], c + f / np.maximum(a[:, line], 1.0), q[line], cap)
+    earn = np.maximum(prices[None, :] - c[:, None], 0.0) * a
+    best = _bound(prices, q, earn, f)
+    for _ in range(passes):
+        before = best
+        for line in range(len(q)):
+            others = earn.sum(axis=1) - earn[:, line]
+            column = a[:, line]
+            threshold = c + np.maximum(0.0, f - others) / np.maximum(column, 1.0)
+            prices[line] = _line_price(column, threshold, q[line], cap)
+            earn[:, line] = np.maximum(prices[line] - c, 0.0) * column
+        best = _bound(prices, q, earn, f)
+        if best <= before + 1e-12 * max(1.0, abs(before)):
+            break
+    margin = earn.sum(axis=1) - f  # h_n
+    low = 0 if problem.partial else min(max(1, at_least), n)
+    limit = problem.shipment_limit
+    high = n if limit is None else min(limit, n)
+    ranked = np.argsort(-margin, kind="stable")
+    chosen = min(max(int((margin > 0).sum()), low), high)
+    value = float(margin[ranked[:chosen]].sum())
+    bound = float(prices @ q) - value
+    using = np.full(n, bound)
+    rest = ranked[chosen:]
+    if len(rest):
+        swap = chosen > 0 and (chosen == high or chosen > int((margin > 0).sum()))
+        worst = float(margin[ranked[chosen - 1]]) if swap else 0.0
+        using[rest] = bound + worst - margin[rest]
+    return PriceBound(prices, bound, using)
+
+
+def _bound(prices: FloatArray, q: FloatArray, earn: FloatArray, f: FloatArray) -> float:
+    """L at these prices, the choice of nodes free (what the ascent maximises)."""
+    return float(prices @ q - np.maximum(earn.sum(axis=1) - f, 0.0).sum())
+
+
+def _line_price(units: FloatArray, threshold: FloatArray, quantity: float, cap: float) -> float:
+    """The price at which the supply of nodes entering at `threshold` first covers `quantity`
+    (or `cap`, the unfilled unit's penalty, when that is lower)."""
+    held = np.flatnonzero(units > 0)
+    order = held[np.argsort(threshold[held], kind="stable")]
+    supply = np.cumsum(units[order])
+    enough = int(np.searchsorted(supply, quantity - 1e-9))
+    price = float(threshold[order[enough]]) if enough < len(order) else np.inf
+    return min(price, cap)
