@@ -30,7 +30,7 @@ SAFE = 2**62  # integer costs stay below this (int64 with a factor 2 to spare)
 def few_enough(problem: SourcingProblem) -> bool:
     """Whether `cheapest_set` tries this problem's sets (it may still decline on costs)."""
     n, lines = len(problem.nodes), len(problem.quantity)
-    return not problem.partial and 0 < n and (2**n) * n * max(lines, 1) <= MAX_WORK
+    return not problem.partial and n > 0 and (2**n) * n * max(lines, 1) <= MAX_WORK
 
 
 def cheapest_set(problem: SourcingProblem) -> Units | None:
