@@ -67,20 +67,22 @@ def _complete_triples(problem: SourcingProblem, budget: Budget | None = None) ->
     "lacks more than the level below h" (plus one bit, never held, for lacking more than any
     node holds). Exact, and the bit sets stay small however large the quantities. Pairs are
     tested in blocks (memory bounded by MAX_WORDS), the budget is asked between blocks; None
-    when it runs out or the whole test would touch more than MAX_TRIPLE_WORK words."""
+    when it runs out or the whole test would touch more than MAX_TRIPLE_WORK words.
+
+    Pairs that lack more of some line than any node holds are dropped first. When the order has
+    fewer lines than the bit sets have words (bulk lines held at many levels), the units are
+    compared directly instead: one word per line."""
     usable = problem.usable
     n = len(problem.nodes)
     pairs = index_sets(n, 2)
     lack = np.maximum(problem.quantity - usable[pairs].sum(axis=1), 0)
-    need_bits, have_bits = [], []
-    for line in range(len(problem.quantity)):
-        levels = np.unique(usable[:, line][usable[:, line] > 0])
-        below = np.concatenate([[0], levels])  # the level below each level (and below "more")
-        need_bits.append(lack[:, line][:, None] > below[None, :])
-        held = usable[:, line][:, None] >= levels[None, :]
-        have_bits.append(np.hstack([held, np.zeros((n, 1), dtype=bool)]))
-    need = _words(np.hstack(need_bits))
-    have = _words(np.hstack(have_bits))
+    coverable = (lack <= usable.max(axis=0)).all(axis=1)
+    pairs, lack = pairs[coverable], lack[coverable]
+    levels_held = sum(len(np.unique(usable[:, line])) for line in range(usable.shape[1]))
+    if usable.shape[1] <= -(-levels_held // 64):
+        need, have = lack, usable
+    else:
+        need, have = _level_bits(usable, lack)
     words = have.shape[1]
     if len(pairs) * n * words > MAX_TRIPLE_WORK:
         return None
@@ -91,11 +93,29 @@ def _complete_triples(problem: SourcingProblem, budget: Budget | None = None) ->
         if budget is not None and budget.expired():
             return None
         part, wanted = pairs[start : start + block], need[start : start + block]
-        fits = ((have[None, :, :] & wanted[:, None, :]) == wanted[:, None, :]).all(axis=2)
+        if have.dtype == np.uint64:
+            fits = ((have[None, :, :] & wanted[:, None, :]) == wanted[:, None, :]).all(axis=2)
+        else:
+            fits = (have[None, :, :] >= wanted[:, None, :]).all(axis=2)
         fits &= later > part[:, 1:2]  # each set once: i < j < t
         pair, third = np.nonzero(fits)  # row-major: triples come out in lexicographic order
         found.append(np.column_stack([part[pair], third]).astype(np.intp))
     return np.concatenate(found) if found else np.empty((0, 3), dtype=np.intp)
+
+
+def _level_bits(
+    usable: npt.NDArray[np.int64], lack: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    """What each pair lacks and what each node holds, as the bit sets described above."""
+    n = len(usable)
+    need_bits, have_bits = [], []
+    for line in range(usable.shape[1]):
+        levels = np.unique(usable[:, line][usable[:, line] > 0])
+        below = np.concatenate([[0], levels])  # the level below each level (and below "more")
+        need_bits.append(lack[:, line][:, None] > below[None, :])
+        held = usable[:, line][:, None] >= levels[None, :]
+        have_bits.append(np.hstack([held, np.zeros((n, 1), dtype=bool)]))
+    return _words(np.hstack(need_bits)), _words(np.hstack(have_bits))
 
 
 def _words(bits: npt.NDArray[np.bool_]) -> npt.NDArray[np.uint64]:
@@ -112,6 +132,19 @@ def fewest_shipments(
     """The size k of the smallest node set that holds everything (a lower bound on the shipments
     of any complete plan), with all complete k-sets; the sets are None when k is only a bound
     because larger sizes were too many to try, the budget ran out, or k > up_to."""
+    key = ("fewest_shipments", up_to)
+    known = problem.memo.get(key)
+    if known is not None:
+        return known  # type: ignore[return-value]
+    found = _fewest_shipments(problem, up_to, budget)
+    if budget is None or not budget.expired():  # a result the budget cut short is not kept
+        problem.memo[key] = found
+    return found
+
+
+def _fewest_shipments(
+    problem: SourcingProblem, up_to: int, budget: Budget | None
+) -> tuple[int, IndexSets | None]:
     n = len(problem.nodes)
     least = shipments_needed(problem)
     if least > min(up_to, n):

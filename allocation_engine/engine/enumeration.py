@@ -23,7 +23,7 @@ from allocation_engine.engine.greedy import cheapest_on
 from allocation_engine.engine.objective import MICRO
 from allocation_engine.engine.problem import SourcingProblem
 
-MAX_WORK = 1_000_000  # sets x candidates x lines: about a millisecond of array work
+MAX_WORK = 300_000  # sets x candidates x lines: about a millisecond of array work
 SAFE = 2**62  # integer costs stay below this (int64 with a factor 2 to spare)
 
 

@@ -37,7 +37,7 @@ from allocation_engine.engine.problem import SourcingProblem
 
 FloatArray = npt.NDArray[np.float64]
 
-PASSES = 8  # coordinate passes over the lines; the bound rarely moves after the first few
+PASSES = 4  # coordinate passes over the lines: measured on F4, the bound stops moving after 2 or 3
 
 
 @dataclass(frozen=True)
@@ -68,24 +68,29 @@ def price_bound(
     cap = problem.penalty if problem.partial else np.inf
     if n == 0 or (not problem.partial and (a.sum(axis=0) < q).any()):
         return None
+    holders = [np.flatnonzero(a[:, line]) for line in range(len(q))]
     prices = np.zeros(len(q))
     # start from each line alone: a node's whole shipment cost spread over its units of it
-    for line in range(len(q)):
-        prices[line] = _line_price(a[:, line], c + f / np.maximum(a[:, line], 1.0), q[line], cap)
+    for line, rows in enumerate(holders):
+        units = a[rows, line]
+        prices[line] = _line_price(units, c[rows] + f[rows] / units, q[line], cap)
     earn = np.maximum(prices[None, :] - c[:, None], 0.0) * a
-    best = _bound(prices, q, earn, f)
+    total = earn.sum(axis=1)  # what each node earns over all lines, kept up to date
+    best = _bound(prices, q, total, f)
     for _ in range(passes):
         before = best
-        for line in range(len(q)):
-            others = earn.sum(axis=1) - earn[:, line]
-            column = a[:, line]
-            threshold = c + np.maximum(0.0, f - others) / np.maximum(column, 1.0)
-            prices[line] = _line_price(column, threshold, q[line], cap)
-            earn[:, line] = np.maximum(prices[line] - c, 0.0) * column
-        best = _bound(prices, q, earn, f)
-        if best <= before + 1e-12 * max(1.0, abs(before)):
+        for line, rows in enumerate(holders):
+            units = a[rows, line]
+            others = total[rows] - earn[rows, line]
+            threshold = c[rows] + np.maximum(0.0, f[rows] - others) / units
+            prices[line] = _line_price(units, threshold, q[line], cap)
+            gained = np.maximum(prices[line] - c[rows], 0.0) * units
+            total[rows] += gained - earn[rows, line]
+            earn[rows, line] = gained
+        best = _bound(prices, q, total, f)
+        if best <= before + 1e-6 * max(1.0, abs(before)):
             break
-    margin = earn.sum(axis=1) - f  # h_n
+    margin = total - f  # h_n
     low = 0 if problem.partial else min(max(1, at_least), n)
     limit = problem.shipment_limit
     high = n if limit is None else min(limit, n)
@@ -102,16 +107,15 @@ def price_bound(
     return PriceBound(prices, bound, using)
 
 
-def _bound(prices: FloatArray, q: FloatArray, earn: FloatArray, f: FloatArray) -> float:
+def _bound(prices: FloatArray, q: FloatArray, total: FloatArray, f: FloatArray) -> float:
     """L at these prices, the choice of nodes free (what the ascent maximises)."""
-    return float(prices @ q - np.maximum(earn.sum(axis=1) - f, 0.0).sum())
+    return float(prices @ q - np.maximum(total - f, 0.0).sum())
 
 
 def _line_price(units: FloatArray, threshold: FloatArray, quantity: float, cap: float) -> float:
-    """The price at which the supply of nodes entering at `threshold` first covers `quantity`
-    (or `cap`, the unfilled unit's penalty, when that is lower)."""
-    held = np.flatnonzero(units > 0)
-    order = held[np.argsort(threshold[held], kind="stable")]
+    """The price at which the supply of the holders (`units` > 0 each), entering at
+    `threshold`, first covers `quantity` (or `cap`, the unfilled unit's penalty, if lower)."""
+    order = np.argsort(threshold, kind="stable")
     supply = np.cumsum(units[order])
     enough = int(np.searchsorted(supply, quantity - 1e-9))
     price = float(threshold[order[enough]]) if enough < len(order) else np.inf

@@ -91,6 +91,8 @@ class SourcingProblem:
     transfer_bias: float = 0.0
     fill_first: bool = False
     fill_penalty: float = 0.0  # the penalty per unfilled unit while `fill_first`
+    # results computed once per problem (each subset starts empty): see covering.fewest_shipments
+    memo: dict[object, object] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def build(
@@ -279,6 +281,8 @@ class SourcingProblem:
 
     def subset(self, keep: BoolArray, why: Reason) -> SourcingProblem:
         """The same problem on fewer candidates; the dropped ones are marked with `why`."""
+        if keep.all():
+            return self
         reason = self.reason.copy()
         reason[self.nodes[~keep]] = why
         return replace(
