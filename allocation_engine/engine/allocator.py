@@ -29,7 +29,7 @@ from allocation_engine.engine.assignment import (
 )
 from allocation_engine.engine.budget import Budget, OutOfTime
 from allocation_engine.engine.covering import fewest_shipments
-from allocation_engine.engine.enumeration import cheapest_set
+from allocation_engine.engine.enumeration import search
 from allocation_engine.engine.greedy import (
     cheapest_cover,
     fewest_splits_by_average_distance,
@@ -117,13 +117,14 @@ def _optimise(problem: SourcingProblem, method: str, budget: Budget, seed: int) 
         reduction = reduce(problem, budget)
         solved, bound, dominator = reduction.problem, reduction.bound, reduction.dominator
         at_least: int | None = reduction.at_least
-        hint = cheapest_cover(solved)
-        best = None if budget.expired() else cheapest_set(solved)
-        if best is not None:
-            # Few candidates left: trying every node set proves the optimum without the solver.
+        found = search(solved, reduction.at_least, budget)
+        bound[solved.nodes] = np.fmax(bound[solved.nodes], found.bound)
+        solved, hint, priced = found.problem, found.plan, found.prices
+        if hint is not None and found.proven:
+            # Every node set that could hold an optimal plan was tried: no solver needed.
             return build_plan(
                 solved,
-                best,
+                hint,
                 method=method,
                 status=Status.OPTIMAL,
                 gap=0.0,
@@ -134,6 +135,7 @@ def _optimise(problem: SourcingProblem, method: str, budget: Budget, seed: int) 
             )
     else:
         solved, hint, dominator, at_least = problem, cheapest_cover(problem), None, None
+        priced = None
         bound = np.full(len(problem.network), np.nan)
         bound[problem.nodes] = lower_bounds(problem)[0]
     # No greedy plan under a shipment limit: when no `limit` nodes together hold the order,
@@ -149,7 +151,7 @@ def _optimise(problem: SourcingProblem, method: str, budget: Budget, seed: int) 
         and fewest_shipments(solved, up_to=min(3, limit), budget=budget)[0] > limit
     ):
         return _shortfall(problem, method, budget, seed)
-    solution = solve(solved, hint, budget=budget, seed=seed, at_least=at_least)
+    solution = solve(solved, hint, budget=budget, seed=seed, at_least=at_least, prices=priced)
     if solution.infeasible:
         return _shortfall(problem, method, budget, seed)
     units, status, gap = (

@@ -1,64 +1,240 @@
-"""Enumeration of node sets, for the problems candidate reduction leaves small.
+"""Enumeration of node sets: an exact search for the problems the reduction leaves small, and for
+the bulk orders whose prices leave few sets worth trying.
 
-With the set of nodes that may ship fixed, the cheapest plan is known in closed form: each line
-(each ship-together bundle whole) is filled from the set's nodes in order of unit cost, cheapest
-first, and a node left with nothing to ship pays nothing (`covering.cheapest_plans` uses the same
-fact). For every plan P the set U of nodes it uses gives a plan at most as dear (P's units are
-one way to fill the lines from U, the cheapest-first fill is the cheapest way, and it can only
-leave nodes of U unused), and every set's plan is a plan. So the least over all sets is the
-optimum: trying every set of up to `shipment_limit` of n candidates proves it, with no solver.
+With the set U of nodes that may ship fixed, the cheapest plan is known in closed form: each line
+(each ship-together bundle whole) is filled from U's nodes in order of unit cost, cheapest first,
+and a node left with nothing to ship pays nothing (`covering.cheapest_plans` uses the same fact).
+For every plan P the set U of nodes it uses gives a plan at most as dear (P's units are one way
+to fill the lines from U, the cheapest-first fill is the cheapest way, and it can only leave
+nodes of U unused), and every set's plan is a plan. So the least over a family of sets that
+contains the set of some optimal plan is the optimum.
+
+Two such families:
+- every set of up to `shipment_limit` candidates, when there are few (`few_enough`);
+- the sets within the price gap. With prices lambda (see prices.py), every plan that uses
+  exactly the set U costs at least  L0 + sum over n in U xor D of |h_n|,  where L0 is the
+  Lagrangian bound with the choice of nodes free, h_n each node's margin and D the nodes of
+  positive margin: cost >= sum_l lambda_l q_l - sum_{n in U} h_n, and L0 = sum_l lambda_l q_l -
+  sum_{n in D} h_n. An optimal plan costs at most any known plan's cost B, so its set U has
+  sum_{U xor D} |h_n| <= B - L0: trying every set whose toggles from D fit in that gap is exact.
+  On bulk orders the gap is about one package and few nodes have margins that small, so the
+  sets to try are a few hundred where the candidates are a hundred or more. When they would be
+  more than MAX_SETS, the search declines and the solver takes the problem.
 
 Costs are compared as the solver compares them (integers at objective.MICRO resolution, ties
 towards the plan whose used rows have the smallest sum of row + 1, as the solver's tie tier), so
 this search and CP-SAT return the same plan. It declines (None) when partial fulfilment is
-allowed, when the sets are too many to try quickly, or when the integer costs could overflow.
+allowed or when the integer costs could overflow.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
+import numpy.typing as npt
 
-from allocation_engine.engine.assignment import Units
-from allocation_engine.engine.greedy import cheapest_on
+from allocation_engine.engine.assignment import Units, total_cost
+from allocation_engine.engine.budget import Budget
+from allocation_engine.engine.greedy import cheapest_cover, cheapest_on, priced_cover
 from allocation_engine.engine.objective import MICRO
-from allocation_engine.engine.problem import SourcingProblem
+from allocation_engine.engine.prices import PriceBound, lp_price_bound, price_bound
+from allocation_engine.engine.problem import Reason, SourcingProblem
 
-MAX_WORK = 300_000  # sets x candidates x lines: about a millisecond of array work
+MAX_WORK = 300_000  # all sets x candidates x lines: well under a millisecond of array work
+MAX_SETS = 20_000  # sets within the price gap worth trying before the solver is faster
+MAX_CELLS = 4_000_000  # sets x candidates held at once (4 MB of flags)
 SAFE = 2**62  # integer costs stay below this (int64 with a factor 2 to spare)
+# Candidates up to which the LP's prices are worth their cost (a few ms at a hundred; tens of
+# ms at several hundred, where the ascent's prices and the solver do better)
+LP_NODES = 150
+
+Members = npt.NDArray[np.bool_]  # sets x candidates: which candidates each set holds
+
+
+@dataclass(frozen=True)
+class Search:
+    """What the search before the solver found: the candidates left (the prices may fix some),
+    the best plan on them, whether it is proven optimal, and the tightest prices (for the
+    solver's cut). `bound` holds, per candidate given, the bound that fixed it (NaN if kept)."""
+
+    problem: SourcingProblem
+    plan: Units | None
+    proven: bool
+    prices: PriceBound | None
+    bound: npt.NDArray[np.float64]
+
+
+def search(problem: SourcingProblem, at_least: int, budget: Budget) -> Search:
+    """Plans without the solver where it can prove the optimum: every node set when there are
+    few candidates; else the greedy and the price-guided plans, the nodes the prices fix left
+    out, and the sets within the price gap, at the ascent's prices first, then, still unproven
+    on few enough candidates, at the LP's. Each step asks the budget first."""
+    bound = np.full(len(problem.nodes), np.nan)
+    plan = cheapest_cover(problem)
+    if problem.partial or budget.expired():
+        return Search(problem, plan, False, None, bound)
+    if few_enough(problem):
+        best, proven = cheapest_set(problem)
+        return Search(problem, best if proven else plan, proven, None, bound)
+    rows = np.arange(len(problem.nodes))  # the input's row of each candidate left
+    prices = None
+    for bounding in (price_bound, lp_price_bound):
+        if budget.expired() or (bounding is lp_price_bound and len(rows) > LP_NODES):
+            break
+        tighter = bounding(problem, at_least)
+        if tighter is None:
+            break
+        prices = tighter
+        guided = priced_cover(problem, prices.using)
+        if guided is not None and (
+            plan is None or total_cost(problem, guided) < total_cost(problem, plan)
+        ):
+            plan = guided
+        if plan is None:
+            break
+        cost = total_cost(problem, plan)
+        keep = prices.without_dearer(cost)
+        bound[rows[~keep]] = prices.using[~keep]
+        problem, prices, plan, rows = (
+            problem.subset(keep, Reason.COST_BOUND),
+            prices.subset(keep),
+            plan[keep],
+            rows[keep],
+        )
+        if budget.expired():
+            break
+        best, proven = cheapest_set(problem, prices, cost)
+        if best is not None and total_cost(problem, best) <= cost:
+            plan = best
+        if proven:
+            return Search(problem, plan, True, prices, bound)
+    return Search(problem, plan, False, prices, bound)
 
 
 def few_enough(problem: SourcingProblem) -> bool:
-    """Whether `cheapest_set` tries this problem's sets (it may still decline on costs)."""
+    """Whether `cheapest_set` tries every node set of this problem."""
     n, lines = len(problem.nodes), len(problem.quantity)
     return not problem.partial and n > 0 and (2**n) * n * max(lines, 1) <= MAX_WORK
 
 
-def cheapest_set(problem: SourcingProblem) -> Units | None:
-    """The optimal plan found by trying every node set, or None when this search declines."""
-    if not few_enough(problem):
-        return None
-    n, lines = len(problem.nodes), len(problem.quantity)
+def cheapest_set(
+    problem: SourcingProblem, prices: PriceBound | None = None, upper_bound: float = math.inf
+) -> tuple[Units | None, bool]:
+    """The best plan found by trying every node set or (given `prices` and the cost of a known
+    plan, `upper_bound`) the sets within the price gap, and whether it is proven optimal: the
+    search may stop short of the whole gap (too many sets) with the best plan of a narrower one.
+    (None, False) when it declines."""
+    n = len(problem.nodes)
+    if problem.partial or n == 0:
+        return None, False
     fixed = np.rint(problem.shipment_fixed * MICRO).astype(np.int64)
     unit = np.rint(problem.unit_cost * MICRO).astype(np.int64)
     if float(fixed.sum()) + float(unit.max()) * problem.units >= SAFE:
-        return None
-    member = (np.arange(1, 2**n)[:, None] >> np.arange(n)[None, :]) & 1 == 1
+        return None, False
+    if few_enough(problem):
+        member = (np.arange(1, 2**n)[:, None] >> np.arange(n)[None, :]) & 1 == 1
+        best = _best(problem, _within_limit(problem, member), fixed, unit)
+        return best, best is not None
+    if prices is None or not math.isfinite(upper_bound):
+        return None, False
+    # Widen the gap from a quarter of the known plan's: the sets within a gap g settle the
+    # optimum once the best of them costs at most L0 + g (every set it leaves out costs more).
+    gap = upper_bound - prices.free_bound
+    width = gap / 4
+    best = None
+    while True:
+        within = _within_gap(prices, prices.free_bound + width)
+        if within is None:
+            return best, False
+        found = _best(problem, _within_limit(problem, within), fixed, unit)
+        if found is not None:
+            best = found
+            cost = total_cost(problem, found)
+            if cost <= prices.free_bound + width or width >= gap:
+                return best, True
+            width = min(gap, max(2 * width, cost - prices.free_bound))
+        elif width >= gap:  # the known plan's own set is within: only float error gets here
+            return None, False
+        else:
+            width = min(gap, 2 * width)
+
+
+def _within_limit(problem: SourcingProblem, member: Members) -> Members:
+    """The sets of at least one and at most `shipment_limit` nodes."""
     limit = problem.shipment_limit
-    if limit is not None:
-        member = member[member.sum(axis=1) <= limit]
-    usable = problem.usable
+    sizes = member.sum(axis=1)
+    return member[(sizes > 0) & (sizes <= (len(problem.nodes) if limit is None else limit))]
+
+
+def _within_gap(prices: PriceBound, upper_bound: float) -> Members | None:
+    """Every set whose toggles from the nodes of positive margin fit in the price gap (see the
+    module docstring), or None when they are more than MAX_SETS."""
+    margin = prices.margin
+    gap = upper_bound - prices.free_bound
+    gap += 1e-9 * max(1.0, abs(upper_bound))  # float slack: never lose a set at the edge
+    if gap < 0:
+        return None  # the known plan is below the bound: only float error can say so
+    toggle = np.abs(margin)
+    order = np.argsort(toggle, kind="stable")
+    cost = toggle[order]
+    # toggle sets by size: rows of positions into `order`, increasing, with their summed cost
+    level = np.empty((1, 0), dtype=np.intp)
+    spent = np.zeros(1)
+    found = [np.zeros((1, len(margin)), dtype=bool)]
+    total = 1
+    while len(level):
+        last = level[:, -1] if level.shape[1] else np.full(len(level), -1)
+        reach = np.searchsorted(cost, gap - spent, side="right")  # first position past the gap
+        count = np.maximum(reach - (last + 1), 0)
+        total += int(count.sum())
+        if total > MAX_SETS or total * len(margin) > MAX_CELLS:
+            return None
+        parent = np.repeat(np.arange(len(level)), count)
+        step = np.arange(len(parent)) - np.repeat(np.cumsum(count) - count, count)
+        chosen = last[parent] + 1 + step
+        level = np.column_stack([level[parent], chosen])
+        spent = spent[parent] + cost[chosen]
+        flips = np.zeros((len(level), len(margin)), dtype=bool)
+        flips[np.repeat(np.arange(len(level)), level.shape[1]), order[level.ravel()]] = True
+        found.append(flips)
+    return np.vstack(found) ^ (margin > 0)[None, :]
+
+
+def _best(
+    problem: SourcingProblem,
+    member: Members,
+    fixed: npt.NDArray[np.int64],
+    unit: npt.NDArray[np.int64],
+) -> Units | None:
+    """The cheapest of the sets' plans (then the smallest sum of row + 1 over the rows used);
+    None when no set holds the whole order."""
+    n, lines = len(problem.nodes), len(problem.quantity)
+    if len(member) == 0:
+        return None
+    by_cost = np.lexsort((np.arange(n), problem.unit_cost))
+    # each set's members in cost order, padded with a row n that holds and costs nothing
+    ranked = member[:, by_cost]
+    sizes = ranked.sum(axis=1)
+    rows, cols = np.nonzero(ranked)  # row by row, each row's members in cost order
+    slot = np.arange(len(rows)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    members = np.full((len(member), int(sizes.max())), n, dtype=np.intp)
+    members[rows, slot] = by_cost[cols]
+    usable = np.vstack([problem.usable, np.zeros((1, lines), dtype=np.int64)])
+    fixed, unit = np.append(fixed, 0), np.append(unit, 0)
     left = np.broadcast_to(problem.quantity, (len(member), lines)).copy()
     cost = np.zeros(len(member), dtype=np.int64)
     tie = np.zeros(len(member), dtype=np.int64)
-    for row in np.lexsort((np.arange(n), problem.unit_cost)):
-        take = np.where(member[:, row, None], np.minimum(usable[row], left), 0)
+    for column in members.T:
+        take = np.minimum(usable[column], left)
         units = take.sum(axis=1)
         ships = units > 0
-        cost += ships * fixed[row] + units * unit[row]
-        tie += ships * (row + 1)
+        cost += ships * fixed[column] + units * unit[column]
+        tie += ships * (column + 1)
         left -= take
     complete = np.flatnonzero(~left.any(axis=1))
     if len(complete) == 0:
         return None
     best = complete[np.lexsort((tie[complete], cost[complete]))[0]]
-    return cheapest_on(problem, [int(r) for r in np.flatnonzero(member[best])])
+    return cheapest_on(problem, [int(r) for r in members[best] if r < n])

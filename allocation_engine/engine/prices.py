@@ -28,10 +28,11 @@ so stopping after any pass leaves a valid (if weaker) bound.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
+from ortools.linear_solver import pywraplp
 
 from allocation_engine.engine.problem import SourcingProblem
 
@@ -47,6 +48,18 @@ class PriceBound:
     prices: FloatArray
     bound: float  # L: no plan costs less
     using: FloatArray  # per candidate: no plan that uses it costs less
+    margin: FloatArray  # h_n per candidate
+    free_bound: float  # L with the choice of nodes free of the shipment counts
+
+    def without_dearer(self, upper_bound: float) -> npt.NDArray[np.bool_]:
+        """The candidates some plan of cost at most `upper_bound` may use (all others cost
+        more, by `using`); never one of positive margin, so the bounds hold on the rest."""
+        keep: npt.NDArray[np.bool_] = self.using <= upper_bound + 1e-9 * max(1.0, abs(upper_bound))
+        return keep | (self.margin > 0)
+
+    def subset(self, keep: npt.NDArray[np.bool_]) -> PriceBound:
+        """The same prices and bounds on the candidates kept (see `without_dearer`)."""
+        return replace(self, using=self.using[keep], margin=self.margin[keep])
 
 
 def price_bound(
@@ -104,7 +117,57 @@ def price_bound(
         swap = chosen > 0 and (chosen == high or chosen > int((margin > 0).sum()))
         worst = float(margin[ranked[chosen - 1]]) if swap else 0.0
         using[rest] = bound + worst - margin[rest]
-    return PriceBound(prices, bound, using)
+    return PriceBound(prices, bound, using, margin, best)
+
+
+def lp_price_bound(problem: SourcingProblem, at_least: int = 1) -> PriceBound | None:
+    """The prices of the LP relaxation's optimum (GLOP), the best the ascent could reach, with
+    a price mu for "at least `at_least` shipments" besides: every node's margin gains mu and the
+    bound mu x at_least, since a plan of |U| >= at_least shipments pays mu (|U| - at_least) >= 0
+    more than it needs. For the small problems the reduction leaves, where a tighter bound
+    means fewer node sets to try (enumeration.py); None where the LP cannot be solved."""
+    a, q = problem.usable, problem.quantity
+    f, c = problem.shipment_fixed, problem.unit_cost
+    n = len(f)
+    if n == 0 or (not problem.partial and (a.sum(axis=0) < q).any()):
+        return None
+    lp = pywraplp.Solver.CreateSolver("GLOP")
+    if lp is None:
+        return None
+    objective = lp.Objective()
+    use = [lp.NumVar(0.0, 1.0, "") for _ in range(n)]
+    for row in range(n):
+        objective.SetCoefficient(use[row], float(f[row]))
+    demand = []
+    for line in range(len(q)):
+        rows = np.flatnonzero(a[:, line])
+        fill = lp.Constraint(float(q[line]), float(q[line]))
+        for row in rows.tolist():
+            units = lp.NumVar(0.0, float(a[row, line]), "")
+            link = lp.Constraint(-lp.infinity(), 0.0)  # units <= a x use
+            link.SetCoefficient(units, 1.0)
+            link.SetCoefficient(use[row], -float(a[row, line]))
+            objective.SetCoefficient(units, float(c[row]))
+            fill.SetCoefficient(units, 1.0)
+        if problem.partial:
+            unfilled = lp.NumVar(0.0, float(q[line]), "")
+            objective.SetCoefficient(unfilled, problem.penalty)
+            fill.SetCoefficient(unfilled, 1.0)
+        demand.append(fill)
+    k = 0 if problem.partial else max(1, at_least)
+    count = lp.Constraint(float(k), lp.infinity())
+    for row in range(n):
+        count.SetCoefficient(use[row], 1.0)
+    objective.SetMinimization()
+    if lp.Solve() != pywraplp.Solver.OPTIMAL:
+        return None
+    prices = np.array([d.dual_value() for d in demand])
+    if problem.partial:
+        prices = np.minimum(prices, problem.penalty)
+    mu = max(0.0, count.dual_value())
+    margin = (np.maximum(prices[None, :] - c[:, None], 0.0) * a).sum(axis=1) - f + mu
+    bound = float(prices @ q) + mu * k - float(np.maximum(margin, 0.0).sum())
+    return PriceBound(prices, bound, bound + np.maximum(0.0, -margin), margin, bound)
 
 
 def _bound(prices: FloatArray, q: FloatArray, total: FloatArray, f: FloatArray) -> float:

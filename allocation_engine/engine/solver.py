@@ -24,7 +24,8 @@ from ortools.sat.python import cp_model
 from allocation_engine.engine.assignment import Units, empty, plan_cost, total_cost
 from allocation_engine.engine.budget import Budget
 from allocation_engine.engine.covering import fewest_shipments
-from allocation_engine.engine.objective import choose
+from allocation_engine.engine.objective import MICRO, choose
+from allocation_engine.engine.prices import PriceBound
 from allocation_engine.engine.problem import SourcingProblem
 from allocation_engine.engine.reduction import most_shipments
 
@@ -48,6 +49,37 @@ class _Model(cp_model.CpModel):
         pass
 
 
+def _within_price_gap(
+    model: cp_model.CpModel, use: list[cp_model.IntVar], prices: PriceBound, upper_bound: float
+) -> None:
+    """No plan dearer than `upper_bound` (a known plan's cost) is needed, and every plan costs at
+    least L0 + the margins of the nodes it uses against the prices' choice (enumeration.py): so
+    the margins of those toggles add up to at most upper_bound - L0. Redundant for the integer
+    model; a knapsack CP-SAT propagates at once, where its own LP finds it late or not at all.
+    In integers of 1/MICRO: margins rounded down, the gap up, so no plan is cut off."""
+    gap = upper_bound - prices.free_bound
+    if not np.isfinite(gap) or gap < 0:
+        return
+    toggle = np.floor(np.abs(prices.margin) * MICRO).astype(np.int64)
+    rhs = int(np.ceil(gap * MICRO * (1 + 1e-9))) + 1
+    if float(toggle.sum()) >= 2**62 or rhs >= 2**62:
+        return
+    opened = prices.margin > 0
+    terms = []
+    constant = 0
+    for row, var in enumerate(use):
+        if toggle[row] == 0:
+            continue
+        if opened[row]:  # toggled when left out: t (1 - use)
+            constant += int(toggle[row])
+            terms.append((var, -int(toggle[row])))
+        else:
+            terms.append((var, int(toggle[row])))
+    if terms:
+        expr = cp_model.LinearExpr.weighted_sum([v for v, _ in terms], [w for _, w in terms])
+        model.add(expr <= rhs - constant)
+
+
 NOT_SOLVED = Solution(None, optimal=False, infeasible=False, gap=float("nan"))
 
 
@@ -58,9 +90,11 @@ def solve(
     budget: Budget,
     seed: int = 0,
     at_least: int | None = None,
+    prices: PriceBound | None = None,
 ) -> Solution:
     """Solves the problem exactly (or until `budget` runs out), warm-started from `hint`.
-    `at_least` is a known floor on the shipments of a complete plan (found here when None)."""
+    `at_least` is a known floor on the shipments of a complete plan (found here when None);
+    `prices` on these candidates add the price-gap cut (see `_within_price_gap`)."""
     if budget.expired():
         return NOT_SOLVED
     model = _Model()
@@ -127,6 +161,8 @@ def solve(
     if not problem.partial:
         floor = fewest_shipments(problem, budget=budget)[0] if at_least is None else at_least
         model.add(sum(use) >= floor)
+    if prices is not None and hint is not None:
+        _within_price_gap(model, use, prices, total_cost(problem, hint))
 
     model.minimize(cp_model.LinearExpr.weighted_sum([v for v, _ in terms], [w for _, w in terms]))
 
