@@ -79,6 +79,8 @@ def _complete_triples(problem: SourcingProblem, budget: Budget | None = None) ->
     coverable = (lack <= usable.max(axis=0)).all(axis=1)
     pairs, lack = pairs[coverable], lack[coverable]
     levels_held = sum(len(np.unique(usable[:, line])) for line in range(usable.shape[1]))
+    need: npt.NDArray[np.int64] | npt.NDArray[np.uint64]
+    have: npt.NDArray[np.int64] | npt.NDArray[np.uint64]
     if usable.shape[1] <= -(-levels_held // 64):
         need, have = lack, usable
     else:

@@ -165,7 +165,10 @@ def _within_limit(problem: SourcingProblem, member: Members) -> Members:
     """The sets of at least one and at most `shipment_limit` nodes."""
     limit = problem.shipment_limit
     sizes = member.sum(axis=1)
-    return member[(sizes > 0) & (sizes <= (len(problem.nodes) if limit is None else limit))]
+    kept: Members = member[
+        (sizes > 0) & (sizes <= (len(problem.nodes) if limit is None else limit))
+    ]
+    return kept
 
 
 def _within_gap(prices: PriceBound, upper_bound: float) -> Members | None:
