@@ -33,7 +33,7 @@ test: check
 	$(PY) -m pytest
 
 # Every benchmark family at full size: the report (Markdown, plots, JSON) lands in reports/bench/,
-# then the pytest-benchmark suites (F1, F2, F3) add their statistics beside it.
+# then the pytest-benchmark suites (F1 to F5) add their statistics beside it.
 bench: $(STAMP)
 	$(VENV)/bin/allocation-engine bench --full --out reports/bench
 	$(PY) -m pytest benchmarks --benchmark-enable --benchmark-json=reports/bench/pytest-benchmark.json

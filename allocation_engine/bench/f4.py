@@ -11,7 +11,9 @@ F5 (long baskets): 20 to 60 lines of 1 or 2 units, on the F2 stock depths: the r
 order of a shop or a large consumer basket.
 
 Both use the F2 network (German cities, the same node mix); every order gets fresh stock of its
-own skus, and a fixed seed gives the same orders on every run.
+own skus, and a fixed seed gives the same orders on every run. `Family.share` draws every order's
+skus at one share of nodes instead (F5 thinner than 20 %, say: then one warehouse rarely holds
+the whole basket and the plan splits).
 """
 
 from __future__ import annotations
@@ -48,10 +50,14 @@ class Family:
 
     kind: str  # "bulk" (F4) or "long" (F5)
     nodes: int
+    # Share of nodes carrying each sku, for every order; None: the family's own (BULK_SHARES
+    # alternating for F4, LONG_SHARE for F5). Set, it shows in the name (and the order ids).
+    share: float | None = None
 
     @property
     def name(self) -> str:
-        return f"{'F4' if self.kind == 'bulk' else 'F5'}-n{self.nodes}"
+        name = f"{'F4' if self.kind == 'bulk' else 'F5'}-n{self.nodes}"
+        return name if self.share is None else f"{name}-s{self.share:g}"
 
 
 def instances(family: Family, count: int, seed: int = SEED) -> Iterator[f2.Instance]:
@@ -70,7 +76,7 @@ def _bulk(rng: np.random.Generator, net: Network, family: Family, i: int) -> f2.
     low, high = np.log(BULK_UNITS[0]), np.log(BULK_UNITS[1] + 1)
     quantity = np.floor(np.exp(rng.uniform(low, high, lines))).astype(int)
     quantity = np.clip(quantity, *BULK_UNITS)
-    share = BULK_SHARES[i % len(BULK_SHARES)]
+    share = BULK_SHARES[i % len(BULK_SHARES)] if family.share is None else family.share
     customer = CustomerType.B2B if i % B2B_EVERY == B2B_EVERY - 1 else CustomerType.B2C
     skus = _skus(rng, lines)
     inventory = f2.stock(rng, net, f2.carry_probability(net, share), skus, BULK_DEPTH)
@@ -82,7 +88,8 @@ def _long(rng: np.random.Generator, net: Network, family: Family, i: int) -> f2.
     lines = int(rng.integers(LONG_LINES[0], LONG_LINES[1] + 1))
     quantity = rng.choice(LONG_QUANTITIES, size=lines, p=LONG_P)
     skus = _skus(rng, lines)
-    inventory = f2.stock(rng, net, f2.carry_probability(net, LONG_SHARE), skus, f2.DEPTH)
+    share = LONG_SHARE if family.share is None else family.share
+    inventory = f2.stock(rng, net, f2.carry_probability(net, share), skus, f2.DEPTH)
     order = _order(rng, f"{family.name}-{i:03d}", skus, quantity, CustomerType.B2C)
     return f2.Instance(order.id, net, inventory, order)
 

@@ -1,7 +1,8 @@
 """Key figures of a set of outcomes: latency, cost against the proven optimum, splits, km, fill.
 
 Definitions (used by both the bench report and the replay report):
-- latency p50 / p99: percentiles (linear interpolation) of wall-clock seconds per order, in ms;
+- latency p50 / p90 / p99: percentiles (linear interpolation) of wall-clock seconds per order,
+  in ms, and max, the slowest order;
 - gap: (cost - optimum) / optimum per order, where the optimum is the cost of a plan some exact
   method proved OPTIMAL for that order on that stock; orders without one are left out;
 - split rate: share of orders shipped in more than one package;
@@ -41,6 +42,8 @@ class Kpis:
     p50_ms: float
     p99_ms: float
     mean_ms: float
+    p90_ms: float
+    max_ms: float
     proven_optimal: float  # share of orders with status OPTIMAL
     planned: float  # share of orders with a plan (not INFEASIBLE, not out of time)
     total_cost: float
@@ -110,6 +113,8 @@ def kpis(method: str, outcomes: Sequence[Outcome], best: Mapping[str, float]) ->
         p50_ms=percentile(ms, 50),
         p99_ms=percentile(ms, 99),
         mean_ms=float(np.mean(ms)) if ms else math.nan,
+        p90_ms=percentile(ms, 90),
+        max_ms=max(ms) if ms else math.nan,
         proven_optimal=sum(o.status == "OPTIMAL" for o in outcomes) / n if n else math.nan,
         planned=len(planned) / n if n else math.nan,
         total_cost=total,

@@ -52,6 +52,9 @@ def allocate_mip(
     solver = pywraplp.Solver.CreateSolver(backend)
     if solver is None:
         raise ValueError(f"OR-Tools has no {backend} backend in this build")
+    if backend == "HIGHS":
+        # HiGHS prints its banner on every solve otherwise (through progress bars, into logs).
+        solver.SetSolverSpecificParametersAsString("output_flag=false")
     usable, covers, q = problem.usable, problem.covers, problem.quantity
     rows = range(len(problem.nodes))
     objective = solver.Objective()

@@ -1,7 +1,8 @@
 """Writes bench results as JSON and as a Markdown report with PNG plots (matplotlib, no screen).
 
 The report's sections: where each target stands, then F2 (per method over the whole grid, then
-latency per cell), F1 (cost against the LP bound per setting, then order-by-order figures), F3.
+latency per cell), F4 and F5 (per set of orders, per method), F1 (cost against the LP bound per
+setting, then order-by-order figures), F3.
 `markdown_table` and `save_figure` serve the replay report too.
 """
 
@@ -150,6 +151,9 @@ def write_bench_report(results: dict[str, Any], out: Path) -> Path:
     ]
     if "f2" in results:
         parts += _f2_section(results["f2"], out)
+    for family in ("f4", "f5"):
+        if results.get(family, {}).get("sets"):
+            parts += _f45_section(family, results[family], out)
     if "f1" in results:
         parts += _f1_section(results["f1"], out)
     parts += _f3_section(results.get("f3"))
@@ -257,6 +261,124 @@ def _split_plot(f2: dict[str, Any], out: Path) -> str:
     ax.set(ylabel="orders in > 1 package (%)", title="F2: split rate per method")
     ax.tick_params(axis="x", rotation=20)
     return save_figure(figure, out / "f2_split_rate.png")
+
+
+F45_HEADERS = (
+    "method",
+    "orders",
+    "p50 ms",
+    "p90 ms",
+    "p99 ms",
+    "max ms",
+    "OPTIMAL",
+    "FEASIBLE",
+    "INFEASIBLE",
+    "not finished",
+    "off optimum",
+    "gap max",
+    "time / engine",
+)
+F45_ABOUT = {
+    "f4": (
+        "F4: bulk B2B orders",
+        "2 to 8 lines of 40 to 1,000 units each on distributor stock (warehouses hundreds of "
+        "units a sku, suppliers up to a thousand, stores a handful), skus drawn at 5 % and 20 % "
+        "of nodes in turn; every fourth order is B2B (warehouses only).",
+    ),
+    "f5": (
+        "F5: long baskets",
+        "20 to 60 lines of 1 or 2 units on the F2 stock depths.",
+    ),
+}
+
+
+def _f45_section(family: str, found: dict[str, Any], out: Path) -> list[str]:
+    title, about = F45_ABOUT[family]
+    parts = [
+        f"## {title}",
+        f"{about} Every order is planned by every method on the same fresh stock (the exact "
+        "methods on the first orders of a set where the run limits them). **not finished**: no "
+        "plan within the method's time limit, counted at that limit; **off optimum**: planned at "
+        "another cost than the best optimum some exact method proved; **time / engine**: median "
+        "over orders of the method's time over the engine's.",
+    ]
+    for s in found["sets"]:
+        share = "" if s.get("share") is None else f", skus at {s['share'] * 100:g} % of nodes"
+        limits = ", ".join(f"{m} {t:g} s" for m, t in s["time_limits"].items())
+        parts += [
+            f"### {s['family']} ({s['orders']} orders, {s['nodes']:,} nodes{share})",
+            markdown_table(F45_HEADERS, f45_rows(s)),
+            f"Time limits: {limits}. Engine against the best independent MIP (the faster of the "
+            f"backends on each order, {s['best_mip_orders']} orders): "
+            f"{fmt(s['speed_ratio'].get('best-mip'), 'x')} (median of per-order ratios). Engine "
+            f"orders past {s['engine_time_limit']['limit_s']:g} s + "
+            f"{s['engine_time_limit']['slack'] * 100:g} %: {s['engine_time_limit']['over']} of "
+            f"{s['engine_time_limit']['orders']}.",
+        ]
+        parts += _disagreements(s["disagreements"])
+        if s["status_conflicts"]:
+            rows = [
+                [c["order_id"], ", ".join(f"{m} {v}" for m, v in c["statuses"].items())]
+                for c in s["status_conflicts"][:10]
+            ]
+            parts += [
+                f"**Exact methods disagree on feasibility on {len(s['status_conflicts'])} "
+                "orders** (first 10):",
+                markdown_table(("order", "status per method"), rows),
+            ]
+    parts.append(f"![{family} latency]({_f45_plot(family, found, out)})")
+    return parts
+
+
+def f45_rows(found: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for m in ordered(list(found["methods"])):
+        k = found["methods"][m]
+        seen = found["statuses"].get(m, {})
+        rows.append(
+            [
+                m,
+                str(k["orders"]),
+                fmt(k["p50_ms"], "ms"),
+                fmt(k["p90_ms"], "ms"),
+                fmt(k["p99_ms"], "ms"),
+                fmt(k["max_ms"], "ms"),
+                str(seen.get("OPTIMAL", 0)),
+                str(seen.get("FEASIBLE", 0)),
+                str(seen.get("INFEASIBLE", 0)),
+                str(sum(v for st, v in seen.items() if st not in PLAN_STATUSES)),
+                str(found["off_optimum"].get(m, 0)),
+                fmt(k["gap_max"], "%"),
+                "1x" if m == "engine" else fmt(found["speed_ratio"].get(m), "x"),
+            ]
+        )
+    return rows
+
+
+PLAN_STATUSES = ("OPTIMAL", "FEASIBLE", "INFEASIBLE")
+# The columns a terminal has room for (the CLI prints them after a run).
+F45_CONSOLE = ("method", "orders", "p50 ms", "p99 ms", "max ms", "OPTIMAL", "not finished")
+
+
+def f45_console_rows(found: dict[str, Any]) -> list[list[str]]:
+    """`f45_rows` cut to F45_CONSOLE plus the time over the engine's (as "x engine")."""
+    keep = [F45_HEADERS.index(h) for h in (*F45_CONSOLE, "time / engine")]
+    return [[row[i] for i in keep] for row in f45_rows(found)]
+
+
+def _f45_plot(family: str, found: dict[str, Any], out: Path) -> str:
+    """Per set, each order's time per method (log scale): the spread behind the percentiles."""
+    sets = found["sets"]
+    figure, axes = plt.subplots(1, len(sets), figsize=(4.5 * len(sets), 3.6), squeeze=False)
+    for ax, s in zip(axes[0], sets, strict=True):
+        names = ordered(list(s["methods"]))
+        for x, m in enumerate(names):
+            ms = [r["methods"][m]["ms"] for r in s["per_order"] if m in r["methods"]]
+            ax.scatter([x] * len(ms), ms, s=12, alpha=0.6)
+        ax.set_xticks(list(range(len(names))), names, rotation=20)
+        ax.set(yscale="log", title=s["family"], ylabel="ms per order")
+        ax.grid(True, axis="y", which="both", alpha=0.3)
+    return save_figure(figure, out / f"{family}_latency.png")
 
 
 def _f1_section(f1: dict[str, Any], out: Path) -> list[str]:

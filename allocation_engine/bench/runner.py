@@ -9,7 +9,14 @@
   on the engine's trajectory, the reference model and MIP backends (every `shadow_every`-th order)
   and the greedy peers (every order) plan the same order on the same stock: latency, the speed
   ratio and the cost gap to the proven optimum come from that common state.
+- F4 (bulk B2B orders) and F5 (long baskets), `f4.py`: every order planned on the same fresh stock
+  by the engine, the reference model and the independent MIPs (HiGHS and SCIP on the same
+  formulation); each exact method may be limited to the first orders of a set (the quick preset).
+  A method that finds no plan within its limit is recorded as NOT_FINISHED at its limit.
 - F3 (service end to end): `service_bench.measure_f3`, when the service and redis-server exist.
+
+For every family, the engine's orders that ran past the rule set's time limit plus SLACK are
+counted (`engine_time_limit` in each summary).
 
 Timing is wall clock around `allocate` (or the MIP) in this process, after one untimed warm-up
 call per method. Nothing here asserts a speed; the report says where each target stands.
@@ -21,9 +28,10 @@ import math
 import os
 import platform
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -32,14 +40,26 @@ from typing import Any
 import numpy as np
 from rich.progress import Progress
 
-from allocation_engine.bench import f1, f2
-from allocation_engine.bench.harness import PEER_METHODS, Outcome, Planner, planner, replay, timed
-from allocation_engine.bench.kpi import disagreements, kpis, optimum, speed_ratio
+from allocation_engine.bench import f1, f2, f4
+from allocation_engine.bench.harness import (
+    PEER_METHODS,
+    TIMEOUT,
+    Outcome,
+    Planner,
+    is_exact,
+    planner,
+    replay,
+    timed,
+)
+from allocation_engine.bench.kpi import AGREEMENT, disagreements, kpis, optimum, speed_ratio
 from allocation_engine.bench.lp_bound import lp_bound
 from allocation_engine.bench.mip import available_backends
 from allocation_engine.engine import RuleSet
 
-FAMILIES = ("f1", "f2", "f3")  # literature sequences, the latency grid, the service
+# literature sequences, the latency grid, the service, bulk B2B orders, long baskets
+FAMILIES = ("f1", "f2", "f3", "f4", "f5")
+NOT_FINISHED = "NOT_FINISHED"  # F4/F5: the method found no plan within its time limit
+SLACK = 0.10  # an order runs past its time limit when it takes longer than limit x (1 + SLACK)
 
 
 @dataclass(frozen=True)
@@ -65,6 +85,17 @@ class BenchConfig:
     lp_time_limit: float | None = None  # seconds per LP; None: until solved
     engine_time_limit: float | None = None  # None: the rule set's (2 s)
     seed: int = f2.SEED
+    # F4 (bulk) and F5 (long baskets): orders per network size; every method plans every order
+    # unless limited to the first `f45_reference_orders` / `f45_mip_orders` (None: all).
+    f4_nodes: tuple[int, ...] = f4.NODES
+    f4_orders: int = 25
+    f5_nodes: tuple[int, ...] = (1_000,)
+    f5_orders: int = 25
+    f5_share: float | None = None  # share of nodes carrying each F5 sku; None: f4.LONG_SHARE
+    f45_reference_orders: int | None = None
+    f45_mip_orders: int | None = None
+    f45_mip_backends: tuple[str, ...] = ("HIGHS", "SCIP")
+    f45_mip_time_limit: float = 10.0
 
 
 QUICK = BenchConfig(
@@ -78,6 +109,11 @@ QUICK = BenchConfig(
     f1_runs=(("small-0.75", 1, 1),),
     f1_periods=200,
     shadow_every=5,
+    f4_nodes=(1_000,),
+    f4_orders=4,
+    f5_orders=3,
+    f45_mip_orders=2,
+    f45_mip_time_limit=5.0,
 )
 FULL = BenchConfig(
     mode="full",
@@ -118,12 +154,20 @@ def ticker(show: bool) -> Iterator[Ticker]:
 
 def run_bench(config: BenchConfig, show_progress: bool = True) -> dict[str, Any]:
     """Runs the configured families and returns the results (plain data, JSON-ready)."""
-    backends = tuple(b for b in config.mip_backends if b in available_backends())
-    config = replace(config, mip_backends=backends)
+    available = available_backends()
+    config = replace(
+        config,
+        mip_backends=tuple(b for b in config.mip_backends if b in available),
+        f45_mip_backends=tuple(b for b in config.f45_mip_backends if b in available),
+    )
     results: dict[str, Any] = {"meta": _meta(config)}
     with ticker(show_progress) as tick:
         if "f2" in config.families:
             results["f2"] = run_f2(config, tick)
+        if "f4" in config.families:
+            results["f4"] = run_f45(config, "bulk", tick)
+        if "f5" in config.families:
+            results["f5"] = run_f45(config, "long", tick)
         if "f1" in config.families:
             results["f1"] = run_f1(config, tick)
     if "f3" in config.families:
@@ -155,12 +199,14 @@ def _warm_up(planners: dict[str, Planner]) -> None:
     """One untimed call per method: imports, solver start-up and caches stay out of the figures."""
     instance = next(f2.instances(f2.Cell(50, 3, 0.2), 1, seed=1))
     for run in planners.values():
-        run(instance.order, instance.network, instance.inventory, RuleSet())
+        with suppress(TimeoutError):  # no plan in time: warmed up all the same
+            run(instance.order, instance.network, instance.inventory, RuleSet())
 
 
 def run_f2(config: BenchConfig, tick: Ticker) -> dict[str, Any]:
     rules = RuleSet()
     limit = config.engine_time_limit
+    deadline = engine_limit(config, rules)
     fast = {m: planner(m, limit) for m in ("engine", *PEER_METHODS)}
     exact = _exact_planners(config)
     _warm_up(fast | exact)
@@ -185,10 +231,10 @@ def run_f2(config: BenchConfig, tick: Ticker) -> dict[str, Any]:
                         gave_up[method] = f"order {i}: {done.status} after {done.seconds:.1f} s"
             tick.tick()
         measured.append((cell, groups))
-        results.append(_summary(groups) | _cell(cell) | {"did_not_finish": gave_up})
+        results.append(_summary(groups, deadline) | _cell(cell) | {"did_not_finish": gave_up})
 
     def pooled(keep: Callable[[f2.Cell], bool]) -> dict[str, Any]:
-        return _summary(_pool(groups for cell, groups in measured if keep(cell)))
+        return _summary(_pool(groups for cell, groups in measured if keep(cell)), deadline)
 
     sizes = sorted({(c.nodes, c.lines) for c in cells})
     return {
@@ -196,7 +242,7 @@ def run_f2(config: BenchConfig, tick: Ticker) -> dict[str, Any]:
         "summary": pooled(lambda c: True),
         "by_size": [
             {"nodes": n, "lines": k}
-            | _summary(_pool(g for c, g in measured if (c.nodes, c.lines) == (n, k)))
+            | _summary(_pool(g for c, g in measured if (c.nodes, c.lines) == (n, k)), deadline)
             for n, k in sizes
         ],
         "targets": {
@@ -220,9 +266,27 @@ def _pool(selected: Iterable[dict[str, list[Outcome]]]) -> dict[str, list[Outcom
     return out
 
 
-def _summary(groups: dict[str, list[Outcome]]) -> dict[str, Any]:
-    """KPIs per method, speed ratios against the engine, the engine's largest solver gap, and
-    any disagreement between exact methods."""
+def engine_limit(config: BenchConfig, rules: RuleSet) -> float:
+    """The engine's time limit per order in seconds: the configured one, else the rule set's."""
+    return config.engine_time_limit or rules.time_limit_seconds
+
+
+def past_limit(outcomes: Sequence[Outcome], limit: float) -> dict[str, Any]:
+    """How many of `outcomes` ran past `limit` seconds (plus SLACK), which, and the slowest."""
+    over = [o.order_id for o in outcomes if o.seconds > limit * (1 + SLACK)]
+    return {
+        "limit_s": limit,
+        "slack": SLACK,
+        "orders": len(outcomes),
+        "over": len(over),
+        "over_orders": over[:10],
+        "max_ms": max((o.seconds * 1000 for o in outcomes), default=math.nan),
+    }
+
+
+def _summary(groups: dict[str, list[Outcome]], limit: float) -> dict[str, Any]:
+    """KPIs per method, speed ratios against the engine, the engine's largest solver gap, any
+    disagreement between exact methods, and the engine's orders past its time `limit`."""
     best = optimum(groups)
     engine = groups.get("engine", [])
     if not engine:
@@ -234,7 +298,163 @@ def _summary(groups: dict[str, list[Outcome]]) -> dict[str, Any]:
         },
         "engine_max_solver_gap": max((o.gap for o in engine if o.planned), default=math.nan),
         "disagreements": disagreements(groups),
+        "engine_time_limit": past_limit(engine, limit),
     }
+
+
+# ----- F4 and F5 ------------------------------------------------------------------------------
+
+
+def _f45_planners(config: BenchConfig) -> tuple[dict[str, Planner], dict[str, float]]:
+    """The engine, the reference model and each MIP backend, with each one's time limit."""
+    limits = {"engine": engine_limit(config, RuleSet()), "reference": config.reference_time_limit}
+    limits |= {f"mip-{b.lower()}": config.f45_mip_time_limit for b in config.f45_mip_backends}
+    return {m: planner(m, limit) for m, limit in limits.items()}, limits
+
+
+def _plans_order(method: str, index: int, config: BenchConfig) -> bool:
+    """Whether `method` plans the `index`-th order of a set (the exact ones may stop early)."""
+    if method == "reference":
+        first = config.f45_reference_orders
+    elif method.startswith("mip-"):
+        first = config.f45_mip_orders
+    else:
+        return True
+    return first is None or index < first
+
+
+def run_f45(config: BenchConfig, kind: str, tick: Ticker) -> dict[str, Any]:
+    """F4 (`kind` "bulk") or F5 ("long"): one set of orders per network size, each order planned
+    by every method on the same stock."""
+    bulk = kind == "bulk"
+    nodes, count = (
+        (config.f4_nodes, config.f4_orders) if bulk else (config.f5_nodes, config.f5_orders)
+    )
+    families = [f4.Family(kind, n, None if bulk else config.f5_share) for n in nodes]
+    planners, limits = _f45_planners(config)
+    _warm_up(planners)
+    sets = []
+    for family in families:
+        tick.stage(f"{family.name}: {'bulk orders' if bulk else 'long baskets'}", count)
+        sets.append(_f45_set(family, count, planners, limits, config, tick))
+    return {"sets": sets}
+
+
+def _f45_set(
+    family: f4.Family,
+    count: int,
+    planners: dict[str, Planner],
+    limits: dict[str, float],
+    config: BenchConfig,
+    tick: Ticker,
+) -> dict[str, Any]:
+    rules = RuleSet()
+    # Untimed: an order of another seed on this network, so the first timed one pays no caches.
+    warm = next(f4.instances(family, 1, seed=f4.SEED + 1))
+    planners["engine"](warm.order, warm.network, warm.inventory, rules)
+    groups: dict[str, list[Outcome]] = {m: [] for m in planners}
+    per_order = []
+    for i, inst in enumerate(f4.instances(family, count)):
+        row: dict[str, Any] = {
+            "order_id": inst.order.id,
+            "lines": len(inst.order.lines),
+            "units": inst.order.units,
+            "customer": inst.order.customer_type.value,
+            "methods": {},
+        }
+        for method, run in planners.items():
+            if not _plans_order(method, i, config):
+                continue
+            _, done = timed(method, run, inst.order, inst.network, inst.inventory, rules)
+            if done.status == TIMEOUT:
+                done = replace(done, status=NOT_FINISHED, seconds=max(done.seconds, limits[method]))
+            groups[method].append(done)
+            row["methods"][method] = {
+                "ms": done.seconds * 1000,
+                "status": done.status,
+                "cost": done.cost,
+            }
+        per_order.append(row)
+        tick.tick()
+    groups = {m: o for m, o in groups.items() if o}
+    best = optimum(groups)
+    for row in per_order:
+        row["optimum"] = best.get(row["order_id"], math.nan)
+    summary = _summary(groups, limits["engine"])
+    fastest = _fastest_mip(groups)
+    summary["speed_ratio"]["best-mip"] = speed_ratio(groups["engine"], fastest)
+    return {
+        "family": family.name,
+        "kind": family.kind,
+        "nodes": family.nodes,
+        "share": family.share,
+        "orders": count,
+        "time_limits": limits,
+        **summary,
+        "best_mip_orders": len(fastest),
+        "statuses": {m: dict(Counter(o.status for o in outs)) for m, outs in groups.items()},
+        "off_optimum": {m: _off_optimum(outs, best) for m, outs in groups.items()},
+        "status_conflicts": _status_conflicts(groups),
+        "confirmed": _confirmed(groups),
+        "per_order": per_order,
+    }
+
+
+def _fastest_mip(groups: dict[str, list[Outcome]]) -> list[Outcome]:
+    """Per order some MIP backend planned, the fastest backend's outcome (as method best-mip)."""
+    fastest: dict[str, Outcome] = {}
+    for method, outcomes in groups.items():
+        if not method.startswith("mip-"):
+            continue
+        for o in outcomes:
+            if o.order_id not in fastest or o.seconds < fastest[o.order_id].seconds:
+                fastest[o.order_id] = o
+    return [replace(o, method="best-mip") for o in fastest.values()]
+
+
+def _off_optimum(outcomes: Sequence[Outcome], best: dict[str, float]) -> int:
+    """Orders with a proven optimum that this method planned at another cost."""
+    return sum(
+        1
+        for o in outcomes
+        if o.planned
+        and o.order_id in best
+        and abs(o.cost - best[o.order_id]) > AGREEMENT * max(1.0, abs(best[o.order_id]))
+    )
+
+
+def _status_conflicts(groups: dict[str, list[Outcome]]) -> list[dict[str, Any]]:
+    """Orders one exact method proved INFEASIBLE while another planned them: one is wrong."""
+    statuses: dict[str, dict[str, str]] = {}
+    for method, outcomes in groups.items():
+        if is_exact(method):
+            for o in outcomes:
+                statuses.setdefault(o.order_id, {})[method] = o.status
+    return [
+        {"order_id": order_id, "statuses": seen}
+        for order_id, seen in statuses.items()
+        if "INFEASIBLE" in seen.values() and {"OPTIMAL", "FEASIBLE"} & set(seen.values())
+    ]
+
+
+def _confirmed(groups: dict[str, list[Outcome]]) -> int:
+    """Orders the engine proved (OPTIMAL or INFEASIBLE) where an independent exact method proved
+    the same (the same cost, or INFEASIBLE too)."""
+    others: dict[str, list[Outcome]] = {}
+    for method, outcomes in groups.items():
+        if method != "engine" and is_exact(method):
+            for o in outcomes:
+                others.setdefault(o.order_id, []).append(o)
+    count = 0
+    for e in groups.get("engine", []):
+        for o in others.get(e.order_id, []):
+            if e.status == o.status == "INFEASIBLE" or (
+                e.status == o.status == "OPTIMAL"
+                and abs(e.cost - o.cost) <= AGREEMENT * max(1.0, abs(e.cost))
+            ):
+                count += 1
+                break
+    return count
 
 
 # ----- F1 -------------------------------------------------------------------------------------
@@ -251,8 +471,10 @@ def run_f1(config: BenchConfig, tick: Ticker) -> dict[str, Any]:
             periods = config.f1_periods or setting.periods
             tick.stage(f"F1 {name}", instances * sequences * periods)
             runs, bounds = [], []
+            limit = engine_limit(config, RuleSet())
             for number in range(instances):
                 instance = f1.Instance.generate(setting, number, periods=config.f1_periods)
+                limit = engine_limit(config, instance.rules())
                 expected = lp_worker.submit(_bound, instance, None, config.lp_time_limit)
                 for sequence in range(sequences):
                     demand = instance.realised_demand(sequence)
@@ -263,7 +485,7 @@ def run_f1(config: BenchConfig, tick: Ticker) -> dict[str, Any]:
             tick.stage(f"F1 {name}: waiting for the LP bounds", 0)
             for run, (expected, offline) in zip(runs, bounds, strict=True):
                 run.update(expected.result() | offline.result())
-            out.append(_f1_setting(name, periods, instances, sequences, runs))
+            out.append(_f1_setting(name, periods, instances, sequences, runs, limit))
     return {"settings": out}
 
 
@@ -314,7 +536,12 @@ def _f1_sequence(instance: f1.Instance, sequence: int, config: BenchConfig) -> d
 
 
 def _f1_setting(
-    name: str, periods: int, instances: int, sequences: int, runs: list[dict[str, Any]]
+    name: str,
+    periods: int,
+    instances: int,
+    sequences: int,
+    runs: list[dict[str, Any]],
+    limit: float,
 ) -> dict[str, Any]:
     policies: dict[str, list[Outcome]] = {}
     per_order: dict[str, list[Outcome]] = {}
@@ -341,7 +568,9 @@ def _f1_setting(
         "ratio_to_offline_lp": {m: float(np.mean(r)) for m, r in ratios["offline_lp"].items()},
         "ratios": ratios,
         "policies": {m: kpis(m, o, {}).as_dict() for m, o in policies.items()},
-        "per_order": _summary(per_order),
+        "per_order": _summary(per_order, limit),
+        # every order of the engine's own sequences, not only the sampled ones
+        "engine_time_limit": past_limit(policies.get("engine", []), limit),
     }
 
 

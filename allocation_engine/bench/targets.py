@@ -1,4 +1,5 @@
-"""Where each performance target of issue #5 stands, read off the bench results.
+"""Where each performance target of issues #5 (F2, F3) and #11 (F4, F5) stands, read off the
+bench results.
 
 Each row gives the target, the measured value, whether it is met (None when not measured) and
 the command that reproduces it. Targets not met stay in the table: numbers are as measured.
@@ -31,7 +32,7 @@ def _ms(value: float) -> str:
 def evaluate(results: dict[str, Any]) -> list[Standing]:
     f2 = results.get("f2", {}).get("targets")
     empty: dict[str, Any] = {"n1000_l8": {}, "n5000_l8": {}, "n5000_l20": {}}
-    return _f2(f2 or empty) + _f3(results.get("f3"))
+    return _f2(f2 or empty) + _f45(results) + [_time_limits(results)] + _f3(results.get("f3"))
 
 
 F2_TARGETS = (
@@ -90,6 +91,132 @@ def _f2_standing(target: str, pool: dict[str, Any]) -> Standing:
         target,
         f"{latency}; largest gap {gap:.2%}, {engine['proven_optimal']:.0%} proven optimal",
         engine["p99_ms"] <= 100.0 and gap <= 0.005,
+    )
+
+
+# (family, nodes, what, threshold, target): issue #11's targets, one row per condition.
+F4 = "F4 (bulk B2B orders)"
+F5 = "F5 (long baskets)"
+F45_TARGETS: tuple[tuple[str, int, str, float, str], ...] = (
+    ("f4", 1_000, "p99", 100.0, f"{F4}, 1,000 nodes: engine p99 <= 100 ms"),
+    ("f4", 1_000, "proven", 0.0, f"{F4}, 1,000 nodes: proven optimal on every order"),
+    (
+        "f4",
+        1_000,
+        "faster",
+        10.0,
+        f"{F4}, 1,000 nodes: >= 10x faster than the best independent MIP (median of per-order "
+        "ratios)",
+    ),
+    ("f4", 5_000, "p99", 300.0, f"{F4}, 5,000 nodes: engine p99 <= 300 ms"),
+    ("f4", 5_000, "proven", 0.0, f"{F4}, 5,000 nodes: proven optimal on every order"),
+    ("f5", 1_000, "p99", 100.0, f"{F5}, 1,000 nodes, up to 60 lines: engine p99 <= 100 ms"),
+    (
+        "f5",
+        1_000,
+        "proven",
+        0.0,
+        f"{F5}, 1,000 nodes, up to 60 lines: proven optimal on every order",
+    ),
+)
+TIME_LIMIT_TARGET = "No order of any family runs past its time limit"
+
+
+def _set(results: dict[str, Any], family: str, nodes: int) -> dict[str, Any] | None:
+    sets = results.get(family, {}).get("sets", [])
+    return next((s for s in sets if s.get("nodes") == nodes and s.get("methods")), None)
+
+
+def _f45(results: dict[str, Any]) -> list[Standing]:
+    out = []
+    for family, nodes, what, threshold, target in F45_TARGETS:
+        found = _set(results, family, nodes)
+        if found is None:
+            out.append(Standing(target, "not in this run", None))
+        elif what == "p99":
+            out.append(_f45_latency(target, found, threshold))
+        elif what == "proven":
+            out.append(_f45_proven(target, found))
+        else:
+            out.append(_f45_faster(target, found, threshold))
+    return out
+
+
+def _f45_latency(target: str, found: dict[str, Any], threshold: float) -> Standing:
+    engine = found["methods"]["engine"]
+    return Standing(
+        target,
+        f"p99 {_ms(engine['p99_ms'])} (p50 {_ms(engine['p50_ms'])}, p90 "
+        f"{_ms(engine['p90_ms'])}, max {_ms(engine['max_ms'])}; {engine['orders']} orders, "
+        f"{found['family']})",
+        engine["p99_ms"] <= threshold,
+    )
+
+
+def _f45_proven(target: str, found: dict[str, Any]) -> Standing:
+    """Met when the engine proved every order (OPTIMAL, or INFEASIBLE: short under the fences,
+    which the engine proves exactly) and no independent exact method proved otherwise."""
+    statuses = found["statuses"]["engine"]
+    orders = found["methods"]["engine"]["orders"]
+    optimal, infeasible = statuses.get("OPTIMAL", 0), statuses.get("INFEASIBLE", 0)
+    differ = len(found["disagreements"]) + len(found["status_conflicts"])
+    short = f" and {infeasible} proven INFEASIBLE (short under the fences)" if infeasible else ""
+    return Standing(
+        target,
+        f"{optimal} of {orders} OPTIMAL{short}; an independent exact method proved the same on "
+        f"{found['confirmed']} of them, {differ} disagree ({found['family']})",
+        optimal + infeasible == orders and differ == 0,
+    )
+
+
+def _f45_faster(target: str, found: dict[str, Any], threshold: float) -> Standing:
+    ratios = found["speed_ratio"]
+    ratio = ratios.get("best-mip", math.nan)
+    ratio = math.nan if ratio is None else ratio
+    each = ", ".join(
+        f"{m.removeprefix('mip-')} {ratios[m]:.0f}x"
+        for m in sorted(ratios)
+        if m.startswith("mip-") and ratios[m] is not None and not math.isnan(ratios[m])
+    )
+    return Standing(
+        target,
+        f"{'n/a' if math.isnan(ratio) else f'{ratio:.0f}x'} (over the {found['best_mip_orders']} "
+        f"orders the MIPs planned{'; ' + each if each else ''}; a MIP that did not finish "
+        "counts at its time limit)",
+        None if math.isnan(ratio) else ratio >= threshold,
+    )
+
+
+def _time_limits(results: dict[str, Any]) -> Standing:
+    """The engine's orders past its time limit (plus the runner's slack), over every family."""
+    counts: list[tuple[str, dict[str, Any]]] = []
+    f2 = results.get("f2", {}).get("summary", {}).get("engine_time_limit")
+    if f2:
+        counts.append(("F2", f2))
+    for setting in results.get("f1", {}).get("settings", []):
+        if setting.get("engine_time_limit"):
+            counts.append((f"F1 {setting['setting']}", setting["engine_time_limit"]))
+    for family in ("f4", "f5"):
+        for found in results.get(family, {}).get("sets", []):
+            if found.get("engine_time_limit"):
+                counts.append((found["family"], found["engine_time_limit"]))
+    orders = sum(c["orders"] for _, c in counts)
+    if not orders:
+        return Standing(TIME_LIMIT_TARGET, "no engine orders in this run", None)
+    over = sum(c["over"] for _, c in counts)
+    limits = sorted({c["limit_s"] for _, c in counts})
+    slack = max(c["slack"] for _, c in counts)
+    slowest = max(
+        ((name, c["max_ms"]) for name, c in counts if c["max_ms"] is not None),
+        key=lambda item: -math.inf if math.isnan(item[1]) else item[1],
+        default=("-", math.nan),
+    )
+    each = ", ".join(f"{name} {c['over']}/{c['orders']}" for name, c in counts)
+    return Standing(
+        TIME_LIMIT_TARGET,
+        f"{over} of {orders} engine orders over {'/'.join(f'{x:g}' for x in limits)} s + "
+        f"{slack * 100:g} % ({each}); slowest {_ms(slowest[1])} ({slowest[0]})",
+        over == 0,
     )
 
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Adds `bench` and `replay` to the CLI's subcommands."""
     bench = subparsers.add_parser(
-        "bench", help="run the solver benchmarks (F1, F2, F3) and write a report"
+        "bench", help="run the solver benchmarks (F1 to F5) and write a report"
     )
     size = bench.add_mutually_exclusive_group()
     size.add_argument(
@@ -44,13 +44,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     bench.set_defaults(mode="quick", func=_cmd_bench)
     bench.add_argument("--out", default="reports/bench", help="folder for the report")
-    bench.add_argument("--families", default="f1,f2,f3", help="comma-separated subset of f1,f2,f3")
+    bench.add_argument(
+        "--families",
+        default="f1,f2,f3,f4,f5",
+        help="comma-separated subset of f1,f2,f3,f4,f5 (default: all)",
+    )
     bench.add_argument("--f2-orders", type=int, help="orders per F2 cell")
+    bench.add_argument("--f4-orders", type=int, help="orders per F4 set (one set per size)")
+    bench.add_argument("--f4-nodes", help="comma-separated F4 network sizes, e.g. 1000,5000")
+    bench.add_argument("--f5-orders", type=int, help="orders per F5 set")
+    bench.add_argument("--f5-nodes", help="comma-separated F5 network sizes, e.g. 1000")
+    bench.add_argument(
+        "--f5-share", type=float, help="share of nodes carrying each F5 sku (default 0.2)"
+    )
     bench.add_argument("--f1-periods", type=int, help="arrivals per F1 sequence (T)")
     bench.add_argument("--f1-settings", help="comma-separated F1 settings, e.g. small-0.75")
     bench.add_argument("--f1-instances", type=int, help="F1 instances per setting")
     bench.add_argument("--f1-sequences", type=int, help="F1 sequences per instance")
-    bench.add_argument("--mip", help="MIP backends to compare, e.g. SCIP,CBC,HIGHS")
+    bench.add_argument(
+        "--mip",
+        help="MIP backends to compare, e.g. SCIP,CBC,HIGHS (default SCIP,CBC on F1/F2, "
+        "HIGHS,SCIP on F4/F5)",
+    )
     bench.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     what_if = subparsers.add_parser(
@@ -74,12 +89,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _cmd_bench(args: argparse.Namespace) -> int:
     """Runs the benchmark families and writes results.json, report.md and plots."""
     from allocation_engine.bench.f1 import SETTINGS
-    from allocation_engine.bench.report import write_bench_report
+    from allocation_engine.bench.report import F45_CONSOLE, f45_console_rows, write_bench_report
     from allocation_engine.bench.runner import FAMILIES, PRESETS, run_bench
     from allocation_engine.bench.targets import evaluate
 
     config = PRESETS[args.mode]
-    overrides = {"f2_orders": args.f2_orders, "f1_periods": args.f1_periods}
+    overrides = {
+        "f2_orders": args.f2_orders,
+        "f1_periods": args.f1_periods,
+        "f4_orders": args.f4_orders,
+        "f5_orders": args.f5_orders,
+        "f5_share": args.f5_share,
+    }
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
     runs = {name: (instances, sequences) for name, instances, sequences in config.f1_runs}
     if args.f1_settings:
@@ -100,11 +121,26 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         if family not in FAMILIES:
             raise InvalidInput.one("--families", family, f"must be some of {list(FAMILIES)}")
     config = replace(config, families=families)
+    if args.f4_nodes:
+        config = replace(config, f4_nodes=_sizes("--f4-nodes", args.f4_nodes))
+    if args.f5_nodes:
+        config = replace(config, f5_nodes=_sizes("--f5-nodes", args.f5_nodes))
+    if args.f5_share is not None and not 0 < args.f5_share <= 1:
+        raise InvalidInput.one("--f5-share", args.f5_share, "must be in (0, 1]")
     if args.mip is not None:
-        config = replace(config, mip_backends=tuple(b.strip().upper() for b in args.mip.split(",")))
+        backends = tuple(b.strip().upper() for b in args.mip.split(","))
+        config = replace(config, mip_backends=backends, f45_mip_backends=backends)
     results = run_bench(config, show_progress=not args.no_progress)
     path = write_bench_report(results, Path(args.out))
     console = Console()
+    for family in ("f4", "f5"):
+        for found in results.get(family, {}).get("sets", []):
+            per_method = Table(title=f"{found['family']}: {found['orders']} orders")
+            for header in (*F45_CONSOLE, "x engine"):
+                per_method.add_column(header, justify="left" if header == "method" else "right")
+            for row in f45_console_rows(found):
+                per_method.add_row(*row)
+            console.print(per_method)
     table = Table(title="targets")
     for column in ("target", "measured", "status"):
         table.add_column(column)
@@ -113,6 +149,17 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     console.print(table)
     console.print(f"report: {path}")
     return 0
+
+
+def _sizes(flag: str, text: str) -> tuple[int, ...]:
+    """Network sizes from a comma-separated list, e.g. "1000,5000"."""
+    try:
+        sizes = tuple(int(n) for n in text.split(","))
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise InvalidInput.one(flag, text, "must be node counts >= 1, e.g. 1000,5000")
+    return sizes
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ import pytest
 
 from allocation_engine.bench.report import write_bench_report
 from allocation_engine.bench.runner import QUICK, run_bench
-from allocation_engine.bench.targets import evaluate
+from allocation_engine.bench.targets import TIME_LIMIT_TARGET, evaluate
 from allocation_engine.cli.main import main
 
 TINY = replace(
@@ -70,8 +70,15 @@ def test_report_lists_targets_tables_and_plots(results: dict, tmp_path: Path) ->
         "f1_ratio_to_lp.png",
     ):
         assert (tmp_path / png).stat().st_size > 1000
-    # This grid has no 1,000- or 5,000-node cells: those targets are "not measured", F3 too.
-    assert {s.verdict for s in evaluate(results)} == {"not measured"}
+    # This grid has no 1,000- or 5,000-node cells: those targets are "not measured", F3 too, and
+    # F4/F5 were not run; only the time limits are measured, over the F2 and F1 orders.
+    standings = {s.target: s for s in evaluate(results)}
+    limits = standings.pop(TIME_LIMIT_TARGET)
+    assert {s.verdict for s in standings.values()} == {"not measured"}
+    (setting,) = results["f1"]["settings"]
+    orders = 3 + setting["orders"]
+    assert limits.met is True
+    assert limits.measured.startswith(f"0 of {orders} engine orders over 2 s + 10 % (F2 0/3, F1")
 
 
 def test_the_command_writes_the_report(tmp_path: Path) -> None:
