@@ -169,12 +169,22 @@ def shipments_needed(problem: SourcingProblem) -> int:
     smaller than this cannot hold the order, so `fewest_shipments` need not try them; a bulk
     line larger than any two nodes hold skips the set enumeration altogether. Larger than the
     number of candidates when even all of them hold too little."""
+    known = problem.memo.get("shipments_needed")
+    if not isinstance(known, int):
+        known = _shipments_needed(problem)
+        problem.memo["shipments_needed"] = known
+    return known
+
+
+def _shipments_needed(problem: SourcingProblem) -> int:
     n = len(problem.nodes)
     if n == 0:
         return 1
     usable = problem.usable
     columns = np.column_stack([usable, usable.sum(axis=1)])
     wanted = np.append(problem.quantity, problem.units)
+    if (columns.max(axis=0) >= wanted).all():
+        return 1
     held = np.cumsum(-np.sort(-columns, axis=0), axis=0)  # most units t nodes hold, t = 1..n
     reached = held >= wanted
     if not reached[-1].all():

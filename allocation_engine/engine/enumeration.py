@@ -72,12 +72,13 @@ def search(problem: SourcingProblem, at_least: int, budget: Budget) -> Search:
     out, and the sets within the price gap, at the ascent's prices first, then, still unproven
     on few enough candidates, at the LP's. Each step asks the budget first."""
     bound = np.full(len(problem.nodes), np.nan)
-    plan = cheapest_cover(problem)
-    if problem.partial or budget.expired():
-        return Search(problem, plan, False, None, bound)
-    if few_enough(problem):
+    if few_enough(problem) and not budget.expired():
         best, proven = cheapest_set(problem)
-        return Search(problem, best if proven else plan, proven, None, bound)
+        if proven:
+            return Search(problem, best, True, None, bound)
+    plan = cheapest_cover(problem)
+    if problem.partial or budget.expired() or few_enough(problem):
+        return Search(problem, plan, False, None, bound)
     rows = np.arange(len(problem.nodes))  # the input's row of each candidate left
     prices = None
     for bounding in (price_bound, lp_price_bound):
