@@ -49,6 +49,7 @@ SAFE = 2**62  # integer costs stay below this (int64 with a factor 2 to spare)
 # Candidates up to which the LP's prices are worth their cost (a few ms at a hundred; tens of
 # ms at several hundred, where the ascent's prices and the solver do better)
 LP_NODES = 150
+TINY = 6  # candidates up to which every set (at most 63) is tried before any bound
 
 Members = npt.NDArray[np.bool_]  # sets x candidates: which candidates each set holds
 
@@ -72,12 +73,12 @@ def search(problem: SourcingProblem, at_least: int, budget: Budget) -> Search:
     out, and the sets within the price gap, at the ascent's prices first, then, still unproven
     on few enough candidates, at the LP's. Each step asks the budget first."""
     bound = np.full(len(problem.nodes), np.nan)
-    if few_enough(problem) and not budget.expired():
+    if not problem.partial and len(problem.nodes) <= TINY and not budget.expired():
         best, proven = cheapest_set(problem)
         if proven:
             return Search(problem, best, True, None, bound)
     plan = cheapest_cover(problem)
-    if problem.partial or budget.expired() or few_enough(problem):
+    if problem.partial or budget.expired():
         return Search(problem, plan, False, None, bound)
     rows = np.arange(len(problem.nodes))  # the input's row of each candidate left
     prices = None
@@ -111,6 +112,10 @@ def search(problem: SourcingProblem, at_least: int, budget: Budget) -> Search:
             plan = best
         if proven:
             return Search(problem, plan, True, prices, bound)
+    if few_enough(problem) and not budget.expired():  # no prices helped: every set, then
+        best, proven = cheapest_set(problem)
+        if proven:
+            return Search(problem, best, True, prices, bound)
     return Search(problem, plan, False, prices, bound)
 
 
@@ -123,10 +128,10 @@ def few_enough(problem: SourcingProblem) -> bool:
 def cheapest_set(
     problem: SourcingProblem, prices: PriceBound | None = None, upper_bound: float = math.inf
 ) -> tuple[Units | None, bool]:
-    """The best plan found by trying every node set or (given `prices` and the cost of a known
-    plan, `upper_bound`) the sets within the price gap, and whether it is proven optimal: the
-    search may stop short of the whole gap (too many sets) with the best plan of a narrower one.
-    (None, False) when it declines."""
+    """The best plan over the sets within the price gap (given `prices` and the cost of a known
+    plan, `upper_bound`), else over every node set when there are few enough, and whether it is
+    proven optimal: the gap search may stop short (too many sets) with the best plan of a
+    narrower gap. (None, False) when it declines."""
     n = len(problem.nodes)
     if problem.partial or n == 0:
         return None, False
@@ -134,14 +139,29 @@ def cheapest_set(
     unit = np.rint(problem.unit_cost * MICRO).astype(np.int64)
     if float(fixed.sum()) + float(unit.max()) * problem.units >= SAFE:
         return None, False
+    best = None
+    if prices is not None and math.isfinite(upper_bound):
+        best, proven = _within_price_gap(problem, prices, upper_bound, fixed, unit)
+        if proven:
+            return best, True
     if few_enough(problem):
         member = (np.arange(1, 2**n)[:, None] >> np.arange(n)[None, :]) & 1 == 1
-        best = _best(problem, _within_limit(problem, member), fixed, unit)
-        return best, best is not None
-    if prices is None or not math.isfinite(upper_bound):
-        return None, False
-    # Widen the gap from a quarter of the known plan's: the sets within a gap g settle the
-    # optimum once the best of them costs at most L0 + g (every set it leaves out costs more).
+        every = _best(problem, _within_limit(problem, member), fixed, unit)
+        return every, every is not None
+    return best, False
+
+
+def _within_price_gap(
+    problem: SourcingProblem,
+    prices: PriceBound,
+    upper_bound: float,
+    fixed: npt.NDArray[np.int64],
+    unit: npt.NDArray[np.int64],
+) -> tuple[Units | None, bool]:
+    """The best plan over the sets within the price gap, and whether that gap was covered.
+
+    The gap widens from a quarter of the known plan's: the sets within a gap g settle the
+    optimum once the best of them costs at most L0 + g (every set left out costs more)."""
     gap = upper_bound - prices.free_bound
     width = gap / 4
     best = None
