@@ -37,7 +37,7 @@ BULK_DEPTH = {
 B2B_EVERY = 4  # every fourth bulk order is B2B (warehouses only)
 
 LONG_LINES = (20, 60)  # lines per order, inclusive
-LONG_SHARE = 0.2
+LONG_SHARE = 0.1
 LONG_QUANTITIES, LONG_P = (1, 2), (0.8, 0.2)
 
 NODES = (1_000, 5_000)

@@ -71,7 +71,8 @@ def _complete_triples(problem: SourcingProblem, budget: Budget | None = None) ->
 
     Pairs that lack more of some line than any node holds are dropped first. When the order has
     fewer lines than the bit sets have words (bulk lines held at many levels), the units are
-    compared directly instead: one word per line."""
+    compared directly instead: one word per line; when it asks for few units in all, one bit per
+    unit replaces the levels (see `_unit_bits`)."""
     usable = problem.usable
     n = len(problem.nodes)
     pairs = index_sets(n, 2)
@@ -83,6 +84,8 @@ def _complete_triples(problem: SourcingProblem, budget: Budget | None = None) ->
     have: npt.NDArray[np.int64] | npt.NDArray[np.uint64]
     if usable.shape[1] <= -(-levels_held // 64):
         need, have = lack, usable
+    elif problem.units <= 2 * levels_held:
+        need, have = _unit_bits(problem.quantity, usable, lack)
     else:
         need, have = _level_bits(usable, lack)
     words = have.shape[1]
@@ -95,14 +98,24 @@ def _complete_triples(problem: SourcingProblem, budget: Budget | None = None) ->
         if budget is not None and budget.expired():
             return None
         part, wanted = pairs[start : start + block], need[start : start + block]
-        if have.dtype == np.uint64:
-            fits = ((have[None, :, :] & wanted[:, None, :]) == wanted[:, None, :]).all(axis=2)
-        else:
-            fits = (have[None, :, :] >= wanted[:, None, :]).all(axis=2)
-        fits &= later > part[:, 1:2]  # each set once: i < j < t
+        fits = later > part[:, 1:2]  # each set once: i < j < t
+        for word in range(words):  # word by word: numpy is slow over a short last axis
+            held, lacked = have[None, :, word], wanted[:, word, None]
+            fits &= (held & lacked) == lacked if have.dtype == np.uint64 else held >= lacked
         pair, third = np.nonzero(fits)  # row-major: triples come out in lexicographic order
         found.append(np.column_stack([part[pair], third]).astype(np.intp))
     return np.concatenate(found) if found else np.empty((0, 3), dtype=np.intp)
+
+
+def _unit_bits(
+    quantity: npt.NDArray[np.int64], usable: npt.NDArray[np.int64], lack: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    """The bit sets with one bit per unit ordered ("holds / lacks at least h" for h = 1 to q_l):
+    no fewer bits than the levels when lines ask for a unit or two, and built in one step.
+    Lacking more than any node holds needs no bit of its own here: nobody holds that bit."""
+    line = np.repeat(np.arange(len(quantity)), quantity)
+    level = np.arange(len(line)) - np.repeat(np.cumsum(quantity) - quantity, quantity) + 1
+    return _words(lack[:, line] >= level), _words(usable[:, line] >= level)
 
 
 def _level_bits(

@@ -185,7 +185,8 @@ def dominated(
         covers = _superset(support[rivals], support[block])
         if len(several):
             units = profile[:, several]
-            covers &= (units[rivals][:, None, :] >= units[block][None, :, :]).all(axis=2)
+            for line in range(units.shape[1]):
+                covers &= units[rivals, line][:, None] >= units[block, line][None, :]
         cheaper = (one[rivals][:, None] <= one[block][None, :]) & (
             f[rivals][:, None] + c[rivals][:, None] * most[block][None, :]
             <= at_most[block][None, :]
@@ -200,8 +201,13 @@ def dominated(
 
 
 def _superset(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
-    """[i, j]: bit set a[i] contains bit set b[j]."""
-    return np.asarray(((a[:, None, :] & b[None, :, :]) == b[None, :, :]).all(axis=2))
+    """[i, j]: bit set a[i] contains bit set b[j] (byte by byte: numpy is slow over a short
+    last axis)."""
+    out = np.ones((len(a), len(b)), dtype=bool)
+    for byte in range(a.shape[1]):
+        wanted = b[None, :, byte]
+        out &= (a[:, byte, None] & wanted) == wanted
+    return out
 
 
 def fewest_shipments_rule(
