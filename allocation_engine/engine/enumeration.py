@@ -67,11 +67,14 @@ class Search:
     bound: npt.NDArray[np.float64]
 
 
-def search(problem: SourcingProblem, at_least: int, budget: Budget) -> Search:
+def search(
+    problem: SourcingProblem, at_least: int, budget: Budget, prices: PriceBound | None = None
+) -> Search:
     """Plans without the solver where it can prove the optimum: every node set when there are
     few candidates; else the greedy and the price-guided plans, the nodes the prices fix left
-    out, and the sets within the price gap, at the ascent's prices first, then, still unproven
-    on few enough candidates, at the LP's. Each step asks the budget first."""
+    out, and the sets within the price gap, at the ascent's prices first (`prices`, when the
+    reduction found them already), then, still unproven on few enough candidates, at the LP's.
+    Each step asks the budget first."""
     bound = np.full(len(problem.nodes), np.nan)
     if not problem.partial and len(problem.nodes) <= TINY and not budget.expired():
         best, proven = cheapest_set(problem)
@@ -81,11 +84,11 @@ def search(problem: SourcingProblem, at_least: int, budget: Budget) -> Search:
     if problem.partial or budget.expired():
         return Search(problem, plan, False, None, bound)
     rows = np.arange(len(problem.nodes))  # the input's row of each candidate left
-    prices = None
+    given = prices
     for bounding in (price_bound, lp_price_bound):
         if budget.expired() or (bounding is lp_price_bound and len(rows) > LP_NODES):
             break
-        tighter = bounding(problem, at_least)
+        tighter = given if bounding is price_bound and given else bounding(problem, at_least)
         if tighter is None:
             break
         prices = tighter

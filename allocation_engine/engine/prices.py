@@ -58,8 +58,17 @@ class PriceBound:
         return keep | (self.margin > 0)
 
     def subset(self, keep: npt.NDArray[np.bool_]) -> PriceBound:
-        """The same prices and bounds on the candidates kept (see `without_dearer`)."""
-        return replace(self, using=self.using[keep], margin=self.margin[keep])
+        """The same prices and bounds on the candidates kept. Every bound stays valid (plans on
+        fewer candidates are plans on all); a dropped node of positive margin is one no plan
+        left can use, so its margin joins the free bound."""
+        dropped = self.margin[~keep]
+        gained = float(dropped[dropped > 0].sum())
+        return replace(
+            self,
+            using=self.using[keep],
+            margin=self.margin[keep],
+            free_bound=self.free_bound + gained,
+        )
 
 
 def price_bound(

@@ -65,7 +65,7 @@ from allocation_engine.engine.budget import Budget
 from allocation_engine.engine.covering import cheapest_plans, fewest_shipments, shipments_needed
 from allocation_engine.engine.enumeration import few_enough
 from allocation_engine.engine.greedy import cheapest_cover, priced_cover
-from allocation_engine.engine.prices import price_bound
+from allocation_engine.engine.prices import PriceBound, price_bound
 from allocation_engine.engine.problem import Reason, SourcingProblem
 
 FloatArray = npt.NDArray[np.float64]
@@ -81,6 +81,7 @@ class Reduction:
     bound: FloatArray  # lower bound on any plan using the node (NaN where not computed)
     dominator: npt.NDArray[np.int64]  # network index of a dominating node, or -1
     at_least: int = 1  # shipments any complete plan on the kept nodes needs at least
+    prices: PriceBound | None = None  # rule 0's prices, on the kept nodes
 
 
 def items(problem: SourcingProblem) -> list[list[int]]:
@@ -251,8 +252,14 @@ def reduce(problem: SourcingProblem, budget: Budget | None = None) -> Reduction:
     bound_all = np.full(size, np.nan)
     dominator_all = np.full(size, -1, dtype=np.int64)
 
+    priced: tuple[SourcingProblem, PriceBound] | None = None  # rule 0's prices and problem
+
     def result(kept: SourcingProblem, at_least: int) -> Reduction:
-        return Reduction(kept, bound_all, dominator_all, at_least)
+        if priced is None:
+            return Reduction(kept, bound_all, dominator_all, at_least)
+        on, prices = priced
+        prices = prices.subset(np.isin(on.nodes, kept.nodes, assume_unique=True))
+        return Reduction(kept, bound_all, dominator_all, at_least, prices)
 
     at_least = 1 if problem.partial else shipments_needed(problem)
     if at_least == 1:
@@ -265,13 +272,14 @@ def reduce(problem: SourcingProblem, budget: Budget | None = None) -> Reduction:
     upper_bound = math.inf if greedy is None else total_cost(problem, greedy)
     if budget.expired():
         return result(problem, at_least)
-    priced = price_bound(problem, at_least)
-    if priced is not None:  # rule 0: prices
-        guided = priced_cover(problem, priced.using)
+    prices = price_bound(problem, at_least)
+    if prices is not None:  # rule 0: prices
+        guided = priced_cover(problem, prices.using)
         if guided is not None:
             upper_bound = min(upper_bound, total_cost(problem, guided))
-        bound_all[problem.nodes] = priced.using
-        problem = problem.subset(priced.using <= _above(upper_bound), Reason.COST_BOUND)
+        bound_all[problem.nodes] = prices.using
+        priced = problem, prices
+        problem = problem.subset(prices.using <= _above(upper_bound), Reason.COST_BOUND)
         if few_enough(problem):
             return result(problem, at_least)
     for _ in range(ROUNDS):
