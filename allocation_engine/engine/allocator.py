@@ -151,7 +151,15 @@ def _optimise(problem: SourcingProblem, method: str, budget: Budget, seed: int) 
         and fewest_shipments(solved, up_to=min(3, limit), budget=budget)[0] > limit
     ):
         return _shortfall(problem, method, budget, seed)
-    solution = solve(solved, hint, budget=budget, seed=seed, at_least=at_least, prices=priced)
+    solution = solve(
+        solved,
+        hint,
+        budget=budget,
+        seed=seed,
+        at_least=at_least,
+        prices=priced,
+        presolve=False if method == "engine" else None,
+    )
     if solution.infeasible:
         return _shortfall(problem, method, budget, seed)
     units, status, gap = (
