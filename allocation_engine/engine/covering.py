@@ -69,7 +69,8 @@ def _complete_triples(problem: SourcingProblem, budget: Budget | None = None) ->
     tested in blocks (memory bounded by MAX_WORDS), the budget is asked between blocks; None
     when it runs out or the whole test would touch more than MAX_TRIPLE_WORK words.
 
-    Pairs that lack more of some line than any node holds are dropped first. When the order has
+    Pairs that lack more of some line, or more units in all, than any node holds are dropped
+    first. When the order has
     fewer lines than the bit sets have words (bulk lines held at many levels), the units are
     compared directly instead: one word per line; when it asks for few units in all, one bit per
     unit replaces the levels (see `_unit_bits`)."""
@@ -78,6 +79,7 @@ def _complete_triples(problem: SourcingProblem, budget: Budget | None = None) ->
     pairs = index_sets(n, 2)
     lack = np.maximum(problem.quantity - usable[pairs].sum(axis=1), 0)
     coverable = (lack <= usable.max(axis=0)).all(axis=1)
+    coverable &= lack.sum(axis=1) <= usable.sum(axis=1).max()
     pairs, lack = pairs[coverable], lack[coverable]
     levels_held = sum(len(np.unique(usable[:, line])) for line in range(usable.shape[1]))
     need: npt.NDArray[np.int64] | npt.NDArray[np.uint64]
