@@ -1,8 +1,14 @@
 """Candidate reduction: drop nodes that no optimal plan needs, before the solver sees them.
 
-Three exact rules, applied in this order. Both keep at least one optimal plan, so the optimum over
-the reduced candidates equals the optimum over all candidates (tested against the full model and
-against exhaustive enumeration in tests/engine).
+Four exact rules. Each keeps at least one optimal plan, so the optimum over the reduced
+candidates equals the optimum over all candidates (tested against the full model and against
+exhaustive enumeration in tests/engine).
+
+0. Prices (see prices.py). A Lagrangian bound with a price per line gives, per node, a lower
+   bound on every plan that uses it; a node whose bound exceeds the cost of a plan already known
+   (the greedy or the price-guided plan) is in no optimal plan. Where rule 1 counts units at
+   their floor, this one weighs what a node can carry against its package: the rule for bulk
+   lines, where a 900-unit line makes rule 2's dominator count unreachable.
 
 1. Cost bound. Let floor_l be the least a unit of line l can cost (the cheapest candidate holding
    it; with partial fulfilment, the penalty if that is lower), f_min the lowest shipment cost and
