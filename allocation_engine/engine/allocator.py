@@ -117,7 +117,7 @@ def _optimise(problem: SourcingProblem, method: str, budget: Budget, seed: int) 
         reduction = reduce(problem, budget)
         solved, bound, dominator = reduction.problem, reduction.bound, reduction.dominator
         at_least: int | None = reduction.at_least
-        found = search(solved, reduction.at_least, budget, reduction.prices)
+        found = search(solved, reduction.at_least, budget, reduction.prices, reduction.plan)
         bound[solved.nodes] = np.fmax(bound[solved.nodes], found.bound)
         solved, hint, priced = found.problem, found.plan, found.prices
         if hint is not None and found.proven:

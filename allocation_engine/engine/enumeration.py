@@ -68,19 +68,24 @@ class Search:
 
 
 def search(
-    problem: SourcingProblem, at_least: int, budget: Budget, prices: PriceBound | None = None
+    problem: SourcingProblem,
+    at_least: int,
+    budget: Budget,
+    prices: PriceBound | None = None,
+    plan: Units | None = None,
 ) -> Search:
     """Plans without the solver where it can prove the optimum: every node set when there are
     few candidates; else the greedy and the price-guided plans, the nodes the prices fix left
     out, and the sets within the price gap, at the ascent's prices first (`prices`, when the
     reduction found them already), then, still unproven on few enough candidates, at the LP's.
-    Each step asks the budget first."""
+    `plan` is the best plan known on these candidates, if any. Each step asks the budget first."""
     bound = np.full(len(problem.nodes), np.nan)
     if not problem.partial and len(problem.nodes) <= TINY and not budget.expired():
         best, proven = cheapest_set(problem)
         if proven:
             return Search(problem, best, True, None, bound)
-    plan = cheapest_cover(problem)
+    if plan is None:
+        plan = cheapest_cover(problem)
     if problem.partial or budget.expired():
         return Search(problem, plan, False, None, bound)
     rows = np.arange(len(problem.nodes))  # the input's row of each candidate left

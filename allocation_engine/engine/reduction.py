@@ -66,7 +66,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from allocation_engine.engine.assignment import total_cost
+from allocation_engine.engine.assignment import Units, total_cost
 from allocation_engine.engine.budget import Budget
 from allocation_engine.engine.covering import cheapest_plans, fewest_shipments, shipments_needed
 from allocation_engine.engine.enumeration import few_enough
@@ -88,6 +88,7 @@ class Reduction:
     dominator: npt.NDArray[np.int64]  # network index of a dominating node, or -1
     at_least: int = 1  # shipments any complete plan on the kept nodes needs at least
     prices: PriceBound | None = None  # rule 0's prices, on the kept nodes
+    plan: Units | None = None  # the best plan known on the kept nodes, if one is
 
 
 def items(problem: SourcingProblem) -> list[list[int]]:
@@ -247,6 +248,25 @@ def fewest_shipments_rule(
 ROUNDS = 3  # bound and dominance rounds: each can raise the shipment floor for the next
 
 
+class _Kept:
+    """The candidates kept so far and the best plan known on them (dropped once a removal takes
+    one of its nodes: its cost stays the upper bound, which any plan found may only lower)."""
+
+    def __init__(self, problem: SourcingProblem) -> None:
+        self.problem = problem
+        self.plan: Units | None = None
+        self.upper_bound = math.inf
+
+    def offer(self, units: Units | None) -> None:
+        if units is not None and (cost := total_cost(self.problem, units)) < self.upper_bound:
+            self.plan, self.upper_bound = units, cost
+
+    def drop(self, keep: npt.NDArray[np.bool_], why: Reason) -> None:
+        if self.plan is not None:
+            self.plan = None if (self.plan[~keep] > 0).any() else self.plan[keep]
+        self.problem = self.problem.subset(keep, why)
+
+
 def reduce(problem: SourcingProblem, budget: Budget | None = None) -> Reduction:
     """Rule 3 first when it may settle the order cheaply (one node could ship it all), then the
     prices (rule 0), then rules 1 and 2 in rounds, each with a better plan and a higher floor on
@@ -257,15 +277,15 @@ def reduce(problem: SourcingProblem, budget: Budget | None = None) -> Reduction:
     size = len(problem.network)
     bound_all = np.full(size, np.nan)
     dominator_all = np.full(size, -1, dtype=np.int64)
-
+    kept = _Kept(problem)
     priced: tuple[SourcingProblem, PriceBound] | None = None  # rule 0's prices and problem
 
-    def result(kept: SourcingProblem, at_least: int) -> Reduction:
-        if priced is None:
-            return Reduction(kept, bound_all, dominator_all, at_least)
-        on, prices = priced
-        prices = prices.subset(np.isin(on.nodes, kept.nodes, assume_unique=True))
-        return Reduction(kept, bound_all, dominator_all, at_least, prices)
+    def result(at_least: int) -> Reduction:
+        prices = None
+        if priced is not None:
+            on, found = priced
+            prices = found.subset(np.isin(on.nodes, kept.problem.nodes, assume_unique=True))
+        return Reduction(kept.problem, bound_all, dominator_all, at_least, prices, kept.plan)
 
     at_least = 1 if problem.partial else shipments_needed(problem)
     if at_least == 1:
@@ -273,51 +293,48 @@ def reduce(problem: SourcingProblem, budget: Budget | None = None) -> Reduction:
         keep = fewest_shipments_rule(problem, bound, budget)  # one node for all, provably best
         if keep is not None:
             bound_all[problem.nodes] = bound
-            return result(problem.subset(keep, Reason.COST_BOUND), 1)
-    greedy = cheapest_cover(problem)
-    upper_bound = math.inf if greedy is None else total_cost(problem, greedy)
+            kept.drop(keep, Reason.COST_BOUND)
+            return result(1)
+    kept.offer(cheapest_cover(problem))
     if budget.expired():
-        return result(problem, at_least)
+        return result(at_least)
     prices = price_bound(problem, at_least)
     if prices is not None:  # rule 0: prices
-        guided = priced_cover(problem, prices.using)
-        if guided is not None:
-            upper_bound = min(upper_bound, total_cost(problem, guided))
+        kept.offer(priced_cover(problem, prices.using))
         bound_all[problem.nodes] = prices.using
         priced = problem, prices
-        problem = problem.subset(prices.using <= _above(upper_bound), Reason.COST_BOUND)
-        if few_enough(problem):
-            return result(problem, at_least)
+        kept.drop(prices.using <= _above(kept.upper_bound), Reason.COST_BOUND)
+        if few_enough(kept.problem):
+            return result(at_least)
     for _ in range(ROUNDS):
         if budget.expired():
-            return result(problem, at_least)
-        count, floor = len(problem.nodes), at_least
-        bound, possible = lower_bounds(problem, at_least)
-        bound_all[problem.nodes] = np.fmax(bound_all[problem.nodes], bound)
-        problem = problem.subset(possible, Reason.NO_FEASIBLE_USE)
-        problem = problem.subset(bound[possible] <= _above(upper_bound), Reason.COST_BOUND)
-        dominator = dominated(problem, most_shipments(problem, upper_bound), budget)
+            return result(at_least)
+        count, floor = len(kept.problem.nodes), at_least
+        bound, possible = lower_bounds(kept.problem, at_least)
+        bound_all[kept.problem.nodes] = np.fmax(bound_all[kept.problem.nodes], bound)
+        kept.drop(possible, Reason.NO_FEASIBLE_USE)
+        kept.drop(bound[possible] <= _above(kept.upper_bound), Reason.COST_BOUND)
+        dominator = dominated(kept.problem, most_shipments(kept.problem, kept.upper_bound), budget)
         gone = dominator >= 0
-        dominator_all[problem.nodes[gone]] = problem.nodes[dominator[gone]]
-        problem = problem.subset(~gone, Reason.DOMINATED)
-        if few_enough(problem):
-            return result(problem, at_least)
-        better = cheapest_cover(problem)
-        if better is not None:
-            upper_bound = min(upper_bound, total_cost(problem, better))
-        if not problem.partial:
+        dominator_all[kept.problem.nodes[gone]] = kept.problem.nodes[dominator[gone]]
+        kept.drop(~gone, Reason.DOMINATED)
+        if few_enough(kept.problem):
+            return result(at_least)
+        kept.offer(cheapest_cover(kept.problem))
+        if not kept.problem.partial:
             # the optimal plan kept among these nodes needs at least this many shipments
-            at_least = max(at_least, fewest_shipments(problem, budget=budget)[0])
-        if len(problem.nodes) == count and at_least == floor:
+            at_least = max(at_least, fewest_shipments(kept.problem, budget=budget)[0])
+        if len(kept.problem.nodes) == count and at_least == floor:
             break
     if budget.expired():
-        return result(problem, at_least)
-    bound = bound_all[problem.nodes]
-    keep = fewest_shipments_rule(problem, bound, budget)
+        return result(at_least)
+    bound = bound_all[kept.problem.nodes]
+    keep = fewest_shipments_rule(kept.problem, bound, budget)
     if keep is None:
-        return result(problem, at_least)
-    bound_all[problem.nodes] = bound
-    return result(problem.subset(keep, Reason.COST_BOUND), at_least)
+        return result(at_least)
+    bound_all[kept.problem.nodes] = bound
+    kept.drop(keep, Reason.COST_BOUND)
+    return result(at_least)
 
 
 def _above(upper_bound: float) -> float:
