@@ -23,8 +23,9 @@ Two such families:
 
 Costs are compared as the solver compares them (integers at objective.MICRO resolution, ties
 towards the plan whose used rows have the smallest sum of row + 1, as the solver's tie tier), so
-this search and CP-SAT return the same plan. It declines (None) when partial fulfilment is
-allowed or when the integer costs could overflow.
+this search and CP-SAT return plans of the same cost and the same rank; where several plans
+share both (equal unit costs), this one fills the lower row first and CP-SAT may split
+otherwise. It declines when partial fulfilment is allowed or the integer costs could overflow.
 """
 
 from __future__ import annotations
@@ -50,8 +51,10 @@ SAFE = 2**62  # integer costs stay below this (int64 with a factor 2 to spare)
 # ms at several hundred, where the ascent's prices and the solver do better)
 LP_NODES = 150
 TINY = 6  # candidates up to which every set (at most 63) is tried before any bound
+QUICK_SETS = 2_000  # sets the ascent's prices may try when the LP's could follow
 
 Members = npt.NDArray[np.bool_]  # sets x candidates: which candidates each set holds
+FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -76,55 +79,84 @@ def search(
 ) -> Search:
     """Plans without the solver where it can prove the optimum: every node set when there are
     few candidates; else the greedy and the price-guided plans, the nodes the prices fix left
-    out, and the sets within the price gap, at the ascent's prices first (`prices`, when the
-    reduction found them already), then, still unproven on few enough candidates, at the LP's.
+    out, and the sets within the price gap: at the ascent's prices (`prices`, when the
+    reduction found them already) on few sets when the LP may follow, then at the LP's (a
+    tighter bound, fewer sets), or at the ascent's on all the sets allowed when it may not.
     `plan` is the best plan known on these candidates, if any. Each step asks the budget first."""
-    bound = np.full(len(problem.nodes), np.nan)
+    state = _State(problem, plan, np.full(len(problem.nodes), np.nan))
     if not problem.partial and len(problem.nodes) <= TINY and not budget.expired():
         best, proven = cheapest_set(problem)
         if proven:
-            return Search(problem, best, True, None, bound)
-    if plan is None:
-        plan = cheapest_cover(problem)
+            return Search(problem, best, True, None, state.bound)
+    if state.plan is None:
+        state.plan = cheapest_cover(problem)
     if problem.partial or budget.expired():
-        return Search(problem, plan, False, None, bound)
-    rows = np.arange(len(problem.nodes))  # the input's row of each candidate left
-    given = prices
-    for bounding in (price_bound, lp_price_bound):
-        if budget.expired() or (bounding is lp_price_bound and len(rows) > LP_NODES):
-            break
-        tighter = given if bounding is price_bound and given else bounding(problem, at_least)
-        if tighter is None:
-            break
-        prices = tighter
-        guided = priced_cover(problem, prices.using)
-        if guided is not None and (
-            plan is None or total_cost(problem, guided) < total_cost(problem, plan)
+        return state.result(False)
+    ascent = prices if prices is not None else price_bound(problem, at_least)
+    if ascent is None or state.plan is None:
+        return state.fallback(budget)
+    lp_next = len(problem.nodes) <= LP_NODES
+    if state.attempt(ascent, QUICK_SETS if lp_next else MAX_SETS, budget):
+        return state.result(True)
+    if budget.expired():
+        return state.result(False)
+    lp = lp_price_bound(state.problem, at_least) if len(state.problem.nodes) <= LP_NODES else None
+    if lp is not None:
+        if state.attempt(lp, MAX_SETS, budget):
+            return state.result(True)
+    elif lp_next and state.attempt(state.ascent(ascent), MAX_SETS, budget):
+        return state.result(True)
+    return state.fallback(budget)
+
+
+class _State:
+    """The search's candidates, best plan and bounds as the prices fix nodes."""
+
+    def __init__(self, problem: SourcingProblem, plan: Units | None, bound: FloatArray) -> None:
+        self.problem, self.plan, self.bound = problem, plan, bound
+        self.rows = np.arange(len(problem.nodes))  # the input's row of each candidate left
+        self.prices: PriceBound | None = None
+        self._kept = np.ones(len(problem.nodes), dtype=bool)  # on the input's rows
+
+    def ascent(self, ascent: PriceBound) -> PriceBound:
+        """The ascent's prices (found on the input's candidates) on the candidates left."""
+        return ascent.subset(self._kept)
+
+    def attempt(self, prices: PriceBound, max_sets: int, budget: Budget) -> bool:
+        """Fixes what `prices` fix (the candidates may have shrunk since they were found: they
+        are restricted first), then tries the sets within their gap; whether proven."""
+        if len(prices.margin) != len(self.rows):
+            prices = prices.subset(self._kept)
+        assert self.plan is not None
+        guided = priced_cover(self.problem, prices.using)
+        if guided is not None and total_cost(self.problem, guided) < total_cost(
+            self.problem, self.plan
         ):
-            plan = guided
-        if plan is None:
-            break
-        cost = total_cost(problem, plan)
+            self.plan = guided
+        cost = total_cost(self.problem, self.plan)
         keep = prices.without_dearer(cost)
-        bound[rows[~keep]] = prices.using[~keep]
-        problem, prices, plan, rows = (
-            problem.subset(keep, Reason.COST_BOUND),
-            prices.subset(keep),
-            plan[keep],
-            rows[keep],
-        )
+        self.bound[self.rows[~keep]] = prices.using[~keep]
+        self._kept[self.rows[~keep]] = False
+        self.problem = self.problem.subset(keep, Reason.COST_BOUND)
+        self.prices, self.plan, self.rows = prices.subset(keep), self.plan[keep], self.rows[keep]
         if budget.expired():
-            break
-        best, proven = cheapest_set(problem, prices, cost)
-        if best is not None and total_cost(problem, best) <= cost:
-            plan = best
-        if proven:
-            return Search(problem, plan, True, prices, bound)
-    if few_enough(problem) and not budget.expired():  # no prices helped: every set, then
-        best, proven = cheapest_set(problem)
-        if proven:
-            return Search(problem, best, True, prices, bound)
-    return Search(problem, plan, False, prices, bound)
+            return False
+        best, proven = cheapest_set(self.problem, self.prices, cost, max_sets)
+        if best is not None and total_cost(self.problem, best) <= cost:
+            self.plan = best
+        return proven
+
+    def fallback(self, budget: Budget) -> Search:
+        """Every set when no prices settled it and there are few enough candidates."""
+        if few_enough(self.problem) and not budget.expired():
+            best, proven = cheapest_set(self.problem)
+            if proven:
+                self.plan = best
+                return self.result(True)
+        return self.result(False)
+
+    def result(self, proven: bool) -> Search:
+        return Search(self.problem, self.plan, proven, self.prices, self.bound)
 
 
 def few_enough(problem: SourcingProblem) -> bool:
@@ -134,12 +166,16 @@ def few_enough(problem: SourcingProblem) -> bool:
 
 
 def cheapest_set(
-    problem: SourcingProblem, prices: PriceBound | None = None, upper_bound: float = math.inf
+    problem: SourcingProblem,
+    prices: PriceBound | None = None,
+    upper_bound: float = math.inf,
+    max_sets: int = 0,
 ) -> tuple[Units | None, bool]:
     """The best plan over the sets within the price gap (given `prices` and the cost of a known
     plan, `upper_bound`), else over every node set when there are few enough, and whether it is
     proven optimal: the gap search may stop short (too many sets) with the best plan of a
-    narrower gap. (None, False) when it declines."""
+    narrower gap; `max_sets` (0: MAX_SETS) caps the sets it tries. (None, False) when it
+    declines."""
     n = len(problem.nodes)
     if problem.partial or n == 0:
         return None, False
@@ -149,7 +185,8 @@ def cheapest_set(
         return None, False
     best = None
     if prices is not None and math.isfinite(upper_bound):
-        best, proven = _within_price_gap(problem, prices, upper_bound, fixed, unit)
+        cap = max_sets or MAX_SETS
+        best, proven = _within_price_gap(problem, prices, upper_bound, fixed, unit, cap)
         if proven:
             return best, True
     if few_enough(problem):
@@ -165,6 +202,7 @@ def _within_price_gap(
     upper_bound: float,
     fixed: npt.NDArray[np.int64],
     unit: npt.NDArray[np.int64],
+    max_sets: int,
 ) -> tuple[Units | None, bool]:
     """The best plan over the sets within the price gap, and whether that gap was covered.
 
@@ -174,7 +212,7 @@ def _within_price_gap(
     width = gap / 4
     best = None
     while True:
-        within = _within_gap(prices, prices.free_bound + width)
+        within = _within_gap(prices, prices.free_bound + width, max_sets)
         if within is None:
             return best, False
         found = _best(problem, _within_limit(problem, within), fixed, unit)
@@ -200,9 +238,9 @@ def _within_limit(problem: SourcingProblem, member: Members) -> Members:
     return kept
 
 
-def _within_gap(prices: PriceBound, upper_bound: float) -> Members | None:
+def _within_gap(prices: PriceBound, upper_bound: float, max_sets: int) -> Members | None:
     """Every set whose toggles from the nodes of positive margin fit in the price gap (see the
-    module docstring), or None when they are more than MAX_SETS."""
+    module docstring), or None when they are more than `max_sets`."""
     margin = prices.margin
     gap = upper_bound - prices.free_bound
     gap += 1e-9 * max(1.0, abs(upper_bound))  # float slack: never lose a set at the edge
@@ -221,7 +259,7 @@ def _within_gap(prices: PriceBound, upper_bound: float) -> Members | None:
         reach = np.searchsorted(cost, gap - spent, side="right")  # first position past the gap
         count = np.maximum(reach - (last + 1), 0)
         total += int(count.sum())
-        if total > MAX_SETS or total * len(margin) > MAX_CELLS:
+        if total > max_sets or total * len(margin) > MAX_CELLS:
             return None
         parent = np.repeat(np.arange(len(level)), count)
         step = np.arange(len(parent)) - np.repeat(np.cumsum(count) - count, count)
