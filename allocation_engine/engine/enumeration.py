@@ -84,6 +84,7 @@ def search(
     tighter bound, fewer sets), or at the ascent's on all the sets allowed when it may not.
     `plan` is the best plan known on these candidates, if any. Each step asks the budget first."""
     state = _State(problem, plan, np.full(len(problem.nodes), np.nan))
+    guide = prices is None or plan is None  # else the reduction's prices guided its plan already
     if not problem.partial and len(problem.nodes) <= TINY and not budget.expired():
         best, proven = cheapest_set(problem)
         if proven:
@@ -96,7 +97,7 @@ def search(
     if ascent is None or state.plan is None:
         return state.fallback(budget)
     lp_next = len(problem.nodes) <= LP_NODES
-    if state.attempt(ascent, QUICK_SETS if lp_next else MAX_SETS, budget):
+    if state.attempt(ascent, QUICK_SETS if lp_next else MAX_SETS, budget, guide):
         return state.result(True)
     if budget.expired():
         return state.result(False)
@@ -122,13 +123,16 @@ class _State:
         """The ascent's prices (found on the input's candidates) on the candidates left."""
         return ascent.subset(self._kept)
 
-    def attempt(self, prices: PriceBound, max_sets: int, budget: Budget) -> bool:
+    def attempt(
+        self, prices: PriceBound, max_sets: int, budget: Budget, guide: bool = True
+    ) -> bool:
         """Fixes what `prices` fix (the candidates may have shrunk since they were found: they
-        are restricted first), then tries the sets within their gap; whether proven."""
+        are restricted first), then tries the sets within their gap; whether proven. `guide`:
+        try the plan these prices guide to first."""
         if len(prices.margin) != len(self.rows):
             prices = prices.subset(self._kept)
         assert self.plan is not None
-        guided = priced_cover(self.problem, prices.using)
+        guided = priced_cover(self.problem, prices.using) if guide else None
         if guided is not None and total_cost(self.problem, guided) < total_cost(
             self.problem, self.plan
         ):

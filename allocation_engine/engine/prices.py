@@ -90,25 +90,29 @@ def price_bound(
     cap = problem.penalty if problem.partial else np.inf
     if n == 0 or (not problem.partial and (a.sum(axis=0) < q).any()):
         return None
-    holders = [np.flatnonzero(a[:, line]) for line in range(len(q))]
+    # per line, its holders' rows, units, unit and shipment costs, and what each earns on it
+    lines = []
+    for line in range(len(q)):
+        rows = np.flatnonzero(a[:, line])
+        lines.append((rows, a[rows, line], c[rows], f[rows]))
     prices = np.zeros(len(q))
+    earned = []
+    total = np.zeros(n)  # what each node earns over all lines, kept up to date
     # start from each line alone: a node's whole shipment cost spread over its units of it
-    for line, rows in enumerate(holders):
-        units = a[rows, line]
-        prices[line] = _line_price(units, c[rows] + f[rows] / units, q[line], cap)
-    earn = np.maximum(prices[None, :] - c[:, None], 0.0) * a
-    total = earn.sum(axis=1)  # what each node earns over all lines, kept up to date
+    for line, (rows, units, cost, fixed) in enumerate(lines):
+        prices[line] = _line_price(units, cost + fixed / units, q[line], cap)
+        earned.append(np.maximum(prices[line] - cost, 0.0) * units)
+        total[rows] += earned[line]
     best = _bound(prices, q, total, f)
     for _ in range(passes):
         before = best
-        for line, rows in enumerate(holders):
-            units = a[rows, line]
-            others = total[rows] - earn[rows, line]
-            threshold = c[rows] + np.maximum(0.0, f[rows] - others) / units
+        for line, (rows, units, cost, fixed) in enumerate(lines):
+            others = total[rows] - earned[line]
+            threshold = cost + np.maximum(0.0, fixed - others) / units
             prices[line] = _line_price(units, threshold, q[line], cap)
-            gained = np.maximum(prices[line] - c[rows], 0.0) * units
-            total[rows] += gained - earn[rows, line]
-            earn[rows, line] = gained
+            gained = np.maximum(prices[line] - cost, 0.0) * units
+            total[rows] = others + gained
+            earned[line] = gained
         best = _bound(prices, q, total, f)
         if best <= before + 1e-6 * max(1.0, abs(before)):
             break
