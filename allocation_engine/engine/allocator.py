@@ -26,6 +26,7 @@ from allocation_engine.engine.assignment import (
     plan_cost,
     short_alone,
     total_cost,
+    units_of,
 )
 from allocation_engine.engine.budget import Budget, OutOfTime
 from allocation_engine.engine.covering import fewest_shipments
@@ -215,16 +216,4 @@ def _shortfall(problem: SourcingProblem, method: str, budget: Budget, seed: int)
     if len(problem.nodes) == 0:  # e.g. every node holds only part of a ship-together group
         return infeasible_plan(problem, empty(problem), method=method)
     fullest_plan = _optimise(problem.fullest(), "engine", budget, seed)
-    return infeasible_plan(problem, _units_of(problem, fullest_plan), method=method)
-
-
-def _units_of(problem: SourcingProblem, plan: Plan) -> Units:
-    """The plan's shipments as an assignment over the problem's candidates."""
-    units = empty(problem)
-    row_of = {int(node): row for row, node in enumerate(problem.nodes)}
-    column_of = {sku: j for j, sku in enumerate(problem.order.skus)}
-    for shipment in plan.shipments:
-        row = row_of[problem.network.index[shipment.node_id]]
-        for line in shipment.lines:
-            units[row, column_of[line.sku]] = line.quantity
-    return units
+    return infeasible_plan(problem, units_of(problem, fullest_plan), method=method)

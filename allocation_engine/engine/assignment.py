@@ -141,3 +141,16 @@ def infeasible_plan(problem: SourcingProblem, fullest: Units | None, *, method: 
         candidates=len(problem.nodes),
     )
     return replace(plan, total_cost=0.0, unfilled=(), shortfalls=shortfalls)
+
+
+def units_of(problem: SourcingProblem, plan: Plan) -> Units:
+    """A plan's shipments as an assignment over the problem's candidates (rows), e.g. to
+    re-read the fullest plan a shortfall search returns."""
+    units = empty(problem)
+    row_of = {int(node): row for row, node in enumerate(problem.nodes)}
+    column_of = {sku: j for j, sku in enumerate(problem.order.skus)}
+    for shipment in plan.shipments:
+        row = row_of[problem.network.index[shipment.node_id]]
+        for line in shipment.lines:
+            units[row, column_of[line.sku]] = line.quantity
+    return units

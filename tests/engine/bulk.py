@@ -41,7 +41,6 @@ from allocation_engine.engine import (
     NodeType,
     Order,
     OrderLine,
-    Plan,
     RuleSet,
     ShipTo,
 )
@@ -88,18 +87,6 @@ def bulk_instances(draw, max_nodes: int = 7, max_lines: int = 3, fenced: bool = 
 
 def problem_of(case: Instance) -> SourcingProblem:
     return SourcingProblem.build(case.order, case.network, case.inventory, case.rules)
-
-
-def units_of(problem: SourcingProblem, plan: Plan) -> Units:
-    """A plan's shipments as an assignment over the problem's candidates (rows)."""
-    units = empty(problem)
-    row_of = {int(node): row for row, node in enumerate(problem.nodes)}
-    column_of = {sku: j for j, sku in enumerate(problem.order.skus)}
-    for shipment in plan.shipments:
-        row = row_of[problem.network.index[shipment.node_id]]
-        for line in shipment.lines:
-            units[row, column_of[line.sku]] = line.quantity
-    return units
 
 
 def available_of(instance: f2.Instance) -> dict[tuple[str, str], int]:

@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from allocation_engine.engine import Budget, Status, allocate, enumeration
-from allocation_engine.engine.assignment import total_cost
+from allocation_engine.engine.assignment import total_cost, units_of
 from allocation_engine.engine.covering import shipments_needed
 from allocation_engine.engine.enumeration import cheapest_set, few_enough, search
 from allocation_engine.engine.greedy import cheapest_cover, priced_cover
@@ -36,7 +36,6 @@ from tests.engine.bulk import (
     problem_of,
     random_bulk,
     solver_key,
-    units_of,
 )
 from tests.engine.oracle import violations
 from tests.engine.strategies import Instance, instances
