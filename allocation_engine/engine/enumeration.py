@@ -85,6 +85,10 @@ def search(
     `plan` is the best plan known on these candidates, if any. Each step asks the budget first."""
     state = _State(problem, plan, np.full(len(problem.nodes), np.nan))
     guide = prices is None or plan is None  # else the reduction's prices guided its plan already
+    if not problem.partial and len(problem.nodes) == 1:
+        alone = cheapest_on(problem, [0])  # one node left: the plan, if it holds the order
+        if (alone.sum(axis=0) == problem.quantity).all():
+            return Search(problem, alone, True, None, state.bound)
     if not problem.partial and len(problem.nodes) <= TINY and not budget.expired():
         best, proven = cheapest_set(problem)
         if proven:
