@@ -34,8 +34,6 @@ from hypothesis import strategies as st
 
 from allocation_engine.bench import f2
 from allocation_engine.engine import (
-    CustomerType,
-    DeliveryMode,
     Network,
     Node,
     NodeType,
@@ -47,42 +45,29 @@ from allocation_engine.engine import (
 from allocation_engine.engine.assignment import Units, empty
 from allocation_engine.engine.objective import MICRO
 from allocation_engine.engine.problem import SourcingProblem
-from tests.engine.strategies import Instance, latitudes, longitudes, nodes, rule_sets
+from tests.engine.strategies import Instance, instances
 
 INF = math.inf
 
 
-@st.composite
-def bulk_instances(draw, max_nodes: int = 7, max_lines: int = 3, fenced: bool = True) -> Instance:
+def bulk_stock(quantity: int) -> st.SearchStrategy[int]:
+    """None, part of the line (1 to 200 units) or all of it."""
+    return st.just(0) | st.integers(1, 200) | st.just(quantity)
+
+
+def bulk_instances(
+    max_nodes: int = 7, max_lines: int = 3, fenced: bool = True
+) -> st.SearchStrategy[Instance]:
     """Like strategies.instances, with lines of 20 to 300 units over stocks of 1 to 200 (or 0)."""
-    count = draw(st.integers(1, max_nodes))
-    network = Network.of(draw(nodes(count, fenced)))
-    n_lines = draw(st.integers(1, max_lines))
-    groups = draw(
-        st.lists(st.sampled_from([None, None, None, "g1"]), min_size=n_lines, max_size=n_lines)
+    return instances(
+        max_nodes,
+        max_lines,
+        fenced,
+        quantities=st.integers(20, 300),
+        stock=bulk_stock,
+        groups=(None, None, None, "g1"),
+        order_id="o-bulk",
     )
-    lines = tuple(
-        OrderLine(f"SKU-{j}", draw(st.integers(20, 300)), groups[j]) for j in range(n_lines)
-    )
-    available = {
-        (n.id, line.sku): draw(st.just(0) | st.integers(1, 200) | st.just(line.quantity))
-        for n in network.nodes
-        for line in lines
-    }
-    customer = draw(st.sampled_from(list(CustomerType))) if fenced else CustomerType.B2C
-    stores = [n.id for n in network.nodes if n.type is NodeType.STORE]
-    collect = fenced and stores and draw(st.booleans())
-    order = Order(
-        id="o-bulk",
-        lines=lines,
-        ship_to=ShipTo(
-            draw(latitudes), draw(longitudes), draw(st.sampled_from(["DE", "DE", "AT"]))
-        ),
-        customer_type=customer,
-        delivery_mode=DeliveryMode.CLICK_AND_COLLECT if collect else DeliveryMode.SHIP_TO_ADDRESS,
-        pickup_store_id=draw(st.sampled_from(stores)) if collect else None,
-    )
-    return Instance(network, available, order, draw(rule_sets(fenced)))
 
 
 def problem_of(case: Instance) -> SourcingProblem:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from hypothesis import strategies as st
@@ -80,21 +81,40 @@ def rule_sets(draw, fenced: bool) -> RuleSet:
     )
 
 
+FEW_UNITS = st.integers(1, 4)  # what a line asks, by default
+
+
+def unit_stock(quantity: int) -> st.SearchStrategy[int]:
+    """Stock of a few units, whatever the line asks."""
+    return st.integers(0, 5)
+
+
 @st.composite
-def instances(draw, max_nodes: int = 6, max_lines: int = 3, fenced: bool = True) -> Instance:
+def instances(
+    draw,
+    max_nodes: int = 6,
+    max_lines: int = 3,
+    fenced: bool = True,
+    quantities: st.SearchStrategy[int] = FEW_UNITS,
+    stock: Callable[[int], st.SearchStrategy[int]] = unit_stock,
+    groups: tuple[str | None, ...] = (None, None, "g1", "g2"),
+    order_id: str = "o-1",
+) -> Instance:
+    """A random network, stock, order and rule set; `quantities`, `stock` (per line quantity)
+    and `groups` (ship-together labels drawn per line) set the order's shape."""
     count = draw(st.integers(1, max_nodes))
     network = Network.of(draw(nodes(count, fenced)))
     n_lines = draw(st.integers(1, max_lines))
-    groups = draw(
-        st.lists(st.sampled_from([None, None, "g1", "g2"]), min_size=n_lines, max_size=n_lines)
-    )
-    lines = tuple(OrderLine(f"SKU-{j}", draw(st.integers(1, 4)), groups[j]) for j in range(n_lines))
-    available = {(n.id, line.sku): draw(st.integers(0, 5)) for n in network.nodes for line in lines}
+    labels = draw(st.lists(st.sampled_from(groups), min_size=n_lines, max_size=n_lines))
+    lines = tuple(OrderLine(f"SKU-{j}", draw(quantities), labels[j]) for j in range(n_lines))
+    available = {
+        (n.id, line.sku): draw(stock(line.quantity)) for n in network.nodes for line in lines
+    }
     customer = draw(st.sampled_from(list(CustomerType))) if fenced else CustomerType.B2C
     stores = [n.id for n in network.nodes if n.type is NodeType.STORE]
     collect = fenced and stores and draw(st.booleans())
     order = Order(
-        id="o-1",
+        id=order_id,
         lines=lines,
         ship_to=ShipTo(
             draw(latitudes), draw(longitudes), draw(st.sampled_from(["DE", "DE", "AT"]))
