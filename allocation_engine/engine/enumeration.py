@@ -105,7 +105,8 @@ def search(
         return state.result(True)
     if budget.expired():
         return state.result(False)
-    lp = lp_price_bound(state.problem, at_least) if len(state.problem.nodes) <= LP_NODES else None
+    small = len(state.problem.nodes) <= LP_NODES
+    lp = lp_price_bound(state.problem, at_least, budget.remaining()) if small else None
     if lp is not None:
         if state.attempt(lp, MAX_SETS, budget):
             return state.result(True)

@@ -28,6 +28,7 @@ so stopping after any pass leaves a valid (if weaker) bound.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -133,12 +134,15 @@ def price_bound(
     return PriceBound(prices, bound, using, margin, best)
 
 
-def lp_price_bound(problem: SourcingProblem, at_least: int = 1) -> PriceBound | None:
+def lp_price_bound(
+    problem: SourcingProblem, at_least: int = 1, seconds: float | None = None
+) -> PriceBound | None:
     """The prices of the LP relaxation's optimum (GLOP), the best the ascent could reach, with
     a price mu for "at least `at_least` shipments" besides: every node's margin gains mu and the
     bound mu x at_least, since a plan of |U| >= at_least shipments pays mu (|U| - at_least) >= 0
     more than it needs. For the small problems the reduction leaves, where a tighter bound
-    means fewer node sets to try (enumeration.py); None where the LP cannot be solved."""
+    means fewer node sets to try (enumeration.py); None where the LP cannot be solved (within
+    `seconds`, when given: the caller's budget bounds it like every other step)."""
     a, q = problem.usable, problem.quantity
     f, c = problem.shipment_fixed, problem.unit_cost
     n = len(f)
@@ -172,6 +176,8 @@ def lp_price_bound(problem: SourcingProblem, at_least: int = 1) -> PriceBound | 
     for row in range(n):
         count.SetCoefficient(use[row], 1.0)
     objective.SetMinimization()
+    if seconds is not None and math.isfinite(seconds):
+        lp.SetTimeLimit(max(1, int(seconds * 1000)))
     if lp.Solve() != pywraplp.Solver.OPTIMAL:
         return None
     prices = np.array([d.dual_value() for d in demand])
