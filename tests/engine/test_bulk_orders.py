@@ -46,20 +46,22 @@ BULK_RULES = {
 }
 
 
+def assert_engine_matches_reference(instance: f2.Instance, rules: RuleSet) -> None:
+    """The engine and the reference answer alike, and the engine's plan keeps every fence."""
+    engine = allocate(instance.order, instance.network, instance.inventory, rules)
+    reference = allocate(
+        instance.order, instance.network, instance.inventory, rules, method="reference"
+    )
+    assert_same_answer(engine, reference)
+    assert violations(engine, instance.order, instance.network, available_of(instance), rules) == []
+
+
 @pytest.mark.parametrize("rules", BULK_RULES.values(), ids=BULK_RULES.keys())
 def test_f4_bulk_orders_equal_the_reference(rules: RuleSet) -> None:
     """Eight F4 orders on 1,000 nodes (a fourth of them B2B, warehouses only): same status,
     same cost, the engine's plan within the fences."""
     for instance in f4.instances(f4.Family("bulk", 1_000), 8):
-        engine = allocate(instance.order, instance.network, instance.inventory, rules)
-        reference = allocate(
-            instance.order, instance.network, instance.inventory, rules, method="reference"
-        )
-        assert_same_answer(engine, reference)
-        assert (
-            violations(engine, instance.order, instance.network, available_of(instance), rules)
-            == []
-        )
+        assert_engine_matches_reference(instance, rules)
 
 
 # (rules, F5 orders): those the reference proves in about a second; F5-003, -005, -006 and -007
@@ -82,15 +84,7 @@ def test_f5_long_baskets_equal_the_reference(name: str) -> None:
     rules, chosen = LONG_CASES[name]
     orders = list(f4.instances(f4.Family("long", 1_000), max(chosen) + 1))
     for instance in (orders[i] for i in chosen):
-        engine = allocate(instance.order, instance.network, instance.inventory, rules)
-        reference = allocate(
-            instance.order, instance.network, instance.inventory, rules, method="reference"
-        )
-        assert_same_answer(engine, reference)
-        assert (
-            violations(engine, instance.order, instance.network, available_of(instance), rules)
-            == []
-        )
+        assert_engine_matches_reference(instance, rules)
 
 
 def test_the_reported_bulk_line_is_proven_optimal() -> None:
