@@ -113,8 +113,10 @@ def priced_cover(problem: SourcingProblem, rank: npt.NDArray[np.float64]) -> Uni
             break
         fewer = [r for r in rows if r != row]
         units = cheapest_on(problem, fewer)
-        if (units.sum(axis=0) == problem.quantity).all() and total_cost(problem, units) < cost:
-            rows, best, cost = fewer, units, total_cost(problem, units)
+        if (units.sum(axis=0) == problem.quantity).all():
+            fewer_cost = total_cost(problem, units)
+            if fewer_cost < cost:
+                rows, best, cost = fewer, units, fewer_cost
     return best
 
 

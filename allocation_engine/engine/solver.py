@@ -49,7 +49,7 @@ class _Model(cp_model.CpModel):
         pass
 
 
-def _within_price_gap(
+def _price_gap_cut(
     model: cp_model.CpModel, use: list[cp_model.IntVar], prices: PriceBound, upper_bound: float
 ) -> None:
     """No plan dearer than `upper_bound` (a known plan's cost) is needed, and every plan costs at
@@ -95,7 +95,7 @@ def solve(
 ) -> Solution:
     """Solves the problem exactly (or until `budget` runs out), warm-started from `hint`.
     `at_least` is a known floor on the shipments of a complete plan (found here when None);
-    `prices` on these candidates add the price-gap cut (see `_within_price_gap`). `presolve`
+    `prices` on these candidates add the price-gap cut (see `_price_gap_cut`). `presolve`
     None: CP-SAT's presolve on models past SMALL_MODEL candidates; a reduced problem has had
     what presolve would find taken out already (measured on the F4 and F2 orders that still
     reach the solver: off is up to twice as fast there)."""
@@ -166,7 +166,7 @@ def solve(
         floor = fewest_shipments(problem, budget=budget)[0] if at_least is None else at_least
         model.add(sum(use) >= floor)
     if prices is not None and hint is not None:
-        _within_price_gap(model, use, prices, total_cost(problem, hint))
+        _price_gap_cut(model, use, prices, total_cost(problem, hint))
 
     model.minimize(cp_model.LinearExpr.weighted_sum([v for v, _ in terms], [w for _, w in terms]))
 
