@@ -14,7 +14,7 @@ processes). Several processes on one port is a deliberate choice: `reuse_port=Tr
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent import futures
 
 import grpc
@@ -80,17 +80,31 @@ class AllocationServer:
         host: str = "127.0.0.1",
         port: int = 0,
         limits: Limits | None = None,
-        workers: int = 16,
+        threads: int = 16,
         health_interval: float = 1.0,
         sweep_interval: float = 1.0,
         extra: Iterable[Callable[[grpc.Server], str]] = (),
         reuse_port: bool = False,
+        outer: Sequence[grpc.ServerInterceptor] = (),
+        inner: Sequence[grpc.ServerInterceptor] = (),
+        credentials: grpc.ServerCredentials | None = None,
+        reflection_enabled: bool = True,
     ) -> None:
+        """`outer` interceptors see every call first, before errors are mapped to statuses
+        (telemetry); `inner` ones run after the error mapping and before the bounds check
+        (access control), so a refused caller is answered before any field is read.
+        `credentials` serve TLS (else the port is plaintext); `reflection_enabled` registers
+        the reflection service."""
         self.services = services
         self.limits = limits or Limits()
         self._server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc"),
-            interceptors=[ErrorInterceptor(), BoundsInterceptor(self.limits)],
+            futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rpc"),
+            interceptors=[
+                *outer,
+                ErrorInterceptor(),
+                *inner,
+                BoundsInterceptor(self.limits),
+            ],
             options=[
                 ("grpc.max_receive_message_length", self.limits.max_message_bytes),
                 ("grpc.max_send_message_length", self.limits.max_message_bytes),
@@ -107,17 +121,23 @@ class AllocationServer:
         names = list(SERVICE_NAMES) + [add(self._server) for add in extra]
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
-        reflection.enable_server_reflection(
-            [
-                *names,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                reflection.SERVICE_NAME,
-            ],
-            self._server,
-        )
+        if reflection_enabled:
+            reflection.enable_server_reflection(
+                [
+                    *names,
+                    health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                    reflection.SERVICE_NAME,
+                ],
+                self._server,
+            )
         self._names = names
+        self.secure = credentials is not None
         try:
-            self.port = self._server.add_insecure_port(f"{host}:{port}")
+            self.port = (
+                self._server.add_secure_port(f"{host}:{port}", credentials)
+                if credentials is not None
+                else self._server.add_insecure_port(f"{host}:{port}")
+            )
         except RuntimeError as failed:  # grpcio raises RuntimeError("Failed to bind ...")
             raise PortInUse(f"{host}:{port}") from failed
         if self.port == 0:  # older grpcio answers 0 instead of raising

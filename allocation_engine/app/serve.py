@@ -33,7 +33,7 @@ class ServeConfig:
     redis_url: str | None = None  # None: the in-memory store (one process, nothing kept)
     rules: str | None = None  # a rule set TOML published at start; None: the shipped defaults
     demo: bool = False  # load the demo network into an empty store
-    workers: int = 16  # threads serving calls
+    threads: int = 16  # threads serving calls in this process
     reuse_port: bool = False  # share the port with other processes started with it (scale-out)
     orders: OrderConfig = field(default_factory=OrderConfig)
 
@@ -112,7 +112,7 @@ def start(config: ServeConfig) -> Running:
             services,
             host=config.host,
             port=config.port,
-            workers=config.workers,
+            threads=config.threads,
             extra=[orders.register],
             reuse_port=config.reuse_port,
         )

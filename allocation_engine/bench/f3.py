@@ -114,7 +114,7 @@ def _serve(redis_url: str, port: int, workers: int) -> None:
     from allocation_engine.app.serve import build_services
 
     server = AllocationServer(
-        build_services(redis_url), port=port, workers=workers, reuse_port=True
+        build_services(redis_url), port=port, threads=workers, reuse_port=True
     ).start()
     signal.signal(signal.SIGTERM, lambda signum, frame: server.stop(grace=5))
     server.wait()

@@ -62,7 +62,7 @@ def _serve(args: argparse.Namespace) -> int:
         redis_url=args.redis_url,
         rules=args.rules,
         demo=args.demo,
-        workers=args.workers,
+        threads=args.threads,
         reuse_port=args.reuse_port,
         orders=_order_config(args),
     )
@@ -122,7 +122,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--redis-url", help="redis://host:port/db (default: in-memory store)")
     parser.add_argument("--rules", help="rule set TOML published at start")
     parser.add_argument("--demo", action="store_true", help="load the demo network if empty")
-    parser.add_argument("--workers", type=int, default=16, help="threads serving calls")
+    parser.add_argument("--threads", type=int, default=16, help="threads serving calls")
     parser.add_argument(
         "--reuse-port",
         action="store_true",

@@ -102,7 +102,7 @@ def test_32_concurrent_clients_never_oversell(redis_url: str) -> None:
                 RedisStore.from_url(redis_url), SystemClock(), default_rules(), default_rules_text()
             ),
             port=0,
-            workers=16,
+            threads=16,
         ).start()
         for _ in range(2)
     ]
