@@ -13,9 +13,12 @@ from typing import Any
 import grpc
 from rich.console import Console
 
+from allocation_engine.api.client import ClientAuth, open_client_channel
 from allocation_engine.cli.render import print_error
 
 DEFAULT_TARGET = os.environ.get("ALLOCATION_ENGINE_TARGET", "127.0.0.1:50051")
+TOKEN_ENV = "ALLOCATION_ENGINE_TOKEN"
+CA_ENV = "ALLOCATION_ENGINE_CA"
 
 
 class UsageError(Exception):
@@ -51,6 +54,20 @@ def add_client_options(parser: argparse.ArgumentParser, *, mutating: bool = Fals
     parser.add_argument("--target", default=DEFAULT_TARGET, help="server host:port")
     parser.add_argument("--timeout", type=float, default=30.0, help="deadline in seconds")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    access = parser.add_argument_group("access (for a server with TLS and tokens)")
+    access.add_argument(
+        "--token", default=os.environ.get(TOKEN_ENV), help=f"API token (default: ${TOKEN_ENV})"
+    )
+    access.add_argument(
+        "--ca",
+        type=Path,
+        default=os.environ.get(CA_ENV),
+        help=f"CA certificate of the server's TLS certificate (default: ${CA_ENV}); "
+        "without it the channel is plaintext",
+    )
+    access.add_argument("--cert", type=Path, help="client certificate (mTLS)")
+    access.add_argument("--cert-key", type=Path, help="the client certificate's private key")
+    access.add_argument("--server-name", help="the name in the server's certificate")
     if mutating:
         parser.add_argument("--key", help="idempotency key (default: a new one)")
 
@@ -64,7 +81,15 @@ def add_client(sub: Any, name: str, help: str, run: ClientRun, **options: bool) 
 
 
 def open_channel(args: argparse.Namespace) -> grpc.Channel:
-    return grpc.insecure_channel(args.target)
+    """The channel to `--target`, with the access options the command was given."""
+    auth = ClientAuth(
+        token=args.token,
+        ca=Path(args.ca) if args.ca else None,
+        cert=args.cert,
+        key=args.cert_key,
+        server_name=args.server_name,
+    )
+    return open_client_channel(args.target, auth)
 
 
 def client_command(run: ClientRun) -> Callable[[argparse.Namespace], int]:
