@@ -46,6 +46,30 @@ def read_json(path: str | Path) -> Any:
         ) from None
 
 
+def add_redis_options(parser: Any, *, required: bool = False) -> None:
+    """--redis-url or --redis-cluster (one of them when `required`); `redis_url(args)` reads
+    them back as one URL."""
+    where = parser.add_mutually_exclusive_group(required=required)
+    where.add_argument(
+        "--redis-url",
+        help="redis://host:port/db, rediss:// for TLS, or redis+cluster://host:port,host:port"
+        + ("" if required else " (default: the in-memory store)"),
+    )
+    where.add_argument(
+        "--redis-cluster",
+        metavar="HOST:PORT,...",
+        help="seed nodes of a Redis Cluster (the same as --redis-url redis+cluster://...)",
+    )
+
+
+def redis_url(args: argparse.Namespace) -> str | None:
+    """The store URL the Redis options name, or None for the in-memory store."""
+    if getattr(args, "redis_cluster", None):
+        return f"redis+cluster://{args.redis_cluster}"
+    url: str | None = getattr(args, "redis_url", None)
+    return url
+
+
 ClientRun = Callable[[argparse.Namespace, grpc.Channel, Console], int]
 
 

@@ -14,6 +14,7 @@ from dataclasses import asdict
 from typing import Any
 
 from allocation_engine.app.repair import run_repair
+from allocation_engine.cli.common import add_redis_options, redis_url
 
 
 def register(sub: Any) -> None:
@@ -22,7 +23,7 @@ def register(sub: Any) -> None:
         help="free leaked holds, finish cut-short releases, reconcile views (Redis)",
         description=__doc__,
     )
-    parser.add_argument("--redis-url", required=True, help="the Redis the servers share")
+    add_redis_options(parser, required=True)
     parser.add_argument(
         "--cluster-layout",
         action="store_true",
@@ -34,7 +35,7 @@ def register(sub: Any) -> None:
 
 
 def _repair(args: argparse.Namespace) -> int:
-    report = run_repair(args.redis_url, cluster_layout=args.cluster_layout)
+    report = run_repair(str(redis_url(args)), cluster_layout=args.cluster_layout)
     if args.json:
         print(json.dumps({**asdict(report), "fixed": report.fixed}))
         return 0

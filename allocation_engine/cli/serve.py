@@ -14,7 +14,7 @@ from typing import Any
 from allocation_engine.api.server import PortInUse
 from allocation_engine.app import outbox, serve
 from allocation_engine.app.orders import OrderConfig
-from allocation_engine.cli.common import DEFAULT_TARGET
+from allocation_engine.cli.common import DEFAULT_TARGET, add_redis_options, redis_url
 
 CARD_KEY_ENV = "ALLOCATION_ENGINE_CARD_KEY"
 WEBHOOK_SECRET_ENV = "ALLOCATION_ENGINE_WEBHOOK_SECRET"
@@ -26,7 +26,7 @@ PORT_IN_USE = 3
 def _order_config(args: argparse.Namespace) -> OrderConfig:
     return OrderConfig(
         workflows=getattr(args, "workflows", None),
-        redis_url=args.redis_url,
+        redis_url=redis_url(args),
         smtp=args.smtp,
         mail_from=args.mail_from,
         mail_dir=args.mail_dir,
@@ -59,7 +59,7 @@ def _serve(args: argparse.Namespace) -> int:
     config = serve.ServeConfig(
         host=args.host,
         port=args.port,
-        redis_url=args.redis_url,
+        redis_url=redis_url(args),
         rules=args.rules,
         demo=args.demo,
         threads=args.threads,
@@ -71,7 +71,7 @@ def _serve(args: argparse.Namespace) -> int:
     except PortInUse as taken:
         print(f"allocation-engine serve: {taken}", file=sys.stderr)
         return PORT_IN_USE
-    store = f"Redis at {args.redis_url}" if args.redis_url else "the in-memory store"
+    store = f"Redis at {config.redis_url}" if config.redis_url else "the in-memory store"
     demo = f" with {DEMO}" if running.seeded else ""
     print(f"allocation-engine serving on {running.address}, {store}{demo}.")
     print("Try it from another terminal:")
@@ -98,7 +98,7 @@ def _outbox(args: argparse.Namespace) -> int:
     dispatcher = outbox.build_dispatcher(_order_config(args), args.consumer)
     stopping = threading.Event()
     _on_stop_signal(stopping.set)
-    print(f"outbox dispatcher {dispatcher.consumer} on {args.redis_url}", flush=True)
+    print(f"outbox dispatcher {dispatcher.consumer} on {redis_url(args)}", flush=True)
     outbox.run(dispatcher, stopping)
     return 0
 
@@ -119,7 +119,7 @@ def register(sub: Any) -> None:
     parser = sub.add_parser("serve", help="run the gRPC service")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=50051)
-    parser.add_argument("--redis-url", help="redis://host:port/db (default: in-memory store)")
+    add_redis_options(parser)
     parser.add_argument("--rules", help="rule set TOML published at start")
     parser.add_argument("--demo", action="store_true", help="load the demo network if empty")
     parser.add_argument("--threads", type=int, default=16, help="threads serving calls")
@@ -141,7 +141,7 @@ def register(sub: Any) -> None:
     dispatcher = sub.add_parser(
         "outbox", help="send e-mails and pick lists from the Redis event log"
     )
-    dispatcher.add_argument("--redis-url", required=True)
+    add_redis_options(dispatcher, required=True)
     dispatcher.add_argument("--consumer", help="consumer name (default: host-pid)")
     _delivery_options(dispatcher)
     dispatcher.set_defaults(func=_outbox)
