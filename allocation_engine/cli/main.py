@@ -19,12 +19,13 @@ from allocation_engine.cli import (
     plan,
     repair,
     serve,
+    tokens,
     workflows,
 )
 from allocation_engine.cli.common import UsageError
 from allocation_engine.errors import InvalidInput
 
-GROUPS = (plan, serve, allocation, inventory, orders, workflows, bench, repair)
+GROUPS = (plan, serve, allocation, inventory, orders, workflows, bench, repair, tokens)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -112,5 +112,8 @@ def _open(url: str) -> Any:
     try:
         from allocation_engine.adapters.redis.connection import open_client  # type: ignore[attr-defined]
     except ImportError:
+        if url.startswith("redis+cluster://"):
+            first = url.removeprefix("redis+cluster://").split(",")[0]
+            return redis.RedisCluster.from_url(f"redis://{first}")
         return redis.Redis.from_url(url)
     return open_client(url)

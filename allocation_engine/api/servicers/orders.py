@@ -5,6 +5,13 @@ Thin by design: each method decodes the request into a workflow command (`conver
 calls one `OrderFlow` use case and encodes the order view back. Validation lives in the flow,
 which names the request's own fields; errors are raised typed and mapped to statuses by
 `api.errors.ErrorInterceptor`.
+
+The resource checks of access control happen here, on the caller the access interceptor set
+(`service.access.current_caller`; None without one, which checks nothing): a caller bound to
+channels places orders only for them and finds no other channel's order (NOT_FOUND, so it does
+not learn the id exists; lists leave those out, so a page may hold fewer than page_size); a
+caller bound to nodes records shipments, deliveries and received returns only for its nodes
+(PERMISSION_DENIED).
 """
 
 from __future__ import annotations
@@ -26,9 +33,11 @@ from allocation_engine.orders.commands import (
     RequestReturn,
     ResumeOrder,
 )
+from allocation_engine.orders.model import OrderRecord
 from allocation_engine.ports.orders import Outbox
 from allocation_engine.proto.allocation.v1 import orders_pb2 as opb
 from allocation_engine.proto.allocation.v1 import orders_pb2_grpc as opb_grpc
+from allocation_engine.service import access
 from allocation_engine.service.orders.flow import OrderFlow
 from allocation_engine.service.outbox import delivery_status
 
@@ -43,7 +52,19 @@ class OrderServicer(opb_grpc.OrderServiceServicer):
     def _view(self, record: Any) -> opb.OrderView:
         return op.order_view_to_proto(record, self._flow.workflows)
 
+    def _guard(self, order_id: str, shipment_id: str | None = None) -> None:
+        """The caller's resource checks on an order it addresses (nothing for an unbound caller
+        or an id the flow will answer NOT_FOUND itself)."""
+        caller = access.current_caller()
+        if caller is None or not (caller.channels or caller.nodes) or not order_id:
+            return
+        record: OrderRecord = self._flow.store.load(order_id)
+        access.check_visible(caller, record)
+        if shipment_id is not None:
+            access.check_shipment(caller, record, shipment_id)
+
     def PlaceOrder(self, request: opb.PlaceOrderRequest, context: grpc.ServicerContext) -> Any:
+        access.check_channel(access.current_caller(), request.channel)
         placed = self._flow.place(op.place_from_proto(request))
         return opb.PlaceOrderResponse(order=self._view(placed.record), created=placed.created)
 
@@ -69,12 +90,14 @@ class OrderServicer(opb_grpc.OrderServiceServicer):
             )
         else:
             raise InvalidInput.one("source", None, "give an event or a webhook")
+        self._guard(request.order_id)
         record = self._flow.record_payment(command)
         if record is None:
             return opb.RecordPaymentResponse(ignored=True)
         return opb.RecordPaymentResponse(order=self._view(record))
 
     def CancelOrder(self, request: opb.CancelOrderRequest, context: grpc.ServicerContext) -> Any:
+        self._guard(request.order_id)
         record = self._flow.cancel(
             CancelOrder(request.order_id, request.idempotency_key, request.reason)
         )
@@ -83,6 +106,7 @@ class OrderServicer(opb_grpc.OrderServiceServicer):
     def RecordShipment(
         self, request: opb.RecordShipmentRequest, context: grpc.ServicerContext
     ) -> Any:
+        self._guard(request.order_id, request.shipment_id)
         record = self._flow.record_shipment(
             RecordShipment(
                 request.order_id,
@@ -97,6 +121,7 @@ class OrderServicer(opb_grpc.OrderServiceServicer):
     def RecordDelivery(
         self, request: opb.RecordDeliveryRequest, context: grpc.ServicerContext
     ) -> Any:
+        self._guard(request.order_id, request.shipment_id)
         record = self._flow.record_delivery(
             RecordDelivery(request.order_id, request.shipment_id, request.idempotency_key)
         )
@@ -105,6 +130,7 @@ class OrderServicer(opb_grpc.OrderServiceServicer):
     def RequestReturn(
         self, request: opb.RequestReturnRequest, context: grpc.ServicerContext
     ) -> Any:
+        self._guard(request.order_id)
         record, return_id = self._flow.request_return(
             RequestReturn(
                 request.order_id,
@@ -118,6 +144,8 @@ class OrderServicer(opb_grpc.OrderServiceServicer):
     def ReceiveReturn(
         self, request: opb.ReceiveReturnRequest, context: grpc.ServicerContext
     ) -> Any:
+        access.check_node(access.current_caller(), request.node_id)
+        self._guard(request.order_id)
         record = self._flow.receive_return(
             ReceiveReturn(
                 request.order_id,
@@ -132,6 +160,7 @@ class OrderServicer(opb_grpc.OrderServiceServicer):
     def InspectReturn(
         self, request: opb.InspectReturnRequest, context: grpc.ServicerContext
     ) -> Any:
+        self._guard(request.order_id)
         record = self._flow.inspect_return(
             InspectReturn(
                 request.order_id,
@@ -143,11 +172,13 @@ class OrderServicer(opb_grpc.OrderServiceServicer):
         return opb.InspectReturnResponse(order=self._view(record))
 
     def ResumeOrder(self, request: opb.ResumeOrderRequest, context: grpc.ServicerContext) -> Any:
+        self._guard(request.order_id)
         record = self._flow.resume(ResumeOrder(request.order_id, request.idempotency_key))
         return opb.ResumeOrderResponse(order=self._view(record))
 
     def GetOrder(self, request: opb.GetOrderRequest, context: grpc.ServicerContext) -> Any:
         view = self._flow.get(request.order_id)
+        access.check_visible(access.current_caller(), view.record)
         return opb.GetOrderResponse(
             order=self._view(view.record),
             customer=op.customer_to_proto(view.customer),
@@ -166,7 +197,9 @@ class OrderServicer(opb_grpc.OrderServiceServicer):
             offset=offset,
             limit=size,
         )
+        caller = access.current_caller()
+        shown = [r for r in records if access.sees(caller, r)]
         return opb.ListOrdersResponse(
-            orders=[self._view(r) for r in records],
+            orders=[self._view(r) for r in shown],
             next_page_token=str(offset + size) if len(records) == size else "",
         )
