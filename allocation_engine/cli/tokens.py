@@ -98,10 +98,10 @@ def _list(args: argparse.Namespace) -> int:
     for row in rows:
         state = "revoked" if row["revoked"] else "live"
         binds = ",".join(row["channels"] + row["nodes"]) or "-"
-        how = ("token " if row["token"] else "") + (
-            f"cn={row['cert_subject']}" if row["cert_subject"] else ""
+        how = " ".join(
+            (["token"] if row["token"] else [])
+            + ([f"cn={row['cert_subject']}"] if row["cert_subject"] else [])
         )
-        print(
-            f"{row['name']}\t{row['id']}\t{state}\t{how.strip()}\t{binds}\t{' '.join(row['scopes'])}"
-        )
+        fields = [row["name"], row["id"], state, how, binds, " ".join(row["scopes"])]
+        print("\t".join(fields))
     return 0
