@@ -21,13 +21,13 @@ from allocation_engine.ports.access import Caller
 PREFIX = "{auth}:"
 
 _ADD = """
--- KEYS: caller, name, token (or ''), subject (or ''), callers; ARGV: id, json
+-- KEYS: caller, name, token, subject, callers; ARGV: id, json, the key name of a blank
 -- returns 0 when added, else the 1-based index of the first index key already taken
 for i = 2, 4 do
-  if KEYS[i] ~= '' and redis.call('EXISTS', KEYS[i]) == 1 then return i end
+  if KEYS[i] ~= ARGV[3] and redis.call('EXISTS', KEYS[i]) == 1 then return i end
 end
 for i = 2, 4 do
-  if KEYS[i] ~= '' then redis.call('SET', KEYS[i], ARGV[1]) end
+  if KEYS[i] ~= ARGV[3] then redis.call('SET', KEYS[i], ARGV[1]) end
 end
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('SADD', KEYS[5], ARGV[1])
@@ -71,8 +71,9 @@ class RedisCallers:
             f"{PREFIX}callers",
         ]
         # an empty key name would not hash to the {auth} slot in Cluster: tag the blanks too
-        keys = [k or f"{PREFIX}none" for k in keys]
-        clash = int(self._add(keys=keys, args=[caller.id, _dump(caller)]))
+        blank = f"{PREFIX}none"
+        keys = [k or blank for k in keys]
+        clash = int(self._add(keys=keys, args=[caller.id, _dump(caller), blank]))
         if clash:
             value = {"name": caller.name, "token": "<hidden>"}.get(
                 _TAKEN[clash], caller.cert_subject
