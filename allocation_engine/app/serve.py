@@ -11,10 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import grpc
+
 from allocation_engine.adapters.clock import SystemClock
 from allocation_engine.adapters.memory.inventory import MemoryStore
 from allocation_engine.adapters.redis.inventory import RedisStore
+from allocation_engine.api.access import build_access, dev_admin_token, production_ready
 from allocation_engine.api.server import AllocationServer, PortInUse
+from allocation_engine.api.tls import server_credentials
+from allocation_engine.app.access import open_audit, open_registry
 from allocation_engine.app.demo import demo_network, demo_positions
 from allocation_engine.app.orders import OrderConfig, OrderRuntime
 from allocation_engine.engine import parse_rules
@@ -22,6 +27,29 @@ from allocation_engine.engine.rules import default_rules_text
 from allocation_engine.ports.clock import Clock
 from allocation_engine.ports.inventory import InventoryStore, SnapshotLine
 from allocation_engine.service import Services
+from allocation_engine.service.ratelimit import RateLimits
+
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+@dataclass(frozen=True)
+class AccessConfig:
+    """Who may call: `auth` requires a token or client certificate on every RPC but health;
+    TLS when a certificate and key are given (mTLS with a client CA too). `production` refuses
+    to start without TLS and a registry of live callers. Without `auth` the server only listens
+    on loopback (development: every RPC is open to the local machine)."""
+
+    auth: bool = False
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_client_ca: str | None = None
+    production: bool = False
+    rate: float = RateLimits.rate  # calls per second per caller registered without its own
+    burst: int = RateLimits.burst
+
+
+class AccessRefused(ValueError):
+    """The access settings do not fit where the server would listen (a usage mistake)."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +64,7 @@ class ServeConfig:
     threads: int = 16  # threads serving calls in this process
     reuse_port: bool = False  # share the port with other processes started with it (scale-out)
     orders: OrderConfig = field(default_factory=OrderConfig)
+    access: AccessConfig = field(default_factory=AccessConfig)
 
 
 @dataclass
@@ -45,6 +74,7 @@ class Running:
     server: AllocationServer
     orders: OrderRuntime
     seeded: bool  # the demo network was loaded into an empty store
+    dev_token: str | None = None  # the local admin token of a development server with auth
 
     @property
     def address(self) -> str:
@@ -99,13 +129,57 @@ def seed_demo(services: Services) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class Guard:
+    """What `access_guard` decided: the interceptors, TLS credentials, and a development
+    token if one was made."""
+
+    inner: list[grpc.ServerInterceptor]
+    credentials: grpc.ServerCredentials | None
+    dev_token: str | None
+
+
+def access_guard(config: ServeConfig, clock: Clock) -> Guard:
+    """The access layer `config.access` asks for, or `AccessRefused`/`NotProductionReady` before
+    anything is bound: no auth off loopback, no production without TLS and live callers.
+
+    With auth over the in-memory store there is nobody to register callers, so a development
+    admin token is made and returned for the operator to use (never in production)."""
+    access = config.access
+    if not access.auth and not access.production:
+        if config.host not in LOOPBACK:
+            raise AccessRefused(
+                f"refusing to listen on {config.host} with authentication off: every RPC "
+                "would be open to the network; add --auth (tokens or mTLS), or listen on "
+                "127.0.0.1"
+            )
+        return Guard([], None, None)
+    registry = open_registry(config.redis_url)
+    dev_token = None
+    if config.redis_url is None and not access.production:
+        dev_token = dev_admin_token(registry, clock)
+    if access.production:
+        production_ready(tls_cert=access.tls_cert, tls_key=access.tls_key, registry=registry)
+    credentials = (
+        server_credentials(access.tls_cert, access.tls_key, access.tls_client_ca)
+        if access.tls_cert and access.tls_key
+        else None
+    )
+    limits = RateLimits(access.rate, access.burst)
+    inner = build_access(registry, open_audit(config.redis_url), limits, clock)
+    return Guard(inner, credentials, dev_token)
+
+
 def start(config: ServeConfig) -> Running:
     """Builds and starts one server process as `config` says.
 
     The port is bound before anything is written or started: a port another process holds
     raises `PortInUse` (unless every process on it runs with `reuse_port`), and the demo network
-    is only loaded by a process that got its port."""
-    services = build_services(config.redis_url, config.rules)
+    is only loaded by a process that got its port. Access settings that do not fit are refused
+    before that (`access_guard`)."""
+    clock = SystemClock()
+    guard = access_guard(config, clock)
+    services = build_services(config.redis_url, config.rules, clock)
     orders = OrderRuntime.build(services, config.orders, services.clock)
     try:
         server = AllocationServer(
@@ -115,6 +189,8 @@ def start(config: ServeConfig) -> Running:
             threads=config.threads,
             extra=[orders.register],
             reuse_port=config.reuse_port,
+            inner=guard.inner,
+            credentials=guard.credentials,
         )
     except PortInUse:
         if orders.card_peer is not None:
@@ -123,4 +199,4 @@ def start(config: ServeConfig) -> Running:
     seeded = seed_demo(services) if config.demo else False
     server.start()
     orders.start()
-    return Running(server, orders, seeded)
+    return Running(server, orders, seeded, guard.dev_token)

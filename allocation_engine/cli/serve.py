@@ -11,10 +11,12 @@ import threading
 from types import FrameType
 from typing import Any
 
+from allocation_engine.api.access import NotProductionReady
 from allocation_engine.api.server import PortInUse
 from allocation_engine.app import outbox, serve
 from allocation_engine.app.orders import OrderConfig
-from allocation_engine.cli.common import DEFAULT_TARGET, add_redis_options, redis_url
+from allocation_engine.cli.common import DEFAULT_TARGET, TOKEN_ENV, add_redis_options, redis_url
+from allocation_engine.errors import InvalidInput
 
 CARD_KEY_ENV = "ALLOCATION_ENGINE_CARD_KEY"
 WEBHOOK_SECRET_ENV = "ALLOCATION_ENGINE_WEBHOOK_SECRET"
@@ -65,15 +67,36 @@ def _serve(args: argparse.Namespace) -> int:
         threads=args.threads,
         reuse_port=args.reuse_port,
         orders=_order_config(args),
+        access=serve.AccessConfig(
+            auth=args.auth or args.production,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+            tls_client_ca=args.tls_client_ca,
+            production=args.production,
+            rate=args.rate_limit,
+            burst=args.burst,
+        ),
     )
     try:
         running = serve.start(config)
     except PortInUse as taken:
         print(f"allocation-engine serve: {taken}", file=sys.stderr)
         return PORT_IN_USE
+    except (serve.AccessRefused, NotProductionReady, InvalidInput) as refused:
+        print(f"allocation-engine serve: {refused}", file=sys.stderr)
+        return 2
     store = f"Redis at {config.redis_url}" if config.redis_url else "the in-memory store"
     demo = f" with {DEMO}" if running.seeded else ""
-    print(f"allocation-engine serving on {running.address}, {store}{demo}.")
+    scheme = "TLS" if running.server.secure else "plaintext"
+    print(f"allocation-engine serving on {running.address} ({scheme}), {store}{demo}.")
+    if not config.access.auth:
+        print(
+            "AUTHENTICATION IS OFF: every RPC is open to this machine (loopback only; "
+            "use --auth or --production to require tokens)."
+        )
+    elif running.dev_token:
+        print(f"Development admin token (this process only): {running.dev_token}")
+        print(f"  export {TOKEN_ENV}={running.dev_token}")
     print("Try it from another terminal:")
     target = "" if running.address == DEFAULT_TARGET else f" --target {running.address}"
     print(f"  allocation-engine allocate examples/order.json{target}")
@@ -131,6 +154,26 @@ def register(sub: Any) -> None:
         f"(exit code {PORT_IN_USE})",
     )
     parser.add_argument("--grace", type=float, default=10.0, help="seconds calls get to finish")
+    access = parser.add_argument_group("access")
+    access.add_argument(
+        "--auth",
+        action="store_true",
+        help="require an API token or client certificate on every RPC but health (without it "
+        "the server only listens on loopback); over the in-memory store a development admin "
+        "token is printed",
+    )
+    access.add_argument(
+        "--production",
+        action="store_true",
+        help="--auth, and refuse to start without TLS and at least one registered caller",
+    )
+    access.add_argument("--tls-cert", help="server certificate chain (PEM)")
+    access.add_argument("--tls-key", help="the certificate's private key (PEM)")
+    access.add_argument("--tls-client-ca", help="CA of client certificates: mTLS, required")
+    access.add_argument(
+        "--rate-limit", type=float, default=50.0, help="calls per second per caller (default)"
+    )
+    access.add_argument("--burst", type=int, default=100, help="calls a caller may burst")
     group = parser.add_argument_group("order workflows")
     group.add_argument("--workflows", help="workflow TOML (default: the shipped workflows)")
     group.add_argument("--card-url", help=f"PaymentIntent-style API; key in ${CARD_KEY_ENV}")
