@@ -4,12 +4,14 @@ admins, the order resource checks, per-caller rate limits and the audit trail.""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
 import pytest
+import redis
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -18,7 +20,9 @@ from grpc_status import rpc_status
 from allocation_engine.adapters.clock import FakeClock
 from allocation_engine.adapters.memory.audit import MemoryAudit
 from allocation_engine.adapters.memory.tokens import MemoryCallers
-from allocation_engine.api.access import METHODS, OPEN, build_access
+from allocation_engine.adapters.redis.audit import RedisAudit
+from allocation_engine.adapters.redis.tokens import RedisCallers
+from allocation_engine.api.access import METHODS, OPEN, AccessInterceptor, build_access
 from allocation_engine.api.client import ClientAuth, open_client_channel
 from allocation_engine.api.server import AllocationServer
 from allocation_engine.api.servicers.orders import SERVICE_NAME, OrderServicer
@@ -41,6 +45,7 @@ class Edge:
     registry: MemoryCallers
     audit: MemoryAudit
     world: World
+    gate: AccessInterceptor
 
     def token(self, name: str, **grant: Any) -> str:
         issued = register(self.registry, name=name, **grant)
@@ -51,24 +56,35 @@ class Edge:
         return open_client_channel(self.server.address, ClientAuth(token=token))
 
 
-def start_edge(world: World, clock: FakeClock, limits: RateLimits | None = None, **kw: Any) -> Edge:
-    registry, audit = MemoryCallers(), MemoryAudit()
+def start_edge(
+    world: World,
+    clock: FakeClock,
+    limits: RateLimits | None = None,
+    registry: Any = None,
+    audit: Any = None,
+    **kw: Any,
+) -> Edge:
+    registry = registry or MemoryCallers()
+    audit = audit or MemoryAudit()
 
     def orders(server: grpc.Server) -> str:
         servicer = OrderServicer(world.flow, world.orders)
         opb_grpc.add_OrderServiceServicer_to_server(servicer, server)
         return SERVICE_NAME
 
+    inner = build_access(registry, audit, limits or RateLimits(1000, 1000), clock)
     server = AllocationServer(
         world.services,
         port=0,
         health_interval=3600,
         sweep_interval=3600,
         extra=[orders],
-        inner=build_access(registry, audit, limits or RateLimits(1000, 1000), clock),
+        inner=inner,
         **kw,
     ).start()
-    return Edge(server, registry, audit, world)
+    (gate,) = inner
+    assert isinstance(gate, AccessInterceptor)
+    return Edge(server, registry, audit, world, gate)
 
 
 @pytest.fixture
@@ -294,5 +310,55 @@ def test_a_caller_past_its_rate_is_told_when_to_retry(world: World, clock: FakeC
             assert retry.retry_delay.seconds == 1
             clock.advance(1.0)
             call(b"", timeout=5)
+    finally:
+        edge.server.stop(grace=0)
+
+
+def test_redis_registry_and_audit_stream_behind_the_server(
+    world: World, clock: FakeClock, redis_url: str
+) -> None:
+    """Given the Redis registry and audit stream, then a token caller is admitted and its
+    mutating call lands in the stream with its key and result."""
+    edge = start_edge(
+        world,
+        clock,
+        registry=RedisCallers.from_url(redis_url),
+        audit=RedisAudit.from_url(redis_url),
+    )
+    try:
+        token = edge.token("erp-redis", role="erp")
+        with edge.channel(token) as channel:
+            orders = opb_grpc.OrderServiceStub(channel)
+            with pytest.raises(grpc.RpcError):
+                orders.ResumeOrder(opb.ResumeOrderRequest(order_id="O-1", idempotency_key="r-1"))
+        (entry,) = RedisAudit.from_url(redis_url).recent()
+        assert (entry.caller, entry.idempotency_key, entry.code) == (
+            "erp-redis",
+            "r-1",
+            "NOT_FOUND",
+        )
+    finally:
+        edge.server.stop(grace=0)
+
+
+def test_an_audit_write_that_fails_is_logged_and_counted_not_the_answer(
+    world: World, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Given an audit stream whose Redis cannot be reached, then the mutating call is answered
+    with its own outcome, and the entry is logged at ERROR and counted."""
+    unreachable = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    edge = start_edge(world, clock, audit=RedisAudit(unreachable))
+    try:
+        token = edge.token("erp-1", role="erp")
+        with edge.channel(token) as channel:
+            orders = opb_grpc.OrderServiceStub(channel)
+            placed = edge.world.flow.place(b2b("erp-9", A=1)).record
+            with caplog.at_level(logging.ERROR, logger="allocation_engine.access"):
+                answer = orders.ResumeOrder(
+                    opb.ResumeOrderRequest(order_id=placed.id, idempotency_key="r-2")
+                )
+        assert answer.order.id == placed.id
+        assert edge.gate.audit_failures == 1
+        assert "r-2" in caplog.text and "audit write failed" in caplog.text
     finally:
         edge.server.stop(grace=0)
