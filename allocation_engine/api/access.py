@@ -41,11 +41,9 @@ from grpc_status import rpc_status
 
 from allocation_engine.api.errors import Undecodable, status_for
 from allocation_engine.api.handlers import Behavior, rewrapped
-from allocation_engine.errors import InvalidInput
 from allocation_engine.ports.access import AuditEntry, AuditLog, Caller, CallerRegistry
 from allocation_engine.ports.clock import Clock
 from allocation_engine.service.access import (
-    ROLES,
     AccessDenied,
     acting_as,
     by_subjects,
@@ -393,9 +391,7 @@ def production_ready(
 __all__ = [
     "METHODS",
     "OPEN",
-    "ROLES",
     "AccessInterceptor",
-    "InvalidInput",
     "NotProductionReady",
     "RateLimits",
     "Rule",
