@@ -67,6 +67,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "HIGHS,SCIP on F4/F5)",
     )
     bench.add_argument("--no-progress", action="store_true", help="no progress bar")
+    kinds = bench.add_subparsers(dest="kind", metavar="{scaling}")
+    scaling = kinds.add_parser(
+        "scaling", help="server CPU per call and throughput from 1 to N server processes"
+    )
+    scaling.add_argument("--servers", default="1,2", help="server process counts, e.g. 1,2,4")
+    scaling.add_argument("--clients", type=int, default=4, help="client processes")
+    scaling.add_argument("--duration", type=float, default=10.0, help="seconds per run")
+    scaling.add_argument("--nodes", type=int, default=1_000)
+    scaling.add_argument("--skus", type=int, default=2_000)
+    scaling.add_argument("--repeats", type=int, default=1, help="runs per server count")
+    scaling.add_argument("--out", default="reports/scaling", help="folder for the report")
+    scaling.set_defaults(func=_cmd_scaling)
 
     what_if = subparsers.add_parser(
         "replay", help="replay an order history under one or two rule sets and compare"
@@ -148,6 +160,19 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         table.add_row(standing.target, standing.measured, standing.verdict)
     console.print(table)
     console.print(f"report: {path}")
+    return 0
+
+
+def _cmd_scaling(args: argparse.Namespace) -> int:
+    """Runs the scale-out measurement and writes scaling.md and scaling.json."""
+    import sys
+
+    from allocation_engine.bench.scaling import run_scaling, write_report
+
+    servers = _sizes("--servers", args.servers)
+    report = run_scaling(servers, args.clients, args.duration, args.nodes, args.skus, args.repeats)
+    path = write_report(report, Path(args.out), shlex.join(["allocation-engine", *sys.argv[1:]]))
+    Console().print(path.read_text())
     return 0
 
 
