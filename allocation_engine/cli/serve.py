@@ -13,7 +13,7 @@ from typing import Any
 
 from allocation_engine.api.access import NotProductionReady
 from allocation_engine.api.server import PortInUse
-from allocation_engine.app import outbox, serve
+from allocation_engine.app import outbox, serve, workers
 from allocation_engine.app.orders import OrderConfig
 from allocation_engine.cli.common import DEFAULT_TARGET, TOKEN_ENV, add_redis_options, redis_url
 from allocation_engine.errors import InvalidInput
@@ -41,6 +41,13 @@ def _order_config(args: argparse.Namespace) -> OrderConfig:
         dispatch=not getattr(args, "no_outbox", False),
         lease_seconds=args.lease,
     )
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def _on_stop_signal(stop: Any) -> None:
@@ -77,6 +84,8 @@ def _serve(args: argparse.Namespace) -> int:
             burst=args.burst,
         ),
     )
+    if args.workers > 1:
+        return workers.run_workers(config, args.workers, args.grace)
     try:
         running = serve.start(config)
     except PortInUse as taken:
@@ -145,7 +154,14 @@ def register(sub: Any) -> None:
     add_redis_options(parser)
     parser.add_argument("--rules", help="rule set TOML published at start")
     parser.add_argument("--demo", action="store_true", help="load the demo network if empty")
-    parser.add_argument("--threads", type=int, default=16, help="threads serving calls")
+    parser.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="server processes sharing the port (one per core; needs a Redis store); a "
+        "supervisor forwards signals and replaces a child that dies",
+    )
+    parser.add_argument("--threads", type=int, default=16, help="threads serving calls, each")
     parser.add_argument(
         "--reuse-port",
         action="store_true",

@@ -1,0 +1,63 @@
+"""`serve --workers N` from the command line: N processes on one port, stopped together."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from allocation_engine.testing.redis_process import free_port
+
+CLI = [sys.executable, "-m", "allocation_engine.cli", "serve"]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_serve_workers_runs_processes_on_one_port_until_sigterm(redis_url: str) -> None:
+    """Given `serve --workers 2` on Redis, two child processes serve the one port (health
+    answers), and SIGTERM to the supervisor stops both with exit code 0."""
+    port = free_port()
+    command = [*CLI, "--workers", "2", "--redis-url", redis_url, "--port", str(port)]
+    supervisor = subprocess.Popen(
+        [*command, "--no-outbox", "--threads", "4"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert supervisor.stdout is not None
+        line = supervisor.stdout.readline()
+        found = re.search(r"2 worker processes on \S+ \(pids (\d+), (\d+)\)", line)
+        assert found, line
+        pids = [int(found.group(1)), int(found.group(2))]
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            answer = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+        supervisor.send_signal(signal.SIGTERM)
+        assert supervisor.wait(timeout=60) == 0
+        assert not any(alive(pid) for pid in pids)
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+            supervisor.wait()
+
+
+def test_serve_workers_on_the_memory_store_is_refused() -> None:
+    """Each process would hold its own stock: refused, naming the option to add."""
+    done = subprocess.run(
+        [*CLI, "--workers", "2", "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "redis-url" in done.stderr
+    assert "serving on" not in done.stdout
