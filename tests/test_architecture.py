@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "allocation_engine"
-LAYERS = ("errors", "engine", "orders", "ports", "service", "api", "app", "bench", "cli")
+LAYERS = (
+    "errors", "engine", "orders", "ports", "service", "observability", "api", "app", "bench", "cli"
+)  # fmt: skip
 RANK = {name: rank for rank, name in enumerate(LAYERS)}
 BELOW_ADAPTERS = {"errors", "engine", "orders", "ports", "adapters"}
 PICKS_ADAPTERS = {"adapters", "app"}

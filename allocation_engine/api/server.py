@@ -89,12 +89,14 @@ class AllocationServer:
         inner: Sequence[grpc.ServerInterceptor] = (),
         credentials: grpc.ServerCredentials | None = None,
         reflection_enabled: bool = True,
+        on_expired: Callable[[int], object] | None = None,
     ) -> None:
         """`outer` interceptors see every call first, before errors are mapped to statuses
         (telemetry); `inner` ones run after the error mapping and before the bounds check
         (access control), so a refused caller is answered before any field is read.
         `credentials` serve TLS (else the port is plaintext); `reflection_enabled` registers
-        the reflection service."""
+        the reflection service. `on_expired` hears how many reservations each sweep expired
+        (the metrics count them)."""
         self.services = services
         self.limits = limits or Limits()
         self._server = grpc.server(
@@ -131,6 +133,7 @@ class AllocationServer:
                 self._server,
             )
         self._names = names
+        self._on_expired = on_expired
         self.secure = credentials is not None
         try:
             self.port = (
@@ -158,7 +161,9 @@ class AllocationServer:
 
     def sweep(self) -> None:
         """Expires overdue reservations (nothing while the store is down; health says so)."""
-        self.services.sweep_expired()
+        expired = self.services.sweep_expired()
+        if self._on_expired is not None and expired:
+            self._on_expired(expired)
 
     def start(self) -> AllocationServer:
         self.check_store()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from wsgiref.simple_server import WSGIServer
 
 import grpc
 
@@ -18,12 +19,17 @@ from allocation_engine.adapters.memory.inventory import MemoryStore
 from allocation_engine.adapters.redis.inventory import RedisStore
 from allocation_engine.api.access import build_access, dev_admin_token, production_ready
 from allocation_engine.api.server import AllocationServer, PortInUse
+from allocation_engine.api.telemetry import TelemetryInterceptor
 from allocation_engine.api.tls import server_credentials
 from allocation_engine.app.access import open_audit, open_registry
 from allocation_engine.app.demo import demo_network, demo_positions
 from allocation_engine.app.orders import OrderConfig, OrderRuntime
 from allocation_engine.engine import parse_rules
 from allocation_engine.engine.rules import default_rules_text
+from allocation_engine.observability.logs import configure_logging
+from allocation_engine.observability.metrics import Metrics
+from allocation_engine.observability.store import instrumented
+from allocation_engine.observability.tracing import configure_tracing
 from allocation_engine.ports.clock import Clock
 from allocation_engine.ports.inventory import InventoryStore, SnapshotLine
 from allocation_engine.service import Services
@@ -48,6 +54,19 @@ class AccessConfig:
     burst: int = RateLimits.burst
 
 
+@dataclass(frozen=True)
+class TelemetryConfig:
+    """What the server reports: Prometheus metrics on `metrics_port` (None: no metrics and no
+    store timing), traces to `trace_exporter` (none, console, otlp at `otlp_endpoint`), logs
+    as `log_format` (json or text; None leaves logging as the caller set it up)."""
+
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None
+    trace_exporter: str = "none"
+    otlp_endpoint: str | None = None
+    log_format: str | None = None
+
+
 class AccessRefused(ValueError):
     """The access settings do not fit where the server would listen (a usage mistake)."""
 
@@ -65,6 +84,7 @@ class ServeConfig:
     reuse_port: bool = False  # share the port with other processes started with it (scale-out)
     orders: OrderConfig = field(default_factory=OrderConfig)
     access: AccessConfig = field(default_factory=AccessConfig)
+    telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
 
 
 @dataclass
@@ -75,6 +95,8 @@ class Running:
     orders: OrderRuntime
     seeded: bool  # the demo network was loaded into an empty store
     dev_token: str | None = None  # the local admin token of a development server with auth
+    metrics: Metrics | None = None
+    metrics_port: int | None = None  # where /metrics is served
 
     @property
     def address(self) -> str:
@@ -82,30 +104,38 @@ class Running:
 
     def stop(self, grace: float = 10.0) -> None:
         """Health goes NOT_SERVING, new calls are refused, calls in flight finish; then the
-        outbox dispatcher stops."""
+        outbox dispatcher and the metrics endpoint stop."""
         self.server.stop(grace)
         self.orders.stop()
+        if self._metrics_http is not None:
+            self._metrics_http.shutdown()
+            self._metrics_http.server_close()
+
+    _metrics_http: WSGIServer | None = None
 
     def wait(self) -> None:
         self.server.wait()
 
 
-def open_inventory(redis_url: str | None) -> InventoryStore:
-    """The inventory store: Redis at `redis_url`, or in memory without one."""
-    return RedisStore.from_url(redis_url) if redis_url else MemoryStore()
+def open_inventory(redis_url: str | None, metrics: Metrics | None = None) -> InventoryStore:
+    """The inventory store: Redis at `redis_url`, or in memory without one; every call timed
+    and traced when `metrics` are kept."""
+    store: InventoryStore = RedisStore.from_url(redis_url) if redis_url else MemoryStore()
+    return instrumented(store, metrics) if metrics is not None else store
 
 
 def build_services(
     redis_url: str | None = None,
     rules_path: str | None = None,
     clock: Clock | None = None,
+    metrics: Metrics | None = None,
 ) -> Services:
     """Services over Redis (`redis_url`) or memory, with `rules_path` as the default rule set.
 
     A rules file is published at start unless the store already holds the same text, so several
     processes started with the same file publish it once.
     """
-    store = open_inventory(redis_url)
+    store = open_inventory(redis_url, metrics)
     text = Path(rules_path).read_text() if rules_path else default_rules_text()
     services = Services.build(store, clock or SystemClock(), parse_rules(text), text)
     if rules_path:
@@ -179,7 +209,12 @@ def start(config: ServeConfig) -> Running:
     before that (`access_guard`)."""
     clock = SystemClock()
     guard = access_guard(config, clock)
-    services = build_services(config.redis_url, config.rules, clock)
+    telemetry = config.telemetry
+    if telemetry.log_format is not None:
+        configure_logging(telemetry.log_format)
+    configure_tracing(telemetry.trace_exporter, telemetry.otlp_endpoint)
+    metrics = Metrics() if telemetry.metrics_port is not None else None
+    services = build_services(config.redis_url, config.rules, clock, metrics)
     orders = OrderRuntime.build(services, config.orders, services.clock)
     try:
         server = AllocationServer(
@@ -191,6 +226,8 @@ def start(config: ServeConfig) -> Running:
             reuse_port=config.reuse_port,
             inner=guard.inner,
             credentials=guard.credentials,
+            outer=[TelemetryInterceptor(metrics)] if metrics is not None else [],
+            on_expired=metrics.reservations.labels("EXPIRED").inc if metrics else None,
         )
     except PortInUse:
         if orders.card_peer is not None:
@@ -199,4 +236,9 @@ def start(config: ServeConfig) -> Running:
     seeded = seed_demo(services) if config.demo else False
     server.start()
     orders.start()
-    return Running(server, orders, seeded, guard.dev_token)
+    running = Running(server, orders, seeded, guard.dev_token, metrics)
+    if metrics is not None and telemetry.metrics_port is not None:
+        running._metrics_http, running.metrics_port = metrics.serve(
+            telemetry.metrics_host, telemetry.metrics_port
+        )
+    return running

@@ -20,6 +20,7 @@ imported grpc by then. The kernel spreads incoming connections over the children
   bounded: more than `max_restarts` within `restart_window` seconds means something is wrong
   with every child (Redis gone, a bad rules file), so the supervisor stops the others and
   `run_workers` returns 1 instead of restarting forever.
+- **Metrics** are per process: child i serves them on `--metrics-port` + i.
 - **Pids**: `Workers.pids` lists the children's current pids (for CPU accounting: a benchmark
   reads `/proc/<pid>/stat` of each).
 """
@@ -129,7 +130,13 @@ class Workers:
             return [c.pid for c in self._children if c is not None and c.pid is not None]
 
     def _config_of(self, index: int) -> ServeConfig:
-        return self.config if index == 0 else replace(self.config, demo=False)
+        """Child `index`'s config: only child 0 seeds; each serves metrics on its own port
+        (the given one plus its index), since Prometheus scrapes each process."""
+        telemetry = self.config.telemetry
+        if telemetry.metrics_port:
+            telemetry = replace(telemetry, metrics_port=telemetry.metrics_port + index)
+        config = replace(self.config, telemetry=telemetry)
+        return config if index == 0 else replace(config, demo=False)
 
     def _spawn(self, index: int) -> None:
         process = self._context.Process(

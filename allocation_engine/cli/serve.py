@@ -17,6 +17,8 @@ from allocation_engine.app import outbox, serve, workers
 from allocation_engine.app.orders import OrderConfig
 from allocation_engine.cli.common import DEFAULT_TARGET, TOKEN_ENV, add_redis_options, redis_url
 from allocation_engine.errors import InvalidInput
+from allocation_engine.observability.logs import FORMATS
+from allocation_engine.observability.tracing import EXPORTERS
 
 CARD_KEY_ENV = "ALLOCATION_ENGINE_CARD_KEY"
 WEBHOOK_SECRET_ENV = "ALLOCATION_ENGINE_WEBHOOK_SECRET"
@@ -83,6 +85,13 @@ def _serve(args: argparse.Namespace) -> int:
             rate=args.rate_limit,
             burst=args.burst,
         ),
+        telemetry=serve.TelemetryConfig(
+            metrics_host=args.metrics_host,
+            metrics_port=args.metrics_port,
+            trace_exporter=args.trace_exporter,
+            otlp_endpoint=args.otlp_endpoint,
+            log_format=args.log_format,
+        ),
     )
     if args.workers > 1:
         return workers.run_workers(config, args.workers, args.grace)
@@ -111,6 +120,9 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"  allocation-engine allocate examples/order.json{target}")
     print(f"  allocation-engine reserve examples/order.json --key demo-1{target}")
     print(f"  allocation-engine availability SKU-0001{target}")
+    if running.metrics_port is not None:
+        where = f"{config.telemetry.metrics_host}:{running.metrics_port}"
+        print(f"Prometheus metrics on http://{where}/metrics")
     print("Stop with Ctrl-C or SIGTERM (health goes NOT_SERVING, calls in flight finish).")
     for note in running.orders.notes:
         print(f"Order workflows: {note}.")
@@ -190,6 +202,16 @@ def register(sub: Any) -> None:
         "--rate-limit", type=float, default=50.0, help="calls per second per caller (default)"
     )
     access.add_argument("--burst", type=int, default=100, help="calls a caller may burst")
+    seen = parser.add_argument_group("telemetry")
+    seen.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve Prometheus metrics here (with --workers, child i on this port + i)",
+    )
+    seen.add_argument("--metrics-host", default="127.0.0.1", help="address of the metrics port")
+    seen.add_argument("--trace-exporter", choices=EXPORTERS, default="none", help="where traces go")
+    seen.add_argument("--otlp-endpoint", help="OTLP collector host:port (default localhost:4317)")
+    seen.add_argument("--log-format", choices=FORMATS, default="json", help="log lines on stderr")
     group = parser.add_argument_group("order workflows")
     group.add_argument("--workflows", help="workflow TOML (default: the shipped workflows)")
     group.add_argument("--card-url", help=f"PaymentIntent-style API; key in ${CARD_KEY_ENV}")

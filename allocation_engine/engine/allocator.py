@@ -115,10 +115,12 @@ def _optimise(problem: SourcingProblem, method: str, budget: Budget, seed: int) 
     if not _may_fill(problem):
         return _shortfall(problem, method, budget, seed)
     if method == "engine":
-        reduction = reduce(problem, budget)
+        with budget.phase("reduction"):
+            reduction = reduce(problem, budget)
         solved, bound, dominator = reduction.problem, reduction.bound, reduction.dominator
         at_least: int | None = reduction.at_least
-        found = search(solved, reduction.at_least, budget, reduction.prices, reduction.plan)
+        with budget.phase("search"):
+            found = search(solved, reduction.at_least, budget, reduction.prices, reduction.plan)
         bound[solved.nodes] = np.fmax(bound[solved.nodes], found.bound)
         solved, hint, priced = found.problem, found.plan, found.prices
         if hint is not None and found.proven:
@@ -152,15 +154,16 @@ def _optimise(problem: SourcingProblem, method: str, budget: Budget, seed: int) 
         and fewest_shipments(solved, up_to=min(3, limit), budget=budget)[0] > limit
     ):
         return _shortfall(problem, method, budget, seed)
-    solution = solve(
-        solved,
-        hint,
-        budget=budget,
-        seed=seed,
-        at_least=at_least,
-        prices=priced,
-        presolve=False if method == "engine" else None,
-    )
+    with budget.phase("solve"):
+        solution = solve(
+            solved,
+            hint,
+            budget=budget,
+            seed=seed,
+            at_least=at_least,
+            prices=priced,
+            presolve=False if method == "engine" else None,
+        )
     if solution.infeasible:
         return _shortfall(problem, method, budget, seed)
     units, status, gap = (

@@ -10,13 +10,17 @@ with its gap), so the whole request, not only the solver, stays within the limit
 
 The clock is injected (seconds on any monotonic scale), so tests can run a budget out after a
 given number of checks instead of waiting for wall-clock time.
+
+A budget also notes when each named step started and ended (`phase`), as plain data: the service
+turns those into trace spans after the fact, so the engine itself stays free of any tracing.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from allocation_engine.errors import DeadlineExceeded
 
@@ -35,6 +39,7 @@ class Budget:
         self._clock = clock
         self.seconds = seconds
         self._deadline = clock() + seconds
+        self.phases: list[tuple[str, float, float]] = []  # (step, started, ended) on `clock`
 
     @classmethod
     def unlimited(cls) -> Budget:
@@ -46,6 +51,15 @@ class Budget:
 
     def expired(self) -> bool:
         return self._clock() >= self._deadline
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Notes the start and end of step `name` in `phases` (also when it raises)."""
+        started = self._clock()
+        try:
+            yield
+        finally:
+            self.phases.append((name, started, self._clock()))
 
     def __repr__(self) -> str:
         return f"Budget({self.seconds} s, {self.remaining():.3f} s left)"

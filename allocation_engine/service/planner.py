@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
+from opentelemetry import trace
 
 from allocation_engine.engine import (
     Budget,
@@ -34,6 +35,8 @@ from allocation_engine.ports.clock import Clock
 from allocation_engine.ports.inventory import InventoryStore, StockRead
 from allocation_engine.service.deadline import Deadline
 from allocation_engine.service.expiry import expire_due
+
+TRACER = trace.get_tracer("allocation_engine.service")
 
 # Share of the caller's remaining deadline the solver may use; the rest is for the round trips.
 SOLVER_SHARE = 0.8
@@ -107,7 +110,9 @@ class Planner:
         one budget of the lesser and answers within it (FEASIBLE, when it cuts the search short).
         """
         started = time.monotonic()
-        read = self.read(order.skus)
+        with TRACER.start_as_current_span("planning read") as span:
+            span.set_attribute("order.id", order.id)
+            read = self.read(order.skus)
         network = _remaining(self.network(read.nodes_version), read.shipments)
         chosen = rules or self.rules(read.rules_revision).rules
         inventory = Inventory.from_units(
@@ -124,7 +129,25 @@ class Planner:
             left = deadline.remaining()
             if left is not None:
                 seconds = min(seconds, left * SOLVER_SHARE)
-        return allocate(order, network, inventory, chosen, budget=Budget(max(0.0, seconds)))
+        budget = Budget(max(0.0, seconds))
+        with TRACER.start_as_current_span("allocate") as span:
+            try:
+                plan = allocate(order, network, inventory, chosen, budget=budget)
+            finally:
+                phase_spans(budget)
+            span.set_attribute("plan.status", plan.status.value)
+            span.set_attribute("plan.candidates", plan.candidates)
+            span.set_attribute("plan.solver_candidates", plan.solver_candidates)
+        return plan
+
+
+def phase_spans(budget: Budget) -> None:
+    """The engine's steps (reduction, search, solve) as child spans of the current one, from
+    the times its budget noted (the engine itself does not trace)."""
+    offset = time.time_ns() - time.monotonic_ns()
+    for name, began, ended in budget.phases:
+        step = TRACER.start_span(name, start_time=int(began * 1e9) + offset)
+        step.end(end_time=int(ended * 1e9) + offset)
 
 
 def _remaining(network: Network, spent: Mapping[str, int]) -> Network:
