@@ -1,29 +1,34 @@
-"""Structured logs: one `setup_logging` that renders every structlog line (and stdlib logging
-records, such as the error interceptor's) as one JSON object with an ISO timestamp and level."""
+"""Structured logs: one JSON object per line (or readable key=value text on a terminal), with
+the call's ids bound as fields.
+
+Every module keeps logging through the standard `logging` module (fields as `extra=`);
+`configure_logging` routes it through structlog's formatter, so a line from grpc, redis or our
+own code comes out the same way, and `structlog.contextvars` fields bound for the running call
+(the method) are on every line that call writes.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
-from typing import IO, Any
+from typing import Any
 
 import structlog
 
-FORMATS = ("json", "console")
+from allocation_engine.errors import InvalidInput
+
+FORMATS = ("json", "text")
 
 
-def setup_logging(
-    level: str | int = "INFO", fmt: str = "json", stream: IO[str] | None = None
-) -> None:
-    """Routes structlog and the stdlib root logger to `stream` (stderr) in `fmt`: one JSON
-    object per line with `timestamp` (ISO, UTC), `level`, `event`, the bound fields, and
-    `exception` (the formatted traceback) when one is logged."""
+def configure_logging(fmt: str = "json", level: int = logging.INFO) -> None:
+    """Routes the root logger to stderr as `fmt` (json or text)."""
     if fmt not in FORMATS:
-        raise ValueError(f"log format must be one of {list(FORMATS)}, not {fmt!r}")
+        raise InvalidInput.one("log_format", fmt, f"must be one of {', '.join(FORMATS)}")
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
+        structlog.stdlib.ExtraAdder(),
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     renderer: Any = (
@@ -31,24 +36,17 @@ def setup_logging(
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=False)
     )
-    structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=False,
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
     )
-    formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
-        processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
-    )
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(formatter)
-    handler.set_name("allocation_engine")
     root = logging.getLogger()
-    root.handlers = [h for h in root.handlers if h.get_name() != "allocation_engine"]
-    root.addHandler(handler)
-    root.setLevel(level if isinstance(level, int) else level.upper())
+    root.handlers[:] = [handler]
+    root.setLevel(level)

@@ -1,117 +1,106 @@
-"""Prometheus metrics of one server, on a registry of its own (not the process-global default),
-so tests and several servers in one process never collide; `start_metrics_http` serves it."""
+"""The server's Prometheus metrics, in a registry of its own (not the process-global default),
+so several servers in one process (the tests) never share or clash over a series.
+
+Names follow Prometheus conventions (`_seconds`, `_total`, base units); the Grafana dashboard in
+`deploy/grafana/` reads exactly these. What each one is for:
+
+* `allocation_rpc_duration_seconds{method,code}`: latency per RPC and status code.
+* `allocation_plans_total{method,status}`: plans answered by status (OPTIMAL, FEASIBLE,
+  INFEASIBLE); `allocation_plan_gap` the optimality gap of FEASIBLE ones.
+* `allocation_plan_candidates{stage}`: nodes past the fences (`fenced`) and of those the ones the
+  solver saw (`reduced`).
+* `allocation_reservation_attempts_total`, `allocation_reroutes_total`: plans a Reserve tried,
+  and re-plans because stock moved under the first one (a hold refused).
+* `allocation_stockouts_total{method}`: orders answered short of stock.
+* `allocation_store_duration_seconds{operation,outcome}`: each store call (a Redis round trip or
+  a few), `allocation_store_errors_total{operation}` those that failed.
+* `allocation_reservations_total{state}`: reservations entering HELD, COMMITTED, RELEASED and
+  EXPIRED (the sweeper's expiries are the holds that lapsed); their rates are the flow of stock
+  through holds.
+* `process_cpu_seconds_total` and the other process series: each server process's own CPU.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    ProcessCollector,
+    start_http_server,
+)
 
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-STORE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
+STORE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1)
+CANDIDATE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+GAP_BUCKETS = (0.0001, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1)
 
 
-@dataclass(frozen=True)
 class Metrics:
-    """Every series the service exports; names are what the Grafana dashboard reads."""
+    """Every series the server exports, on `registry`."""
 
-    registry: CollectorRegistry
-    rpc_latency: Histogram
-    solver_status: Counter
-    optimality_gap: Histogram
-    candidates: Histogram
-    stock_outs: Counter
-    reroutes: Counter
-    store_latency: Histogram
-    store_errors: Counter
-    reservations: Gauge
-    holds_expired: Counter
-    outbox_backlog: Gauge
-    outbox_failures: Counter
-
-    @classmethod
-    def create(cls, registry: CollectorRegistry | None = None) -> Metrics:
-        r = registry if registry is not None else CollectorRegistry()
-        return cls(
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        ProcessCollector(registry=r)  # process_cpu_seconds_total, memory: per-process CPU
+        self.rpc_duration = Histogram(
+            "allocation_rpc_duration_seconds",
+            "RPC latency by method and status code",
+            ["method", "code"],
+            buckets=LATENCY_BUCKETS,
             registry=r,
-            rpc_latency=Histogram(
-                "allocation_rpc_duration_seconds",
-                "Server-side latency of each RPC by method and status code",
-                ["method", "code"],
-                buckets=LATENCY_BUCKETS,
-                registry=r,
-            ),
-            solver_status=Counter(
-                "allocation_plans",
-                "Plans answered, by plan status (OPTIMAL, FEASIBLE, INFEASIBLE)",
-                ["status"],
-                registry=r,
-            ),
-            optimality_gap=Histogram(
-                "allocation_optimality_gap_ratio",
-                "Relative optimality gap of the plans answered (0 = proven optimal)",
-                buckets=(0.0, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
-                registry=r,
-            ),
-            candidates=Histogram(
-                "allocation_candidates",
-                "Candidate nodes per plan, before (fenced) and after (solver) reduction",
-                ["stage"],
-                buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000),
-                registry=r,
-            ),
-            stock_outs=Counter(
-                "allocation_stock_outs",
-                "InsufficientStock answers and INFEASIBLE plans, by method",
-                ["method"],
-                registry=r,
-            ),
-            reroutes=Counter(
-                "allocation_reroutes",
-                "Re-plans after a node refused a hold (the stock moved after the read)",
-                registry=r,
-            ),
-            store_latency=Histogram(
-                "allocation_store_duration_seconds",
-                "Round trip of each store (Redis) operation",
-                ["operation"],
-                buckets=STORE_BUCKETS,
-                registry=r,
-            ),
-            store_errors=Counter(
-                "allocation_store_errors",
-                "Store operations that raised, by operation and error type",
-                ["operation", "error"],
-                registry=r,
-            ),
-            reservations=Gauge(
-                "allocation_reservations",
-                "Reservations by state (set by whoever observes the store: sweeper or scrape)",
-                ["state"],
-                registry=r,
-            ),
-            holds_expired=Counter(
-                "allocation_holds_expired",
-                "Reservations expired by the sweeper or a planning read",
-                registry=r,
-            ),
-            outbox_backlog=Gauge(
-                "allocation_outbox_backlog",
-                "Outbox messages not yet delivered",
-                registry=r,
-            ),
-            outbox_failures=Counter(
-                "allocation_outbox_delivery_failures",
-                "Outbox deliveries that failed (retried later)",
-                registry=r,
-            ),
+        )
+        self.plans = Counter(
+            "allocation_plans", "Plans answered by status", ["method", "status"], registry=r
+        )
+        self.gap = Histogram(
+            "allocation_plan_gap",
+            "Optimality gap of plans the time limit cut short",
+            buckets=GAP_BUCKETS,
+            registry=r,
+        )
+        self.candidates = Histogram(
+            "allocation_plan_candidates",
+            "Candidate nodes past the fences and after reduction",
+            ["stage"],
+            buckets=CANDIDATE_BUCKETS,
+            registry=r,
+        )
+        self.attempts = Counter(
+            "allocation_reservation_attempts", "Plans tried by Reserve calls", registry=r
+        )
+        self.reroutes = Counter(
+            "allocation_reroutes", "Re-plans because a hold was refused", registry=r
+        )
+        self.stockouts = Counter(
+            "allocation_stockouts", "Orders answered short of stock", ["method"], registry=r
+        )
+        self.store_duration = Histogram(
+            "allocation_store_duration_seconds",
+            "Store calls (Redis round trips) by operation",
+            ["operation", "outcome"],
+            buckets=STORE_BUCKETS,
+            registry=r,
+        )
+        self.store_errors = Counter(
+            "allocation_store_errors", "Store calls that failed", ["operation"], registry=r
+        )
+        self.reservations = Counter(
+            "allocation_reservations",
+            "Reservations entering a state (HELD, COMMITTED, RELEASED, EXPIRED)",
+            ["state"],
+            registry=r,
         )
 
+        for rpc in ("Allocate", "Reserve"):  # exported at 0 before the first one
+            self.stockouts.labels(rpc)
 
-def start_metrics_http(registry: CollectorRegistry, host: str = "127.0.0.1", port: int = 0) -> int:
-    """Serves `registry` at http://host:port/metrics in a daemon thread; the bound port (so
-    port 0 picks a free one)."""
-    server, _thread = start_http_server(port, addr=host, registry=registry)
-    assert isinstance(server, WSGIServer)
-    return int(server.server_port)
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> tuple[WSGIServer, int]:
+        """Serves `/metrics` on `host:port` (0: a free port) in a daemon thread; the server and
+        the port it bound."""
+        server, thread = start_http_server(port, addr=host, registry=self.registry)
+        assert isinstance(thread, threading.Thread)
+        return server, int(server.server_port)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -23,6 +25,7 @@ from allocation_engine.proto.allocation.v1 import allocation_pb2_grpc as apb_grp
 from tests.support.grpc_inventory import order as grpc_order
 
 SPANS = InMemorySpanExporter()
+DASHBOARD = Path(__file__).parents[2] / "deploy" / "grafana" / "allocation-engine.json"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -141,3 +144,20 @@ def test_log_lines_are_json_with_the_ids_and_no_traceback(running: serve.Running
     assert rpc[0]["code"] == "FAILED_PRECONDITION"
     assert rpc[0]["level"] == "info" and "timestamp" in rpc[0]
     assert all("exception" not in line and "Traceback" not in json.dumps(line) for line in lines)
+
+
+def test_the_dashboard_reads_only_series_the_server_exports(running: serve.Running) -> None:
+    """Every metric the Grafana dashboard queries is in a scrape (a renamed series fails)."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    queried = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\b(allocation_\w+|process_\w+)\{", target["expr"])
+    }
+    with grpc.insecure_channel(running.address) as channel:
+        stub = apb_grpc.AllocationServiceStub(channel)
+        stub.Allocate(apb.AllocateRequest(order=order("o-dash").order))
+    exported = {line.split("{")[0].split(" ")[0] for line in scrape(running).splitlines()}
+    assert len(queried) >= 8
+    assert queried <= exported, queried - exported
