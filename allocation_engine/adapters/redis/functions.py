@@ -64,7 +64,9 @@ class FunctionLibrary:
         already (or always, with `force`, when a call just found the library gone)."""
         if self._loaded and not force:
             return
-        if force or self._server_code() != self.code:
+        # On Cluster, FUNCTION LOAD goes to every primary (redis-py routes it so) and a
+        # replica gets it by replication; the one-node check below could not see all of them.
+        if force or isinstance(self._redis, RedisCluster) or self._server_code() != self.code:
             self._redis.function_load(self.code, replace=True)
             self.loads += 1
         self._loaded = True

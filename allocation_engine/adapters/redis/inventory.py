@@ -52,7 +52,7 @@ from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
 from allocation_engine.adapters.redis import keys
-from allocation_engine.adapters.redis.connection import guarded
+from allocation_engine.adapters.redis.connection import guarded, open_client
 from allocation_engine.adapters.redis.functions import Call, FunctionLibrary
 from allocation_engine.adapters.redis.records import (
     node_from_json,
@@ -146,10 +146,8 @@ class RedisStore:
 
     @classmethod
     def from_url(cls, url: str, *, cluster_layout: bool | None = None) -> RedisStore:
-        client = redis.Redis.from_url(
-            url, decode_responses=True, socket_timeout=5.0, socket_connect_timeout=2.0
-        )
-        return cls(client, cluster_layout=cluster_layout)
+        """A store on the Redis or Redis Cluster `url` names (see `connection.open_client`)."""
+        return cls(open_client(url, socket_timeout=5.0), cluster_layout=cluster_layout)
 
     def _inline(self, skus: Iterable[str]) -> list[str]:
         """View keys a node function writes itself: all of `skus` on one Redis, none on Cluster."""

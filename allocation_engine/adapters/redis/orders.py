@@ -22,9 +22,10 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 import redis
+from redis.cluster import RedisCluster
 
 from allocation_engine.adapters.redis import keys
-from allocation_engine.adapters.redis.connection import guarded
+from allocation_engine.adapters.redis.connection import guarded, open_client
 from allocation_engine.adapters.redis.functions import FunctionLibrary
 from allocation_engine.adapters.redis.order_records import (
     customer_from_json,
@@ -47,7 +48,7 @@ RECEIPT_SECONDS = 30 * 24 * 3600  # far longer than any entry stays unacknowledg
 class RedisOrders:
     """`OrderStore` and `Outbox` on Redis 7."""
 
-    def __init__(self, client: redis.Redis, lease_seconds: float = 30.0) -> None:
+    def __init__(self, client: redis.Redis | RedisCluster, lease_seconds: float = 30.0) -> None:
         self._redis = client
         self.lease_seconds = lease_seconds
         self._library = FunctionLibrary.shipped(client, "orders.lua")
@@ -55,10 +56,8 @@ class RedisOrders:
 
     @classmethod
     def from_url(cls, url: str, lease_seconds: float = 30.0) -> RedisOrders:
-        client = redis.Redis.from_url(
-            url, decode_responses=True, socket_timeout=10.0, socket_connect_timeout=2.0
-        )
-        return cls(client, lease_seconds)
+        """A store on the Redis or Redis Cluster `url` names (see `connection.open_client`)."""
+        return cls(open_client(url, socket_timeout=10.0), lease_seconds)
 
     # OrderStore
 
