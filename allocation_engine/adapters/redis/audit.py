@@ -8,6 +8,8 @@ from typing import Any
 
 import redis
 
+from allocation_engine.adapters.redis.connection import open_client
+from allocation_engine.adapters.redis.tokens import text_of
 from allocation_engine.errors import StoreUnavailable
 from allocation_engine.ports.access import AuditEntry
 
@@ -23,9 +25,7 @@ class RedisAudit:
 
     @classmethod
     def from_url(cls, url: str, max_entries: int = 1_000_000) -> RedisAudit:
-        from allocation_engine.adapters.redis.tokens import _open
-
-        return cls(_open(url), max_entries)
+        return cls(open_client(url), max_entries)
 
     def append(self, entry: AuditEntry) -> None:
         fields = {
@@ -45,7 +45,7 @@ class RedisAudit:
         rows = self._client.xrevrange(KEY, count=limit) if limit > 0 else []
         entries = []
         for _, raw in reversed(rows):
-            data = {k.decode(): v.decode() for k, v in raw.items()}
+            data = {text_of(k): text_of(v) for k, v in raw.items()}
             entries.append(
                 AuditEntry(
                     at=float(data["at"]),

@@ -13,8 +13,7 @@ import json
 from dataclasses import asdict, replace
 from typing import Any
 
-import redis
-
+from allocation_engine.adapters.redis.connection import open_client
 from allocation_engine.errors import FieldProblem, InvalidInput
 from allocation_engine.ports.access import Caller
 
@@ -60,7 +59,7 @@ class RedisCallers:
 
     @classmethod
     def from_url(cls, url: str) -> RedisCallers:
-        return cls(_open(url))
+        return cls(open_client(url))
 
     def add(self, caller: Caller) -> None:
         keys = [
@@ -84,7 +83,7 @@ class RedisCallers:
         caller_id = self._client.get(key)
         if caller_id is None:
             return None
-        raw = self._client.get(f"{PREFIX}caller:{caller_id.decode()}")
+        raw = self._client.get(f"{PREFIX}caller:{text_of(caller_id)}")
         return None if raw is None else _load(raw)
 
     def by_token_hash(self, token_hash: str) -> Caller | None:
@@ -103,18 +102,11 @@ class RedisCallers:
         return revoked
 
     def callers(self) -> list[Caller]:
-        ids = sorted(i.decode() for i in self._client.smembers(f"{PREFIX}callers"))
+        ids = sorted(text_of(i) for i in self._client.smembers(f"{PREFIX}callers"))
         found = [self._client.get(f"{PREFIX}caller:{i}") for i in ids]
         return sorted((_load(raw) for raw in found if raw is not None), key=lambda c: c.name)
 
 
-def _open(url: str) -> Any:
-    """A client for `url` (the shared opener when the package has one)."""
-    try:
-        from allocation_engine.adapters.redis.connection import open_client  # type: ignore[attr-defined]
-    except ImportError:
-        if url.startswith("redis+cluster://"):
-            first = url.removeprefix("redis+cluster://").split(",")[0]
-            return redis.RedisCluster.from_url(f"redis://{first}")
-        return redis.Redis.from_url(url)
-    return open_client(url)
+def text_of(value: bytes | str) -> str:
+    """A reply as text (clients opened by `open_client` decode; a raw client passed in may not)."""
+    return value.decode() if isinstance(value, bytes) else value
