@@ -25,6 +25,7 @@ from allocation_engine.ports.inventory import InventoryStore
 from allocation_engine.proto.allocation.v1 import allocation_pb2_grpc as apb_grpc
 from allocation_engine.proto.allocation.v1 import inventory_pb2_grpc as ipb_grpc
 from allocation_engine.proto.allocation.v1 import rules_pb2_grpc as rpb_grpc
+from allocation_engine.testing.redis_cluster import ThrowawayCluster, throwaway_cluster
 from allocation_engine.testing.redis_process import RedisNotAvailable, throwaway_redis
 from tests.support.grpc_inventory import seed_tiny, start_server
 from tests.support.orders import Mailbox, World, make_world
@@ -49,12 +50,38 @@ def redis_url(redis_server: str) -> Iterator[str]:
     yield redis_server
 
 
-@pytest.fixture(params=["memory", "redis", "redis-cluster-layout"])
+@pytest.fixture(scope="session")
+def redis_cluster_server() -> Iterator[ThrowawayCluster]:
+    """A real Redis Cluster (3 masters, 1 replica each) this session started on free ports."""
+    try:
+        with throwaway_cluster() as cluster:
+            yield cluster
+    except RedisNotAvailable as missing:
+        pytest.skip(str(missing))
+
+
+@pytest.fixture
+def redis_cluster_url(redis_cluster_server: ThrowawayCluster) -> str:
+    """The session's cluster, every master emptied first; a `redis+cluster://` URL."""
+    redis_cluster_server.flush()
+    return redis_cluster_server.url
+
+
+@pytest.fixture(params=["redis", "redis-cluster"])
+def any_redis_url(request: pytest.FixtureRequest) -> str:
+    """An empty Redis of each kind: the session's redis-server, then its Redis Cluster."""
+    return str(request.getfixturevalue(f"{request.param.replace('-', '_')}_url"))
+
+
+@pytest.fixture(params=["memory", "redis", "redis-cluster-layout", "redis-cluster"])
 def store(request: pytest.FixtureRequest) -> InventoryStore:
-    """An empty store of each kind: in memory, and Redis on the session's redis-server, once as
-    a single Redis and once writing views the way Redis Cluster needs (a second step)."""
+    """An empty store of each kind: in memory; Redis on the session's redis-server, once as a
+    single Redis and once writing views the way Redis Cluster needs (a second step); and a real
+    Redis Cluster of three masters."""
     if request.param == "memory":
         return MemoryStore()
+    if request.param == "redis-cluster":
+        return RedisStore.from_url(request.getfixturevalue("redis_cluster_url"))
     url = request.getfixturevalue("redis_url")
     return RedisStore.from_url(url, cluster_layout=request.param == "redis-cluster-layout")
 

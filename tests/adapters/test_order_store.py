@@ -25,11 +25,13 @@ from tests.support.orders import ADDRESS, COLOGNE
 Store = MemoryOrders | RedisOrders
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-cluster"])
 def store(request: pytest.FixtureRequest) -> Store:
+    """An empty order store in memory, on a single Redis and on a real Redis Cluster."""
     if request.param == "memory":
         return MemoryOrders(lease_seconds=0.3)
-    return RedisOrders.from_url(request.getfixturevalue("redis_url"), lease_seconds=0.3)
+    url = request.getfixturevalue(f"{request.param.replace('-', '_')}_url")
+    return RedisOrders.from_url(url, lease_seconds=0.3)
 
 
 def _record(

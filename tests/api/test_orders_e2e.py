@@ -70,7 +70,8 @@ class Shop:
 
 
 @pytest.fixture
-def shop(redis_url: str, mailbox: Mailbox, tmp_path: Path) -> Iterator[Shop]:
+def shop(any_redis_url: str, mailbox: Mailbox, tmp_path: Path) -> Iterator[Shop]:
+    redis_url = any_redis_url
     store = RedisStore.from_url(redis_url)
     seed(store)
     services = Services.build(store, SystemClock(), default_rules(), default_rules_text())
