@@ -9,8 +9,11 @@ import subprocess
 import sys
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from allocation_engine.proto.allocation.v1 import inventory_pb2 as ipb
+from allocation_engine.proto.allocation.v1 import inventory_pb2_grpc as ipb_grpc
 from allocation_engine.testing.redis_process import free_port
 
 CLI = [sys.executable, "-m", "allocation_engine.cli", "serve"]
@@ -24,11 +27,20 @@ def alive(pid: int) -> bool:
     return True
 
 
-def test_serve_workers_runs_processes_on_one_port_until_sigterm(redis_url: str) -> None:
-    """Given `serve --workers 2` on Redis, two child processes serve the one port (health
-    answers), and SIGTERM to the supervisor stops both with exit code 0."""
+@pytest.mark.parametrize("kind", ["redis", "redis-cluster"])
+def test_serve_workers_runs_processes_on_one_port_until_sigterm(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    """Given `serve --workers 2` on Redis (`--redis-url`) or a Redis Cluster
+    (`--redis-cluster host:port,...`), two child processes serve the one port with the demo
+    network (stock answers), and SIGTERM to the supervisor stops both with exit code 0."""
     port = free_port()
-    command = [*CLI, "--workers", "2", "--redis-url", redis_url, "--port", str(port)]
+    if kind == "redis":
+        store = ["--redis-url", request.getfixturevalue("redis_url")]
+    else:
+        url = request.getfixturevalue("redis_cluster_url")
+        store = ["--redis-cluster", url.removeprefix("redis+cluster://")]
+    command = [*CLI, "--workers", "2", *store, "--port", str(port), "--demo"]
     supervisor = subprocess.Popen(
         [*command, "--no-outbox", "--threads", "4"], stdout=subprocess.PIPE, text=True
     )
@@ -40,7 +52,11 @@ def test_serve_workers_runs_processes_on_one_port_until_sigterm(redis_url: str) 
         pids = [int(found.group(1)), int(found.group(2))]
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             answer = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+            stock = ipb_grpc.InventoryServiceStub(channel).GetAvailability(
+                ipb.GetAvailabilityRequest(skus=["SKU-0001"])
+            )
         assert answer.status == health_pb2.HealthCheckResponse.SERVING
+        assert sum(sku.on_hand for sku in stock.skus) > 0
         supervisor.send_signal(signal.SIGTERM)
         assert supervisor.wait(timeout=60) == 0
         assert not any(alive(pid) for pid in pids)
