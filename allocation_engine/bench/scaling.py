@@ -20,6 +20,7 @@ import json
 import os
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from allocation_engine.app.workers import Workers
 from allocation_engine.bench.f3 import f3_network, f3_stock
 from allocation_engine.bench.loadgen import Workload, run_load
 from allocation_engine.ports.inventory import SnapshotLine
+from allocation_engine.testing.redis_cluster import throwaway_cluster
 from allocation_engine.testing.redis_process import free_port, throwaway_redis
 
 TICK_MS = 1000.0 / os.sysconf("SC_CLK_TCK")
@@ -77,13 +79,15 @@ def seed(url: str, nodes: int, skus: int, depth: int) -> tuple[str, ...]:
 
 def measure(
     url: str,
+    redis_pids: Sequence[int],
     skus: tuple[str, ...],
     servers: int,
     clients: int,
     duration: float,
     rpcs: Sequence[str] = ("allocate", "reserve"),
 ) -> Iterator[Point]:
-    redis_pid = int(redis.Redis.from_url(url).info("server")["process_id"])
+    """One point per rpc at `servers` processes; Redis CPU is summed over `redis_pids` (every
+    node of a Cluster, replicas included: replication is part of a write's cost)."""
     config = ServeConfig(
         port=free_port(),
         redis_url=url,
@@ -98,12 +102,12 @@ def measure(
             # the whole run, so the warm-up calls are counted into the calls too
             warmup = 20
             before = [cpu_ms(p) for p in pids]
-            redis_before = cpu_ms(redis_pid)
+            redis_before = sum(cpu_ms(p) for p in redis_pids)
             began = time.perf_counter()
             result = run_load(workers.address, workload, clients, duration, warmup)
             wall = time.perf_counter() - began
             server_ms = sum(cpu_ms(p) for p in pids) - sum(before)
-            redis_ms = cpu_ms(redis_pid) - redis_before
+            redis_ms = sum(cpu_ms(p) for p in redis_pids) - redis_before
             calls = result.calls + warmup * clients
             yield Point(
                 servers=servers,
@@ -129,15 +133,18 @@ def run_scaling(
     nodes: int = 1_000,
     skus: int = 2_000,
     repeats: int = 1,
+    cluster: bool = False,
 ) -> dict[str, Any]:
-    """Every server count in `servers`, `repeats` times each, on one throwaway Redis."""
+    """Every server count in `servers`, `repeats` times each, on one throwaway Redis (or, with
+    `cluster`, a throwaway Redis Cluster of 3 masters and 3 replicas)."""
     points: list[Point] = []
-    with throwaway_redis() as url:
+    with _store(cluster) as (url, redis_pids):
         names = seed(url, nodes, skus, depth=1_000)
         for _ in range(repeats):
             for n in servers:
-                points += measure(url, names, n, clients, duration)
+                points += measure(url, redis_pids, names, n, clients, duration)
     return {
+        "store": "redis-cluster (3 masters, 3 replicas)" if cluster else "redis",
         "nodes": nodes,
         "skus": skus,
         "lines": 3,
@@ -145,6 +152,18 @@ def run_scaling(
         "points": [asdict(p) for p in points],
         "growth": growth(points),
     }
+
+
+@contextmanager
+def _store(cluster: bool) -> Iterator[tuple[str, list[int]]]:
+    """A throwaway store's URL and the pids of its redis-server processes."""
+    if cluster:
+        with throwaway_cluster() as running:
+            pids = [p.pid for p in running.processes.values()]
+            yield running.url, pids
+    else:
+        with throwaway_redis() as url:
+            yield url, [int(redis.Redis.from_url(url).info("server")["process_id"])]
 
 
 def growth(points: Sequence[Point]) -> dict[str, float]:

@@ -77,6 +77,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     scaling.add_argument("--nodes", type=int, default=1_000)
     scaling.add_argument("--skus", type=int, default=2_000)
     scaling.add_argument("--repeats", type=int, default=1, help="runs per server count")
+    scaling.add_argument(
+        "--cluster", action="store_true", help="on a Redis Cluster of 3 masters (and 3 replicas)"
+    )
     scaling.add_argument("--out", default="reports/scaling", help="folder for the report")
     scaling.set_defaults(func=_cmd_scaling)
 
@@ -170,7 +173,9 @@ def _cmd_scaling(args: argparse.Namespace) -> int:
     from allocation_engine.bench.scaling import run_scaling, write_report
 
     servers = _sizes("--servers", args.servers)
-    report = run_scaling(servers, args.clients, args.duration, args.nodes, args.skus, args.repeats)
+    report = run_scaling(
+        servers, args.clients, args.duration, args.nodes, args.skus, args.repeats, args.cluster
+    )
     path = write_report(report, Path(args.out), shlex.join(["allocation-engine", *sys.argv[1:]]))
     Console().print(path.read_text())
     return 0
