@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +20,7 @@ from allocation_engine.proto.allocation.v1 import allocation_pb2 as apb
 from allocation_engine.proto.allocation.v1 import allocation_pb2_grpc as apb_grpc
 from allocation_engine.proto.allocation.v1 import common_pb2 as cpb
 from allocation_engine.testing.redis_process import free_port
+from tests.support.processes import alive
 
 ORDER = cpb.Order(
     id="w-1",
@@ -40,15 +37,6 @@ def config(redis_url: str, port: int) -> ServeConfig:
         threads=4,
         orders=OrderConfig(redis_url=redis_url, dispatch=False),
     )
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def accepted_on(pid: int, port: int) -> int:
@@ -131,34 +119,3 @@ def test_a_killed_worker_is_replaced(workers: Workers) -> None:
 def test_more_than_one_worker_needs_redis() -> None:
     with pytest.raises(InvalidInput, match="redis-url"):
         Workers(ServeConfig(port=free_port()), 2)
-
-
-def test_sigterm_to_the_supervisor_stops_every_worker(redis_url: str) -> None:
-    port = free_port()
-    script = textwrap.dedent(
-        f"""
-        import sys
-        from allocation_engine.app.orders import OrderConfig
-        from allocation_engine.app.serve import ServeConfig
-        from allocation_engine.app.workers import run_workers
-        url = {redis_url!r}
-        config = ServeConfig(port={port}, redis_url=url, threads=4,
-                             orders=OrderConfig(redis_url=url, dispatch=False))
-        sys.exit(run_workers(config, 2, grace=2))
-        """
-    )
-    supervisor = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    try:
-        assert supervisor.stdout is not None
-        line = supervisor.stdout.readline()
-        found = re.search(r"pids (\d+), (\d+)", line)
-        assert found, line
-        pids = [int(found.group(1)), int(found.group(2))]
-        assert all(alive(pid) for pid in pids)
-        supervisor.send_signal(signal.SIGTERM)
-        assert supervisor.wait(timeout=60) == 0
-        assert not any(alive(pid) for pid in pids)
-    finally:
-        if supervisor.poll() is None:
-            supervisor.kill()
-            supervisor.wait()

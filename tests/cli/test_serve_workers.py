@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -15,16 +14,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from allocation_engine.proto.allocation.v1 import inventory_pb2 as ipb
 from allocation_engine.proto.allocation.v1 import inventory_pb2_grpc as ipb_grpc
 from allocation_engine.testing.redis_process import free_port
+from tests.support.processes import alive
 
 CLI = [sys.executable, "-m", "allocation_engine.cli", "serve"]
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.mark.parametrize("kind", ["redis", "redis-cluster"])
