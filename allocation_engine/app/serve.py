@@ -229,6 +229,14 @@ def start(config: ServeConfig) -> Running:
             outer=[TelemetryInterceptor(metrics)] if metrics is not None else [],
             on_expired=metrics.reservations.labels("EXPIRED").inc if metrics else None,
         )
+        http, metrics_port = None, None
+        if metrics is not None and telemetry.metrics_port is not None:
+            where = f"{telemetry.metrics_host}:{telemetry.metrics_port}"
+            try:
+                http, metrics_port = metrics.serve(telemetry.metrics_host, telemetry.metrics_port)
+            except OSError as taken:  # bound before anything starts, like the gRPC port
+                server.stop(0)
+                raise PortInUse(where) from taken
     except PortInUse:
         if orders.card_peer is not None:
             orders.card_peer.stop()
@@ -236,9 +244,6 @@ def start(config: ServeConfig) -> Running:
     seeded = seed_demo(services) if config.demo else False
     server.start()
     orders.start()
-    running = Running(server, orders, seeded, guard.dev_token, metrics)
-    if metrics is not None and telemetry.metrics_port is not None:
-        running._metrics_http, running.metrics_port = metrics.serve(
-            telemetry.metrics_host, telemetry.metrics_port
-        )
+    running = Running(server, orders, seeded, guard.dev_token, metrics, metrics_port)
+    running._metrics_http = http
     return running

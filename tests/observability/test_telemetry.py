@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from allocation_engine.api.server import PortInUse
 from allocation_engine.app import serve
 from allocation_engine.observability.logs import configure_logging
 from allocation_engine.proto.allocation.v1 import allocation_pb2 as apb
@@ -161,3 +162,15 @@ def test_the_dashboard_reads_only_series_the_server_exports(running: serve.Runni
     exported = {line.split("{")[0].split(" ")[0] for line in scrape(running).splitlines()}
     assert len(queried) >= 8
     assert queried <= exported, queried - exported
+
+
+def test_a_metrics_port_in_use_stops_the_start_before_anything_serves(
+    running: serve.Running,
+) -> None:
+    """Given a metrics port another server holds, a second start is PortInUse naming it, and
+    nothing of the second server is left serving."""
+    taken = running.metrics_port
+    config = serve.ServeConfig(port=0, telemetry=serve.TelemetryConfig(metrics_port=taken))
+    with pytest.raises(PortInUse, match=f"127.0.0.1:{taken}"):
+        serve.start(config)
+    assert scrape(running).startswith("#")
