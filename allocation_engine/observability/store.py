@@ -30,11 +30,19 @@ class Instrumented:
         self._metrics = metrics
 
     def __getattr__(self, name: str) -> Any:
+        """Called only for names not yet set on the proxy: each method is wrapped once and
+        kept, so the hot path pays a plain attribute read after the first call."""
         found = getattr(self._store, name)
         if name.startswith("_") or not callable(found):
             return found
+        timed = self._timed(name, found)
+        setattr(self, name, timed)
+        return timed
+
+    def _timed(self, name: str, found: Any) -> Any:
         histogram = self._metrics.store_duration
         errors = self._metrics.store_errors.labels(name)
+        done = histogram.labels(name, "ok")
 
         @functools.wraps(found)
         def timed(*args: Any, **kwargs: Any) -> Any:
@@ -47,7 +55,7 @@ class Instrumented:
                     span.set_status(StatusCode.ERROR, type(error).__name__)
                     histogram.labels(name, "error").observe(time.perf_counter() - started)
                     raise
-            histogram.labels(name, "ok").observe(time.perf_counter() - started)
+            done.observe(time.perf_counter() - started)
             return result
 
         return timed
