@@ -18,6 +18,8 @@ IdempotencyConflict   ALREADY_EXISTS       an idempotency key reused with anothe
 LimitExceeded         RESOURCE_EXHAUSTED   a request over the server's limits
 StoreUnavailable      UNAVAILABLE          the backing store cannot be reached
 ProviderUnavailable   UNAVAILABLE          the payment provider did not answer
+  PeerUnavailable                          a shop, marketplace or WMS did not answer
+BadSignature          UNAUTHENTICATED      a webhook whose platform signature does not verify
 DeadlineExceeded      DEADLINE_EXCEEDED    the caller's deadline passed
 """
 
@@ -218,6 +220,27 @@ class HoldLapsed(AllocationError):
 
 class ProviderUnavailable(AllocationError):
     """The payment provider did not answer; whether it acted is unknown (retry with the key)."""
+
+
+class PeerUnavailable(ProviderUnavailable):
+    """A platform or system we call over HTTP (a shop, a marketplace, a WMS) did not answer
+    in time or kept answering 429/5xx through every retry; whether it acted is unknown."""
+
+
+class PeerRefused(AllocationError):
+    """A platform answered with a final refusal (4xx other than 408/429): no retry can help."""
+
+    def __init__(self, status: int, url: str, detail: str) -> None:
+        self.status, self.url, self.detail = status, url, detail
+        super().__init__(f"{url} answered {status}: {_SHORT.repr(detail)}")
+
+
+class BadSignature(AllocationError):
+    """A webhook whose platform signature is missing or does not verify; nothing was placed."""
+
+    def __init__(self, channel: str, header: str) -> None:
+        self.channel, self.header = channel, header
+        super().__init__(f"channel {channel!r}: the {header} signature is missing or wrong")
 
 
 class DeadlineExceeded(AllocationError):

@@ -32,6 +32,7 @@ from allocation_engine.api.handlers import Behavior, rewrapped
 from allocation_engine.api.quote import QUOTE_CHARS, cut, quote
 from allocation_engine.engine.limits import MAX_ID_CHARS
 from allocation_engine.errors import (
+    BadSignature,
     ConcurrentChange,
     DeadlineExceeded,
     HoldLapsed,
@@ -41,6 +42,7 @@ from allocation_engine.errors import (
     InvalidInput,
     LimitExceeded,
     NotFound,
+    PeerRefused,
     ProviderUnavailable,
     ReservationInProgress,
     StoreContention,
@@ -100,6 +102,10 @@ def status_for(error: Exception) -> status_pb2.Status | None:
             return _status(code_pb2.ABORTED, str(error))
         case DeadlineExceeded() | TimeoutError():
             return _status(code_pb2.DEADLINE_EXCEEDED, str(error))
+        case BadSignature():
+            return _status(code_pb2.UNAUTHENTICATED, str(error))
+        case PeerRefused():
+            return _status(code_pb2.FAILED_PRECONDITION, str(error))
     return None
 
 

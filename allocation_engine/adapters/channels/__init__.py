@@ -1,0 +1,23 @@
+"""One module per sales platform, each speaking that platform's real wire format.
+
+Every module offers `connect(settings, secrets) -> Connection` (the roles its platform has, see
+`ports.channels`) and names what it needs: `CREDENTIALS`, the secrets it reads (role names, each
+given in `[channel.credentials]` as an environment variable name), and `OPTIONS`, the
+platform-specific settings it reads from `[channel.options]` with whether each is required.
+`PLATFORMS` maps each kind to its module; `app.channels` is the only caller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from allocation_engine.ports.channels import OrderImporter, ShipmentConfirmer, WebhookSource
+
+
+@dataclass(frozen=True)
+class Connection:
+    """What one configured channel can do: take webhooks, be polled, take confirmations."""
+
+    webhook: WebhookSource | None = None
+    importer: OrderImporter | None = None
+    confirmer: ShipmentConfirmer | None = None
