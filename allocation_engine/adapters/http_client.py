@@ -14,6 +14,7 @@ Retrying a POST is only safe when the peer deduplicates it, so callers send an i
 from __future__ import annotations
 
 import email.utils
+import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -100,13 +101,12 @@ class HttpClient:
         policy = self.retry
 
         def wait(state: tenacity.RetryCallState) -> float:
-            backoff = min(policy.maximum, policy.initial * 2 ** (state.attempt_number - 1))
+            backoff = min(policy.maximum, policy.initial * 2.0 ** (state.attempt_number - 1))
             error = state.outcome.exception() if state.outcome else None
             asked = retry_after(error.response) if isinstance(error, _Retryable) else None
             if asked is not None:
                 return min(asked, policy.max_retry_after)
-            jitter: float = tenacity.wait_random(0, backoff / 2)(state)
-            return backoff / 2 + jitter
+            return backoff / 2 + random.uniform(0, backoff / 2)  # jitter spreads the retries
 
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(policy.attempts),
