@@ -1,0 +1,1 @@
+"""Geocoding adapters: coordinates for ship-tos that come without any."""
