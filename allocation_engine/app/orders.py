@@ -19,6 +19,7 @@ from allocation_engine.adapters.mail.notifier import FolderNotifier, MailRendere
 from allocation_engine.adapters.memory.orders import MemoryOrders
 from allocation_engine.adapters.payments import CardProvider, InvoiceProvider
 from allocation_engine.adapters.payments.fake_provider import FakeCardProvider
+from allocation_engine.adapters.payments.marketplace import MarketplaceProvider
 from allocation_engine.adapters.payments.unconfigured import NoCardProvider
 from allocation_engine.adapters.redis.orders import RedisOrders
 from allocation_engine.adapters.wms import FolderWms, HttpWms
@@ -137,7 +138,11 @@ class OrderRuntime:
             notes.append("no card provider (--card-url): card orders are refused as UNAVAILABLE")
         notifier, wms, sent_to = delivery_adapters(config)
         notes += sent_to
-        payments: dict[str, PaymentProvider] = {"card": card, "invoice": InvoiceProvider()}
+        payments: dict[str, PaymentProvider] = {
+            "card": card,
+            "invoice": InvoiceProvider(),
+            "marketplace": MarketplaceProvider(),
+        }
         flow = OrderFlow(workflows, store, Gateways(InventoryStock(services), payments), clock)
         return cls(
             flow,

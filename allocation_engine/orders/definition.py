@@ -33,8 +33,9 @@ from allocation_engine.engine.order import CustomerType
 from allocation_engine.errors import InvalidInput, ProblemCollector
 from allocation_engine.orders.events import NOTIFIABLE, EventType
 
-PAYMENT_KINDS = ("card", "invoice")
-"""card: authorized by the customer up front, captured by a step; invoice: paid after billing."""
+PAYMENT_KINDS = ("card", "invoice", "marketplace")
+"""card: authorized by the customer up front, captured by a step; invoice: paid after billing;
+marketplace: collected by the marketplace the order came from (Amazon, eBay), which pays out."""
 
 
 @dataclass(frozen=True)
@@ -270,8 +271,8 @@ def _check_order(
         if needs is not None and needs not in first:
             problems.add(label, step.kind, f"needs an earlier {needs} step")
         if step.kind == "capture_payment":
-            if payment != "card":
-                problems.add(label, payment, "only card payments are captured; invoices are paid")
+            if payment == "invoice":
+                problems.add(label, payment, "invoices are paid, not captured")
             elif (
                 "await_payment" in first
                 and steps[first["await_payment"]].param("until") != "authorized"

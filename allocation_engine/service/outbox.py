@@ -2,7 +2,9 @@
 
 The workflow never sends anything itself. It appends events in the same atomic write as the
 state change, and this dispatcher reads them from the log: a `NOTIFICATION_REQUESTED` event
-becomes an e-mail, a `SHIPMENT_RELEASED` event a pick list for the node's WMS.
+becomes an e-mail, a `SHIPMENT_RELEASED` event a pick list for the node's WMS, and a
+`SHIPMENT_SHIPPED` event of a connected sales channel's order the platform's shipment
+confirmation (`service.channels.confirmations`).
 
 Why nothing is lost: an event is acknowledged only after its receiver accepted it. A dispatcher
 that dies (or whose receiver fails) leaves its events unacknowledged, and the outbox hands them
@@ -21,11 +23,13 @@ import logging
 import threading
 from typing import Any
 
+from allocation_engine.errors import PeerRefused
 from allocation_engine.orders.events import EventType
 from allocation_engine.orders.model import Address, Event
 from allocation_engine.ports.fulfilment import PickLine, PickList, Wms
 from allocation_engine.ports.notifications import Notification, Notifier, Undeliverable
 from allocation_engine.ports.orders import Outbox
+from allocation_engine.service.channels.confirmations import Confirmations, confirmation_key
 
 log = logging.getLogger("allocation_engine.outbox")
 
@@ -71,9 +75,15 @@ def delivery_key(event: Event) -> str | None:
 
 class Dispatcher:
     def __init__(
-        self, outbox: Outbox, notifier: Notifier, wms: Wms, consumer: str = "dispatcher"
+        self,
+        outbox: Outbox,
+        notifier: Notifier,
+        wms: Wms,
+        consumer: str = "dispatcher",
+        confirmations: Confirmations | None = None,
     ) -> None:
         self.outbox, self.notifier, self.wms, self.consumer = outbox, notifier, wms, consumer
+        self.confirmations = confirmations
 
     def run_once(self, wait_seconds: float = 1.0, batch: int = 20) -> int:
         """Delivers one batch; returns how many events were acknowledged."""
@@ -82,9 +92,9 @@ class Dispatcher:
             event = delivery.event
             try:
                 self.deliver(event)
-            except Undeliverable as never:  # no retry can help: record it, do not retry
+            except (Undeliverable, PeerRefused) as never:  # no retry can help: record it
                 log.error("%s (%s) cannot be delivered: %s", event.id, event.type, never)
-                self.outbox.mark_delivered(f"failed:{delivery_key(event)}")
+                self.outbox.mark_delivered(f"failed:{self._key(event)}")
             except Exception:  # the receiver failed: keep the event for a later attempt
                 log.exception("delivery of %s (%s) failed", event.id, event.type)
                 continue
@@ -94,14 +104,28 @@ class Dispatcher:
 
     def deliver(self, event: Event) -> None:
         """Sends what `event` asks for, unless its receipt says it went out already."""
-        key = delivery_key(event)
+        key = self._key(event)
         if key is None or self.outbox.delivered(key):
             return
         if event.type is EventType.NOTIFICATION_REQUESTED:
             self.notifier.send(notification_from(event))
-        else:
+        elif event.type is EventType.SHIPMENT_RELEASED:
             self.wms.release(pick_list_from(event))
+        else:
+            confirm = self.confirmations.parcel(event) if self.confirmations else None
+            if confirm is not None:
+                confirmer, parcel = confirm
+                confirmer.confirm(parcel)
         self.outbox.mark_delivered(key)
+
+    def _key(self, event: Event) -> str | None:
+        """The delivery key of what this dispatcher sends for `event`, None for nothing."""
+        key = delivery_key(event)
+        if key is None and self.confirmations is not None:
+            confirm = self.confirmations.parcel(event)
+            if confirm is not None:
+                key = confirmation_key(confirm[1])
+        return key
 
 
 class DispatcherThread(threading.Thread):

@@ -15,10 +15,11 @@ DATA = Path(__file__).parent.parent / "data" / "workflows"
 
 
 def test_the_shipped_workflows_are_valid_and_use_existing_templates() -> None:
-    """Given the shipped file and the templates on disk, then both workflows load, B2C pays by
-    card up front and B2B pays the invoice after delivery."""
+    """Given the shipped file and the templates on disk, then the three workflows load, B2C pays
+    by card up front, B2B pays the invoice after delivery, and marketplace orders (paid on the
+    marketplace) are never chosen by conditions, only by a channel naming them."""
     workflows = default_workflows(TEMPLATES)
-    b2c, b2b = workflows.workflows
+    b2c, b2b, marketplace = workflows.workflows
     assert (b2c.name, b2c.payment) == ("b2c-prepaid", "card")
     assert [s.kind for s in b2c.steps] == [
         "notify",
@@ -33,6 +34,9 @@ def test_the_shipped_workflows_are_valid_and_use_existing_templates() -> None:
     kinds = [s.kind for s in b2b.steps]
     assert kinds.index("await_delivery") < kinds.index("invoice") < kinds.index("await_payment")
     assert workflows.templates <= TEMPLATES
+    assert (marketplace.name, marketplace.payment) == ("marketplace-paid", "marketplace")
+    for customer_type in CustomerType:
+        assert workflows.select("amazon-de", customer_type, 10_000).name != marketplace.name
 
 
 def test_orders_get_the_first_workflow_whose_conditions_match() -> None:
@@ -79,7 +83,7 @@ def test_a_bad_file_is_refused_with_every_problem_named() -> None:
         (f"{w}.steps[5].step", _unknown_step()),
         (f"{w}.notify.parcel.lost", _unknown_event()),
         (f"{w}.name", "repeats an earlier workflow's name"),
-        (f"{w}.payment", "must be one of ['card', 'invoice']"),
+        (f"{w}.payment", "must be one of ['card', 'invoice', 'marketplace']"),
         (f"{w}.steps", "needs a reserve step: every order is allocated"),
         (f"{w}.steps[0] (release_to_wms)", "needs an earlier reserve step"),
     }

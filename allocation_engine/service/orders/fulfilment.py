@@ -37,6 +37,8 @@ def record_shipment(core: FlowCore, command: RecordShipment) -> OrderRecord:
         core.gateways.stock.ship(d.record.reservation_id, moved.node_id, everything)
         d.emit(
             EventType.SHIPMENT_SHIPPED,
+            channel=d.record.channel,  # whom the outbox confirms the parcel to
+            external_id=d.record.external_id,
             shipment_id=moved.id,
             node_id=moved.node_id,
             carrier=moved.carrier,

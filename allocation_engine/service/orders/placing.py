@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from allocation_engine.engine.order import Order, OrderLine
 from allocation_engine.errors import ConcurrentChange, InvalidInput, KeyReused, ProblemCollector
 from allocation_engine.orders.commands import PlaceOrder
+from allocation_engine.orders.definition import Workflow
 from allocation_engine.orders.draft import Draft
 from allocation_engine.orders.events import EventType
 from allocation_engine.orders.fingerprint import fingerprint, same_request
@@ -83,7 +84,7 @@ def _create(
     is still to be opened and its workflow still to run (`finish_placing` does both)."""
     now = core.clock.now()
     total = sum(item.total for item in command.items)
-    workflow = core.workflows.select(command.channel, command.customer_type, total)
+    workflow = _workflow(core, command, total)
     order_id = core.store.new_order_id()
     record = OrderRecord(
         id=order_id,
@@ -167,8 +168,15 @@ def _check(core: FlowCore, command: PlaceOrder) -> None:
         problems.extend(bad.problems)
     problems.raise_if_any()
     total = sum(item.total for item in command.items)
-    workflow = core.workflows.select(command.channel, command.customer_type, total)
+    workflow = _workflow(core, command, total)
     core.gateways.payments[workflow.payment].check(command.payment_method)
+
+
+def _workflow(core: FlowCore, command: PlaceOrder, total: int) -> Workflow:
+    """The workflow the request names (a sales channel's setting), else the file's choice."""
+    if command.workflow:
+        return core.workflows.get(command.workflow)
+    return core.workflows.select(command.channel, command.customer_type, total)
 
 
 def _engine_order(command: PlaceOrder, order_id: str) -> Order:
