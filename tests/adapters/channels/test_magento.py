@@ -1,0 +1,356 @@
+"""Magento 2 over real HTTP against the local store peer: the order search polled with a
+(created_at, entity_id) cursor, the order read into a ChannelOrder, the shipment created once."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from allocation_engine.adapters.channels import magento
+from allocation_engine.adapters.channels.magento import read_order
+from allocation_engine.adapters.http_client import RetryPolicy
+from allocation_engine.errors import InvalidInput, PeerRefused, PeerUnavailable
+from allocation_engine.ports.channels import (
+    ChannelSettings,
+    ImportPage,
+    OrderImporter,
+    ParcelShipped,
+    ShipmentConfirmer,
+    ShippedLine,
+)
+from allocation_engine.testing.channel_peers.magento import MagentoPeer
+
+DATA = Path(__file__).resolve().parents[2] / "data" / "channels" / "magento"
+FAST = RetryPolicy(attempts=3, initial=0.01, maximum=0.05)
+
+
+def sample(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((DATA / name).read_text(encoding="utf-8"))
+    return data
+
+
+@pytest.fixture
+def peer() -> Iterator[MagentoPeer]:
+    running = MagentoPeer(sample("order_b2c.json")).start()
+    yield running
+    running.stop()
+
+
+def settings(peer: MagentoPeer, **options: Any) -> ChannelSettings:
+    return ChannelSettings(
+        name="magento-de",
+        kind="magento",
+        base_url=peer.url,
+        credentials={"access_token": "MAGENTO_DE_TOKEN"},
+        options={**peer.options(), **options},
+    )
+
+
+def importer(peer: MagentoPeer, **options: Any) -> OrderImporter:
+    connection = magento.connect(settings(peer, **options), peer.secrets(), retry=FAST)
+    assert connection.importer is not None and connection.webhook is None
+    return connection.importer
+
+
+def confirmer(peer: MagentoPeer) -> ShipmentConfirmer:
+    connection = magento.connect(settings(peer), peer.secrets(), retry=FAST)
+    assert connection.confirmer is not None
+    return connection.confirmer
+
+
+def order_at(entity_id: int, created_at: str) -> dict[str, Any]:
+    order = sample("order_b2c.json")
+    order["entity_id"], order["created_at"] = entity_id, created_at
+    order["increment_id"] = f"{entity_id:09d}"
+    return order
+
+
+def drain(source: OrderImporter, cursor: str = "") -> tuple[list[str], str, int]:
+    """Every order id the importer hands out from `cursor` on, the last cursor, the pages."""
+    ids: list[str] = []
+    pages = 0
+    while True:
+        page = source.fetch(cursor)
+        pages += 1
+        ids += [o.external_id for o in page.orders]
+        cursor = page.cursor
+        if not page.more:
+            return ids, cursor, pages
+
+
+def parcel(shipment_id: str = "O-000042-S1", **changes: Any) -> ParcelShipped:
+    fields: dict[str, Any] = {
+        "channel": "magento-de",
+        "order_id": "O-000042",
+        "external_id": "1042",
+        "shipment_id": shipment_id,
+        "node_id": "WH-BERLIN",
+        "carrier": "DHL",
+        "tracking_number": "00340434161094042557",
+        "lines": (ShippedLine("TEE-ORG-M-NAVY", 2), ShippedLine("MUG-WHT-350", 1)),
+        "shipped_at": 1_796_000_000.0,
+    }
+    return ParcelShipped(**(fields | changes))
+
+
+def test_the_b2c_sample_reads_into_the_channel_order() -> None:
+    """Given the B2C sample (a configurable tee, a discounted mug, three candles to Berlin),
+    then the order is entity_id 1042 with the simple products' skus, the tee priced from its
+    configurable parent row, the mug's discount taken off its unit price, paid through PayPal,
+    not B2B."""
+    order = read_order(sample("order_b2c.json"))
+    assert order.external_id == "1042"
+    assert [(li.sku, li.quantity, li.unit_price) for li in order.lines] == [
+        ("TEE-ORG-M-NAVY", 2, 1999),
+        ("MUG-WHT-350", 1, 1349),
+        ("CANDLE-SOY-200", 3, 849),
+    ]
+    assert order.lines[0].name == "Organic Cotton Tee-M-Navy"
+    assert order.ship_to.country == "DE" and order.ship_to.postal_code == "10115"
+    assert order.ship_to.city == "Berlin" and order.ship_to.name == "Lena Hoffmann"
+    assert order.ship_to.street == "Torstraße 51, Hinterhaus, 3. OG"
+    assert order.ship_to.latitude is None
+    assert order.email == "lena.hoffmann@example.de" and order.customer_id == "311"
+    assert order.currency == "EUR"
+    assert order.paid is True and order.b2b is False
+
+
+def test_the_b2b_sample_is_a_business_order_not_yet_paid() -> None:
+    """Given the B2B sample (company and VAT id on the address, bank transfer not invoiced),
+    then the order is B2B with the company and the VAT id, and not paid."""
+    order = read_order(sample("order_b2b.json"))
+    assert order.external_id == "1043"
+    assert [(li.sku, li.quantity, li.unit_price) for li in order.lines] == [
+        ("BEAN-ESP-1KG", 3, 8199),
+        ("FILTER-V60-100", 2, 2437),
+    ]
+    assert order.b2b is True and order.paid is False
+    assert order.company == "Kaffeerösterei Nordlicht GmbH" and order.tax_id == "DE298765431"
+    assert order.ship_to.company == "Kaffeerösterei Nordlicht GmbH"
+    assert order.ship_to.postal_code == "20095" and order.ship_to.country == "DE"
+
+
+def test_a_customer_group_named_b2b_makes_a_business_order() -> None:
+    """Given the B2C sample's customer group 1 listed in b2b_group_ids, then it is B2B even
+    without a VAT id."""
+    assert read_order(sample("order_b2c.json"), frozenset({"1"})).b2b is True
+
+
+def test_an_unreadable_order_names_every_bad_field() -> None:
+    """Given an order with a quantity in words, a price that is no number and no country,
+    then InvalidInput names each field by its path and quotes the value."""
+    raw = sample("order_b2c.json")
+    raw["items"][2]["qty_ordered"] = "zwei"
+    raw["items"][3]["price_incl_tax"] = "8,49"
+    del raw["extension_attributes"]["shipping_assignments"][0]["shipping"]["address"]["country_id"]
+    with pytest.raises(InvalidInput) as caught:
+        read_order(raw)
+    fields = {p.field: p.value for p in caught.value.problems}
+    assert fields == {
+        "items[2].qty_ordered": "zwei",
+        "items[3].price_incl_tax": "8,49",
+        "extension_attributes.shipping_assignments[0].shipping.address.country_id": None,
+    }
+
+
+def test_a_bad_order_in_the_search_is_named_by_its_place(peer: MagentoPeer) -> None:
+    """Given a listed order whose currency is missing, when polled, then InvalidInput names
+    it below its place in the search answer."""
+    bad = order_at(1042, "2026-12-01 09:14:27")
+    del bad["order_currency_code"]
+    peer.add_order(bad)
+    with pytest.raises(InvalidInput, match=r"items\[0\]\.order_currency_code"):
+        importer(peer).fetch("")
+
+
+def test_the_sample_is_polled_with_the_bearer_token(peer: MagentoPeer) -> None:
+    """Given the sample listed, when polled from the start, then it comes back with the
+    integration token sent as a bearer token and the searchCriteria Magento reads."""
+    external_id = peer.new_order("http://unused", "magento-de")
+    page = importer(peer).fetch("")
+    assert [o.external_id for o in page.orders] == [external_id] == ["1042"]
+    assert page.cursor == "2026-12-01 09:14:27|1042" and page.more is False
+    sent = peer.received("GET", r"/rest/V1/orders$")[0]
+    assert sent.headers["authorization"] == f"Bearer {peer.secrets()['access_token']}"
+    assert sent.arg("searchCriteria[filter_groups][0][filters][0][field]") == "created_at"
+    assert sent.arg("searchCriteria[filter_groups][0][filters][0][condition_type]") == "gteq"
+    assert sent.arg("searchCriteria[filter_groups][0][filters][0][value]") == (
+        "2026-01-01 00:00:00"
+    )
+
+
+def test_a_wrong_token_is_refused(peer: MagentoPeer) -> None:
+    """Given a wrong integration token, when polled, then Magento's 401 is a final refusal."""
+    connection = magento.connect(settings(peer), {"access_token": "stolen"}, retry=FAST)
+    assert connection.importer is not None
+    with pytest.raises(PeerRefused) as caught:
+        connection.importer.fetch("")
+    assert caught.value.status == 401
+
+
+def test_a_missing_token_or_start_is_named() -> None:
+    """Given no token and a start that is no time, then InvalidInput names both."""
+    bad = ChannelSettings(name="m", kind="magento", options={"created_after": "gestern"})
+    with pytest.raises(InvalidInput) as caught:
+        magento.connect(bad, {})
+    assert {p.field for p in caught.value.problems} == {
+        "credentials.access_token",
+        "options.created_after",
+    }
+
+
+def test_pages_follow_the_cursor_and_a_shared_second_is_neither_skipped_nor_doubled(
+    peer: MagentoPeer,
+) -> None:
+    """Given seven orders, four of them created in the same second, when polled two at a
+    time, then every order comes exactly once, oldest first and by entity_id within the
+    second, over four pages; a poll with the last cursor finds nothing new until an order is
+    added, which it then finds alone."""
+    times = ["2026-12-01 08:00:00"] + ["2026-12-01 09:00:00"] * 4 + ["2026-12-01 10:00:00"] * 2
+    ids = [1201, 1198, 1205, 1199, 1203, 1210, 1209]
+    for entity_id, created_at in zip(ids, times, strict=True):
+        peer.add_order(order_at(entity_id, created_at))
+    source = importer(peer, page_size=2)
+    seen, cursor, pages = drain(source)
+    assert seen == ["1201", "1198", "1199", "1203", "1205", "1209", "1210"]
+    assert pages == 4
+    assert source.fetch(cursor) == ImportPage((), cursor, False)
+    peer.add_order(order_at(1211, "2026-12-01 10:00:00"))
+    assert [o.external_id for o in source.fetch(cursor).orders] == ["1211"]
+
+
+def test_a_throttled_search_waits_and_retries(peer: MagentoPeer) -> None:
+    """Given the store answering 429 with Retry-After twice, when polled, then the third try
+    gets the order."""
+    peer.new_order("http://unused", "magento-de")
+    peer.throttle(2)
+    page = importer(peer).fetch("")
+    assert [o.external_id for o in page.orders] == ["1042"]
+    assert len(peer.received("GET", r"/V1/orders$")) == 3
+
+
+def test_the_store_down_mid_poll_then_the_same_cursor_gets_the_same_orders(
+    peer: MagentoPeer,
+) -> None:
+    """Given four orders and the first page taken, when the store goes down, then the next
+    fetch raises PeerUnavailable; once it is back, the same cursor gets the orders the
+    interrupted page would have had, and nothing is lost or doubled."""
+    for n in range(4):
+        peer.add_order(order_at(1300 + n, "2026-12-01 12:00:00"))
+    source = importer(peer, page_size=2)
+    first = source.fetch("")
+    assert [o.external_id for o in first.orders] == ["1300", "1301"] and first.more
+    peer.down()
+    with pytest.raises(PeerUnavailable):
+        source.fetch(first.cursor)
+    peer.up()
+    second = source.fetch(first.cursor)
+    assert [o.external_id for o in second.orders] == ["1302", "1303"]
+    assert second.more is False
+
+
+def test_canceled_orders_are_passed_over_but_the_cursor_moves(peer: MagentoPeer) -> None:
+    """Given a canceled order before a processing one, then only the processing order comes
+    back and the cursor is past both."""
+    canceled = order_at(1401, "2026-12-01 13:00:00")
+    canceled["state"] = canceled["status"] = "canceled"
+    peer.add_order(canceled)
+    peer.add_order(order_at(1402, "2026-12-01 13:00:01"))
+    page = importer(peer).fetch("")
+    assert [o.external_id for o in page.orders] == ["1402"]
+    assert page.cursor == "2026-12-01 13:00:01|1402"
+
+
+def test_the_parcel_becomes_a_magento_shipment_with_its_track(peer: MagentoPeer) -> None:
+    """Given the sample order, when a parcel of the tee (2) and the mug (1) is confirmed, then
+    Magento receives POST /V1/order/1042/ship with the tee through its configurable row, the
+    mug's row, the DHL track and a comment naming our shipment; the peer's confirmations
+    show carrier, tracking and lines by Magento sku."""
+    peer.new_order("http://unused", "magento-de")
+    confirmer(peer).confirm(parcel())
+    [confirmation] = peer.confirmations("1042")
+    assert confirmation["carrier"] == "DHL"
+    assert confirmation["tracking_number"] == "00340434161094042557"
+    assert confirmation["lines"] == {"TEE-ORG-M-NAVY": 2, "MUG-WHT-350": 1}
+    raw = confirmation["raw"]
+    assert raw["items"] == [{"order_item_id": 2101, "qty": 2}, {"order_item_id": 2103, "qty": 1}]
+    assert raw["tracks"] == [
+        {"track_number": "00340434161094042557", "title": "DHL", "carrier_code": "dhl"}
+    ]
+    assert "O-000042-S1" in raw["comment"]["comment"]
+
+
+def test_a_second_confirm_of_the_parcel_creates_no_second_shipment(peer: MagentoPeer) -> None:
+    """Given a parcel confirmed once, when it is confirmed again, then the shipment search
+    finds its track and no second POST /ship is made."""
+    peer.new_order("http://unused", "magento-de")
+    channel = confirmer(peer)
+    channel.confirm(parcel())
+    channel.confirm(parcel())
+    assert len(peer.confirmations("1042")) == 1
+    assert len(peer.received("POST", r"/V1/order/1042/ship$")) == 1
+
+
+def test_a_parcel_without_tracking_is_recognised_by_its_comment(peer: MagentoPeer) -> None:
+    """Given a parcel with no tracking number (a courier without one), when confirmed twice,
+    then the second finds the first by the comment naming our shipment id."""
+    peer.new_order("http://unused", "magento-de")
+    untracked = parcel("O-000042-S2", tracking_number="", carrier="Kurier Berlin")
+    channel = confirmer(peer)
+    channel.confirm(untracked)
+    channel.confirm(untracked)
+    [confirmation] = peer.confirmations("1042")
+    assert confirmation["raw"]["tracks"][0]["carrier_code"] == "custom"
+
+
+def test_two_parcels_of_one_order_make_two_shipments(peer: MagentoPeer) -> None:
+    """Given the order split over two parcels, then Magento holds two shipments, each with
+    its own track and lines."""
+    peer.new_order("http://unused", "magento-de")
+    channel = confirmer(peer)
+    channel.confirm(parcel(lines=(ShippedLine("CANDLE-SOY-200", 3),)))
+    channel.confirm(parcel("O-000042-S2", tracking_number="H1000123456789"))
+    confirmations = peer.confirmations("1042")
+    assert [c["lines"] for c in confirmations] == [
+        {"CANDLE-SOY-200": 3},
+        {"TEE-ORG-M-NAVY": 2, "MUG-WHT-350": 1},
+    ]
+
+
+def test_more_than_the_order_left_to_ship_is_refused_before_any_call(
+    peer: MagentoPeer,
+) -> None:
+    """Given a parcel with more mugs than ordered, then InvalidInput names the line and no
+    shipment is created."""
+    peer.new_order("http://unused", "magento-de")
+    with pytest.raises(InvalidInput, match=r"lines\[0\]"):
+        confirmer(peer).confirm(parcel(lines=(ShippedLine("MUG-WHT-350", 2),)))
+    assert peer.received("POST", r"/ship$") == []
+
+
+def test_the_store_down_while_confirming_is_retryable(peer: MagentoPeer) -> None:
+    """Given the store down, when a parcel is confirmed, then PeerUnavailable (the outbox
+    tries again) and, once the store is back, the retry makes the one shipment."""
+    peer.new_order("http://unused", "magento-de")
+    channel = confirmer(peer)
+    peer.down()
+    with pytest.raises(PeerUnavailable):
+        channel.confirm(parcel())
+    peer.up()
+    channel.confirm(parcel())
+    assert len(peer.confirmations("1042")) == 1
+
+
+def test_the_peer_maps_the_sample_skus_to_demo_skus() -> None:
+    """Given the sample, then each of its Magento skus maps to a different demo sku."""
+    skus = MagentoPeer(copy.deepcopy(sample("order_b2c.json"))).skus()
+    assert skus == {
+        "TEE-ORG-M-NAVY": "SKU-0001",
+        "MUG-WHT-350": "SKU-0002",
+        "CANDLE-SOY-200": "SKU-0003",
+    }
