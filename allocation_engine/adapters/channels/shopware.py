@@ -1,0 +1,393 @@
+"""Shopware 6: orders pushed by the app system's `checkout.order.placed` webhook, parcels
+confirmed on the order's delivery through the Admin API.
+
+Follows Shopware 6.6 / 6.7 (app system manifest 2.0+, Admin API `/api` without a version
+prefix, the JSON format of `Accept: application/json`).
+
+Inbound (`WebhookSource`): Shopware POSTs `{"data": {"event": ..., "payload": {"order": {...}}},
+"source": {"url", "shopId", "appVersion", "eventId"}, "timestamp"}` to the URL the app's
+manifest names for `checkout.order.placed`. Header `shopware-shop-signature` is the lower-case
+hex HMAC-SHA256 of the raw body keyed with the shop secret (the `secret` our app returned in
+the registration response; credential `webhook_secret`). The delivery id is
+`X-Shopware-Event-Id` (the same on every retry), else `source.eventId`. Other events are
+acknowledged and ignored.
+
+Mapping of `data.payload.order` (the order entity with its associations): `external_id` = `id`
+(the 32-hex UUID the Admin API takes; the customer-facing `orderNumber` is not used). A line
+per `lineItems` entry of `type` "product" (promotions, credits and custom lines are not
+mapped): sku = `payload.productNumber` (else `productId`, else `referencedId`), quantity =
+`quantity`, unit price = `unitPrice` (gross or net as the order's `taxStatus` says; promotion
+discounts are separate lines and not spread onto products) in minor units of
+`currency.isoCode`, name = `label`. Ship-to = `deliveries[0].shippingOrderAddress`:
+`firstName` + `lastName`, `company`, `street` (+ `additionalAddressLine1`), `zipcode`, `city`,
+country = `country.iso`; when the payload carries only `countryId`, the country's `iso` is read
+with `GET /api/country/{countryId}` (Shopware has no coordinates). Customer = `orderCustomer`
+(`customerId`, `email`, `firstName` + `lastName`); company and tax id from `billingAddress`
+(`company`, `vatId`), else `orderCustomer.company` / `orderCustomer.vatIds[0]`. `b2b` when
+there is a company and a VAT id. `paid` when a `transactions` entry is in state
+(`stateMachineState.technicalName`) "paid". Language = `language.locale.code` ("de-DE" -> "de").
+Not mapped: customer groups, order-level promotions, several deliveries (the first is used).
+
+Outbound (`ShipmentConfirmer`): the Admin API with an integration's OAuth client credentials
+(credentials `client_id`, `client_secret`): `POST /api/oauth/token` `{"grant_type":
+"client_credentials", "client_id", "client_secret"}` gives a bearer token, kept until shortly
+before `expires_in` and fetched again on a 401. `POST /api/search/order` (ids = the order,
+associations deliveries.stateMachineState and lineItems) reads the delivery; `PATCH
+/api/order-delivery/{id}` appends the tracking number to `trackingCodes` and records the parcel
+(carrier, tracking number, lines by productNumber) under our shipment id in the delivery's
+`customFields.allocation_engine_parcels` (Shopware has no per-line shipment record); then
+`POST /api/_action/order_delivery/{id}/state/ship` when the recorded parcels cover every
+product line, else `.../state/ship_partially`. Idempotent on the shipment id: a delivery that
+already records the parcel and holds its tracking code is not patched again, and a delivery
+already in the target state (or in `shipped`) is not transitioned again; a transition refused
+because a lost answer's first try already moved the state is read back and accepted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from allocation_engine.adapters.channels import Connection
+from allocation_engine.adapters.channels.money import minor_units
+from allocation_engine.adapters.http_client import HttpClient, RetryPolicy
+from allocation_engine.errors import BadSignature, InvalidInput, PeerRefused, ProblemCollector
+from allocation_engine.ports.channels import (
+    ChannelAddress,
+    ChannelLine,
+    ChannelOrder,
+    ChannelSettings,
+    ParcelShipped,
+)
+
+CREDENTIALS: tuple[str, ...] = ("webhook_secret", "client_id", "client_secret")
+OPTIONS: dict[str, bool] = {}
+
+SIGNATURE_HEADER = "shopware-shop-signature"
+ORDER_PLACED = "checkout.order.placed"
+PARCELS_FIELD = "allocation_engine_parcels"
+"""The delivery custom field our parcels are recorded under, keyed by our shipment id."""
+
+TOKEN_MARGIN = 30.0
+"""Seconds before `expires_in` at which a token is fetched anew (Shopware gives 600)."""
+
+
+def connect(
+    settings: ChannelSettings, secrets: Mapping[str, str], *, retry: RetryPolicy | None = None
+) -> Connection:
+    """The webhook source and the confirmer of one Shopware shop."""
+    admin = AdminApi(settings.base_url, secrets["client_id"], secrets["client_secret"], retry)
+    return Connection(
+        webhook=ShopwareWebhook(settings.name, secrets["webhook_secret"], admin),
+        confirmer=ShopwareConfirmer(admin),
+    )
+
+
+class AdminApi:
+    """Admin API calls under a bearer token from the client-credentials grant."""
+
+    def __init__(
+        self, base_url: str, client_id: str, client_secret: str, retry: RetryPolicy | None
+    ) -> None:
+        self._http = HttpClient(
+            base_url,
+            headers={"Accept": "application/json", "Content-Type": "application/json"},
+            retry=retry,
+        )
+        self._credentials = {
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": client_secret,
+        }
+        self._lock = threading.Lock()
+        self._token = ""
+        self._expires = 0.0
+
+    def _bearer(self, *, renew: bool = False) -> str:
+        with self._lock:
+            if renew or not self._token or time.monotonic() >= self._expires:
+                answer = self._http.post("/api/oauth/token", json=self._credentials).json()
+                self._token = str(answer["access_token"])
+                lifetime = float(answer.get("expires_in", 600))
+                self._expires = time.monotonic() + max(0.0, lifetime - TOKEN_MARGIN)
+            return self._token
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        """The JSON answer (None for 204) of one call; a 401 fetches a new token once."""
+        for renew in (False, True):
+            headers = {"Authorization": f"Bearer {self._bearer(renew=renew)}"}
+            try:
+                response = self._http.request(method, path, json=body, headers=headers)
+            except PeerRefused as refused:
+                if refused.status == 401 and not renew:
+                    continue
+                raise
+            return response.json() if response.content else None
+        raise AssertionError("unreachable: the second round returns or raises")
+
+    def country_iso(self, country_id: str) -> str:
+        """The ISO 3166-1 alpha-2 code of a Shopware country id ("" when it has none)."""
+        answer = self.call("GET", f"/api/country/{country_id}")
+        data = answer.get("data", answer) if isinstance(answer, dict) else {}
+        return str(data.get("iso") or "") if isinstance(data, dict) else ""
+
+
+class ShopwareWebhook:
+    """Verifies and reads the app system's webhooks."""
+
+    def __init__(self, channel: str, secret: str, admin: AdminApi) -> None:
+        self._channel = channel
+        self._secret = secret.encode()
+        self._admin = admin
+
+    def verify(self, headers: Mapping[str, str], body: bytes) -> None:
+        given = headers.get(SIGNATURE_HEADER, "").strip().lower()
+        expected = hmac.new(self._secret, body, hashlib.sha256).hexdigest()
+        if not given or not hmac.compare_digest(given, expected):
+            raise BadSignature(self._channel, SIGNATURE_HEADER)
+
+    def delivery_id(self, headers: Mapping[str, str], body: bytes) -> str:
+        if headers.get("x-shopware-event-id"):
+            return headers["x-shopware-event-id"]
+        try:
+            source = json.loads(body).get("source") or {}
+        except (ValueError, AttributeError):
+            return ""
+        return str(source.get("eventId") or "") if isinstance(source, dict) else ""
+
+    def orders(self, headers: Mapping[str, str], body: bytes) -> list[ChannelOrder]:
+        try:
+            event = json.loads(body)
+        except ValueError:
+            raise InvalidInput.one("body", body[:80], "is not JSON") from None
+        data = event.get("data") if isinstance(event, dict) else None
+        if not isinstance(data, dict):
+            raise InvalidInput.one("data", data, "expected the event object")
+        if data.get("event") != ORDER_PLACED:
+            return []
+        payload = data.get("payload")
+        order = payload.get("order") if isinstance(payload, dict) else None
+        if not isinstance(order, dict):
+            raise InvalidInput.one("data.payload.order", order, "expected the order entity")
+        try:
+            return [decode_order(order, self._admin.country_iso)]
+        except InvalidInput as bad:
+            raise bad.under("data.payload.order.") from None
+
+
+def decode_order(order: Mapping[str, Any], country_iso: Callable[[str], str]) -> ChannelOrder:
+    """The order entity as a `ChannelOrder`; `country_iso` resolves a `countryId` when the
+    address carries no `country` association. `InvalidInput` names every bad field."""
+    problems = ProblemCollector()
+    order_id = order.get("id")
+    if not isinstance(order_id, str) or not order_id:
+        problems.add("id", order_id, "expected the order's id")
+    currency = _get(order, "currency", "isoCode")
+    if not isinstance(currency, str) or len(currency) != 3:
+        problems.add("currency.isoCode", currency, "expected an ISO 4217 code")
+        currency = "EUR"
+    lines = _lines(order.get("lineItems"), currency, problems)
+    deliveries = order.get("deliveries")
+    address = _get(order, "deliveries", 0, "shippingOrderAddress")
+    if not isinstance(address, dict):
+        problems.add("deliveries[0].shippingOrderAddress", deliveries, "expected a ship-to")
+        address = {}
+    ship_to = _address(address, "deliveries[0].shippingOrderAddress", country_iso, problems)
+    customer = _obj(order.get("orderCustomer"))
+    billing = _obj(order.get("billingAddress"))
+    vat_ids = _list(customer.get("vatIds"))
+    company = str(billing.get("company") or customer.get("company") or "")
+    tax_id = str(billing.get("vatId") or next((v for v in vat_ids if v), "") or "")
+    transactions = _list(order.get("transactions"))
+    locale = _get(order, "language", "locale", "code")
+    problems.raise_if_any()
+    return ChannelOrder(
+        external_id=str(order_id),
+        lines=tuple(lines),
+        ship_to=ship_to,
+        currency=currency.upper(),
+        customer_id=str(customer.get("customerId") or ""),
+        email=str(customer.get("email") or ""),
+        customer_name=_name(customer),
+        language=locale.split("-")[0].lower() if isinstance(locale, str) else "",
+        company=company,
+        tax_id=tax_id,
+        b2b=bool(company and tax_id),
+        paid=any(_get(t, "stateMachineState", "technicalName") == "paid" for t in transactions),
+    )
+
+
+def _lines(items: object, currency: str, problems: ProblemCollector) -> list[ChannelLine]:
+    if not isinstance(items, list):
+        problems.add("lineItems", items, "expected the order's line items")
+        return []
+    lines = []
+    for i, item in enumerate(items):
+        where = f"lineItems[{i}]"
+        if not isinstance(item, dict):
+            problems.add(where, item, "expected a line item")
+            continue
+        if item.get("type") != "product":
+            continue
+        sku = _line_sku(item)
+        if not sku:
+            problems.add(f"{where}.payload.productNumber", item.get("payload"), "no product number")
+        quantity = item.get("quantity")
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+            problems.add(f"{where}.quantity", quantity, "expected a whole number of at least 1")
+        try:
+            price = minor_units(item.get("unitPrice", ""), currency, f"{where}.unitPrice")
+        except InvalidInput as bad:
+            problems.extend(bad.problems)
+            continue
+        if sku and isinstance(quantity, int) and quantity >= 1:
+            lines.append(ChannelLine(sku, quantity, price, str(item.get("label") or "")))
+    if not any(isinstance(i, dict) and i.get("type") == "product" for i in items):
+        problems.add("lineItems", len(items), "no line of type product")
+    return lines
+
+
+def _line_sku(item: Mapping[str, Any]) -> str:
+    """The line's sku: the product number, else the product id, else the referenced id."""
+    for value in (_get(item, "payload", "productNumber"), item.get("productId")):
+        if isinstance(value, str) and value:
+            return value
+    referenced = item.get("referencedId")
+    return referenced if isinstance(referenced, str) else ""
+
+
+def _address(
+    address: Mapping[str, Any],
+    where: str,
+    country_iso: Callable[[str], str],
+    problems: ProblemCollector,
+) -> ChannelAddress:
+    country = _get(address, "country", "iso")
+    if not country and isinstance(address.get("countryId"), str) and address["countryId"]:
+        country = country_iso(address["countryId"])
+    if not isinstance(country, str) or len(country) != 2:
+        problems.add(f"{where}.country.iso", country, "expected an ISO 3166-1 alpha-2 code")
+        country = ""
+    postal = address.get("zipcode")
+    if not isinstance(postal, str) or not postal.strip():
+        problems.add(f"{where}.zipcode", postal, "expected a postal code")
+        postal = ""
+    street = " ".join(
+        str(part).strip()
+        for part in (address.get("street"), address.get("additionalAddressLine1"))
+        if part
+    )
+    return ChannelAddress(
+        name=_name(address),
+        street=street,
+        postal_code=postal.strip(),
+        city=str(address.get("city") or ""),
+        country=country.upper(),
+        company=str(address.get("company") or ""),
+    )
+
+
+def _name(person: Mapping[str, Any]) -> str:
+    return " ".join(str(person.get(k) or "").strip() for k in ("firstName", "lastName")).strip()
+
+
+def _obj(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _get(value: Any, *path: str | int) -> Any:
+    """The value at `path` inside nested objects and lists, None where any step is missing."""
+    for step in path:
+        if isinstance(step, int):
+            value = value[step] if isinstance(value, list) and len(value) > step else None
+        else:
+            value = value.get(step) if isinstance(value, dict) else None
+    return value
+
+
+class ShopwareConfirmer:
+    """Records a parcel on the order's delivery and moves the delivery's state."""
+
+    def __init__(self, admin: AdminApi) -> None:
+        self._admin = admin
+
+    def _order(self, order_id: str) -> dict[str, Any]:
+        criteria = {
+            "ids": [order_id],
+            "associations": {
+                "deliveries": {"associations": {"stateMachineState": {}}},
+                "lineItems": {},
+            },
+        }
+        answer = self._admin.call("POST", "/api/search/order", criteria)
+        found = answer.get("data") if isinstance(answer, dict) else None
+        if not isinstance(found, list) or not found:
+            raise PeerRefused(404, f"/api/search/order ids={order_id}", "no such order")
+        return dict(found[0])
+
+    def confirm(self, parcel: ParcelShipped) -> None:
+        order = self._order(parcel.external_id)
+        delivery = _get(order, "deliveries", 0)
+        if not isinstance(delivery, dict):
+            raise PeerRefused(409, f"order {parcel.external_id}", "the order has no delivery")
+        codes = [str(c) for c in _list(delivery.get("trackingCodes"))]
+        parcels = dict(_obj(_obj(delivery.get("customFields")).get(PARCELS_FIELD)))
+        if parcel.shipment_id not in parcels or parcel.tracking_number not in codes:
+            parcels[parcel.shipment_id] = {
+                "carrier": parcel.carrier,
+                "trackingNumber": parcel.tracking_number,
+                "lines": {line.sku: line.quantity for line in parcel.lines},
+            }
+            if parcel.tracking_number not in codes:
+                codes.append(parcel.tracking_number)
+            self._admin.call(
+                "PATCH",
+                f"/api/order-delivery/{delivery['id']}",
+                {"trackingCodes": codes, "customFields": {PARCELS_FIELD: parcels}},
+            )
+        transition = "ship" if _covers(order.get("lineItems"), parcels) else "ship_partially"
+        self._move(parcel.external_id, str(delivery["id"]), _state(delivery), transition)
+
+    def _move(self, order_id: str, delivery_id: str, state: str, transition: str) -> None:
+        target = REACHES[transition]
+        if state in (target, "shipped"):
+            return
+        try:
+            self._admin.call(
+                "POST", f"/api/_action/order_delivery/{delivery_id}/state/{transition}", {}
+            )
+        except PeerRefused:
+            now = _state(_get(self._order(order_id), "deliveries", 0))
+            if now not in (target, "shipped"):
+                raise
+
+
+REACHES = {"ship": "shipped", "ship_partially": "shipped_partially"}
+"""Delivery transition -> the state it reaches (Shopware's order_delivery state machine)."""
+
+
+def _state(delivery: Any) -> str:
+    return str(_get(delivery, "stateMachineState", "technicalName") or "")
+
+
+def _covers(items: object, parcels: Mapping[str, Any]) -> bool:
+    """Whether the recorded parcels hold every unit of the order's product lines."""
+    ordered: dict[str, int] = {}
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and item.get("type") == "product":
+            sku = _line_sku(item)
+            ordered[sku] = ordered.get(sku, 0) + int(item.get("quantity") or 0)
+    shipped: dict[str, int] = {}
+    for record in parcels.values():
+        for sku, quantity in (record.get("lines") or {}).items():
+            shipped[sku] = shipped.get(sku, 0) + int(quantity)
+    return bool(ordered) and all(shipped.get(s, 0) >= q for s, q in ordered.items())
