@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 # The gRPC service on 127.0.0.1:50051, in-memory store, demo network; it prints how to call it.
 run: $(STAMP)
-	$(VENV)/bin/allocation-engine serve --demo --host 127.0.0.1 --port 50051
+	$(VENV)/bin/allocation-engine serve --demo --host 127.0.0.1 --port 50051 --http-port 8080
 
 # Regenerates the typed protobuf code from proto/ (tests/service/test_proto_current.py checks it).
 proto: $(STAMP)

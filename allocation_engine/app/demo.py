@@ -4,9 +4,16 @@ with a few hundred skus, generated from a fixed seed so every run (and every tes
 
 from __future__ import annotations
 
+import json
+from importlib import resources
+from importlib.resources.abc import Traversable
+
 import numpy as np
 
 from allocation_engine.engine import Inventory, InventoryPosition, Network, Node, NodeType
+from allocation_engine.ports.channels import ChannelSettings
+from allocation_engine.service.channels.config import Channels
+from allocation_engine.testing.channel_peers.shopify import SKUS, ShopifyPeer
 
 # (name, latitude, longitude): the 30 largest German cities host a store each.
 CITIES = (
@@ -107,3 +114,40 @@ def demo_positions(network: Network, seed: int = 7) -> list[InventoryPosition]:
 def demo_inventory(network: Network | None = None) -> Inventory:
     network = network or demo_network()
     return Inventory.from_positions(network, demo_positions(network))
+
+
+DEMO_SHOP = "shopify-demo"
+DEMO_SHOP_SECRETS = {
+    "DEMO_SHOPIFY_WEBHOOK_SECRET": "demo-webhook-secret",
+    "DEMO_SHOPIFY_ACCESS_TOKEN": "shpat_demo",
+}
+"""The demo shop's secrets: known, so the README's curl can sign a webhook; demo only."""
+
+
+def demo_shop_order() -> Traversable:
+    """The demo shop's order, as its `orders/create` webhook carries it (README: replay it)."""
+    return resources.files("allocation_engine.data").joinpath("demo/shopify-order.json")
+
+
+def demo_shop() -> tuple[ShopifyPeer, Channels, dict[str, str]]:
+    """A local test peer playing a Shopify shop that has taken the demo order (it takes the
+    fulfillments the outbox sends back), the channel that connects it, and the secrets that
+    channel's variables hold."""
+    peer = ShopifyPeer(
+        {},
+        client_secret=DEMO_SHOP_SECRETS["DEMO_SHOPIFY_WEBHOOK_SECRET"],
+        access_token=DEMO_SHOP_SECRETS["DEMO_SHOPIFY_ACCESS_TOKEN"],
+    ).start()
+    peer.take(json.loads(demo_shop_order().read_text()))
+    settings = ChannelSettings(
+        name=DEMO_SHOP,
+        kind="shopify",
+        base_url=peer.url,
+        workflow="marketplace-paid",  # the shop's checkout took the money
+        skus=dict(SKUS),
+        credentials={
+            "webhook_secret": "DEMO_SHOPIFY_WEBHOOK_SECRET",
+            "access_token": "DEMO_SHOPIFY_ACCESS_TOKEN",
+        },
+    )
+    return peer, Channels((settings,)), dict(DEMO_SHOP_SECRETS)

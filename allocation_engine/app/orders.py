@@ -24,7 +24,14 @@ from allocation_engine.adapters.payments.unconfigured import NoCardProvider
 from allocation_engine.adapters.redis.orders import RedisOrders
 from allocation_engine.adapters.wms import FolderWms, HttpWms
 from allocation_engine.api.servicers.orders import SERVICE_NAME, OrderServicer
-from allocation_engine.orders.definition import default_workflows, load_workflows
+from allocation_engine.app.channels import (
+    Connected,
+    channel_workflows,
+    connect_all,
+    load_channels,
+)
+from allocation_engine.app.demo import DEMO_SHOP, demo_shop
+from allocation_engine.orders.definition import Workflows, default_workflows, load_workflows
 from allocation_engine.ports.clock import Clock
 from allocation_engine.ports.fulfilment import Wms
 from allocation_engine.ports.notifications import Notifier
@@ -32,10 +39,13 @@ from allocation_engine.ports.orders import OrderStore, Outbox
 from allocation_engine.ports.payments import PaymentProvider
 from allocation_engine.proto.allocation.v1 import orders_pb2_grpc as opb_grpc
 from allocation_engine.service import Services
+from allocation_engine.service.channels.config import Channels
+from allocation_engine.service.channels.confirmations import Confirmations
 from allocation_engine.service.orders.flow import OrderFlow
 from allocation_engine.service.orders.steps import Gateways
 from allocation_engine.service.orders.stock import InventoryStock
 from allocation_engine.service.outbox import Dispatcher, DispatcherThread
+from allocation_engine.testing.http_peer import HttpPeer
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,7 @@ class OrderConfig:
     demo: bool = False
     dispatch: bool = True  # run an outbox dispatcher in this process
     lease_seconds: float = 30.0  # unacknowledged outbox entries are handed out again after this
+    channels: str | None = None  # a channels.toml: connected shops and marketplaces
 
 
 def consumer_name() -> str:
@@ -84,6 +95,19 @@ def delivery_adapters(config: OrderConfig) -> tuple[Notifier, Wms, list[str]]:
     return notifier, wms, notes
 
 
+def load_workflow_file(config: OrderConfig) -> Workflows:
+    """The workflows `config` names (its file, else the shipped defaults), validated."""
+    templates = MailRenderer(config.mail_from).templates()
+    if config.workflows:
+        return load_workflows(config.workflows, templates)
+    return default_workflows(templates)
+
+
+def load_channel_file(config: OrderConfig, workflows: Workflows) -> Channels:
+    """The channels `config` names, validated against the platforms and the workflows."""
+    return load_channels(config.channels, [w.name for w in workflows.workflows])
+
+
 def template_names() -> frozenset[str]:
     """The e-mail templates shipped, which workflow files may name in their `notify` steps."""
     return frozenset(MailRenderer("check@localhost").templates())
@@ -102,27 +126,48 @@ class OrderRuntime:
         dispatch: bool = True,
         card_peer: FakeCardProvider | None = None,
         notes: tuple[str, ...] = (),
+        channels: Channels | None = None,
+        connected: Connected | None = None,
+        peers: tuple[HttpPeer, ...] = (),
     ) -> None:
+        """`peers`: local test peers this runtime started (the demo shop) and stops."""
         self.flow, self.store, self.outbox, self.dispatcher = flow, store, outbox, dispatcher
         self.card_peer = card_peer
         self.notes = notes
+        self.channels = channels or Channels()
+        self.connected = connected or Connected({}, {}, {})
+        self.peers = peers
         self._thread = DispatcherThread(dispatcher) if dispatch else None
 
     @classmethod
-    def build(cls, services: Services, config: OrderConfig, clock: Clock) -> OrderRuntime:
-        renderer = MailRenderer(config.mail_from)
-        templates = renderer.templates()
-        workflows = (
-            load_workflows(config.workflows, templates)
-            if config.workflows
-            else default_workflows(templates)
-        )
+    def build(
+        cls,
+        services: Services,
+        config: OrderConfig,
+        clock: Clock,
+        channels: Channels | None = None,
+    ) -> OrderRuntime:
+        """`channels`: the channel file already loaded (serve loads it first, for the
+        planner's fences); None loads the one `config` names."""
+        workflows = load_workflow_file(config)
+        if channels is None:
+            channels = load_channel_file(config, workflows)
+        notes: list[str] = []
+        peers: list[HttpPeer] = []
+        environ = None
+        if config.demo and not channels.channels:
+            shop, channels, environ = demo_shop()
+            peers.append(shop)
+            notes.append(
+                f"channel {DEMO_SHOP}: a local Shopify test peer at {shop.url} takes the "
+                "fulfillments"
+            )
+        connected = connect_all(channels, {**os.environ, **(environ or {})})
         store: MemoryOrders | RedisOrders = (
             RedisOrders.from_url(config.redis_url, config.lease_seconds)
             if config.redis_url
             else MemoryOrders(config.lease_seconds)
         )
-        notes: list[str] = []
         peer = None
         card: PaymentProvider
         if config.card_url:
@@ -143,15 +188,28 @@ class OrderRuntime:
             "invoice": InvoiceProvider(),
             "marketplace": MarketplaceProvider(),
         }
-        flow = OrderFlow(workflows, store, Gateways(InventoryStock(services), payments), clock)
+        flow = OrderFlow(
+            workflows,
+            store,
+            Gateways(InventoryStock(services), payments),
+            clock,
+            channel_workflows=channel_workflows(channels),
+        )
+        if channels.channels:
+            notes.append(f"sales channels: {', '.join(c.name for c in channels)}")
         return cls(
             flow,
             store,
             store,
-            Dispatcher(store, notifier, wms, consumer_name()),
+            Dispatcher(
+                store, notifier, wms, consumer_name(), Confirmations(channels, connected.confirmers)
+            ),
             dispatch=config.dispatch,
             card_peer=peer,
             notes=tuple(notes),
+            channels=channels,
+            connected=connected,
+            peers=tuple(peers),
         )
 
     def register(self, server: grpc.Server) -> str:
@@ -168,5 +226,11 @@ class OrderRuntime:
     def stop(self) -> None:
         if self._thread is not None:
             self._thread.stop()
+        self.stop_peers()
+
+    def stop_peers(self) -> None:
+        """Stops the local test peers this runtime started (demo mode)."""
         if self.card_peer is not None:
             self.card_peer.stop()
+        for peer in self.peers:
+            peer.stop()

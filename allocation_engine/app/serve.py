@@ -8,6 +8,7 @@ what they run is what production runs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from wsgiref.simple_server import WSGIServer
@@ -18,13 +19,23 @@ from allocation_engine.adapters.clock import SystemClock
 from allocation_engine.adapters.memory.inventory import MemoryStore
 from allocation_engine.adapters.redis.inventory import RedisStore
 from allocation_engine.api.access import build_access, dev_admin_token, production_ready
+from allocation_engine.api.http.app import HttpDeps, build_app
+from allocation_engine.api.http.gate import HttpGate
+from allocation_engine.api.http.server import HttpServer
 from allocation_engine.api.server import AllocationServer, PortInUse
+from allocation_engine.api.servicers.orders import OrderServicer
 from allocation_engine.api.telemetry import TelemetryInterceptor
 from allocation_engine.api.tls import server_credentials
 from allocation_engine.app.access import open_audit, open_registry
+from allocation_engine.app.channels import Pollers, build_intake, channel_fences
 from allocation_engine.app.demo import demo_network, demo_positions
-from allocation_engine.app.orders import OrderConfig, OrderRuntime
-from allocation_engine.engine import parse_rules
+from allocation_engine.app.orders import (
+    OrderConfig,
+    OrderRuntime,
+    load_channel_file,
+    load_workflow_file,
+)
+from allocation_engine.engine import NodeType, parse_rules
 from allocation_engine.engine.rules import default_rules_text
 from allocation_engine.observability.logs import configure_logging
 from allocation_engine.observability.metrics import Metrics
@@ -33,6 +44,7 @@ from allocation_engine.observability.tracing import configure_tracing
 from allocation_engine.ports.clock import Clock
 from allocation_engine.ports.inventory import InventoryStore, SnapshotLine
 from allocation_engine.service import Services
+from allocation_engine.service.channels.intake import ChannelIntake
 from allocation_engine.service.ratelimit import RateLimits
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
@@ -85,6 +97,8 @@ class ServeConfig:
     orders: OrderConfig = field(default_factory=OrderConfig)
     access: AccessConfig = field(default_factory=AccessConfig)
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
+    http_host: str = "127.0.0.1"
+    http_port: int | None = None  # the HTTP edge (webhooks, REST); None: gRPC only
 
 
 @dataclass
@@ -97,6 +111,8 @@ class Running:
     dev_token: str | None = None  # the local admin token of a development server with auth
     metrics: Metrics | None = None
     metrics_port: int | None = None  # where /metrics is served
+    http: HttpServer | None = None  # the HTTP edge, when serving one
+    intake: ChannelIntake | None = None
 
     @property
     def address(self) -> str:
@@ -105,6 +121,10 @@ class Running:
     def stop(self, grace: float = 10.0) -> None:
         """Health goes NOT_SERVING, new calls are refused, calls in flight finish; then the
         outbox dispatcher and the metrics endpoint stop."""
+        if self.http is not None:
+            self.http.stop(grace)
+        if self._pollers is not None:
+            self._pollers.stop()
         self.server.stop(grace)
         self.orders.stop()
         if self._metrics_http is not None:
@@ -112,6 +132,7 @@ class Running:
             self._metrics_http.server_close()
 
     _metrics_http: WSGIServer | None = None
+    _pollers: Pollers | None = None
 
     def wait(self) -> None:
         self.server.wait()
@@ -129,15 +150,19 @@ def build_services(
     rules_path: str | None = None,
     clock: Clock | None = None,
     metrics: Metrics | None = None,
+    channel_fences: Mapping[str, frozenset[NodeType]] | None = None,
 ) -> Services:
-    """Services over Redis (`redis_url`) or memory, with `rules_path` as the default rule set.
+    """Services over Redis (`redis_url`) or memory, with `rules_path` as the default rule set
+    and each sales channel's node types (`channel_fences`) on top of every rule set.
 
     A rules file is published at start unless the store already holds the same text, so several
     processes started with the same file publish it once.
     """
     store = open_inventory(redis_url, metrics)
     text = Path(rules_path).read_text() if rules_path else default_rules_text()
-    services = Services.build(store, clock or SystemClock(), parse_rules(text), text)
+    services = Services.build(
+        store, clock or SystemClock(), parse_rules(text), text, channel_fences=channel_fences
+    )
     if rules_path:
         current = store.get_rules()
         if current is None or current.text != text:
@@ -167,6 +192,7 @@ class Guard:
     inner: list[grpc.ServerInterceptor]
     credentials: grpc.ServerCredentials | None
     dev_token: str | None
+    http: HttpGate
 
 
 def access_guard(config: ServeConfig, clock: Clock) -> Guard:
@@ -177,13 +203,14 @@ def access_guard(config: ServeConfig, clock: Clock) -> Guard:
     admin token is made and returned for the operator to use (never in production)."""
     access = config.access
     if not access.auth and not access.production:
-        if config.host not in LOOPBACK:
-            raise AccessRefused(
-                f"refusing to listen on {config.host} with authentication off: every RPC "
-                "would be open to the network; add --auth (tokens or mTLS), or listen on "
-                "127.0.0.1"
-            )
-        return Guard([], None, None)
+        for host in (config.host, config.http_host if config.http_port is not None else None):
+            if host is not None and host not in LOOPBACK:
+                raise AccessRefused(
+                    f"refusing to listen on {host} with authentication off: every call "
+                    "would be open to the network; add --auth (tokens or mTLS), or listen on "
+                    "127.0.0.1"
+                )
+        return Guard([], None, None, HttpGate.open(clock))
     registry = open_registry(config.redis_url)
     dev_token = None
     if config.redis_url is None and not access.production:
@@ -196,8 +223,9 @@ def access_guard(config: ServeConfig, clock: Clock) -> Guard:
         else None
     )
     limits = RateLimits(access.rate, access.burst)
-    inner = build_access(registry, open_audit(config.redis_url), limits, clock)
-    return Guard(inner, credentials, dev_token)
+    audit = open_audit(config.redis_url)
+    inner = build_access(registry, audit, limits, clock)
+    return Guard(inner, credentials, dev_token, HttpGate(registry, audit, clock, limits))
 
 
 def start(config: ServeConfig) -> Running:
@@ -214,8 +242,11 @@ def start(config: ServeConfig) -> Running:
         configure_logging(telemetry.log_format)
     configure_tracing(telemetry.trace_exporter, telemetry.otlp_endpoint)
     metrics = Metrics() if telemetry.metrics_port is not None else None
-    services = build_services(config.redis_url, config.rules, clock, metrics)
-    orders = OrderRuntime.build(services, config.orders, services.clock)
+    channels = load_channel_file(config.orders, load_workflow_file(config.orders))
+    services = build_services(
+        config.redis_url, config.rules, clock, metrics, channel_fences(channels)
+    )
+    orders = OrderRuntime.build(services, config.orders, services.clock, channels)
     try:
         server = AllocationServer(
             services,
@@ -237,13 +268,66 @@ def start(config: ServeConfig) -> Running:
             except OSError as taken:  # bound before anything starts, like the gRPC port
                 server.stop(0)
                 raise PortInUse(where) from taken
+        intake = build_intake(
+            orders.channels,
+            orders.connected,
+            orders.flow,
+            services.inventory,
+            orders.outbox,
+            config.redis_url,
+        )
+        edge = None
+        if config.http_port is not None:
+            try:
+                edge = http_edge(config, guard, services, orders, intake, metrics)
+            except PortInUse:
+                server.stop(0)
+                if http is not None:
+                    http.shutdown()
+                    http.server_close()
+                raise
     except PortInUse:
-        if orders.card_peer is not None:
-            orders.card_peer.stop()
+        orders.stop_peers()
         raise
     seeded = seed_demo(services) if config.demo else False
     server.start()
     orders.start()
-    running = Running(server, orders, seeded, guard.dev_token, metrics, metrics_port)
+    running = Running(server, orders, seeded, guard.dev_token, metrics, metrics_port, edge, intake)
     running._metrics_http = http
+    if edge is not None:
+        edge.start()
+    if intake.polled():
+        running._pollers = Pollers(intake)
+        running._pollers.start()
     return running
+
+
+def http_edge(
+    config: ServeConfig,
+    guard: Guard,
+    services: Services,
+    orders: OrderRuntime,
+    intake: ChannelIntake,
+    metrics: Metrics | None,
+) -> HttpServer:
+    """The HTTP edge, its port bound (`PortInUse`), not yet serving; same TLS as gRPC."""
+    app = build_app(
+        HttpDeps(
+            orders=OrderServicer(orders.flow, orders.outbox),
+            intake=intake,
+            gate=guard.http,
+            healthy=services.store_reachable,
+            metrics=metrics,
+        )
+    )
+    access = config.access
+    assert config.http_port is not None
+    return HttpServer(
+        app,
+        config.http_host,
+        config.http_port,
+        tls_cert=access.tls_cert,
+        tls_key=access.tls_key,
+        tls_client_ca=access.tls_client_ca,
+        reuse_port=config.reuse_port,
+    )

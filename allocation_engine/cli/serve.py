@@ -14,6 +14,7 @@ from typing import Any
 from allocation_engine.api.access import NotProductionReady
 from allocation_engine.api.server import PortInUse
 from allocation_engine.app import outbox, serve, workers
+from allocation_engine.app.demo import DEMO_SHOP, DEMO_SHOP_SECRETS
 from allocation_engine.app.orders import OrderConfig
 from allocation_engine.cli.common import DEFAULT_TARGET, TOKEN_ENV, add_redis_options, redis_url
 from allocation_engine.errors import InvalidInput
@@ -42,6 +43,7 @@ def _order_config(args: argparse.Namespace) -> OrderConfig:
         demo=getattr(args, "demo", False),
         dispatch=not getattr(args, "no_outbox", False),
         lease_seconds=args.lease,
+        channels=args.channels,
     )
 
 
@@ -92,6 +94,8 @@ def _serve(args: argparse.Namespace) -> int:
             otlp_endpoint=args.otlp_endpoint,
             log_format=args.log_format,
         ),
+        http_host=args.http_host,
+        http_port=args.http_port,
     )
     if args.workers > 1:
         return workers.run_workers(config, args.workers, args.grace)
@@ -123,6 +127,19 @@ def _serve(args: argparse.Namespace) -> int:
     if running.metrics_port is not None:
         where = f"{config.telemetry.metrics_host}:{running.metrics_port}"
         print(f"Prometheus metrics on http://{where}/metrics")
+    if running.http is not None:
+        print(f"HTTP edge on {running.http.url} (OpenAPI at {running.http.url}/docs)")
+        for channel in running.orders.channels:
+            how = "polled" if channel.name in running.orders.connected.importers else "webhooks"
+            print(
+                f"  channel {channel.name} ({channel.kind}, {how}): "
+                f"{running.http.url}/webhooks/{channel.name}"
+            )
+        if any(c.name == DEMO_SHOP for c in running.orders.channels):
+            print(
+                f"  the demo shop signs with '{DEMO_SHOP_SECRETS['DEMO_SHOPIFY_WEBHOOK_SECRET']}'"
+                ": README, 'Sales channels', replays a signed order webhook with curl"
+            )
     print("Stop with Ctrl-C or SIGTERM (health goes NOT_SERVING, calls in flight finish).")
     for note in running.orders.notes:
         print(f"Order workflows: {note}.")
@@ -148,6 +165,11 @@ def _outbox(args: argparse.Namespace) -> int:
 
 
 def _delivery_options(parser: Any) -> None:
+    parser.add_argument(
+        "--channels",
+        help="channels.toml: the connected shops and marketplaces (secrets from the "
+        "environment variables it names); with --demo and none given, a local demo shop",
+    )
     parser.add_argument("--smtp", help="mail server host:port (default: .eml files, --mail-dir)")
     parser.add_argument("--mail-from", default="shop@allocation-engine.local", help="sender")
     parser.add_argument("--mail-dir", default="var/mail", help="where e-mails go without --smtp")
@@ -182,6 +204,14 @@ def register(sub: Any) -> None:
         f"(exit code {PORT_IN_USE})",
     )
     parser.add_argument("--grace", type=float, default=10.0, help="seconds calls get to finish")
+    edge = parser.add_argument_group("HTTP edge and sales channels")
+    edge.add_argument(
+        "--http-port",
+        type=int,
+        help="serve the HTTP edge here too: platform webhooks, REST, OpenAPI at /docs "
+        "(same tokens and TLS as gRPC)",
+    )
+    edge.add_argument("--http-host", default="127.0.0.1", help="address of the HTTP edge")
     access = parser.add_argument_group("access")
     access.add_argument(
         "--auth",

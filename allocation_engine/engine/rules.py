@@ -166,6 +166,16 @@ class RuleSet:
         by_channel = self.channel_node_types.get(channel)
         return allowed if by_channel is None else allowed & by_channel
 
+    def fenced_by_channels(self, fences: Mapping[str, frozenset[NodeType]]) -> RuleSet:
+        """A copy whose channel fences also hold `fences` (a sales channel's node types from
+        channels.toml), intersected with the rule set's own fence for the same channel."""
+        if not fences:
+            return self
+        merged = dict(self.channel_node_types)
+        for channel, types in fences.items():
+            merged[channel] = merged[channel] & types if channel in merged else types
+        return replace(self, channel_node_types=merged)
+
     def with_weights(self, **weights: Any) -> RuleSet:
         """A copy with some fields changed (for what-if replays); validated like any rule set."""
         unknown = sorted(set(weights) - {f.name for f in fields(self)})

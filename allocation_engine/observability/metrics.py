@@ -53,6 +53,20 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.http_duration = Histogram(
+            "allocation_http_duration_seconds",
+            "HTTP edge latency by route template, method and status",
+            ["route", "method", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.channel_orders = Counter(
+            "allocation_channel_orders",
+            "Orders a sales channel brought in, by how (webhook, poll) and outcome "
+            "(placed, duplicate, refused)",
+            ["channel", "via", "outcome"],
+            registry=r,
+        )
         self.plans = Counter(
             "allocation_plans", "Plans answered by status", ["method", "status"], registry=r
         )

@@ -40,7 +40,6 @@ class PlaceOrder:
     delivery_mode: DeliveryMode = DeliveryMode.SHIP_TO_ADDRESS
     pickup_store_id: str | None = None
     payment_method: str = ""  # a card token that authorizes at once; empty = pay later
-    workflow: str = ""  # the workflow by name (a channel's setting); empty = the file's choice
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,10 @@ the answers. `Services.build` wires them to one store and one clock.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from allocation_engine.engine import RuleSet
+from allocation_engine.engine import NodeType, RuleSet
 from allocation_engine.errors import StoreUnavailable
 from allocation_engine.ports.clock import Clock
 from allocation_engine.ports.inventory import InventoryStore
@@ -36,8 +37,9 @@ class Services:
         default_rules: RuleSet,
         default_rules_text: str | None = None,
         default_ttl_seconds: float = 900.0,
+        channel_fences: Mapping[str, frozenset[NodeType]] | None = None,
     ) -> Services:
-        planner = Planner(store, clock, default_rules)
+        planner = Planner(store, clock, default_rules, channel_fences)
         return cls(
             store=store,
             clock=clock,

@@ -30,7 +30,7 @@ from allocation_engine.engine import (
     allocate,
     parse_rules,
 )
-from allocation_engine.engine.network import UNLIMITED
+from allocation_engine.engine.network import UNLIMITED, NodeType
 from allocation_engine.ports.clock import Clock
 from allocation_engine.ports.inventory import InventoryStore, StockRead
 from allocation_engine.service.deadline import Deadline
@@ -49,13 +49,22 @@ class CurrentRules:
 
 
 class Planner:
-    def __init__(self, store: InventoryStore, clock: Clock, default_rules: RuleSet) -> None:
+    def __init__(
+        self,
+        store: InventoryStore,
+        clock: Clock,
+        default_rules: RuleSet,
+        channel_fences: Mapping[str, frozenset[NodeType]] | None = None,
+    ) -> None:
+        """`channel_fences`: the node types each sales channel may be served from (its
+        channels.toml entry), applied on top of every published rule set's own fences."""
         self._store = store
         self._clock = clock
-        self._default = default_rules
+        self._fences = dict(channel_fences or {})
+        self._default = default_rules.fenced_by_channels(self._fences)
         self._lock = threading.Lock()
         self._network: tuple[int, Network] | None = None
-        self._rules = CurrentRules(default_rules, 0)
+        self._rules = CurrentRules(self._default, 0)
 
     def read(self, skus: Sequence[str]) -> StockRead:
         """Stock of `skus` as of now: overdue holds are swept first, so they never count."""
@@ -92,7 +101,9 @@ class Planner:
         current = (
             CurrentRules(self._default, 0)
             if stored is None
-            else CurrentRules(parse_rules(stored.text), stored.revision)
+            else CurrentRules(
+                parse_rules(stored.text).fenced_by_channels(self._fences), stored.revision
+            )
         )
         self._rules = current
         return current

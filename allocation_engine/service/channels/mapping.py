@@ -8,8 +8,9 @@
   (`PostalCentroids`); an address that cannot be located is refused naming the field.
 - Customer: the platform's customer id, namespaced by channel (two shops both have a customer
   1001), and the e-mail; a business buyer (`b2b`) becomes a B2B order.
-- Workflow: the channel's, when it names one; click & collect when the platform names the
-  store to collect from.
+- Click & collect when the platform names the store to collect from. (The channel's workflow
+  and node types apply to its orders from every edge: `FlowCore.channel_workflows`, the
+  planner's channel fences.)
 """
 
 from __future__ import annotations
@@ -83,7 +84,6 @@ def place_command(
             else DeliveryMode.SHIP_TO_ADDRESS
         ),
         pickup_store_id=order.pickup_store_id or None,
-        workflow=settings.workflow,
     )
 
 

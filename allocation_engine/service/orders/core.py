@@ -14,7 +14,7 @@ a different request is `KeyReused`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 
 from allocation_engine.errors import ConcurrentChange, InvalidInput, KeyReused, NotFound
@@ -38,8 +38,12 @@ class FlowCore:
         clock: Clock,
         *,
         retries: int = 8,
+        channel_workflows: Mapping[str, str] | None = None,
     ) -> None:
+        """`channel_workflows`: the workflow each sales channel's orders take (channels.toml),
+        whatever the workflow file's conditions say."""
         self.workflows = workflows
+        self.channel_workflows = dict(channel_workflows or {})
         self.store = store
         self.gateways = gateways
         self.clock = clock

@@ -173,9 +173,10 @@ def _check(core: FlowCore, command: PlaceOrder) -> None:
 
 
 def _workflow(core: FlowCore, command: PlaceOrder, total: int) -> Workflow:
-    """The workflow the request names (a sales channel's setting), else the file's choice."""
-    if command.workflow:
-        return core.workflows.get(command.workflow)
+    """The workflow the order's sales channel names in channels.toml, else the file's choice."""
+    named = core.channel_workflows.get(command.channel)
+    if named:
+        return core.workflows.get(named)
     return core.workflows.select(command.channel, command.customer_type, total)
 
 
