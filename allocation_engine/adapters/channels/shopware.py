@@ -9,8 +9,12 @@ Inbound (`WebhookSource`): Shopware POSTs `{"data": {"event": ..., "payload": {"
 manifest names for `checkout.order.placed`. Header `shopware-shop-signature` is the lower-case
 hex HMAC-SHA256 of the raw body keyed with the shop secret (the `secret` our app returned in
 the registration response; credential `webhook_secret`). The delivery id is
-`X-Shopware-Event-Id` (the same on every retry), else `source.eventId`. Other events are
-acknowledged and ignored.
+`X-Shopware-Event-Id` (the same on every retry), else `source.eventId`. The signed `timestamp`
+is not held against a window: Shopware retries a failed delivery for hours with it, and a
+replay places nothing twice (orders are placed once per external id). Other events are
+acknowledged and ignored. An order entity without its `lineItems`, `deliveries`,
+`orderCustomer` or `currency` (associations an app without read permission on them does not
+get) is read again through the Admin API (`POST /api/search/order` with those associations).
 
 Mapping of `data.payload.order` (the order entity with its associations): `external_id` = `id`
 (the 32-hex UUID the Admin API takes; the customer-facing `orderNumber` is not used). A line
@@ -22,17 +26,18 @@ discounts are separate lines and not spread onto products) in minor units of
 `firstName` + `lastName`, `company`, `street` (+ `additionalAddressLine1`), `zipcode`, `city`,
 country = `country.iso`; when the payload carries only `countryId`, the country's `iso` is read
 with `GET /api/country/{countryId}` (Shopware has no coordinates). Customer = `orderCustomer`
-(`customerId`, `email`, `firstName` + `lastName`); company and tax id from `billingAddress`
-(`company`, `vatId`), else `orderCustomer.company` / `orderCustomer.vatIds[0]`. `b2b` when
-there is a company and a VAT id. `paid` when a `transactions` entry is in state
-(`stateMachineState.technicalName`) "paid". Language = `language.locale.code` ("de-DE" -> "de").
+(`customerId`, `email`, `firstName` + `lastName`); company and tax id from `billingAddress` (or
+the `addresses` entry of `billingAddressId`: `company`, `vatId`), else `orderCustomer.company` /
+`orderCustomer.vatIds[0]`. `b2b` when there is a company and a VAT id. `paid` when a
+`transactions` entry is in state (`stateMachineState.technicalName`) "paid". Language =
+`language.locale.code` ("de-DE" -> "de").
 Not mapped: customer groups, order-level promotions, several deliveries (the first is used).
 
 Outbound (`ShipmentConfirmer`): the Admin API with an integration's OAuth client credentials
 (credentials `client_id`, `client_secret`): `POST /api/oauth/token` `{"grant_type":
 "client_credentials", "client_id", "client_secret"}` gives a bearer token, kept until shortly
 before `expires_in` and fetched again on a 401. `POST /api/search/order` (ids = the order,
-associations deliveries.stateMachineState and lineItems) reads the delivery; `PATCH
+with its deliveries and their states and its line items) reads the delivery; `PATCH
 /api/order-delivery/{id}` appends the tracking number to `trackingCodes` and records the parcel
 (carrier, tracking number, lines by productNumber) under our shipment id in the delivery's
 `customFields.allocation_engine_parcels` (Shopware has no per-line shipment record); then
@@ -72,6 +77,27 @@ SIGNATURE_HEADER = "shopware-shop-signature"
 ORDER_PLACED = "checkout.order.placed"
 PARCELS_FIELD = "allocation_engine_parcels"
 """The delivery custom field our parcels are recorded under, keyed by our shipment id."""
+
+ORDER_CRITERIA: dict[str, Any] = {
+    "associations": {
+        "lineItems": {},
+        "deliveries": {
+            "associations": {
+                "shippingOrderAddress": {"associations": {"country": {}}},
+                "stateMachineState": {},
+            }
+        },
+        "orderCustomer": {},
+        "billingAddress": {"associations": {"country": {}}},
+        "currency": {},
+        "language": {"associations": {"locale": {}}},
+        "transactions": {"associations": {"stateMachineState": {}}},
+    }
+}
+"""Search criteria for an order with everything `decode_order` and the confirmer read."""
+
+COMPLETE = ("lineItems", "deliveries", "orderCustomer", "currency")
+"""Associations a webhook's order must carry to be read as it is; else it is fetched."""
 
 TOKEN_MARGIN = 30.0
 """Seconds before `expires_in` at which a token is fetched anew (Shopware gives 600)."""
@@ -119,16 +145,27 @@ class AdminApi:
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         """The JSON answer (None for 204) of one call; a 401 fetches a new token once."""
-        for renew in (False, True):
-            headers = {"Authorization": f"Bearer {self._bearer(renew=renew)}"}
-            try:
-                response = self._http.request(method, path, json=body, headers=headers)
-            except PeerRefused as refused:
-                if refused.status == 401 and not renew:
-                    continue
+        token = self._bearer()
+        try:
+            return self._send(method, path, body, token)
+        except PeerRefused as refused:
+            if refused.status != 401:
                 raise
-            return response.json() if response.content else None
-        raise AssertionError("unreachable: the second round returns or raises")
+        return self._send(method, path, body, self._bearer(renew=True))
+
+    def _send(self, method: str, path: str, body: Any, token: str) -> Any:
+        headers = {"Authorization": f"Bearer {token}"}
+        response = self._http.request(method, path, json=body, headers=headers)
+        return response.json() if response.content else None
+
+    def order(self, order_id: str) -> dict[str, Any]:
+        """The order with the associations the adapter reads (`POST /api/search/order`);
+        PeerRefused 404 when the shop has no such order."""
+        answer = self.call("POST", "/api/search/order", {"ids": [order_id], **ORDER_CRITERIA})
+        found = answer.get("data") if isinstance(answer, dict) else None
+        if not isinstance(found, list) or not found or not isinstance(found[0], dict):
+            raise PeerRefused(404, f"/api/search/order ids={order_id}", "no such order")
+        return dict(found[0])
 
     def country_iso(self, country_id: str) -> str:
         """The ISO 3166-1 alpha-2 code of a Shopware country id ("" when it has none)."""
@@ -174,6 +211,8 @@ class ShopwareWebhook:
         order = payload.get("order") if isinstance(payload, dict) else None
         if not isinstance(order, dict):
             raise InvalidInput.one("data.payload.order", order, "expected the order entity")
+        if isinstance(order.get("id"), str) and not all(k in order for k in COMPLETE):
+            order = self._admin.order(order["id"])  # associations the app may not read
         try:
             return [decode_order(order, self._admin.country_iso)]
         except InvalidInput as bad:
@@ -199,7 +238,14 @@ def decode_order(order: Mapping[str, Any], country_iso: Callable[[str], str]) ->
         address = {}
     ship_to = _address(address, "deliveries[0].shippingOrderAddress", country_iso, problems)
     customer = _obj(order.get("orderCustomer"))
-    billing = _obj(order.get("billingAddress"))
+    billing = _obj(order.get("billingAddress")) or next(
+        (
+            a
+            for a in _list(order.get("addresses"))
+            if _obj(a).get("id") == order.get("billingAddressId")
+        ),
+        {},
+    )
     vat_ids = _list(customer.get("vatIds"))
     company = str(billing.get("company") or customer.get("company") or "")
     tax_id = str(billing.get("vatId") or next((v for v in vat_ids if v), "") or "")
@@ -320,22 +366,8 @@ class ShopwareConfirmer:
     def __init__(self, admin: AdminApi) -> None:
         self._admin = admin
 
-    def _order(self, order_id: str) -> dict[str, Any]:
-        criteria = {
-            "ids": [order_id],
-            "associations": {
-                "deliveries": {"associations": {"stateMachineState": {}}},
-                "lineItems": {},
-            },
-        }
-        answer = self._admin.call("POST", "/api/search/order", criteria)
-        found = answer.get("data") if isinstance(answer, dict) else None
-        if not isinstance(found, list) or not found:
-            raise PeerRefused(404, f"/api/search/order ids={order_id}", "no such order")
-        return dict(found[0])
-
     def confirm(self, parcel: ParcelShipped) -> None:
-        order = self._order(parcel.external_id)
+        order = self._admin.order(parcel.external_id)
         delivery = _get(order, "deliveries", 0)
         if not isinstance(delivery, dict):
             raise PeerRefused(409, f"order {parcel.external_id}", "the order has no delivery")
@@ -366,7 +398,7 @@ class ShopwareConfirmer:
                 "POST", f"/api/_action/order_delivery/{delivery_id}/state/{transition}", {}
             )
         except PeerRefused:
-            now = _state(_get(self._order(order_id), "deliveries", 0))
+            now = _state(_get(self._admin.order(order_id), "deliveries", 0))
             if now not in (target, "shipped"):
                 raise
 

@@ -176,6 +176,23 @@ def test_the_b2b_order_is_decoded_and_its_country_read_from_the_admin_api(
     assert lookup.headers["authorization"].startswith("Bearer ")
 
 
+def test_an_order_without_its_associations_is_read_through_the_admin_api(
+    peer: ShopwarePeer,
+) -> None:
+    """Given a webhook whose order lacks lineItems and deliveries (an app without read
+    permission on them gets the entity without), then the order is read with POST
+    /api/search/order and decoded from the shop's answer."""
+    event = copy.deepcopy(peer.sample)
+    for association in ("lineItems", "deliveries"):
+        del event["data"]["payload"]["order"][association]
+    body = json.dumps(event).encode()
+    [order] = webhook(peer).orders(lowered(peer.signed(body)), body)
+    assert [line.sku for line in order.lines] == ["MUG-WHT-350", "TOWEL-LIN-3"]
+    assert order.ship_to.postal_code == "10115"
+    [search] = peer.received("POST", "^/api/search/order$")
+    assert search.json()["ids"] == [B2C_ORDER]
+
+
 def test_another_event_brings_no_order(peer: ShopwarePeer) -> None:
     """Given a verified webhook for another event (state_enter.order.state.cancelled), then it
     brings no order."""
