@@ -45,7 +45,10 @@ with its deliveries and their states and its line items) reads the delivery; `PA
 product line, else `.../state/ship_partially`. Idempotent on the shipment id: a delivery that
 already records the parcel and holds its tracking code is not patched again, and a delivery
 already in the target state (or in `shipped`) is not transitioned again; a transition refused
-because a lost answer's first try already moved the state is read back and accepted.
+because a lost answer's first try already moved the state is read back and accepted. The
+delivery is read, then written (`trackingCodes` is replaced whole, our custom field too), so
+two parcels of one order confirmed at the very same moment could lose one of the two records:
+one order's confirmations are expected one after the other.
 """
 
 from __future__ import annotations

@@ -15,7 +15,12 @@ import httpx
 import pytest
 
 from allocation_engine.adapters.channels import Connection
-from allocation_engine.adapters.channels.bigcommerce import _wait_for_quota, connect
+from allocation_engine.adapters.channels.bigcommerce import (
+    CREDENTIALS,
+    OPTIONS,
+    _wait_for_quota,
+    connect,
+)
 from allocation_engine.adapters.http_client import RetryPolicy
 from allocation_engine.errors import BadSignature, InvalidInput, PeerUnavailable
 from allocation_engine.ports.channels import (
@@ -25,6 +30,7 @@ from allocation_engine.ports.channels import (
     ShippedLine,
     WebhookSource,
 )
+from allocation_engine.testing.channel_peers import PlatformPeer
 from allocation_engine.testing.channel_peers.bigcommerce import BigCommercePeer
 from allocation_engine.testing.http_peer import HttpPeer
 
@@ -318,3 +324,19 @@ def test_a_store_down_mid_fetch_is_unavailable(peer: BigCommercePeer) -> None:
     peer.down()
     with pytest.raises(PeerUnavailable):
         webhook(peer).orders(*hook(peer))
+
+
+def test_the_peer_offers_the_platform_peer_surface(peer: BigCommercePeer) -> None:
+    """Given the peer, then it has the PlatformPeer surface: a secret for every credential the
+    adapter reads, the options it needs, and the sample's platform skus mapped to demo skus
+    (different strings, so the mapping is exercised)."""
+    surface: PlatformPeer = peer
+    assert sorted(surface.secrets()) == sorted(CREDENTIALS)
+    assert all(surface.secrets().values())
+    assert {k for k, required in OPTIONS.items() if required} <= set(surface.options())
+    assert surface.skus() == {
+        "CUP-ESP-90": "SKU-0011",
+        "JUG-STL-300": "SKU-0012",
+        "BEAN-HM-500": "SKU-0013",
+    }
+    assert surface.confirmations(str(peer.order_id)) == []

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from allocation_engine.adapters.channels import Connection
-from allocation_engine.adapters.channels.shopware import connect
+from allocation_engine.adapters.channels.shopware import CREDENTIALS, OPTIONS, connect
 from allocation_engine.adapters.http_client import RetryPolicy
 from allocation_engine.errors import BadSignature, InvalidInput, PeerRefused, PeerUnavailable
 from allocation_engine.ports.channels import (
@@ -23,6 +23,7 @@ from allocation_engine.ports.channels import (
     ShippedLine,
     WebhookSource,
 )
+from allocation_engine.testing.channel_peers import PlatformPeer
 from allocation_engine.testing.channel_peers.shopware import ShopwarePeer
 from allocation_engine.testing.http_peer import HttpPeer, PeerRequest
 
@@ -319,3 +320,15 @@ def test_a_transition_that_already_happened_is_accepted(peer: ShopwarePeer) -> N
     peer._routes.insert(0, peer._routes.pop())
     confirmer(peer).confirm(parcel("O-000042-S1", "TRACK-A", {"MUG-WHT-350": 2, "TOWEL-LIN-3": 1}))
     assert peer.delivery(B2C_ORDER)["stateMachineState"]["technicalName"] == "shipped"
+
+
+def test_the_peer_offers_the_platform_peer_surface(peer: ShopwarePeer) -> None:
+    """Given the peer, then it has the PlatformPeer surface: a secret for every credential the
+    adapter reads, the options it needs, and the sample's platform skus mapped to demo skus
+    (different strings, so the mapping is exercised)."""
+    surface: PlatformPeer = peer
+    assert sorted(surface.secrets()) == sorted(CREDENTIALS)
+    assert all(surface.secrets().values())
+    assert {k for k, required in OPTIONS.items() if required} <= set(surface.options())
+    assert surface.skus() == {"MUG-WHT-350": "SKU-0001", "TOWEL-LIN-3": "SKU-0002"}
+    assert surface.confirmations(str(peer.order_id)) == []
