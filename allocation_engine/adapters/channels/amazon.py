@@ -16,30 +16,34 @@ data: `getOrders` returns them only to a Restricted Data Token, so the adapter f
 (kept for its `expiresIn`) as `x-amz-access-token` on `getOrders`; the app needs the
 Direct-to-Consumer Delivery (and, for VAT ids, Tax Invoicing) roles.
 
-Inbound (`OrderImporter`): `GET /orders/v0/orders?MarketplaceIds=<marketplace_id>&CreatedAfter=
-<t>&FulfillmentChannels=MFN&MaxResultsPerPage=<page_size, default 100>` (orders Amazon ships
-itself, AFN, are never ours), then `NextToken` (which overrides the other filters) while a
-`NextToken` comes back; each order's lines from `GET /orders/v0/orders/{AmazonOrderId}/
-orderItems` (also paged by `NextToken`). Orders `Unshipped` or `PartiallyShipped` are taken;
-`Pending` ones (payment not yet authorised: no address, not to be shipped) are held in the
-cursor and asked for again by `AmazonOrderIds` at the start of each later sweep until they are
-Unshipped (taken) or anything else (dropped); at most 50 are held (the `AmazonOrderIds`
-limit). Every other status is passed over. The cursor is compact JSON: `after` (the sweep's
-CreatedAfter, which Amazon treats as "at or after"), `seen` (ids already handed out whose
-PurchaseDate is `after`, so orders sharing that instant are not taken twice), `next` (the
-NextToken mid-sweep), `top`/`top_ids` (the latest PurchaseDate of the sweep and its ids, the
-next sweep's `after`/`seen`) and `pending`. "" starts at the `created_after` option (ISO 8601,
-required). Amazon lists orders about two minutes after they are placed. Rate limits: the
-Orders API allows little (getOrders 0.0167 requests/s, burst 20; getOrderItems 0.5/s, burst
-30) and answers 429 with `x-amzn-RateLimit-Limit` and no Retry-After; the HTTP client retries
-429 with its exponential backoff, and an exhausted budget is PeerUnavailable for the next poll.
+Inbound (`OrderImporter`), polled: Amazon pushes order changes only through the Notifications
+API to SQS or EventBridge, never to an HTTP endpoint, so there is no webhook (and no signature
+to verify). `GET /orders/v0/orders` with `MarketplaceIds=<marketplace_id>`, `CreatedAfter=<t>`,
+`FulfillmentChannels=MFN`, `MaxResultsPerPage=<page_size>` (orders Amazon ships itself, AFN, are
+never ours; `page_size` defaults to 20, at most 100, so one page's getOrderItems calls fit in
+that operation's burst of 30), then `NextToken` (which overrides the other filters) while a
+`NextToken` comes back; each order's lines from `GET
+/orders/v0/orders/{AmazonOrderId}/orderItems` (also paged by `NextToken`). `Unshipped` orders
+are taken; `Pending` ones (payment not yet authorised: no address, not to be shipped) are held
+in the cursor and asked for again by `AmazonOrderIds` at the start of each later sweep until
+they are Unshipped (taken) or anything else (dropped), at most 50 (the `AmazonOrderIds` limit);
+every other status is passed over (a `PartiallyShipped` one at first sight is being shipped by
+someone else). The cursor is compact JSON: `after` (the sweep's CreatedAfter, which Amazon
+treats as "at or after"), `seen` (ids already handed out whose PurchaseDate is `after`, so
+orders sharing that instant are not taken twice), `next` (the NextToken mid-sweep),
+`top`/`top_ids` (the latest PurchaseDate of the sweep and its ids, the next sweep's
+`after`/`seen`) and `pending`. "" starts at the `created_after` option (ISO 8601, required).
+Amazon lists orders about two minutes after they are placed. Rate limits: the Orders API allows
+little (getOrders 0.0167 requests/s, burst 20; getOrderItems 0.5/s, burst 30) and answers 429
+with `x-amzn-RateLimit-Limit` and no Retry-After; the HTTP client retries 429 with its
+exponential backoff, and an exhausted budget is PeerUnavailable for the next poll.
 
 Mapping: `external_id` = `AmazonOrderId` (3-7-7 digits). Lines: `SellerSKU` (else `ASIN`),
 `QuantityOrdered` (items at 0, cancelled, are passed over), `Title`; `ItemPrice.Amount` is the
 LINE total (unit price x quantity, VAT included in EU marketplaces) and
 `PromotionDiscount.Amount` the line's discount, so the unit price is their difference divided
 by the quantity in minor units of `CurrencyCode`; when it does not divide evenly, the line is
-split in two lines of the same sku whose units differ by one cent, so the line total stays
+split in two lines of the same sku whose units differ by one minor unit, so the line total stays
 exact. Ship-to: `ShippingAddress` `Name`, `CompanyName`, `AddressLine1..3`, `PostalCode`,
 `City`, `CountryCode` (no coordinates). `email` = `BuyerInfo.BuyerEmail` (Amazon's relay
 address), `customer_name` = `BuyerInfo.BuyerName`; Amazon gives no buyer id. `b2b` =
@@ -94,7 +98,7 @@ OPTIONS: dict[str, bool] = {
 LWA_URL = "https://api.amazon.com"
 ORDERS = "/orders/v0/orders"
 RDT_PATH = "/tokens/2021-03-01/restrictedDataToken"
-TAKEN = frozenset({"Unshipped", "PartiallyShipped"})
+TAKEN = frozenset({"Unshipped"})
 MAX_PENDING = 50
 CARRIER_CODES = {
     "dhl": "DHL",
@@ -158,7 +162,7 @@ class AmazonChannel:
             self._start = _iso(_parse_time(start))
         except ValueError:
             problems.add("options.created_after", start, "expected an ISO 8601 time")
-        page_size = options.get("page_size", 100)
+        page_size = options.get("page_size", 20)
         if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
             problems.add("options.page_size", page_size, "expected 1 to 100 (more reads 100)")
         problems.raise_if_any()

@@ -4,17 +4,20 @@ Follows the Adobe Commerce 2.4 REST API (`/rest/V1`, or `/rest/<store_code>/V1` 
 `store_code` option names a store view). Every call carries `Authorization: Bearer <token>`,
 the integration access token (credential `access_token`; an integration's token is used as a
 bearer token since 2.4.4 once "Allow OAuth Access Tokens to be used as standalone Bearer
-tokens" is on, or an admin token). There is no webhook: Magento has none without extensions.
+tokens" is on, or an admin token). Magento Open Source pushes no order webhook (Adobe
+Commerce's webhooks and I/O Events need Adobe's own modules), so orders are polled and there is
+no signature to verify.
 
 Inbound (`OrderImporter`): `GET /rest/V1/orders` with `searchCriteria`: filter group 0
-`created_at gteq <t>`, filter group 1 (after the first page) `created_at gt <t>` OR `entity_id
-gt <id>` (filter groups AND, filters inside a group OR, so together: created after t, or at t
-with a higher id), `sortOrders` `created_at ASC` then `entity_id ASC`, `pageSize` (option
-`page_size`, default 50) and `currentPage=1`. The cursor is `<created_at>|<entity_id>` of the
-last order returned, so orders sharing a second are neither skipped nor repeated; "" starts at
-the `created_after` option (ISO 8601, required). `created_at` is UTC, `YYYY-MM-DD HH:MM:SS`.
-`more` is `total_count` above the page. Orders in state `canceled` or `closed` are passed over.
-429 and 5xx are retried by the HTTP client (Magento itself has no rate limit headers).
+`created_at gteq <t>`, filter group 1 (once the cursor holds an id) `created_at gt <t>` OR
+`entity_id gt <id>` (filter groups AND, filters inside a group OR, so together: created after t,
+or at t with a higher id), `sortOrders` `created_at ASC` then `entity_id ASC`, `pageSize`
+(option `page_size`, default 50) and `currentPage=1`. The cursor is `<created_at>|<entity_id>`
+of the last order returned, so orders sharing a second are neither skipped nor repeated; ""
+starts at the `created_after` option (ISO 8601, required). `created_at` is UTC in the form
+`YYYY-MM-DD HH:MM:SS`. `more` is `total_count` above the page. Orders in state `canceled` or
+`closed` are passed over. 429 and 5xx are retried by the HTTP client (Magento itself has no rate
+limit headers).
 
 Mapping: `external_id` = `entity_id` (the id the REST API takes back; the customer-facing
 `increment_id` such as "000001042" is not used). A line per order item that ships on its own:

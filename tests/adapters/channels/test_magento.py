@@ -184,6 +184,13 @@ def test_the_sample_is_polled_with_the_bearer_token(peer: MagentoPeer) -> None:
     )
 
 
+def test_a_store_code_puts_the_store_view_in_the_path(peer: MagentoPeer) -> None:
+    """Given the store_code option "de", then the search goes to /rest/de/V1/orders."""
+    peer.new_order("http://unused", "magento-de")
+    assert len(importer(peer, store_code="de").fetch("").orders) == 1
+    assert len(peer.received("GET", r"^/rest/de/V1/orders$")) == 1
+
+
 def test_a_wrong_token_is_refused(peer: MagentoPeer) -> None:
     """Given a wrong integration token, when polled, then Magento's 401 is a final refusal."""
     connection = magento.connect(settings(peer), {"access_token": "stolen"}, retry=FAST)
