@@ -139,12 +139,11 @@ def read_order(detail: Mapping[str, Any]) -> ChannelOrder:
         currency = read.text(price, "currency_code", f"{path}.product_price").upper()
         currencies.add(currency)
         unit = read.money(price.get("amount"), currency, f"{path}.product_price.amount")
-        discount = read.obj(child.get("child_order_discount_info"), path, required=False)
+        discount_path = f"{path}.child_order_discount_info"
+        discount = read.obj(child.get("child_order_discount_info"), discount_path, False)
         off = 0
         if discount.get("amount") is not None:
-            off = read.money(
-                discount["amount"], currency, f"{path}.child_order_discount_info.amount"
-            )
+            off = read.money(discount["amount"], currency, f"{discount_path}.amount")
         total = unit * quantity - off
         lines.append(
             ChannelLine(
@@ -223,6 +222,7 @@ class AliExpressChannel:
         """The `<method>_response` of one signed business call; platform throttling and
         platform-side errors are retried with the client's backoff."""
         policy = self.http.retry
+        why = ""
         for attempt in range(policy.attempts):
             params = {
                 "method": method,
@@ -247,17 +247,19 @@ class AliExpressChannel:
                         f"{method}: no {method} response in {body!r}",
                     )
                 return answer
-            detail = f"{code} ({error.get('type')}) on {method}: {error.get('message')}"
+            why = f"{code} ({error.get('type')}) on {method}: {error.get('message')}"
             if code != "ApiCallLimit" and error.get("type") not in RETRIED_TYPES:
-                raise PeerRefused(response.status_code, self.http.base_url + GATEWAY, detail)
+                raise PeerRefused(response.status_code, self.http.base_url + GATEWAY, why)
             if attempt + 1 < policy.attempts:
                 self.sleep(min(policy.maximum, policy.initial * 2**attempt))
         raise PeerUnavailable(
-            f"{self.http.base_url}{GATEWAY} {detail} after {policy.attempts} attempts"
+            f"{self.http.base_url}{GATEWAY} {why} after {policy.attempts} attempts"
         )
 
     def detail(self, order_id: str) -> Mapping[str, Any]:
         """order.info.get's `result.data` for one order."""
+        if not order_id.isdigit():
+            raise InvalidInput.one("external_id", order_id, "AliExpress order ids are numbers")
         query = json.dumps({"order_id": int(order_id), "ext_info_bit_flag": DETAILS})
         result = (
             self.call("aliexpress.solution.order.info.get", {"param1": query}).get("result") or {}
