@@ -45,11 +45,10 @@ KEYS = frozenset(
 @dataclass(frozen=True)
 class PlatformSpec:
     """What a platform's adapter needs of its channel: the secret roles, its options (name ->
-    required), whether it takes an API base URL, and whether it is polled."""
+    required), and whether it takes an API base URL."""
 
     credentials: tuple[str, ...]
     options: Mapping[str, bool]
-    polled: bool = False
     needs_base_url: bool = True
 
 

@@ -3,7 +3,9 @@
 - Skus: the channel's mapping table turns a platform sku or variant id into ours; a line whose
   sku the table does not know is refused, naming the line, when the channel has a table (an
   unmapped line would be sourced as a sku no node stocks); without a table skus pass as they
-  are. Lines that map to the same sku are merged (the engine takes each sku once).
+  are. Lines that map to the same sku are merged (the engine takes each sku once); where their
+  unit prices differ (a platform spreading a line total's odd cents over its units) the merged
+  line's unit price is their average, rounded half up to the cent.
 - Ship-to: the platform's coordinates when it sent them, else the postal code's centroid
   (`PostalCentroids`); an address that cannot be located is refused naming the field.
 - Customer: the platform's customer id, namespaced by channel (two shops both have a customer
@@ -30,7 +32,9 @@ def place_command(
     """The PlaceOrder `order` amounts to on channel `settings` (`InvalidInput` naming every
     line or field that cannot be mapped)."""
     problems = ProblemCollector()
-    items: dict[str, Item] = {}
+    units: dict[str, int] = {}
+    money: dict[str, int] = {}
+    names: dict[str, str] = {}
     for i, line in enumerate(order.lines):
         sku = our_sku(settings, line.sku)
         if sku is None:
@@ -41,17 +45,13 @@ def place_command(
         if line.quantity <= 0:
             problems.add(f"lines[{i}].quantity", line.quantity, "must be at least 1")
             continue
-        merged = items.get(sku)
-        if merged is None:
-            items[sku] = Item(sku, line.quantity, line.unit_price, line.name)
-        elif merged.unit_price != line.unit_price:
-            problems.add(
-                f"lines[{i}].unit_price",
-                line.unit_price,
-                f"another line of sku {sku} costs {merged.unit_price}: send them as one line",
-            )
-        else:
-            items[sku] = Item(sku, merged.quantity + line.quantity, merged.unit_price, merged.name)
+        units[sku] = units.get(sku, 0) + line.quantity
+        money[sku] = money.get(sku, 0) + line.quantity * line.unit_price
+        names.setdefault(sku, line.name)
+    items = {
+        sku: Item(sku, quantity, (2 * money[sku] + quantity) // (2 * quantity), names[sku])
+        for sku, quantity in units.items()
+    }
     if not order.lines:
         problems.add("lines", [], "the order has no lines")
     ship_to = _ship_to(order, centroids, problems)
