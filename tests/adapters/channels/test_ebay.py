@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from allocation_engine.adapters.channels import ebay
-from allocation_engine.adapters.channels.ebay import EbayChannel
+from allocation_engine.adapters.channels.ebay import EbayChannel, QueueCursor
 from allocation_engine.adapters.http_client import RetryPolicy
 from allocation_engine.errors import InvalidInput, PeerRefused, PeerUnavailable
 from allocation_engine.ports.channels import ChannelSettings, ParcelShipped, ShippedLine
@@ -300,3 +300,32 @@ def test_an_unreadable_order_names_the_field(peer: EbayPeer) -> None:
         ("50-00000-00001:order.lineItems[0].quantity", "two"),
         ("50-00000-00001:order.lineItems[1].lineItemCost.value", "4,49"),
     ]
+
+
+def test_the_cursor_forgets_an_order_only_after_two_passes_without_it(peer: EbayPeer) -> None:
+    """Given an imported order that one pass does not list (a page shift hid it), when it is
+    listed again, then it is not imported again; once two passes in a row miss it (it was
+    shipped), the cursor no longer holds it."""
+    peer.new_order("http://unused", "ebay-de")
+    importer = channel(peer)
+    imported, cursor = drain(importer)
+    assert imported == ["11-12345-67890"]
+    order = peer.orders["11-12345-67890"]
+    order["orderFulfillmentStatus"] = "FULFILLED"
+    hidden, cursor = drain(importer, cursor)
+    order["orderFulfillmentStatus"] = "NOT_STARTED"
+    again, cursor = drain(importer, cursor)
+    assert hidden == again == []
+    assert QueueCursor.decode(cursor).imported == {"11-12345-67890"}
+    order["orderFulfillmentStatus"] = "FULFILLED"
+    _, once = drain(importer, cursor)
+    assert QueueCursor.decode(once).absent == {"11-12345-67890"}
+    _, twice = drain(importer, once)
+    assert QueueCursor.decode(twice) == QueueCursor()
+
+
+def test_a_cursor_this_adapter_did_not_write_is_invalid_input(peer: EbayPeer) -> None:
+    """Given a cursor of another adapter, when fetched with, then InvalidInput names it."""
+    with pytest.raises(InvalidInput) as bad:
+        channel(peer).fetch("2026-11-30T00:00:00Z")
+    assert [p.field for p in bad.value.problems] == ["cursor"]
