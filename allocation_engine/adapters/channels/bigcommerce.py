@@ -33,8 +33,9 @@ field, and customer groups carry no documented B2B flag, so the tax id is read o
 billing address's custom `form_fields` entry named by the `vat_field` option. `paid` when
 `payment_status` is "captured" or "paid".
 
-Outbound (`ShipmentConfirmer`): `GET /orders/{id}/shipments` first: a shipment holding our
-tracking number for the address means the parcel was confirmed and nothing is sent. Otherwise
+Outbound (`ShipmentConfirmer`): `GET /orders/{id}/shipments` first: a shipment for the address
+holding our tracking number, or our shipment id in its `comments`, means the parcel was
+confirmed there and nothing is sent. Otherwise
 the lines are matched by sku to order products with units left (`quantity` -
 `quantity_shipped`), and one `POST /orders/{id}/shipments` per shipping address goes out with
 `order_address_id`, `tracking_number`, `tracking_carrier` (the AfterShip slug of our carrier:
@@ -392,10 +393,12 @@ class BigCommerceConfirmer:
 
     def confirm(self, parcel: ParcelShipped) -> None:
         order = f"/orders/{parcel.external_id}"
+        mark = f"allocation engine shipment {parcel.shipment_id}"
         ours = [
             s
             for s in self._api.pages(f"{order}/shipments")
-            if isinstance(s, dict) and s.get("tracking_number") == parcel.tracking_number
+            if isinstance(s, dict)
+            and (s.get("tracking_number") == parcel.tracking_number or s.get("comments") == mark)
         ]
         products = [p for p in self._api.pages(f"{order}/products") if isinstance(p, dict)]
         carrier = parcel.carrier.strip()
@@ -411,7 +414,7 @@ class BigCommerceConfirmer:
                     "tracking_carrier": TRACKING_CARRIERS.get(carrier.lower(), ""),
                     "shipping_provider": "",
                     "shipping_method": carrier,
-                    "comments": f"allocation engine shipment {parcel.shipment_id}",
+                    "comments": mark,
                     "items": items,
                 },
             )

@@ -267,6 +267,16 @@ def test_a_parcel_becomes_one_shipment_however_often_it_is_confirmed(
     assert len(peer.received("POST", "/shipments$")) == 1
 
 
+def test_a_shipment_naming_our_shipment_id_counts_as_confirmed(peer: BigCommercePeer) -> None:
+    """Given a shipment made for our shipment id, when the same parcel comes again with its
+    tracking number typed differently, then the comment naming the shipment id is found and
+    nothing new is sent."""
+    confirm = confirmer(peer)
+    confirm.confirm(parcel("O-000043-S1", "TRACK-A", WHOLE))
+    confirm.confirm(parcel("O-000043-S1", "track-a ", WHOLE))
+    assert [c["tracking_number"] for c in peer.confirmations("1187")] == ["TRACK-A"]
+
+
 def test_two_parcels_become_two_shipments(peer: BigCommercePeer) -> None:
     """Given the order shipped from two warehouses, then each parcel is its own shipment with
     its own lines, and the order products count every unit shipped."""
