@@ -64,6 +64,7 @@ class AmazonPeer(HttpPeer):
         self._restricted: dict[str, set[str]] = {}  # RDT -> data elements
         self._pages: dict[str, tuple[list[dict[str, Any]], int]] = {}  # NextToken -> rest, size
         self._serial = itertools.count(1)
+        self.token_lifetime = 3600  # seconds, as LWA's expires_in and the RDT's expiresIn
         self.route("POST", "/auth/o2/token", self._token)
         self.route("POST", "/tokens/2021-03-01/restrictedDataToken", self._restricted_token)
         self.route("GET", "/orders/v0/orders", self._get_orders)
@@ -170,7 +171,7 @@ class AmazonPeer(HttpPeer):
             "access_token": token,
             "refresh_token": REFRESH_TOKEN,
             "token_type": "bearer",
-            "expires_in": 3600,
+            "expires_in": self.token_lifetime,
         }
 
     def _restricted_token(self, request: PeerRequest) -> Answer:
@@ -186,7 +187,7 @@ class AmazonPeer(HttpPeer):
         token = f"Atz.sprdt|IwEBIPeerRDT-{next(self._serial)}"
         with self._lock:
             self._restricted[token] = elements
-        return 200, {"restrictedDataToken": token, "expiresIn": 3600}
+        return 200, {"restrictedDataToken": token, "expiresIn": self.token_lifetime}
 
     # --- Orders v0 ---------------------------------------------------------------------------
 

@@ -196,6 +196,23 @@ def test_the_tokens_are_kept_between_polls(peer: AmazonPeer) -> None:
     assert len(peer.received("POST", r"restrictedDataToken$")) == 1
 
 
+def test_a_token_about_to_expire_is_renewed(peer: AmazonPeer) -> None:
+    """Given LWA handing out tokens that expire within the minute kept as margin, then every
+    poll asks for fresh ones instead of sending an expiring token."""
+    peer.token_lifetime = 30
+    source = importer(peer)
+    cursor = source.fetch("").cursor
+    source.fetch(cursor)
+    assert len(peer.received("POST", r"^/auth/o2/token$")) >= 2
+    assert len(peer.received("POST", r"restrictedDataToken$")) == 2
+
+
+def test_a_cursor_it_did_not_write_is_refused(peer: AmazonPeer) -> None:
+    """Given a cursor that is not this adapter's JSON, then InvalidInput names the cursor."""
+    with pytest.raises(InvalidInput, match="cursor"):
+        importer(peer).fetch("2026-12-01T00:00:00Z")
+
+
 def test_wrong_client_credentials_are_refused(peer: AmazonPeer) -> None:
     """Given a wrong client secret, then LWA's 401 invalid_client is a final refusal."""
     secrets = {**peer.secrets(), "client_secret": "amzn1.oa2-cs.v1.wrong"}

@@ -191,6 +191,13 @@ def test_a_store_code_puts_the_store_view_in_the_path(peer: MagentoPeer) -> None
     assert len(peer.received("GET", r"^/rest/de/V1/orders$")) == 1
 
 
+def test_a_cursor_it_did_not_write_is_refused(peer: MagentoPeer) -> None:
+    """Given a cursor without the '<created_at>|<entity_id>' form, then InvalidInput names
+    it."""
+    with pytest.raises(InvalidInput, match="cursor"):
+        importer(peer).fetch("gestern|7")
+
+
 def test_a_wrong_token_is_refused(peer: MagentoPeer) -> None:
     """Given a wrong integration token, when polled, then Magento's 401 is a final refusal."""
     connection = magento.connect(settings(peer), {"access_token": "stolen"}, retry=FAST)
