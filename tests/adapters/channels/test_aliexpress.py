@@ -106,7 +106,8 @@ def test_our_signature_is_accepted_and_a_wrong_or_missing_one_refused(
 ) -> None:
     """Given a call the adapter signed, when the platform checks it, then it is accepted; the
     same call with one parameter changed is refused IncompleteSignature, without a sign
-    MissingParameter; a wrong app secret or access token makes the poll raise PeerRefused."""
+    MissingParameter; a wrong app secret or access token, or a timestamp off by more than
+    7200 s, makes the poll raise PeerRefused."""
     connected(peer).fetch("")
     (call,) = peer.received("POST", "/sync")
     params = dict(httpx.QueryParams(call.body.decode()))
@@ -129,6 +130,11 @@ def test_our_signature_is_accepted_and_a_wrong_or_missing_one_refused(
         with pytest.raises(PeerRefused) as refused:
             wrong.fetch("")
         assert code in refused.value.detail
+    stale = connected(peer)
+    stale.clock = lambda: 1_700_000_000.0  # years before the peer's clock, beyond 7200 s
+    with pytest.raises(PeerRefused) as late:
+        stale.fetch("")
+    assert "InvalidTimestamp" in late.value.detail
 
 
 def test_pages_follow_the_cursor_and_a_shared_timestamp_neither_skips_nor_doubles(
