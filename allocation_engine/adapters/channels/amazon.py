@@ -274,11 +274,11 @@ class AmazonChannel:
             params={"MarketplaceIds": self._marketplace, **query},
             headers={"x-amz-access-token": self._restricted.get()},
         ).json()
-        payload = body.get("payload") if isinstance(body, Mapping) else None
-        found = payload.get("Orders") if isinstance(payload, Mapping) else None
+        payload = _object(_object(body).get("payload"))
+        found = payload.get("Orders")
         if not isinstance(found, list):
             raise InvalidInput.one("payload.Orders", found, "getOrders answered no order list")
-        return found, str(payload.get("NextToken") or "")  # type: ignore[union-attr]
+        return found, str(payload.get("NextToken") or "")
 
     def _items(self, order_id: str) -> list[Mapping[str, Any]]:
         """Every item of the order, following getOrderItems' NextToken."""
@@ -290,12 +290,12 @@ class AmazonChannel:
                 params={"NextToken": token} if token else None,
                 headers={"x-amz-access-token": self._access.get()},
             ).json()
-            payload = body.get("payload") if isinstance(body, Mapping) else None
-            page = payload.get("OrderItems") if isinstance(payload, Mapping) else None
+            payload = _object(_object(body).get("payload"))
+            page = payload.get("OrderItems")
             if not isinstance(page, list):
                 raise InvalidInput.one("payload.OrderItems", page, "getOrderItems answered none")
             items += page
-            token = str(payload.get("NextToken") or "")  # type: ignore[union-attr]
+            token = str(payload.get("NextToken") or "")
             if not token:
                 return items
 

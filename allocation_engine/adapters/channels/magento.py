@@ -155,13 +155,11 @@ class MagentoChannel:
         orders: list[ChannelOrder] = []
         for index, raw in enumerate(items):
             try:
-                order = read_order(raw, self._b2b_groups)
-                after = _text(raw, "created_at")
-                last_id = int(order.external_id)
+                after, last_id = _position(raw)
+                if str(raw.get("state", "")) not in PASSED_OVER_STATES:
+                    orders.append(read_order(raw, self._b2b_groups))
             except InvalidInput as bad:
                 raise bad.under(f"items[{index}].") from None
-            if str(raw.get("state", "")) not in PASSED_OVER_STATES:
-                orders.append(order)
         total = body.get("total_count", len(items))
         more = isinstance(total, int) and total > len(items)
         return ImportPage(tuple(orders), f"{after}|{last_id}" if items else cursor, more)
@@ -171,9 +169,9 @@ class MagentoChannel:
     def confirm(self, parcel: ParcelShipped) -> None:
         """Creates the parcel's shipment with its track, unless an earlier confirm did."""
         order_id = parcel.external_id
-        order = self._http.get(f"{self._prefix}/orders/{order_id}").json()
         if self._confirmed(order_id, parcel):
             return
+        order = self._http.get(f"{self._prefix}/orders/{order_id}").json()
         items = _ship_items(order, parcel)
         carrier = parcel.carrier.strip()
         body = {
@@ -215,7 +213,7 @@ def read_order(raw: Any, b2b_groups: frozenset[str] = frozenset()) -> ChannelOrd
         raise InvalidInput.one("", raw, "an order is a JSON object")
     problems = ProblemCollector()
     entity_id = raw.get("entity_id")
-    if isinstance(entity_id, bool) or not isinstance(entity_id, int | str) or not _is_id(entity_id):
+    if not _is_id(entity_id):
         problems.add("entity_id", entity_id, "expected the order's numeric id")
     currency = raw.get("order_currency_code")
     if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
@@ -417,22 +415,33 @@ def _read_cursor(cursor: str) -> tuple[str, int]:
         raise InvalidInput.one("cursor", cursor, "expected '<created_at>|<entity_id>'") from None
 
 
-def _text(raw: Mapping[str, Any], field: str) -> str:
-    """A `YYYY-MM-DD HH:MM:SS` time field of the order, or `InvalidInput` naming it."""
-    value = raw.get(field)
+def _position(raw: Any) -> tuple[str, int]:
+    """Where a listed order puts the cursor: its `created_at` and `entity_id`, or
+    `InvalidInput` naming the one that cannot be read."""
+    if not isinstance(raw, Mapping):
+        raise InvalidInput.one("", raw, "an order is a JSON object")
+    created_at, entity_id = raw.get("created_at"), raw.get("entity_id")
     try:
-        datetime.strptime(str(value), TIME_FORMAT)
+        datetime.strptime(str(created_at), TIME_FORMAT)
     except ValueError:
-        raise InvalidInput.one(field, value, "expected 'YYYY-MM-DD HH:MM:SS'") from None
-    return str(value)
+        raise InvalidInput.one("created_at", created_at, "expected 'YYYY-MM-DD HH:MM:SS'") from None
+    if not _is_id(entity_id):
+        raise InvalidInput.one("entity_id", entity_id, "expected the order's numeric id")
+    return str(created_at), int(str(entity_id))
 
 
 def _name(first: Any, last: Any) -> str:
     return " ".join(str(part).strip() for part in (first, last) if part)
 
 
-def _is_id(value: int | str) -> bool:
-    return str(value).isdigit() and int(value) > 0
+def _is_id(value: Any) -> bool:
+    """Whether `value` is a positive entity id (Magento writes them as numbers)."""
+    return (
+        isinstance(value, int | str)
+        and not isinstance(value, bool)
+        and str(value).isdigit()
+        and int(value) > 0
+    )
 
 
 def _truthy(value: Any) -> bool:
