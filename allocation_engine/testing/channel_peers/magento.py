@@ -12,6 +12,7 @@ adapter must look first), and refuses units beyond the ordered quantity.
 from __future__ import annotations
 
 import copy
+import operator
 import re
 from collections.abc import Callable
 from typing import Any
@@ -35,15 +36,21 @@ def _compare(left: Any, right: str) -> tuple[Any, Any]:
         return str(left), right
 
 
-CONDITIONS: dict[str, Callable[[Any, str], bool]] = {
-    "eq": lambda a, b: _compare(a, b)[0] == _compare(a, b)[1],
-    "neq": lambda a, b: _compare(a, b)[0] != _compare(a, b)[1],
-    "gt": lambda a, b: _compare(a, b)[0] > _compare(a, b)[1],
-    "gteq": lambda a, b: _compare(a, b)[0] >= _compare(a, b)[1],
-    "lt": lambda a, b: _compare(a, b)[0] < _compare(a, b)[1],
-    "lteq": lambda a, b: _compare(a, b)[0] <= _compare(a, b)[1],
-    "in": lambda a, b: str(a) in b.split(","),
+COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": operator.eq,
+    "neq": operator.ne,
+    "gt": operator.gt,
+    "gteq": operator.ge,
+    "lt": operator.lt,
+    "lteq": operator.le,
 }
+
+
+def _holds(condition: str, value: Any, wanted: str) -> bool:
+    """Whether an entity's `value` meets the filter (`in` takes a comma-separated list)."""
+    if condition == "in":
+        return str(value) in wanted.split(",")
+    return COMPARISONS[condition](*_compare(value, wanted))
 
 
 class MagentoPeer(HttpPeer):
@@ -236,7 +243,7 @@ def _search(entities: list[dict[str, Any]], request: PeerRequest) -> dict[str, A
     def matches(entity: dict[str, Any]) -> bool:
         return all(
             any(
-                CONDITIONS[f.get("condition_type", "eq")](entity.get(f["field"]), f["value"])
+                _holds(f.get("condition_type", "eq"), entity.get(f["field"]), f["value"])
                 for f in group.values()
             )
             for group in groups.values()
