@@ -54,9 +54,10 @@ def decode(body: bytes, message: M, overrides: dict[str, Any] | None = None) -> 
 
 
 def encode(message: Message) -> Any:
-    """The answer in the protobuf JSON mapping, with the .proto's field names."""
+    """The answer in the protobuf JSON mapping, with the .proto's field names and every field
+    printed (a REST client reads `created: false`, not a missing key)."""
     return json_format.MessageToDict(
-        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=False
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
     )
 
 
