@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from allocation_engine.cli import (
     allocation,
     bench,
+    channels,
     inventory,
     orders,
     plan,
@@ -25,7 +26,7 @@ from allocation_engine.cli import (
 from allocation_engine.cli.common import UsageError
 from allocation_engine.errors import InvalidInput
 
-GROUPS = (plan, serve, allocation, inventory, orders, workflows, bench, repair, tokens)
+GROUPS = (plan, serve, allocation, inventory, orders, workflows, channels, bench, repair, tokens)
 
 
 def build_parser() -> argparse.ArgumentParser:
