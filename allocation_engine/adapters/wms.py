@@ -4,7 +4,10 @@
 the ship-to address on every row, as WMS imports like it). Files are written to a temporary
 name and renamed, so a WMS polling the folder never reads half a file, and writing the same pick
 list again replaces it with the same bytes. `HttpWms` POSTs the JSON with the shipment id as
-`Idempotency-Key`; an answer of 409 (already have it) counts as delivered.
+`Idempotency-Key` through the shared `HttpClient`, which retries what a retry can fix (no
+connection, a timeout, 408/425/429, 5xx; honouring Retry-After) under that same key, so a WMS
+that took the pick list but whose answer was lost keeps one; an answer of 409 (already have it)
+counts as delivered.
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ import io
 import json
 import os
 import tempfile
-import urllib.error
+import time
 import urllib.parse
-import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
+from allocation_engine.adapters.http_client import HttpClient, RetryPolicy
+from allocation_engine.errors import PeerRefused, PeerUnavailable
 from allocation_engine.ports.fulfilment import PickList
 
 CSV_COLUMNS = (
@@ -101,29 +106,65 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
-class HttpWms:
-    """POSTs each pick list to `url`; `{node_id}` in the url is replaced by the node's id."""
+class WmsUnavailable(PeerUnavailable, OSError):
+    """The WMS did not answer, or kept answering 408/425/429/5xx, through every attempt; whether
+    it took the pick list is unknown, and sending it again under its key is safe. An `OSError`
+    too, as urllib's errors were for the callers that caught those."""
 
-    def __init__(self, url: str, timeout: float = 10.0, headers: dict[str, str] | None = None):
+
+class WmsRefused(OSError):
+    """The WMS answered with a refusal other than 409 (a 4xx, or a redirect we do not follow).
+
+    Deliberately no `PeerRefused`: the outbox records those as undeliverable for good, and a
+    pick list given up on is a parcel that never ships, while a 401, 403 or 404 from a WMS is
+    mostly a credential or URL an operator fixes. So, as before, the outbox keeps the pick list
+    and tries it again later (logging each failure); `status`, `url` and `detail` say what the
+    WMS answered."""
+
+    def __init__(self, status: int, url: str, detail: str) -> None:
+        self.status, self.url, self.detail = status, url, detail
+        super().__init__(f"{url} answered {status}: {detail[:200]!r}")
+
+
+class HttpWms:
+    """POSTs each pick list to `url`; `{node_id}` in the url is replaced by the node's id.
+
+    `timeout` bounds each attempt, `headers` go on every request (a token), `retry` says how
+    many attempts and how much backoff (the client's default when None), `sleep` how the wait
+    between them is spent (tests record it instead of sleeping). `release` raises
+    `WmsUnavailable` or `WmsRefused`, both `OSError`s the outbox retries later."""
+
+    def __init__(
+        self,
+        url: str,
+        timeout: float = 10.0,
+        headers: dict[str, str] | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.url = url
-        self._timeout = timeout
-        self._headers = headers or {}
+        # No base URL: `{node_id}` may sit anywhere in `url`, so each call names its whole URL
+        # (httpx still pools connections per host).
+        self._http = HttpClient("", headers=headers, timeout=timeout, retry=retry, sleep=sleep)
 
     def release(self, pick: PickList) -> None:
         url = self.url.replace("{node_id}", urllib.parse.quote(pick.node_id, safe=""))
-        request = urllib.request.Request(
-            url,
-            data=pick_list_json(pick),
-            method="POST",
-            headers={
-                **self._headers,
-                "Content-Type": "application/json",
-                "Idempotency-Key": pick.shipment_id,
-            },
-        )
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout):
+            response = self._http.post(
+                url,
+                content=pick_list_json(pick),
+                headers={"Content-Type": "application/json", "Idempotency-Key": pick.shipment_id},
+            )
+        except PeerUnavailable as down:
+            raise WmsUnavailable(str(down)) from down
+        except PeerRefused as refused:
+            if refused.status == 409:  # it has this pick list already
                 return
-        except urllib.error.HTTPError as failed:
-            if failed.code != 409:
-                raise
+            raise WmsRefused(refused.status, url, refused.detail) from refused
+        if response.status_code >= 300:  # a redirect: the pick list did not arrive
+            raise WmsRefused(response.status_code, url, response.headers.get("location", ""))
+
+    def close(self) -> None:
+        """Closes the connection pool."""
+        self._http.close()

@@ -8,22 +8,31 @@
   webhooks: payment_intent.amount_capturable_updated (authorized), payment_intent.succeeded
             (captured), payment_intent.payment_failed, signed as `signature.py` describes
 
-Requests are form-encoded with a bearer key and an `Idempotency-Key` header, so a retry after a
-timeout is answered with the first result instead of charging twice. A card error (HTTP 402)
-becomes `PaymentRefused`; no answer, or a 5xx, becomes `ProviderUnavailable`.
+Calls go out through the shared `HttpClient`, form-encoded with a bearer key and an
+`Idempotency-Key` header. The key is what makes retrying safe: the client retries no connection,
+a timeout, 408/425/429 and 5xx (with backoff, waiting what a `Retry-After` asks), sending the same
+key every time, and the provider answers a repeat with the first result instead of charging
+twice, also when it acted and only its answer was lost. A refusal (any other 4xx) is final and
+not retried: a card error (HTTP 402) becomes `PaymentRefused` with the provider's code and message
+(or, when opening, a failed `PaymentOpened` naming the declined intent), and so does any other.
+No answer, or a 5xx through every attempt, becomes `ProviderUnavailable` (a `PeerUnavailable`):
+whether the provider acted is unknown, and the caller retries under the same key.
 """
 
 from __future__ import annotations
 
 import json
-import urllib.error
+import time
 import urllib.parse
-import urllib.request
+from collections.abc import Callable
 from typing import Any
 
+import httpx
+
 from allocation_engine.adapters.clock import SystemClock
+from allocation_engine.adapters.http_client import HttpClient, RetryPolicy
 from allocation_engine.adapters.payments.signature import TOLERANCE_SECONDS, verify
-from allocation_engine.errors import PaymentRefused, ProviderUnavailable
+from allocation_engine.errors import PaymentRefused, PeerRefused, ProviderUnavailable
 from allocation_engine.orders.payments import PaymentEvent, PaymentEventKind
 from allocation_engine.ports.clock import Clock
 from allocation_engine.ports.payments import PaymentOpened, PaymentRequest
@@ -36,6 +45,10 @@ WEBHOOK_EVENTS = {
 
 
 class CardProvider:
+    """The card provider at `base_url`. `timeout` bounds each attempt of a call; `retry` says
+    how many attempts and how much backoff (the client's default when None), `sleep` how the
+    wait between them is spent (tests record it instead of sleeping)."""
+
     def __init__(
         self,
         base_url: str,
@@ -45,13 +58,20 @@ class CardProvider:
         timeout: float = 10.0,
         clock: Clock | None = None,
         tolerance: float = TOLERANCE_SECONDS,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._api_key = api_key
         self._webhook_secret = webhook_secret
-        self._timeout = timeout
         self._clock = clock or SystemClock()
         self._tolerance = tolerance
+        self._http = HttpClient(
+            self.base_url,
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=timeout,
+            retry=retry,
+            sleep=sleep,
+        )
 
     def check(self, payment_method: str) -> None:
         """Any card token may be tried: the provider tells a bad one when the payment opens."""
@@ -118,6 +138,10 @@ class CardProvider:
             reason=f"{error.get('code', '')}: {error.get('message', '')}" if error else "",
         )
 
+    def close(self) -> None:
+        """Closes the connection pool."""
+        self._http.close()
+
     def _call(self, path: str, form: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
         try:
             return self._post(path, form, idempotency_key)
@@ -125,32 +149,32 @@ class CardProvider:
             raise PaymentRefused(refused.code, refused.message) from None
 
     def _post(self, path: str, form: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
-        request = urllib.request.Request(
-            self.base_url + path,
-            data=urllib.parse.urlencode(form).encode(),
-            method="POST",
-            headers={
-                "Authorization": f"Bearer {self._api_key}",
-                "Idempotency-Key": idempotency_key,
-                "Content-Type": "application/x-www-form-urlencoded",
-            },
-        )
+        """The provider's answer; `_CardError` for a refusal (4xx), ProviderUnavailable when
+        there is none to read (no answer or 5xx through every attempt, or an unreadable one)."""
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as response:
-                answer: dict[str, Any] = json.loads(response.read())
-                return answer
-        except urllib.error.HTTPError as failed:
-            body = _json(failed.read())
-            if failed.code >= 500:
-                raise ProviderUnavailable(f"card provider answered {failed.code}") from None
-            error = body.get("error", {})
+            response = self._http.post(
+                path,
+                data={name: str(value) for name, value in form.items()},
+                headers={"Idempotency-Key": idempotency_key},
+            )
+        except PeerRefused as refused:  # the client read the whole body into `detail`
+            if refused.status >= 500:  # a 5xx the client does not retry (501, 505...)
+                raise ProviderUnavailable(f"card provider answered {refused.status}") from None
+            error = _json(refused.detail).get("error")
+            error = error if isinstance(error, dict) else {}
             raise _CardError(
-                error.get("code") or error.get("type") or str(failed.code),
-                error.get("message", failed.reason),
+                error.get("code") or error.get("type") or str(refused.status),
+                error.get("message", httpx.codes.get_reason_phrase(refused.status)),
                 error.get("payment_intent"),
             ) from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as lost:
-            raise ProviderUnavailable(f"card provider unreachable: {lost}") from None
+        # PeerUnavailable (no answer, 408/425/429/5xx through every attempt) is a
+        # ProviderUnavailable already and goes up as it is.
+        answer = _json(response.content) if response.status_code < 300 else {}
+        if not answer:  # a redirect, or a body that is no PaymentIntent API answer
+            raise ProviderUnavailable(
+                f"card provider answered {response.status_code} without a JSON object"
+            )
+        return answer
 
 
 class _CardError(Exception):
@@ -165,7 +189,7 @@ def _segment(reference: str) -> str:
     return urllib.parse.quote(reference, safe="")
 
 
-def _json(raw: bytes) -> dict[str, Any]:
+def _json(raw: str | bytes) -> dict[str, Any]:
     try:
         parsed = json.loads(raw)
     except ValueError:
