@@ -263,3 +263,32 @@ def test_the_edge_speaks_tls_with_the_grpc_certificate(tmp_path: Path) -> None:
             httpx.get(url(running, "/healthz").replace("https://", "http://"), timeout=2)
     finally:
         running.stop(1.0)
+
+
+def test_with_a_client_ca_the_edge_requires_a_client_certificate(tmp_path: Path) -> None:
+    """Given a server with a client CA (mTLS), then an HTTPS client without a certificate is
+    turned away at the handshake, and one with a certificate the CA signed gets in (and is
+    still admitted by its token)."""
+    ca = Authority(tmp_path)
+    pair = ca.issue("localhost", server=True)
+    client = ca.issue("erp-client", server=False)
+    running = serve(
+        tmp_path,
+        access=AccessConfig(
+            auth=True,
+            tls_cert=str(pair.cert),
+            tls_key=str(pair.key),
+            tls_client_ca=str(ca.pair.cert),
+        ),
+    )
+    try:
+        bare = ssl.create_default_context(cafile=str(ca.pair.cert))
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(url(running, "/healthz"), verify=bare, timeout=5)
+        with_cert = ssl.create_default_context(cafile=str(ca.pair.cert))
+        with_cert.load_cert_chain(str(client.cert), str(client.key))
+        assert httpx.get(url(running, "/healthz"), verify=with_cert).status_code == 200
+        anonymous = httpx.get(url(running, "/v1/orders/O-1"), verify=with_cert)
+        assert anonymous.status_code == 401
+    finally:
+        running.stop(1.0)
