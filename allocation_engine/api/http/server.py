@@ -35,7 +35,9 @@ class HttpServer:
         """`reuse_port`: share the port with the other server processes (`serve --workers`),
         as the gRPC port is shared; the kernel spreads connections over them."""
         family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
-        self._socket = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP spelled out: asyncio turns Nagle off (TCP_NODELAY) only on sockets whose
+        # proto says TCP, and with Nagle on every keep-alive answer waited 40 ms for an ACK.
+        self._socket = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if reuse_port:
             self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
