@@ -16,9 +16,11 @@ import pytest
 
 from allocation_engine.adapters.redis.audit import RedisAudit
 from allocation_engine.adapters.redis.tokens import RedisCallers
+from allocation_engine.app.demo import DEMO_SHOP, DEMO_SHOP_SECRETS, demo_shop_order
 from allocation_engine.app.orders import OrderConfig
 from allocation_engine.app.serve import AccessConfig, Running, ServeConfig, TelemetryConfig, start
 from allocation_engine.service.access import register
+from allocation_engine.testing.channel_peers.shopify import ShopifyPeer
 from tests.support.certs import Authority
 
 EXAMPLES = Path(__file__).parent.parent.parent / "examples"
@@ -290,5 +292,33 @@ def test_with_a_client_ca_the_edge_requires_a_client_certificate(tmp_path: Path)
         assert httpx.get(url(running, "/healthz"), verify=with_cert).status_code == 200
         anonymous = httpx.get(url(running, "/v1/orders/O-1"), verify=with_cert)
         assert anonymous.status_code == 401
+    finally:
+        running.stop(1.0)
+
+
+def test_a_webhook_with_a_bad_signature_is_401_and_places_nothing(tmp_path: Path) -> None:
+    """Given `serve --demo` with its demo Shopify shop, when the shop's orders/create webhook
+    arrives with a signature made with another secret, with the body changed after signing, or
+    with no signature, then each is 401 naming the header and no order exists; the correctly
+    signed one is placed once, and its redelivery answers duplicate."""
+    orders = OrderConfig(mail_dir=str(tmp_path / "mail"), wms_dir=str(tmp_path / "wms"), demo=True)
+    running = start(ServeConfig(port=0, http_port=0, demo=True, orders=orders))
+    try:
+        body = demo_shop_order().read_bytes()
+        shop = ShopifyPeer({}, client_secret=DEMO_SHOP_SECRETS["DEMO_SHOPIFY_WEBHOOK_SECRET"])
+        forger = ShopifyPeer({}, client_secret="guessed")
+        edge = url(running, "")
+        for answer in (
+            shop.deliver(edge, DEMO_SHOP, body, signature=forger.sign(body)),
+            shop.deliver(edge, DEMO_SHOP, body + b"\n", signature=shop.sign(body)),
+            shop.deliver(edge, DEMO_SHOP, body, signature=""),
+        ):
+            assert answer.status_code == 401
+            assert "X-Shopify-Hmac-Sha256" in answer.json()["message"]
+        assert running.orders.store.list_orders(None, None, 0, 10) == []
+        placed = shop.deliver(edge, DEMO_SHOP, body, webhook_id="d-1").json()
+        assert [o["created"] for o in placed["orders"]] == [True]
+        assert shop.deliver(edge, DEMO_SHOP, body, webhook_id="d-1").json()["duplicate"] is True
+        assert len(running.orders.store.list_orders(None, None, 0, 10)) == 1
     finally:
         running.stop(1.0)
