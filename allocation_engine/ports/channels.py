@@ -73,8 +73,10 @@ class ChannelOrder:
 
     `external_id` is the platform's own order id, the one its API takes back (Shopify's numeric
     id, Amazon's AmazonOrderId). `b2b` when the payload says the buyer is a business (a
-    company with a tax id, a B2B customer group). `paid` when the marketplace collected the
-    money itself. `pickup_store_id` for click & collect: the store node the customer collects
+    company with a tax id, a B2B customer group). `paid` when the platform says it collected
+    the money; it does not choose the workflow (the channel's setting does: `marketplace-paid`
+    for a platform that collects, `b2b-invoice` for payment terms) and is kept for adapters
+    and logs, not yet acted on. `pickup_store_id` for click & collect: the store node the customer collects
     from."""
 
     external_id: str
