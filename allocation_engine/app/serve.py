@@ -99,6 +99,7 @@ class ServeConfig:
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
     http_host: str = "127.0.0.1"
     http_port: int | None = None  # the HTTP edge (webhooks, REST); None: gRPC only
+    poll: bool = True  # run the channels' importers on their schedules in this process
 
 
 @dataclass
@@ -296,7 +297,7 @@ def start(config: ServeConfig) -> Running:
     running._metrics_http = http
     if edge is not None:
         edge.start()
-    if intake.polled():
+    if config.poll and intake.polled():
         running._pollers = Pollers(intake)
         running._pollers.start()
     return running

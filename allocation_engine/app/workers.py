@@ -130,13 +130,15 @@ class Workers:
             return [c.pid for c in self._children if c is not None and c.pid is not None]
 
     def _config_of(self, index: int) -> ServeConfig:
-        """Child `index`'s config: only child 0 seeds; each serves metrics on its own port
-        (the given one plus its index), since Prometheus scrapes each process."""
+        """Child `index`'s config: only child 0 seeds and polls the channels' importers (one
+        poller per platform is enough; the others would only read the same pages again); each
+        serves metrics on its own port (the given one plus its index), since Prometheus
+        scrapes each process."""
         telemetry = self.config.telemetry
         if telemetry.metrics_port:
             telemetry = replace(telemetry, metrics_port=telemetry.metrics_port + index)
         config = replace(self.config, telemetry=telemetry)
-        return config if index == 0 else replace(config, demo=False)
+        return config if index == 0 else replace(config, demo=False, poll=False)
 
     def _spawn(self, index: int) -> None:
         process = self._context.Process(
