@@ -322,3 +322,11 @@ def test_a_webhook_with_a_bad_signature_is_401_and_places_nothing(tmp_path: Path
         assert len(running.orders.store.list_orders(None, None, 0, 10)) == 1
     finally:
         running.stop(1.0)
+
+
+def test_json_nested_past_the_parser_is_bad_input_not_a_crash(edge: Running) -> None:
+    """Given bodies of 100,000 nested brackets, then they are 400 naming the body."""
+    for raw in (b"[" * 100_000, b'{"a":' * 100_000):
+        answer = httpx.post(url(edge, "/v1/orders"), content=raw)
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["problems"][0]["field"] == "body"

@@ -40,6 +40,8 @@ def decode(body: bytes, message: M, overrides: dict[str, Any] | None = None) -> 
         data = json.loads(body or b"{}")
     except (ValueError, UnicodeDecodeError) as bad:
         raise InvalidInput.one("body", quote(body[:40]), f"is not JSON: {bad}") from None
+    except RecursionError:
+        raise InvalidInput.one("body", quote(body[:40]), "is nested too deeply") from None
     if not isinstance(data, dict):
         raise InvalidInput.one("body", quote(data), "must be a JSON object")
     data.update(overrides or {})

@@ -109,7 +109,11 @@ class ChannelIntake:
         receipt = f"webhook:{channel}:{delivery}"
         if delivery and self._receipts.delivered(receipt):
             return Received(duplicate=True)
-        placed = tuple(self._place(settings, o) for o in source.orders(lowered, body))
+        try:
+            orders = source.orders(lowered, body)
+        except RecursionError:  # JSON nested past the parser's stack, even correctly signed
+            raise InvalidInput.one("body", body[:40], "is nested too deeply") from None
+        placed = tuple(self._place(settings, o) for o in orders)
         if delivery:
             self._receipts.mark_delivered(receipt)
         return Received(placed)
