@@ -20,10 +20,11 @@ Inbound (polled): `aliexpress.solution.order.get` with `param0` = JSON `{"create
 ["WAIT_SELLER_SEND_GOODS"], "page_size", "current_page"}` lists the orders awaiting shipment
 (`result.target_list.order_dto[]`, `total_page`); each order not imported before is read with
 `aliexpress.solution.order.info.get` (`param1` = `{"order_id", "ext_info_bit_flag": 12}`,
-logistics and buyer details) for its address and child orders. The cursor is the same
-open-queue cursor as eBay's (`ebay.QueueCursor`): orders reach WAIT_SELLER_SEND_GOODS only after
-payment and the 24 h RISK_CONTROL hold, long after orders created later, so a creation-time
-cursor would pass them; the queue cursor imports each once, however many share a timestamp.
+logistics and buyer details) for its address and child orders. The cursor is the open-queue
+cursor eBay's adapter uses too (`queue_cursor.QueueCursor`): orders reach WAIT_SELLER_SEND_GOODS
+only after payment and the 24 h RISK_CONTROL hold, long after orders created later, so a
+creation-time cursor would pass them; the queue cursor imports each once, however many share a
+timestamp.
 
 Mapped: the order `id` -> external_id (what order.info.get and fulfill take back); each
 `child_order_list.global_aeop_tp_child_order_dto[]` -> a line with `sku_code` (else the
@@ -59,14 +60,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from allocation_engine.adapters.channels import Connection
-from allocation_engine.adapters.channels.ebay import (
-    QueueCursor,
-    Reader,
-    option_int,
-    option_time,
-    required_secrets,
-    unit_price,
-)
+from allocation_engine.adapters.channels.money import unit_price
+from allocation_engine.adapters.channels.options import OptionReader
+from allocation_engine.adapters.channels.payload import Reader, full_name
+from allocation_engine.adapters.channels.queue_cursor import QueueCursor
 from allocation_engine.adapters.http_client import HttpClient, RetryPolicy
 from allocation_engine.errors import (
     InvalidInput,
@@ -159,7 +156,6 @@ def read_order(detail: Mapping[str, Any]) -> ChannelOrder:
     extra = str(address.get("address2") or "").strip()
     buyer = read.obj(detail.get("buyer_info"), "data.buyer_info", required=False)
     customer = str(buyer.get("login_id") or detail.get("buyerloginid") or "")
-    name = " ".join(str(buyer.get(k) or "").strip() for k in ("first_name", "last_name"))
     result = ChannelOrder(
         external_id=order_id,
         lines=tuple(lines),
@@ -172,7 +168,7 @@ def read_order(detail: Mapping[str, Any]) -> ChannelOrder:
         ),
         currency=next(iter(currencies), ""),
         customer_id=customer,
-        customer_name=name.strip(),
+        customer_name=full_name(buyer, "first_name", "last_name"),
         paid=True,
     )
     read.done()
@@ -357,16 +353,19 @@ def connect(
     """The AliExpress channel: an importer and a confirmer over one HTTP client."""
     if not settings.base_url:
         raise InvalidInput.one(f"{settings.name}.base_url", "", "AliExpress needs the gateway URL")
-    services = settings.options.get("carrier_services", {})
-    if not isinstance(services, Mapping):
-        raise InvalidInput.one("options.carrier_services", services, "expected a table")
+    read = OptionReader(settings, secrets)
+    channel_secrets = read.secrets(CREDENTIALS, under=f"{settings.name}.")
+    since = read.time("created_after")
+    page_size = read.count("page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    carrier_services = read.table("carrier_services")
+    read.done()
     channel = AliExpressChannel(
         settings=settings,
         http=HttpClient(settings.base_url, headers={"Accept": "application/json"}, retry=retry),
-        secrets=required_secrets(settings, secrets, CREDENTIALS),
-        created_after=pacific(option_time(settings, "created_after")),
-        page_size=option_int(settings, "page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
-        carrier_services={str(k): str(v) for k, v in services.items()},
-        tracking_website=str(settings.options.get("tracking_website", "")),
+        secrets=channel_secrets,
+        created_after=pacific(since),
+        page_size=page_size,
+        carrier_services=carrier_services,
+        tracking_website=read.text("tracking_website"),
     )
     return Connection(importer=channel, confirmer=channel)

@@ -19,12 +19,10 @@ CANCELED are never imported.
 
 The cursor is the open queue, not a timestamp: getOrders documents no sort order, and an order
 can become ready after orders created later (pending payments appear late), so a creation-time
-cursor could pass it for good. The cursor (JSON) holds the page reached in the current pass over
-the queue, the ids already imported that were still open at the last pass, and the ids listed
-so far in this pass; an id is forgotten only once it has been missing from two whole passes
-(it was shipped or cancelled), so an order that page shifts hid from one pass is not imported
-again. Orders sharing a creation time are therefore neither skipped nor doubled. "" starts a
-pass from `options.created_after`. A 429 is retried by the HTTP client (honouring Retry-After).
+cursor could pass it for good. The cursor is a `QueueCursor` over the open queue (see
+`queue_cursor`), so orders sharing a creation time are neither skipped nor doubled and an order
+a page shift hid from one pass is not imported again. "" starts a pass from
+`options.created_after`. A 429 is retried by the HTTP client (honouring Retry-After).
 
 Mapped: `orderId` (the id the API takes back) -> external_id; each `lineItems[]` -> a line with
 its `sku` (or `legacyItemId`, `legacyItemId:legacyVariationId` for a variation, when the
@@ -48,28 +46,25 @@ exists (and a 4xx answer to the POST is taken as success when the re-read then s
 after a timed-out first try). The tracking number is sent alphanumeric only, as eBay requires;
 the carrier code is `options.carrier_codes[carrier]`, else the carrier upper-cased with every
 other character turned into "_" (DB Schenker -> DB_SCHENKER).
-
-Also home of what the AliExpress adapter shares with this one: the open-queue cursor
-(`QueueCursor`), the payload reader (`Reader`) and `unit_price`.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import re
-import threading
-import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import httpx
 
 from allocation_engine.adapters.channels import Connection
-from allocation_engine.adapters.channels.money import minor_units
+from allocation_engine.adapters.channels.money import unit_price
+from allocation_engine.adapters.channels.options import OptionReader
+from allocation_engine.adapters.channels.payload import Reader
+from allocation_engine.adapters.channels.queue_cursor import QueueCursor
+from allocation_engine.adapters.channels.token_cache import TokenCache
 from allocation_engine.adapters.http_client import HttpClient, RetryPolicy
 from allocation_engine.errors import InvalidInput, PeerRefused, ProblemCollector
 from allocation_engine.ports.channels import (
@@ -91,156 +86,6 @@ READY_FILTER = "orderfulfillmentstatus:{NOT_STARTED|IN_PROGRESS}"
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200  # eBay refuses a larger limit
 TOKEN_MARGIN = 60.0  # seconds before expiry a token is minted anew
-
-
-# --- shared with the AliExpress adapter ------------------------------------------------------
-
-
-def unit_price(total: int, quantity: int) -> int:
-    """The price of one unit, in minor units, of a line that costs `total` for `quantity`
-    units (rounded half up: a platform's line total need not divide evenly)."""
-    return int((Decimal(total) / quantity).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-@dataclass(frozen=True)
-class QueueCursor:
-    """Where a poll over a platform's queue of orders awaiting shipment stands.
-
-    `page` is the next page of the current pass (0 = first); `imported` the ids already
-    imported that were open at the last look; `listed` the ids listed so far in this pass;
-    `absent` the imported ids that the last whole pass did not list. At the end of a pass an
-    imported id missing from it twice in a row is forgotten (it left the queue), so the cursor
-    stays as small as the queue."""
-
-    page: int = 0
-    imported: frozenset[str] = frozenset()
-    listed: frozenset[str] = frozenset()
-    absent: frozenset[str] = frozenset()
-
-    @classmethod
-    def decode(cls, cursor: str) -> QueueCursor:
-        """The cursor `encode` wrote; "" is the start. `InvalidInput` for anything else."""
-        if not cursor:
-            return cls()
-        try:
-            data = json.loads(cursor)
-            return cls(
-                page=int(data["page"]),
-                imported=frozenset(str(i) for i in data["imported"]),
-                listed=frozenset(str(i) for i in data["listed"]),
-                absent=frozenset(str(i) for i in data["absent"]),
-            )
-        except (ValueError, TypeError, KeyError):
-            raise InvalidInput.one("cursor", cursor, "not a cursor of this adapter") from None
-
-    def encode(self) -> str:
-        return json.dumps(
-            {
-                "page": self.page,
-                "imported": sorted(self.imported),
-                "listed": sorted(self.listed),
-                "absent": sorted(self.absent),
-            },
-            separators=(",", ":"),
-        )
-
-    def is_new(self, order_id: str) -> bool:
-        return order_id not in self.imported
-
-    def after(self, listed: Iterable[str], imported: Iterable[str], last: bool) -> QueueCursor:
-        """The cursor past one page that listed `listed` and imported `imported`; `last` when
-        it was the last page of the pass."""
-        seen = self.listed | frozenset(listed)
-        kept = self.imported | frozenset(imported)
-        if not last:
-            return QueueCursor(self.page + 1, kept, seen, self.absent)
-        missing = kept - seen
-        gone = missing & self.absent
-        return QueueCursor(0, kept - gone, frozenset(), missing - gone)
-
-
-class Reader:
-    """Reads a platform payload field by field, collecting every problem (dotted path, value
-    quoted) for one `InvalidInput` at the end."""
-
-    def __init__(self) -> None:
-        self.problems = ProblemCollector()
-
-    def obj(self, value: object, path: str, required: bool = True) -> Mapping[str, Any]:
-        if isinstance(value, Mapping):
-            return value
-        if value is not None or required:
-            self.problems.add(path, value, "expected an object")
-        return {}
-
-    def items(self, value: object, path: str) -> list[Any]:
-        if isinstance(value, list) and value:
-            return value
-        self.problems.add(path, value, "expected a non-empty list")
-        return []
-
-    def text(self, parent: Mapping[str, Any], key: str, path: str, required: bool = True) -> str:
-        value = parent.get(key)
-        if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
-            return str(value).strip()
-        if value is not None or required:
-            self.problems.add(f"{path}.{key}", value, "expected a non-empty string")
-        return ""
-
-    def quantity(self, parent: Mapping[str, Any], key: str, path: str) -> int:
-        value = parent.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
-        self.problems.add(f"{path}.{key}", value, "expected a positive whole number")
-        return 1
-
-    def money(self, amount: object, currency: str, path: str) -> int:
-        try:
-            return minor_units(amount, currency, path)  # type: ignore[arg-type]
-        except InvalidInput as bad:
-            self.problems.extend(bad.problems)
-            return 0
-
-    def country(self, parent: Mapping[str, Any], key: str, path: str) -> str:
-        code = self.text(parent, key, path).upper()
-        if code and not re.fullmatch(r"[A-Z]{2}", code):
-            self.problems.add(f"{path}.{key}", parent.get(key), "expected an ISO 3166-1 code")
-        return code
-
-    def done(self) -> None:
-        self.problems.raise_if_any()
-
-
-def option_time(settings: ChannelSettings, name: str) -> datetime:
-    """A timestamp option (ISO 8601; without an offset it is UTC), as an aware datetime."""
-    raw = settings.options.get(name)
-    try:
-        when = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput.one(f"options.{name}", raw, "expected an ISO 8601 time") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def option_int(settings: ChannelSettings, name: str, default: int, maximum: int) -> int:
-    raw = settings.options.get(name, default)
-    if not isinstance(raw, int) or isinstance(raw, bool) or not 1 <= raw <= maximum:
-        raise InvalidInput.one(f"options.{name}", raw, f"expected a whole number 1..{maximum}")
-    return raw
-
-
-def required_secrets(
-    settings: ChannelSettings, secrets: Mapping[str, str], roles: Sequence[str]
-) -> dict[str, str]:
-    """The secret of each role; `InvalidInput` naming every missing one."""
-    problems = ProblemCollector()
-    for role in roles:
-        if not secrets.get(role):
-            problems.add(f"{settings.name}.credentials.{role}", "", "missing secret")
-    problems.raise_if_any()
-    return {role: secrets[role] for role in roles}
-
-
-# --- eBay ------------------------------------------------------------------------------------
 
 
 def line_sku(item: Mapping[str, Any]) -> str:
@@ -345,12 +190,6 @@ def shipped_date(epoch: float) -> str:
 
 
 @dataclass
-class _Token:
-    value: str = ""
-    expires: float = 0.0
-
-
-@dataclass
 class EbayChannel:
     """One eBay seller account: polled for orders, told of shipments."""
 
@@ -360,46 +199,35 @@ class EbayChannel:
     created_after: str
     page_size: int
     carrier_codes: Mapping[str, str]
-    clock: Any = time.monotonic
-    _token: _Token = field(default_factory=_Token)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _token: TokenCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._token = TokenCache(self._mint, TOKEN_MARGIN)
 
     # --- auth -------------------------------------------------------------------------------
 
-    def _bearer(self, renew: bool = False) -> str:
-        """A valid User access token, minted from the refresh token when needed."""
-        with self._lock:
-            if renew or not self._token.value or self.clock() >= self._token.expires:
-                basic = base64.b64encode(
-                    f"{self.secrets['client_id']}:{self.secrets['client_secret']}".encode()
-                ).decode()
-                answer = self.http.post(
-                    TOKEN_PATH,
-                    data={
-                        "grant_type": "refresh_token",
-                        "refresh_token": self.secrets["refresh_token"],
-                        "scope": SCOPE,
-                    },
-                    headers={"Authorization": f"Basic {basic}"},
-                ).json()
-                lifetime = float(answer.get("expires_in") or 0)
-                self._token = _Token(
-                    str(answer["access_token"]), self.clock() + lifetime - TOKEN_MARGIN
-                )
-            return self._token.value
+    def _mint(self) -> tuple[str, float]:
+        """A User access token from the refresh token, and its lifetime in seconds."""
+        basic = base64.b64encode(
+            f"{self.secrets['client_id']}:{self.secrets['client_secret']}".encode()
+        ).decode()
+        answer = self.http.post(
+            TOKEN_PATH,
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": self.secrets["refresh_token"],
+                "scope": SCOPE,
+            },
+            headers={"Authorization": f"Basic {basic}"},
+        ).json()
+        return str(answer["access_token"]), float(answer.get("expires_in") or 0)
 
     def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """An API call with the bearer token; a 401 mints a new token once and retries."""
-        try:
-            return self.http.request(
-                method, path, headers={"Authorization": f"Bearer {self._bearer()}"}, **kwargs
+        return self._token.authorized(
+            lambda token: self.http.request(
+                method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs
             )
-        except PeerRefused as refused:
-            if refused.status != 401:
-                raise
-        token = self._bearer(renew=True)
-        return self.http.request(
-            method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs
         )
 
     # --- importer ---------------------------------------------------------------------------
@@ -510,16 +338,18 @@ def connect(
     """The eBay channel: an importer and a confirmer over one HTTP client."""
     if not settings.base_url:
         raise InvalidInput.one(f"{settings.name}.base_url", "", "eBay needs the API base URL")
-    since = option_time(settings, "created_after").astimezone(UTC)
-    codes = settings.options.get("carrier_codes", {})
-    if not isinstance(codes, Mapping):
-        raise InvalidInput.one("options.carrier_codes", codes, "expected a table")
+    read = OptionReader(settings, secrets)
+    since = read.time("created_after")
+    channel_secrets = read.secrets(CREDENTIALS, under=f"{settings.name}.")
+    page_size = read.count("page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    carrier_codes = read.table("carrier_codes")
+    read.done()
     channel = EbayChannel(
         settings=settings,
         http=HttpClient(settings.base_url, headers={"Accept": "application/json"}, retry=retry),
-        secrets=required_secrets(settings, secrets, CREDENTIALS),
+        secrets=channel_secrets,
         created_after=since.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        page_size=option_int(settings, "page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
-        carrier_codes={str(k): str(v) for k, v in codes.items()},
+        page_size=page_size,
+        carrier_codes=carrier_codes,
     )
     return Connection(importer=channel, confirmer=channel)

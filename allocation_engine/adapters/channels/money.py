@@ -4,6 +4,8 @@ Platforms send prices as decimal strings ("19.99"), JSON numbers (19.99) or alre
 units; each is read through `decimal.Decimal` (a float through its shortest repr, so 19.99 stays
 19.99 and never becomes 19.989999...), scaled by the currency's ISO 4217 exponent and rounded
 half up to a whole minor unit (a net price computed by the shop may carry more digits).
+Platforms that price a line as a whole (unit price x quantity, less its discounts) are read
+per unit through `unit_price`, rounded the same way.
 """
 
 from __future__ import annotations
@@ -47,3 +49,9 @@ def minor_units(amount: str | int | float, currency: str, field: str) -> int:
         raise InvalidInput.one(field, amount, "expected a finite amount")
     scaled = value.scaleb(exponent(currency)).quantize(Decimal(1), rounding=ROUND_HALF_UP)
     return int(scaled)
+
+
+def unit_price(total: int, quantity: int) -> int:
+    """The price of one unit, in minor units, of a line that costs `total` minor units for
+    `quantity` units, rounded half up (a platform's line total need not divide evenly)."""
+    return int((Decimal(total) / quantity).quantize(Decimal(1), rounding=ROUND_HALF_UP))

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from allocation_engine.adapters.channels import ebay
-from allocation_engine.adapters.channels.ebay import EbayChannel, QueueCursor
+from allocation_engine.adapters.channels.ebay import EbayChannel
+from allocation_engine.adapters.channels.queue_cursor import QueueCursor
 from allocation_engine.adapters.http_client import RetryPolicy
 from allocation_engine.errors import InvalidInput, PeerRefused, PeerUnavailable
 from allocation_engine.ports.channels import ChannelSettings, ParcelShipped, ShippedLine
