@@ -68,14 +68,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from allocation_engine.adapters.channels import Connection
 from allocation_engine.adapters.channels.money import minor_units
+from allocation_engine.adapters.channels.options import OptionReader
+from allocation_engine.adapters.channels.payload import is_whole, obj, utc_time
+from allocation_engine.adapters.channels.token_cache import TokenCache
 from allocation_engine.adapters.http_client import HttpClient, RetryPolicy
 from allocation_engine.errors import InvalidInput, ProblemCollector
 from allocation_engine.ports.channels import (
@@ -100,6 +101,8 @@ ORDERS = "/orders/v0/orders"
 RDT_PATH = "/tokens/2021-03-01/restrictedDataToken"
 TAKEN = frozenset({"Unshipped"})
 MAX_PENDING = 50
+MAX_PAGE_SIZE = 100  # a larger page_size reads 100
+TOKEN_MARGIN = 60.0  # seconds before expiry a token is minted anew
 CARRIER_CODES = {
     "dhl": "DHL",
     "deutsche post": "Deutsche Post",
@@ -121,24 +124,6 @@ def connect(
     return Connection(importer=channel, confirmer=channel)
 
 
-class _Token:
-    """A bearer token and the monotonic time it stops being used (a minute before Amazon's
-    expiry), refreshed through `issue` under a lock."""
-
-    def __init__(self, issue: Callable[[], tuple[str, float]]) -> None:
-        self._issue = issue
-        self._value = ""
-        self._until = 0.0
-        self._lock = threading.Lock()
-
-    def get(self) -> str:
-        with self._lock:
-            if not self._value or time.monotonic() >= self._until:
-                self._value, lifetime = self._issue()
-                self._until = time.monotonic() + max(0.0, lifetime - 60.0)
-            return self._value
-
-
 class AmazonChannel:
     """Polls one seller's merchant-fulfilled orders on one marketplace and confirms them."""
 
@@ -149,34 +134,21 @@ class AmazonChannel:
         *,
         retry: RetryPolicy | None = None,
     ) -> None:
-        problems = ProblemCollector()
-        for role in CREDENTIALS:
-            if not secrets.get(role):
-                problems.add(f"credentials.{role}", secrets.get(role), "missing")
-        options = settings.options
-        self._marketplace = str(options.get("marketplace_id", ""))
-        if not self._marketplace:
-            problems.add("options.marketplace_id", options.get("marketplace_id"), "missing")
-        start = str(options.get("created_after", ""))
-        try:
-            self._start = _iso(_parse_time(start))
-        except ValueError:
-            problems.add("options.created_after", start, "expected an ISO 8601 time")
-        page_size = options.get("page_size", 20)
-        if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
-            problems.add("options.page_size", page_size, "expected 1 to 100 (more reads 100)")
-        problems.raise_if_any()
+        read = OptionReader(settings, secrets)
+        self._secrets = read.secrets(CREDENTIALS)
+        self._marketplace = read.text("marketplace_id", required=True)
+        self._start = _iso(read.time("created_after"))
+        self._page_size = min(read.count("page_size", 20), MAX_PAGE_SIZE)
+        read.done()
         self.name = settings.name
-        self._page_size = min(int(page_size), 100)
-        self._secrets = dict(secrets)
-        self._lwa = HttpClient(str(options.get("lwa_url") or LWA_URL), retry=retry)
+        self._lwa = HttpClient(read.text("lwa_url", LWA_URL), retry=retry)
         self._api = HttpClient(
             settings.base_url,
             headers={"User-Agent": "allocation-engine/1 (Language=Python)"},
             retry=retry,
         )
-        self._access = _Token(self._exchange)
-        self._restricted = _Token(self._restricted_token)
+        self._access = TokenCache(self._exchange, TOKEN_MARGIN)
+        self._restricted = TokenCache(self._restricted_token, TOKEN_MARGIN)
 
     # --- tokens ------------------------------------------------------------------------------
 
@@ -241,7 +213,7 @@ class AmazonChannel:
         for index, raw in enumerate(found):
             order_id = str(raw.get("AmazonOrderId", ""))
             try:
-                placed = _parse_time(str(raw.get("PurchaseDate", "")))
+                placed = utc_time(str(raw.get("PurchaseDate", "")))
             except ValueError:
                 raise InvalidInput.one(
                     f"payload.Orders[{index}].PurchaseDate", raw.get("PurchaseDate"), "not ISO 8601"
@@ -249,7 +221,7 @@ class AmazonChannel:
             if order_id in state.seen:
                 continue
             stamp = _iso(placed)
-            if not top or _parse_time(stamp) > _parse_time(top):
+            if not top or utc_time(stamp) > utc_time(top):
                 top, top_ids = stamp, [order_id]
             elif stamp == top:
                 top_ids.append(order_id)
@@ -274,7 +246,7 @@ class AmazonChannel:
             params={"MarketplaceIds": self._marketplace, **query},
             headers={"x-amz-access-token": self._restricted.get()},
         ).json()
-        payload = _object(_object(body).get("payload"))
+        payload = obj(obj(body).get("payload"))
         found = payload.get("Orders")
         if not isinstance(found, list):
             raise InvalidInput.one("payload.Orders", found, "getOrders answered no order list")
@@ -290,7 +262,7 @@ class AmazonChannel:
                 params={"NextToken": token} if token else None,
                 headers={"x-amz-access-token": self._access.get()},
             ).json()
-            payload = _object(_object(body).get("payload"))
+            payload = obj(obj(body).get("payload"))
             page = payload.get("OrderItems")
             if not isinstance(page, list):
                 raise InvalidInput.one("payload.OrderItems", page, "getOrderItems answered none")
@@ -341,7 +313,7 @@ def read_order(raw: Mapping[str, Any], items: list[Mapping[str, Any]]) -> Channe
     order_id = raw.get("AmazonOrderId")
     if not isinstance(order_id, str) or not order_id.strip():
         problems.add("AmazonOrderId", order_id, "expected the Amazon order id")
-    currency = _object(raw.get("OrderTotal")).get("CurrencyCode")
+    currency = obj(raw.get("OrderTotal")).get("CurrencyCode")
     if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
         problems.add("OrderTotal.CurrencyCode", currency, "expected an ISO 4217 code")
         currency = "EUR"  # only to read the rest; the order is refused above
@@ -358,8 +330,8 @@ def read_order(raw: Mapping[str, Any], items: list[Mapping[str, Any]]) -> Channe
     if address and not str(address.get("PostalCode") or "").strip():
         problems.add("ShippingAddress.PostalCode", address.get("PostalCode"), "missing")
     problems.raise_if_any()
-    buyer = _object(raw.get("BuyerInfo"))
-    tax_info = _object(buyer.get("BuyerTaxInfo"))
+    buyer = obj(raw.get("BuyerInfo"))
+    tax_info = obj(buyer.get("BuyerTaxInfo"))
     vat = [
         str(c.get("Value", ""))
         for c in tax_info.get("TaxClassifications") or []
@@ -395,7 +367,7 @@ def _lines(item: Any, index: int, currency: str, problems: ProblemCollector) -> 
         problems.add(at, item, "an order item is a JSON object")
         return []
     quantity = item.get("QuantityOrdered")
-    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
+    if not is_whole(quantity, minimum=0):
         problems.add(f"{at}.QuantityOrdered", quantity, "expected a whole number of units")
         return []
     sku = str(item.get("SellerSKU") or item.get("ASIN") or "").strip()
@@ -430,11 +402,6 @@ def _money(item: Mapping[str, Any], field: str, currency: str, at: str) -> int:
         )
     amount: Any = money.get("Amount")
     return minor_units(amount, currency, f"{at}.{field}.Amount")
-
-
-def _object(value: Any) -> Mapping[str, Any]:
-    """`value` when it is a JSON object, else an empty one (an absent optional part)."""
-    return value if isinstance(value, Mapping) else {}
 
 
 # --- confirming a parcel -----------------------------------------------------------------------
@@ -509,7 +476,7 @@ def _read_cursor(cursor: str) -> _Cursor:
     """The cursor `dump` wrote; `InvalidInput` for anything else."""
     try:
         data = json.loads(cursor)
-        _parse_time(data["after"])
+        utc_time(data["after"])
         lists = {k: tuple(str(v) for v in data.get(k, [])) for k in ("seen", "top_ids", "pending")}
         return _Cursor(
             data["after"],
@@ -521,12 +488,6 @@ def _read_cursor(cursor: str) -> _Cursor:
         )
     except (ValueError, TypeError, KeyError, AttributeError):
         raise InvalidInput.one("cursor", cursor, "not a cursor this adapter wrote") from None
-
-
-def _parse_time(value: str) -> datetime:
-    """An ISO 8601 time (Amazon writes 2026-12-01T09:14:27Z or with milliseconds) in UTC."""
-    moment = datetime.fromisoformat(value.strip())
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _iso(moment: datetime) -> str:

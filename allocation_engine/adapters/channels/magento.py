@@ -50,12 +50,14 @@ raises PeerUnavailable and the next confirm finds the shipment if it was made.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from allocation_engine.adapters.channels import Connection
-from allocation_engine.adapters.channels.money import minor_units
+from allocation_engine.adapters.channels.money import minor_units, unit_price
+from allocation_engine.adapters.channels.options import OptionReader
+from allocation_engine.adapters.channels.payload import dig, full_name
 from allocation_engine.adapters.http_client import HttpClient, RetryPolicy
 from allocation_engine.errors import InvalidInput, ProblemCollector
 from allocation_engine.ports.channels import (
@@ -101,28 +103,18 @@ class MagentoChannel:
         *,
         retry: RetryPolicy | None = None,
     ) -> None:
-        problems = ProblemCollector()
-        token = secrets.get("access_token", "")
-        if not token:
-            problems.add("credentials.access_token", token, "the integration token is missing")
-        options = settings.options
-        start = str(options.get("created_after", ""))
-        try:
-            self._start = _magento_time(start)
-        except ValueError:
-            problems.add("options.created_after", start, "expected an ISO 8601 time")
-        page_size = options.get("page_size", 50)
-        if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
-            problems.add("options.page_size", page_size, "expected a positive integer")
-        groups = options.get("b2b_group_ids", ())
+        read = OptionReader(settings, secrets)
+        token = read.secrets(CREDENTIALS)["access_token"]
+        self._start = read.time("created_after").strftime(TIME_FORMAT)
+        self._page_size = read.count("page_size", 50)
+        groups = settings.options.get("b2b_group_ids", ())
         if isinstance(groups, str) or not isinstance(groups, Sequence):
-            problems.add("options.b2b_group_ids", groups, "expected a list of group ids")
+            read.problems.add("options.b2b_group_ids", groups, "expected a list of group ids")
             groups = ()
-        problems.raise_if_any()
+        read.done()
         self.name = settings.name
-        self._page_size = int(page_size)
         self._b2b_groups = frozenset(str(g) for g in groups)
-        store = str(options.get("store_code", ""))
+        store = read.text("store_code")
         self._prefix = f"/rest/{store}/V1" if store else "/rest/V1"
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         self._http = HttpClient(settings.base_url, headers=headers, retry=retry)
@@ -235,7 +227,7 @@ def read_order(raw: Any, b2b_groups: frozenset[str] = frozenset()) -> ChannelOrd
         external_id=str(entity_id),
         lines=tuple(lines),
         ship_to=ChannelAddress(
-            name=_name(address.get("firstname"), address.get("lastname")),
+            name=full_name(address, "firstname", "lastname"),
             street=", ".join(str(s) for s in street) if isinstance(street, list) else str(street),
             postal_code=str(address.get("postcode") or ""),
             city=str(address.get("city") or ""),
@@ -245,7 +237,7 @@ def read_order(raw: Any, b2b_groups: frozenset[str] = frozenset()) -> ChannelOrd
         currency=currency.upper(),
         customer_id=str(raw.get("customer_id") or ""),
         email=str(raw.get("customer_email") or ""),
-        customer_name=_name(raw.get("customer_firstname"), raw.get("customer_lastname")),
+        customer_name=full_name(raw, "customer_firstname", "customer_lastname"),
         company=company,
         tax_id=tax_id,
         b2b=bool(company and tax_id) or (group is not None and str(group) in b2b_groups),
@@ -288,8 +280,8 @@ def _lines(items: Any, currency: str, problems: ProblemCollector) -> list[Channe
             continue
         if quantity:
             row = unit * quantity - abs(discount)
-            net = (2 * row + quantity) // (2 * quantity)  # row / quantity, rounded half up
-            lines.append(ChannelLine(sku, quantity, max(net, 0), str(item.get("name") or "")))
+            net = max(unit_price(row, quantity), 0)
+            lines.append(ChannelLine(sku, quantity, net, str(item.get("name") or "")))
     return lines
 
 
@@ -297,12 +289,7 @@ def _shipping_address(raw: Mapping[str, Any], problems: ProblemCollector) -> Map
     """`extension_attributes.shipping_assignments[0].shipping.address`, checked for the parts
     a parcel needs."""
     at = "extension_attributes.shipping_assignments[0].shipping.address"
-    node: Any = raw
-    for step in ("extension_attributes", "shipping_assignments", 0, "shipping", "address"):
-        if isinstance(step, int):
-            node = node[0] if isinstance(node, list) and node else None
-        else:
-            node = node.get(step) if isinstance(node, Mapping) else None
+    node = dig(raw, "extension_attributes", "shipping_assignments", 0, "shipping", "address")
     if not isinstance(node, Mapping):
         problems.add(at, node, "the order has no shipping address (a virtual order?)")
         return {}
@@ -397,14 +384,6 @@ def _filter(group: int, index: int, field: str, value: str, condition: str) -> d
     return {f"{key}[field]": field, f"{key}[value]": value, f"{key}[condition_type]": condition}
 
 
-def _magento_time(value: str) -> str:
-    """An ISO 8601 time (or Magento's own form) as Magento's UTC `YYYY-MM-DD HH:MM:SS`."""
-    moment = datetime.fromisoformat(value.strip())
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return moment.strftime(TIME_FORMAT)
-
-
 def _read_cursor(cursor: str) -> tuple[str, int]:
     """`<created_at>|<entity_id>` back into its parts; `InvalidInput` for anything else."""
     moment, _, last = cursor.rpartition("|")
@@ -428,10 +407,6 @@ def _position(raw: Any) -> tuple[str, int]:
     if not _is_id(entity_id):
         raise InvalidInput.one("entity_id", entity_id, "expected the order's numeric id")
     return str(created_at), int(str(entity_id))
-
-
-def _name(first: Any, last: Any) -> str:
-    return " ".join(str(part).strip() for part in (first, last) if part)
 
 
 def _is_id(value: Any) -> bool:
