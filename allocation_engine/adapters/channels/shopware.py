@@ -56,13 +56,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from allocation_engine.adapters.channels import Connection
 from allocation_engine.adapters.channels.money import minor_units
+from allocation_engine.adapters.channels.options import OptionReader
+from allocation_engine.adapters.channels.payload import dig, full_name, is_whole, obj
+from allocation_engine.adapters.channels.token_cache import TokenCache
 from allocation_engine.adapters.http_client import HttpClient, RetryPolicy
 from allocation_engine.errors import BadSignature, InvalidInput, PeerRefused, ProblemCollector
 from allocation_engine.ports.channels import (
@@ -110,9 +111,12 @@ def connect(
     settings: ChannelSettings, secrets: Mapping[str, str], *, retry: RetryPolicy | None = None
 ) -> Connection:
     """The webhook source and the confirmer of one Shopware shop."""
-    admin = AdminApi(settings.base_url, secrets["client_id"], secrets["client_secret"], retry)
+    read = OptionReader(settings, secrets)
+    keys = read.secrets(CREDENTIALS)
+    read.done()
+    admin = AdminApi(settings.base_url, keys["client_id"], keys["client_secret"], retry)
     return Connection(
-        webhook=ShopwareWebhook(settings.name, secrets["webhook_secret"], admin),
+        webhook=ShopwareWebhook(settings.name, keys["webhook_secret"], admin),
         confirmer=ShopwareConfirmer(admin),
     )
 
@@ -133,28 +137,16 @@ class AdminApi:
             "client_id": client_id,
             "client_secret": client_secret,
         }
-        self._lock = threading.Lock()
-        self._token = ""
-        self._expires = 0.0
+        self._token = TokenCache(self._mint, TOKEN_MARGIN)
 
-    def _bearer(self, *, renew: bool = False) -> str:
-        with self._lock:
-            if renew or not self._token or time.monotonic() >= self._expires:
-                answer = self._http.post("/api/oauth/token", json=self._credentials).json()
-                self._token = str(answer["access_token"])
-                lifetime = float(answer.get("expires_in", 600))
-                self._expires = time.monotonic() + max(0.0, lifetime - TOKEN_MARGIN)
-            return self._token
+    def _mint(self) -> tuple[str, float]:
+        """A bearer token from the client-credentials grant, and its lifetime in seconds."""
+        answer = self._http.post("/api/oauth/token", json=self._credentials).json()
+        return str(answer["access_token"]), float(answer.get("expires_in", 600))
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         """The JSON answer (None for 204) of one call; a 401 fetches a new token once."""
-        token = self._bearer()
-        try:
-            return self._send(method, path, body, token)
-        except PeerRefused as refused:
-            if refused.status != 401:
-                raise
-        return self._send(method, path, body, self._bearer(renew=True))
+        return self._token.authorized(lambda token: self._send(method, path, body, token))
 
     def _send(self, method: str, path: str, body: Any, token: str) -> Any:
         headers = {"Authorization": f"Bearer {token}"}
@@ -229,23 +221,23 @@ def decode_order(order: Mapping[str, Any], country_iso: Callable[[str], str]) ->
     order_id = order.get("id")
     if not isinstance(order_id, str) or not order_id:
         problems.add("id", order_id, "expected the order's id")
-    currency = _get(order, "currency", "isoCode")
+    currency = dig(order, "currency", "isoCode")
     if not isinstance(currency, str) or len(currency) != 3:
         problems.add("currency.isoCode", currency, "expected an ISO 4217 code")
         currency = "EUR"
     lines = _lines(order.get("lineItems"), currency, problems)
     deliveries = order.get("deliveries")
-    address = _get(order, "deliveries", 0, "shippingOrderAddress")
+    address = dig(order, "deliveries", 0, "shippingOrderAddress")
     if not isinstance(address, dict):
         problems.add("deliveries[0].shippingOrderAddress", deliveries, "expected a ship-to")
         address = {}
     ship_to = _address(address, "deliveries[0].shippingOrderAddress", country_iso, problems)
-    customer = _obj(order.get("orderCustomer"))
-    billing = _obj(order.get("billingAddress")) or next(
+    customer = obj(order.get("orderCustomer"))
+    billing = obj(order.get("billingAddress")) or next(
         (
             a
             for a in _list(order.get("addresses"))
-            if _obj(a).get("id") == order.get("billingAddressId")
+            if obj(a).get("id") == order.get("billingAddressId")
         ),
         {},
     )
@@ -253,7 +245,7 @@ def decode_order(order: Mapping[str, Any], country_iso: Callable[[str], str]) ->
     company = str(billing.get("company") or customer.get("company") or "")
     tax_id = str(billing.get("vatId") or next((v for v in vat_ids if v), "") or "")
     transactions = _list(order.get("transactions"))
-    locale = _get(order, "language", "locale", "code")
+    locale = dig(order, "language", "locale", "code")
     problems.raise_if_any()
     return ChannelOrder(
         external_id=str(order_id),
@@ -262,12 +254,12 @@ def decode_order(order: Mapping[str, Any], country_iso: Callable[[str], str]) ->
         currency=currency.upper(),
         customer_id=str(customer.get("customerId") or ""),
         email=str(customer.get("email") or ""),
-        customer_name=_name(customer),
+        customer_name=full_name(customer, "firstName", "lastName"),
         language=locale.split("-")[0].lower() if isinstance(locale, str) else "",
         company=company,
         tax_id=tax_id,
         b2b=bool(company and tax_id),
-        paid=any(_get(t, "stateMachineState", "technicalName") == "paid" for t in transactions),
+        paid=any(dig(t, "stateMachineState", "technicalName") == "paid" for t in transactions),
     )
 
 
@@ -287,14 +279,14 @@ def _lines(items: object, currency: str, problems: ProblemCollector) -> list[Cha
         if not sku:
             problems.add(f"{where}.payload.productNumber", item.get("payload"), "no product number")
         quantity = item.get("quantity")
-        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+        if not is_whole(quantity):
             problems.add(f"{where}.quantity", quantity, "expected a whole number of at least 1")
         try:
             price = minor_units(item.get("unitPrice", ""), currency, f"{where}.unitPrice")
         except InvalidInput as bad:
             problems.extend(bad.problems)
             continue
-        if sku and isinstance(quantity, int) and quantity >= 1:
+        if sku and is_whole(quantity):
             lines.append(ChannelLine(sku, quantity, price, str(item.get("label") or "")))
     if not any(isinstance(i, dict) and i.get("type") == "product" for i in items):
         problems.add("lineItems", len(items), "no line of type product")
@@ -303,7 +295,7 @@ def _lines(items: object, currency: str, problems: ProblemCollector) -> list[Cha
 
 def _line_sku(item: Mapping[str, Any]) -> str:
     """The line's sku: the product number, else the product id, else the referenced id."""
-    for value in (_get(item, "payload", "productNumber"), item.get("productId")):
+    for value in (dig(item, "payload", "productNumber"), item.get("productId")):
         if isinstance(value, str) and value:
             return value
     referenced = item.get("referencedId")
@@ -316,7 +308,7 @@ def _address(
     country_iso: Callable[[str], str],
     problems: ProblemCollector,
 ) -> ChannelAddress:
-    country = _get(address, "country", "iso")
+    country = dig(address, "country", "iso")
     if not country and isinstance(address.get("countryId"), str) and address["countryId"]:
         country = country_iso(address["countryId"])
     if not isinstance(country, str) or len(country) != 2:
@@ -332,7 +324,7 @@ def _address(
         if part
     )
     return ChannelAddress(
-        name=_name(address),
+        name=full_name(address, "firstName", "lastName"),
         street=street,
         postal_code=postal.strip(),
         city=str(address.get("city") or ""),
@@ -341,26 +333,8 @@ def _address(
     )
 
 
-def _name(person: Mapping[str, Any]) -> str:
-    return " ".join(str(person.get(k) or "").strip() for k in ("firstName", "lastName")).strip()
-
-
-def _obj(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def _list(value: object) -> list[Any]:
     return value if isinstance(value, list) else []
-
-
-def _get(value: Any, *path: str | int) -> Any:
-    """The value at `path` inside nested objects and lists, None where any step is missing."""
-    for step in path:
-        if isinstance(step, int):
-            value = value[step] if isinstance(value, list) and len(value) > step else None
-        else:
-            value = value.get(step) if isinstance(value, dict) else None
-    return value
 
 
 class ShopwareConfirmer:
@@ -371,11 +345,11 @@ class ShopwareConfirmer:
 
     def confirm(self, parcel: ParcelShipped) -> None:
         order = self._admin.order(parcel.external_id)
-        delivery = _get(order, "deliveries", 0)
+        delivery = dig(order, "deliveries", 0)
         if not isinstance(delivery, dict):
             raise PeerRefused(409, f"order {parcel.external_id}", "the order has no delivery")
         codes = [str(c) for c in _list(delivery.get("trackingCodes"))]
-        parcels = dict(_obj(_obj(delivery.get("customFields")).get(PARCELS_FIELD)))
+        parcels = dict(obj(obj(delivery.get("customFields")).get(PARCELS_FIELD)))
         if parcel.shipment_id not in parcels or parcel.tracking_number not in codes:
             parcels[parcel.shipment_id] = {
                 "carrier": parcel.carrier,
@@ -401,7 +375,7 @@ class ShopwareConfirmer:
                 "POST", f"/api/_action/order_delivery/{delivery_id}/state/{transition}", {}
             )
         except PeerRefused:
-            now = _state(_get(self._admin.order(order_id), "deliveries", 0))
+            now = _state(dig(self._admin.order(order_id), "deliveries", 0))
             if now not in (target, "shipped"):
                 raise
 
@@ -411,7 +385,7 @@ REACHES = {"ship": "shipped", "ship_partially": "shipped_partially"}
 
 
 def _state(delivery: Any) -> str:
-    return str(_get(delivery, "stateMachineState", "technicalName") or "")
+    return str(dig(delivery, "stateMachineState", "technicalName") or "")
 
 
 def _covers(items: object, parcels: Mapping[str, Any]) -> bool:

@@ -41,9 +41,11 @@ class TokenCache:
             return self._value
 
     def authorized(self, send: Callable[[str], T]) -> T:
-        """`send(token)`; when the platform answers 401, once more with a new token."""
+        """`send(token)`; when the platform answers that 401, once more with a new token (a 401
+        of the token endpoint itself, wrong credentials, is final)."""
+        token = self.get()
         try:
-            return send(self.get())
+            return send(token)
         except PeerRefused as refused:
             if refused.status != 401:
                 raise
