@@ -56,13 +56,14 @@ import hmac
 import json
 import time
 from collections.abc import Mapping
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import httpx
 
 from allocation_engine.adapters.channels import Connection
-from allocation_engine.adapters.channels.money import minor_units
+from allocation_engine.adapters.channels.money import minor_units, unit_price
+from allocation_engine.adapters.channels.options import OptionReader
+from allocation_engine.adapters.channels.payload import full_name, is_whole, obj
 from allocation_engine.adapters.http_client import HttpClient, RetryPolicy
 from allocation_engine.errors import BadSignature, InvalidInput, ProblemCollector
 from allocation_engine.ports.channels import (
@@ -104,15 +105,18 @@ def connect(
     settings: ChannelSettings, secrets: Mapping[str, str], *, retry: RetryPolicy | None = None
 ) -> Connection:
     """The webhook source and the confirmer of one BigCommerce store."""
-    api = StoreApi(settings.base_url or API, str(settings.options["store_hash"]), secrets, retry)
-    header = str(settings.options.get("webhook_header") or DEFAULT_WEBHOOK_HEADER)
+    read = OptionReader(settings, secrets)
+    keys = read.secrets(CREDENTIALS)
+    store_hash = read.text("store_hash", required=True)
+    read.done()
+    api = StoreApi(settings.base_url or API, store_hash, keys, retry)
     source = BigCommerceWebhook(
         settings.name,
         api,
-        header=header,
-        header_secret=secrets["webhook_secret"],
-        client_secret=secrets["client_secret"],
-        vat_field=str(settings.options.get("vat_field") or ""),
+        header=read.text("webhook_header", DEFAULT_WEBHOOK_HEADER),
+        header_secret=keys["webhook_secret"],
+        client_secret=keys["client_secret"],
+        vat_field=read.text("vat_field"),
     )
     return Connection(webhook=source, confirmer=BigCommerceConfirmer(api))
 
@@ -229,8 +233,8 @@ class BigCommerceWebhook:
         if not isinstance(payload, dict):
             raise InvalidInput.one("body", payload, "expected the webhook object")
         scope = payload.get("scope")
-        data = _obj(payload.get("data"))
-        status = _obj(data.get("status"))
+        data = obj(payload.get("data"))
+        status = obj(data.get("status"))
         created = scope == "store/order/created"
         completed = scope == "store/order/statusUpdated" and (
             status.get("previous_status_id") == INCOMPLETE
@@ -242,7 +246,7 @@ class BigCommerceWebhook:
                 "producer", payload.get("producer"), f"not stores/{self._api.store_hash}"
             )
         order_id = data.get("id")
-        if isinstance(order_id, bool) or not isinstance(order_id, int) or order_id < 1:
+        if not is_whole(order_id):
             raise InvalidInput.one("data.id", order_id, "expected the order id")
         order = self._api.get(f"/orders/{order_id}")
         if not isinstance(order, dict):
@@ -283,7 +287,7 @@ def decode_order(
         problems.add("shipping_addresses", addresses, "expected a shipping address")
         address = {}
     ship_to = _address(address, problems)
-    billing = _obj(order.get("billing_address"))
+    billing = obj(order.get("billing_address"))
     company = str(billing.get("company") or "").strip()
     customer = order.get("customer_id")
     problems.raise_if_any()
@@ -294,17 +298,13 @@ def decode_order(
         currency=currency.upper(),
         customer_id=str(customer) if isinstance(customer, int) and customer > 0 else "",
         email=str(billing.get("email") or address.get("email") or ""),
-        customer_name=_name(billing),
+        customer_name=full_name(billing, "first_name", "last_name"),
         language=str(order.get("customer_locale") or ""),
         company=company,
         tax_id=_form_field(billing, vat_field),
         b2b=bool(company),
         paid=str(order.get("payment_status") or "").lower() in PAID_STATUSES,
     )
-
-
-def _obj(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def _physical(product: Any) -> bool:
@@ -332,7 +332,7 @@ def _line(
     if not sku:
         problems.add(f"{where}.sku", product.get("sku"), "no sku, variant id or product id")
     quantity = product.get("quantity")
-    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+    if not is_whole(quantity):
         problems.add(f"{where}.quantity", quantity, "expected a whole number of at least 1")
         return None
     try:
@@ -345,8 +345,8 @@ def _line(
     except InvalidInput as bad:
         problems.extend(bad.problems)
         return None
-    unit = (Decimal(total) / quantity).quantize(Decimal(1), rounding=ROUND_HALF_UP)
-    return ChannelLine(sku, quantity, int(unit), str(product.get("name") or "")) if sku else None
+    unit = unit_price(total, quantity)
+    return ChannelLine(sku, quantity, unit, str(product.get("name") or "")) if sku else None
 
 
 def _address(address: Mapping[str, Any], problems: ProblemCollector) -> ChannelAddress:
@@ -363,17 +363,13 @@ def _address(address: Mapping[str, Any], problems: ProblemCollector) -> ChannelA
         str(address.get(k)).strip() for k in ("street_1", "street_2") if address.get(k)
     )
     return ChannelAddress(
-        name=_name(address),
+        name=full_name(address, "first_name", "last_name"),
         street=street,
         postal_code=postal.strip(),
         city=str(address.get("city") or ""),
         country=country.upper(),
         company=str(address.get("company") or ""),
     )
-
-
-def _name(person: Mapping[str, Any]) -> str:
-    return " ".join(str(person.get(k) or "").strip() for k in ("first_name", "last_name")).strip()
 
 
 def _form_field(address: Mapping[str, Any], name: str) -> str:
