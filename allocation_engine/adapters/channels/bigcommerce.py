@@ -53,7 +53,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -63,7 +62,15 @@ import httpx
 from allocation_engine.adapters.channels import Connection
 from allocation_engine.adapters.channels.money import minor_units, unit_price
 from allocation_engine.adapters.channels.options import OptionReader
-from allocation_engine.adapters.channels.payload import full_name, is_whole, obj
+from allocation_engine.adapters.channels.payload import (
+    country_code,
+    full_name,
+    is_whole,
+    json_body,
+    json_field,
+    obj,
+    postal_code,
+)
 from allocation_engine.adapters.http_client import HttpClient, RetryPolicy
 from allocation_engine.errors import BadSignature, InvalidInput, ProblemCollector
 from allocation_engine.ports.channels import (
@@ -217,19 +224,10 @@ class BigCommerceWebhook:
             raise BadSignature(self._channel, SIGNATURE_HEADER)
 
     def delivery_id(self, headers: Mapping[str, str], body: bytes) -> str:
-        if headers.get("webhook-id"):
-            return headers["webhook-id"]
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            return ""
-        return str(payload.get("hash") or "") if isinstance(payload, dict) else ""
+        return headers.get("webhook-id") or json_field(body, "hash")
 
     def orders(self, headers: Mapping[str, str], body: bytes) -> list[ChannelOrder]:
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            raise InvalidInput.one("body", body[:80], "is not JSON") from None
+        payload = json_body(body)
         if not isinstance(payload, dict):
             raise InvalidInput.one("body", payload, "expected the webhook object")
         scope = payload.get("scope")
@@ -351,23 +349,17 @@ def _line(
 
 def _address(address: Mapping[str, Any], problems: ProblemCollector) -> ChannelAddress:
     where = "shipping_addresses[0]"
-    country = address.get("country_iso2")
-    if not isinstance(country, str) or len(country) != 2:
-        problems.add(f"{where}.country_iso2", country, "expected an ISO 3166-1 alpha-2 code")
-        country = ""
-    postal = address.get("zip")
-    if not isinstance(postal, str) or not postal.strip():
-        problems.add(f"{where}.zip", postal, "expected a postal code")
-        postal = ""
+    country = country_code(address.get("country_iso2"), f"{where}.country_iso2", problems)
+    postal = postal_code(address.get("zip"), f"{where}.zip", problems)
     street = ", ".join(
         str(address.get(k)).strip() for k in ("street_1", "street_2") if address.get(k)
     )
     return ChannelAddress(
         name=full_name(address, "first_name", "last_name"),
         street=street,
-        postal_code=postal.strip(),
+        postal_code=postal,
         city=str(address.get("city") or ""),
-        country=country.upper(),
+        country=country,
         company=str(address.get("company") or ""),
     )
 

@@ -5,12 +5,13 @@ be of the wrong type, and an order is refused with every unreadable field named 
 (`InvalidInput` with the field's dotted path and its value quoted), never with a KeyError or
 TypeError from deep inside. `Reader` collects those problems for the adapters that read a whole
 order through it (eBay, AliExpress); the small functions are the pieces the other adapters
-share: an optional object, a value down a path, a person's name from its two fields, a count,
-a timestamp.
+share: a webhook's JSON body, an optional object, a value down a path, a person's name from
+its two fields, a country code, a postal code, a count, a timestamp.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -18,6 +19,23 @@ from typing import Any, TypeGuard
 
 from allocation_engine.adapters.channels.money import minor_units
 from allocation_engine.errors import InvalidInput, ProblemCollector
+
+
+def json_body(body: bytes) -> Any:
+    """A webhook's body as JSON; `InvalidInput` quoting its start when it is not JSON."""
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise InvalidInput.one("body", body[:80], "is not JSON") from None
+
+
+def json_field(body: bytes, *path: str) -> str:
+    """The value at `path` in a JSON body as a string, "" when the body is not JSON or has
+    nothing there (a delivery id, read whatever the body turns out to be)."""
+    try:
+        return str(dig(json.loads(body), *path) or "")
+    except ValueError:
+        return ""
 
 
 def obj(value: object) -> Mapping[str, Any]:
@@ -39,6 +57,24 @@ def full_name(person: Mapping[str, Any], first: str, last: str) -> str:
     """A person's name from the fields `first` and `last` (either may be absent), trimmed."""
     parts = (str(person.get(key) or "").strip() for key in (first, last))
     return " ".join(part for part in parts if part)
+
+
+def country_code(value: object, field: str, problems: ProblemCollector) -> str:
+    """`value` as an ISO 3166-1 alpha-2 code, upper-cased; "" and a problem named `field`
+    when it is not a two-character string."""
+    if isinstance(value, str) and len(value) == 2:
+        return value.upper()
+    problems.add(field, value, "expected an ISO 3166-1 alpha-2 code")
+    return ""
+
+
+def postal_code(value: object, field: str, problems: ProblemCollector) -> str:
+    """`value` trimmed as a postal code; "" and a problem named `field` when it is not a
+    non-empty string (a parcel cannot be routed, nor the ship-to geocoded, without one)."""
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    problems.add(field, value, "expected a postal code")
+    return ""
 
 
 def is_whole(value: object, minimum: int = 1) -> TypeGuard[int]:

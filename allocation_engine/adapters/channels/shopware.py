@@ -55,14 +55,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from allocation_engine.adapters.channels import Connection
 from allocation_engine.adapters.channels.money import minor_units
 from allocation_engine.adapters.channels.options import OptionReader
-from allocation_engine.adapters.channels.payload import dig, full_name, is_whole, obj
+from allocation_engine.adapters.channels.payload import (
+    country_code,
+    dig,
+    full_name,
+    is_whole,
+    json_body,
+    json_field,
+    obj,
+    postal_code,
+)
 from allocation_engine.adapters.channels.token_cache import TokenCache
 from allocation_engine.adapters.http_client import HttpClient, RetryPolicy
 from allocation_engine.errors import BadSignature, InvalidInput, PeerRefused, ProblemCollector
@@ -184,19 +192,10 @@ class ShopwareWebhook:
             raise BadSignature(self._channel, SIGNATURE_HEADER)
 
     def delivery_id(self, headers: Mapping[str, str], body: bytes) -> str:
-        if headers.get("x-shopware-event-id"):
-            return headers["x-shopware-event-id"]
-        try:
-            source = json.loads(body).get("source") or {}
-        except (ValueError, AttributeError):
-            return ""
-        return str(source.get("eventId") or "") if isinstance(source, dict) else ""
+        return headers.get("x-shopware-event-id") or json_field(body, "source", "eventId")
 
     def orders(self, headers: Mapping[str, str], body: bytes) -> list[ChannelOrder]:
-        try:
-            event = json.loads(body)
-        except ValueError:
-            raise InvalidInput.one("body", body[:80], "is not JSON") from None
+        event = json_body(body)
         data = event.get("data") if isinstance(event, dict) else None
         if not isinstance(data, dict):
             raise InvalidInput.one("data", data, "expected the event object")
@@ -311,13 +310,8 @@ def _address(
     country = dig(address, "country", "iso")
     if not country and isinstance(address.get("countryId"), str) and address["countryId"]:
         country = country_iso(address["countryId"])
-    if not isinstance(country, str) or len(country) != 2:
-        problems.add(f"{where}.country.iso", country, "expected an ISO 3166-1 alpha-2 code")
-        country = ""
-    postal = address.get("zipcode")
-    if not isinstance(postal, str) or not postal.strip():
-        problems.add(f"{where}.zipcode", postal, "expected a postal code")
-        postal = ""
+    iso = country_code(country, f"{where}.country.iso", problems)
+    postal = postal_code(address.get("zipcode"), f"{where}.zipcode", problems)
     street = " ".join(
         str(part).strip()
         for part in (address.get("street"), address.get("additionalAddressLine1"))
@@ -326,9 +320,9 @@ def _address(
     return ChannelAddress(
         name=full_name(address, "firstName", "lastName"),
         street=street,
-        postal_code=postal.strip(),
+        postal_code=postal,
         city=str(address.get("city") or ""),
-        country=country.upper(),
+        country=iso,
         company=str(address.get("company") or ""),
     )
 
