@@ -116,7 +116,8 @@ def connect_all(
     environ: Mapping[str, str] | None = None,
     retry: RetryPolicy | None = None,
 ) -> Connected:
-    """Connects every channel (secrets from `environ`); every unset secret named at once."""
+    """Connects every channel (secrets from `environ`; nothing is called yet); every unset
+    secret and every option its adapter cannot read named at once."""
     problems = ProblemCollector()
     connections: dict[str, Connection] = {}
     for settings in channels:
@@ -125,9 +126,12 @@ def connect_all(
         except InvalidInput as bad:
             problems.extend(bad.problems)
             continue
-        connections[settings.name] = platform_module(settings.kind).connect(
-            settings, secrets, retry=retry
-        )
+        try:
+            connections[settings.name] = platform_module(settings.kind).connect(
+                settings, secrets, retry=retry
+            )
+        except InvalidInput as bad:  # an option the platform's adapter cannot read
+            problems.extend(bad.under(f"channel[{settings.name}].").problems)
     problems.raise_if_any()
     return Connected(
         webhooks={n: c.webhook for n, c in connections.items() if c.webhook is not None},

@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import Any
 
-from allocation_engine.app.channels import platform_specs, resolve_secrets
+from allocation_engine.app.channels import connect_all, platform_specs
 from allocation_engine.app.orders import OrderConfig, load_channel_file, load_workflow_file
 from allocation_engine.errors import InvalidInput
 
@@ -20,23 +20,20 @@ def _problems(source: str, bad: InvalidInput) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    """Validates the file, then connects every channel as the server would (nothing is called:
+    adapters only read their options), so option values are checked too; with --env the
+    secrets come from the environment, else placeholders stand in."""
     config = OrderConfig(workflows=args.workflows, channels=args.file)
     try:
         channels = load_channel_file(config, load_workflow_file(config))
+        placeholders = {var: "placeholder" for c in channels for var in c.credentials.values()}
+        connect_all(channels, None if args.env else placeholders)
     except InvalidInput as bad:
         return _problems(args.file, bad)
-    unset: list[InvalidInput] = []
     for c in channels:
         how = f"workflow {c.workflow}" if c.workflow else "workflow by the workflow file"
         types = ", ".join(c.node_types) or "node types as the rules say"
         print(f"{c.name} ({c.kind}): {how}; {types}; {len(c.skus)} mapped skus")
-        if args.env:
-            try:
-                resolve_secrets(c)
-            except InvalidInput as bad:
-                unset.append(bad)
-    if unset:
-        return _problems("environment", InvalidInput([p for b in unset for p in b.problems]))
     return 0
 
 

@@ -59,11 +59,12 @@ def test_a_broken_channel_file_is_refused_with_every_problem_named() -> None:
 
 
 def test_channels_check_names_the_problems_and_passes_the_example(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """Given the shipped example and the broken file, when `channels check` reads them, then
-    the example passes listing each channel, the broken one exits 2 naming its problems, and
-    `--env` names each secret variable that is not set."""
+    the example passes listing each channel, the broken one exits 2 naming its problems,
+    `--env` names each secret variable that is not set, and an option value the platform's
+    adapter cannot read is named under its channel."""
     example = str(Path(__file__).parent.parent.parent / "examples" / "channels.toml")
     assert main(["channels", "check", example]) == 0
     assert "shopify-de (shopify)" in capsys.readouterr().out
@@ -71,6 +72,14 @@ def test_channels_check_names_the_problems_and_passes_the_example(
     assert "channel[0].kind='shopfiy'" in capsys.readouterr().err
     assert main(["channels", "check", example, "--env"]) == 2
     assert "SHOPIFY_DE_WEBHOOK_SECRET" in capsys.readouterr().err
+    bad_option = tmp_path / "channels.toml"
+    bad_option.write_text(
+        '[[channel]]\nname = "e"\nkind = "ebay"\nbase_url = "https://api.ebay.com"\n'
+        '[channel.credentials]\nclient_id = "A"\nclient_secret = "B"\nrefresh_token = "C"\n'
+        '[channel.options]\ncreated_after = "yesterday"\n'
+    )
+    assert main(["channels", "check", str(bad_option)]) == 2
+    assert "channel[e].options.created_after='yesterday'" in capsys.readouterr().err
 
 
 def test_secrets_come_from_the_environment_and_a_missing_one_is_named() -> None:
