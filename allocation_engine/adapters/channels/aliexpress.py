@@ -283,7 +283,7 @@ class AliExpressChannel:
         answer = self.call("aliexpress.solution.order.get", {"param0": json.dumps(query)})
         result = answer.get("result") or {}
         entries = listed(result.get("target_list"), "order_dto")
-        ids, imported, orders = [], [], []
+        ids, ready = [], set()
         for n, entry in enumerate(entries):
             order_id = str(entry.get("order_id") or "") if isinstance(entry, Mapping) else ""
             if not order_id.isdigit():
@@ -291,18 +291,12 @@ class AliExpressChannel:
                     f"result.target_list[{n}].order_id", entry, "expected a numeric order id"
                 )
             ids.append(order_id)
-            if order_id in imported or not state.is_new(order_id):
-                continue
-            if entry.get("order_status") != READY:
-                continue
-            try:
-                orders.append(read_order(self.detail(order_id)))
-            except InvalidInput as bad:
-                raise bad.under(f"{order_id}:") from None
-            imported.append(order_id)
+            if entry.get("order_status") == READY:
+                ready.add(order_id)
         last = not entries or state.page + 1 >= int(result.get("total_page") or 0)
-        following = state.after(ids, imported, last)
-        return ImportPage(tuple(orders), following.encode(), more=not last)
+        return state.import_page(
+            ids, ready, lambda order_id: read_order(self.detail(order_id)), last
+        )
 
     # --- confirmer --------------------------------------------------------------------------
 

@@ -247,23 +247,20 @@ class EbayChannel:
         ).json()
         listed = page.get("orders") or []
         total = int(page.get("total") or 0)
-        ids, imported, orders = [], [], []
+        ids, ready = [], set()
         for n, summary in enumerate(listed):
             order_id = str(summary.get("orderId") or "") if isinstance(summary, Mapping) else ""
             if not order_id:
                 raise InvalidInput.one(f"orders[{n}].orderId", summary, "missing order id")
             ids.append(order_id)
-            if order_id in imported or not state.is_new(order_id) or not is_ready(summary):
-                continue
-            detail = self._call("GET", f"{ORDERS_PATH}/{order_id}").json()
-            try:
-                orders.append(read_order(detail))
-            except InvalidInput as bad:
-                raise bad.under(f"{order_id}:") from None
-            imported.append(order_id)
+            if is_ready(summary):
+                ready.add(order_id)
         last = not listed or offset + len(listed) >= total
-        following = state.after(ids, imported, last)
-        return ImportPage(tuple(orders), following.encode(), more=not last)
+        return state.import_page(ids, ready, self._order, last)
+
+    def _order(self, order_id: str) -> ChannelOrder:
+        """The whole order (getOrder: the buyer's tax id is only there)."""
+        return read_order(self._call("GET", f"{ORDERS_PATH}/{order_id}").json())
 
     # --- confirmer --------------------------------------------------------------------------
 

@@ -7,15 +7,18 @@ current pass over it, the ids already imported that were still listed at the las
 the ids listed so far in this pass. An imported id is forgotten only once two whole passes in a
 row have not listed it (it was shipped or cancelled), so an order that a page shift hid from one
 pass is not imported again, and orders sharing a creation time are neither skipped nor doubled.
+The adapter lists a page and says which of its ids are ready; `QueueCursor.import_page` reads
+each new ready one and moves the cursor past the page.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from allocation_engine.errors import InvalidInput
+from allocation_engine.ports.channels import ChannelOrder, ImportPage
 
 
 @dataclass(frozen=True)
@@ -60,9 +63,6 @@ class QueueCursor:
             separators=(",", ":"),
         )
 
-    def is_new(self, order_id: str) -> bool:
-        return order_id not in self.imported
-
     def after(self, listed: Iterable[str], imported: Iterable[str], last: bool) -> QueueCursor:
         """The cursor past one page that listed `listed` and imported `imported`; `last` when
         it was the last page of the pass."""
@@ -73,3 +73,26 @@ class QueueCursor:
         missing = kept - seen
         gone = missing & self.absent
         return QueueCursor(0, kept - gone, frozenset(), missing - gone)
+
+    def import_page(
+        self,
+        listed: Sequence[str],
+        ready: Collection[str],
+        read: Callable[[str], ChannelOrder],
+        last: bool,
+    ) -> ImportPage:
+        """One listed page of the pass: every id of `listed` that is in `ready` and was not
+        imported before, read once through `read` (its problems named under `<id>:`), and the
+        cursor past the page; `last` when it was the last page of the pass."""
+        imported: list[str] = []
+        orders: list[ChannelOrder] = []
+        for order_id in listed:
+            if order_id in imported or order_id in self.imported or order_id not in ready:
+                continue
+            try:
+                orders.append(read(order_id))
+            except InvalidInput as bad:
+                raise bad.under(f"{order_id}:") from None
+            imported.append(order_id)
+        following = self.after(listed, imported, last)
+        return ImportPage(tuple(orders), following.encode(), more=not last)
