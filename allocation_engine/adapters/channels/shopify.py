@@ -43,6 +43,7 @@ from typing import Any
 
 from allocation_engine.adapters.channels import Connection
 from allocation_engine.adapters.channels.money import minor_units
+from allocation_engine.adapters.channels.payload import is_whole, obj
 from allocation_engine.adapters.http_client import HttpClient, RetryPolicy
 from allocation_engine.errors import BadSignature, InvalidInput, PeerRefused, ProblemCollector
 from allocation_engine.ports.channels import (
@@ -73,7 +74,7 @@ def read_order(data: Mapping[str, Any]) -> ChannelOrder:
     if len(currency) != 3:
         problems.add("currency", data.get("currency"), "an ISO 4217 code")
     order_id = data.get("id")
-    if not isinstance(order_id, int) or isinstance(order_id, bool) or order_id <= 0:
+    if not is_whole(order_id):
         problems.add("id", order_id, "the order's numeric id")
     lines = []
     for i, item in enumerate(data.get("line_items") or []):
@@ -89,8 +90,7 @@ def read_order(data: Mapping[str, Any]) -> ChannelOrder:
     if not isinstance(address, dict):
         problems.add("shipping_address", address, "the order ships nowhere")
         address = {}
-    customer = data.get("customer") if isinstance(data.get("customer"), dict) else {}
-    assert isinstance(customer, dict)
+    customer = obj(data.get("customer"))
     problems.raise_if_any()
     name = " ".join(str(customer.get(k) or "") for k in ("first_name", "last_name")).strip()
     return ChannelOrder(
@@ -121,7 +121,7 @@ def _line(
     item: Mapping[str, Any], currency: str, where: str, problems: ProblemCollector
 ) -> ChannelLine | None:
     quantity = item.get("quantity")
-    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity <= 0:
+    if not is_whole(quantity):
         problems.add(f"{where}.quantity", quantity, "a whole number of units >= 1")
         return None
     sku = str(item.get("sku") or item.get("variant_id") or "")
