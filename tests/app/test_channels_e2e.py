@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ def sample(kind: str) -> dict[str, Any]:
     return data
 
 
-def channels_toml(kind: str, peer: PlatformPeer, env: dict[str, str]) -> str:
+def channels_toml(kind: str, peer: PlatformPeer, env: dict[str, str], poll_seconds: int) -> str:
     """The channel file connecting `peer`, its secrets named by environment variable."""
     lines = [
         "[[channel]]",
@@ -64,7 +65,7 @@ def channels_toml(kind: str, peer: PlatformPeer, env: dict[str, str]) -> str:
         f'kind = "{kind}"',
         f'base_url = "{peer.url}"',
         'workflow = "marketplace-paid"',
-        "poll_seconds = 3600",
+        f"poll_seconds = {poll_seconds}",
         "[channel.credentials]",
         *(f'{role} = "{var}"' for role, var in env.items()),
         "[channel.skus]",
@@ -132,22 +133,23 @@ class Platform:
         return store.load(found)
 
 
-@pytest.fixture(params=sorted(PLATFORMS))
-def platform(
-    request: pytest.FixtureRequest,
+@contextmanager
+def connected(
+    kind: str,
     redis_url: str,
-    tmp_path: Path,
+    folder: Path,
     monkeypatch: pytest.MonkeyPatch,
+    poll_seconds: int = 3600,
 ) -> Iterator[Platform]:
-    kind = request.param
+    """A server on Redis with its HTTP edge, connected to a fresh peer of platform `kind`."""
     peer = PLATFORMS[kind][0](sample(kind)).start()
     env = {}
     for role, value in peer.secrets().items():
         var = f"E2E_{kind}_{role}".upper()
         monkeypatch.setenv(var, value)
         env[role] = var
-    path = tmp_path / "channels.toml"
-    path.write_text(channels_toml(kind, peer, env))
+    path = folder / "channels.toml"
+    path.write_text(channels_toml(kind, peer, env, poll_seconds))
     config = ServeConfig(
         port=0,
         http_port=0,
@@ -156,17 +158,28 @@ def platform(
         orders=OrderConfig(
             redis_url=redis_url,
             channels=str(path),
-            mail_dir=str(tmp_path / "mail"),
-            wms_dir=str(tmp_path / "wms"),
+            mail_dir=str(folder / "mail"),
+            wms_dir=str(folder / "wms"),
             lease_seconds=1.0,
         ),
     )
     running = start(config)
     try:
-        yield Platform(kind, running, peer, tmp_path / "wms", redis_url)
+        yield Platform(kind, running, peer, folder / "wms", redis_url)
     finally:
         running.stop(1.0)
         peer.stop()
+
+
+@pytest.fixture(params=sorted(PLATFORMS))
+def platform(
+    request: pytest.FixtureRequest,
+    redis_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Platform]:
+    with connected(request.param, redis_url, tmp_path, monkeypatch) as running:
+        yield running
 
 
 def wait_for(check: Callable[[], Any], seconds: float = 15.0) -> Any:
@@ -231,3 +244,17 @@ def test_an_order_comes_in_ships_and_the_platform_hears_of_it(platform: Platform
     assert [o.id for o in listed.orders] == [record.id]
     time.sleep(0.5)  # the outbox had its chance to send anything twice
     assert len(platform.peer.confirmations(external_id)) == len(record.shipments)
+
+
+@pytest.mark.parametrize("kind", ["magento", "amazon", "ebay", "aliexpress"])
+def test_the_pollers_import_on_the_channels_schedule(
+    kind: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a polled channel polling every second, when the platform takes an order, then the
+    server's own poller places it without anyone asking, once."""
+    with connected(kind, redis_url, tmp_path, monkeypatch, poll_seconds=1) as platform:
+        external_id = platform.peer.new_order(platform.url, platform.channel)
+        store = platform.running.orders.store
+        assert wait_for(lambda: store.find_external(platform.channel, external_id))
+        time.sleep(1.5)  # another turn of the poller: nothing new
+        assert len(store.list_orders(None, None, 0, 10)) == 1
