@@ -25,27 +25,27 @@ class OptionReader:
     """Reads one channel's secrets and options, collecting every problem."""
 
     def __init__(self, settings: ChannelSettings, secrets: Mapping[str, str]) -> None:
-        self.options = settings.options
-        self.given = secrets
+        self._options = settings.options
+        self._given = secrets
         self.problems = ProblemCollector()
 
     def secrets(self, roles: Sequence[str], *, under: str = "") -> dict[str, str]:
         """The secret of each role, each missing one named `<under>credentials.<role>`."""
         for role in roles:
-            if not self.given.get(role):
+            if not self._given.get(role):
                 self.problems.add(f"{under}credentials.{role}", "", "missing secret")
-        return {role: self.given.get(role, "") for role in roles}
+        return {role: self._given.get(role, "") for role in roles}
 
     def text(self, name: str, default: str = "", *, required: bool = False) -> str:
         """A string option; `default` when it is absent or empty."""
-        value = str(self.options.get(name) or default)
+        value = str(self._options.get(name) or default)
         if required and not value:
-            self.problems.add(f"options.{name}", self.options.get(name), "missing")
+            self.problems.add(f"options.{name}", self._options.get(name), "missing")
         return value
 
     def time(self, name: str) -> datetime:
         """A required timestamp option (ISO 8601; without an offset it is UTC), in UTC."""
-        raw = self.options.get(name)
+        raw = self._options.get(name)
         try:
             return utc_time(str(raw))
         except ValueError:
@@ -54,7 +54,7 @@ class OptionReader:
 
     def count(self, name: str, default: int, maximum: int | None = None) -> int:
         """A whole-number option of at least 1 (and at most `maximum`), `default` when absent."""
-        raw = self.options.get(name, default)
+        raw = self._options.get(name, default)
         if is_whole(raw) and (maximum is None or raw <= maximum):
             return raw
         bounds = f"1..{maximum}" if maximum is not None else "of at least 1"
@@ -63,7 +63,7 @@ class OptionReader:
 
     def table(self, name: str) -> dict[str, str]:
         """A table option of names to names (`{}` when absent)."""
-        raw = self.options.get(name, {})
+        raw = self._options.get(name, {})
         if isinstance(raw, Mapping):
             return {str(k): str(v) for k, v in raw.items()}
         self.problems.add(f"options.{name}", raw, "expected a table")
