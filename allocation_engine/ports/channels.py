@@ -76,8 +76,8 @@ class ChannelOrder:
     company with a tax id, a B2B customer group). `paid` when the platform says it collected
     the money; it does not choose the workflow (the channel's setting does: `marketplace-paid`
     for a platform that collects, `b2b-invoice` for payment terms) and is kept for adapters
-    and logs, not yet acted on. `pickup_store_id` for click & collect: the store node the customer collects
-    from."""
+    and logs, not yet acted on. `pickup_store_id` for click & collect: the store node the
+    customer collects from."""
 
     external_id: str
     lines: tuple[ChannelLine, ...]
