@@ -300,9 +300,11 @@ def test_a_webhook_with_a_bad_signature_is_401_and_places_nothing(tmp_path: Path
     """Given `serve --demo` with its demo Shopify shop, when the shop's orders/create webhook
     arrives with a signature made with another secret, with the body changed after signing, or
     with no signature, then each is 401 naming the header and no order exists; the correctly
-    signed one is placed once, and its redelivery answers duplicate."""
+    signed one is placed once, and its redelivery answers duplicate; the channel's counter says
+    3 refused, 1 placed, 1 duplicate (and a made-up channel name adds no series)."""
     orders = OrderConfig(mail_dir=str(tmp_path / "mail"), wms_dir=str(tmp_path / "wms"), demo=True)
-    running = start(ServeConfig(port=0, http_port=0, demo=True, orders=orders))
+    telemetry = TelemetryConfig(metrics_port=0)
+    running = start(ServeConfig(port=0, http_port=0, demo=True, orders=orders, telemetry=telemetry))
     try:
         body = demo_shop_order().read_bytes()
         shop = ShopifyPeer({}, client_secret=DEMO_SHOP_SECRETS["DEMO_SHOPIFY_WEBHOOK_SECRET"])
@@ -320,6 +322,15 @@ def test_a_webhook_with_a_bad_signature_is_401_and_places_nothing(tmp_path: Path
         assert [o["created"] for o in placed["orders"]] == [True]
         assert shop.deliver(edge, DEMO_SHOP, body, webhook_id="d-1").json()["duplicate"] is True
         assert len(running.orders.store.list_orders(None, None, 0, 10)) == 1
+        shop.deliver(edge, "no-such-shop", body)
+        scrape = httpx.get(f"http://127.0.0.1:{running.metrics_port}/metrics").text
+        counted = (
+            'allocation_channel_orders_total{channel="shopify-demo",outcome="%s",via="webhook"}'
+        )
+        assert counted % "refused" + " 3.0" in scrape
+        assert counted % "placed" + " 1.0" in scrape
+        assert counted % "duplicate" + " 1.0" in scrape
+        assert "no-such-shop" not in scrape
     finally:
         running.stop(1.0)
 

@@ -18,7 +18,8 @@ admitted in one place (`api.http.gate`).
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -133,7 +134,8 @@ def build_app(deps: HttpDeps) -> FastAPI:
         headers = dict(request.headers)
 
         def receive() -> Any:
-            received = _intake(deps).webhook(channel, headers, body)
+            with _counted(deps, channel, "webhook"):
+                received = _intake(deps).webhook(channel, headers, body)
             return _received(deps, channel, "webhook", received)
 
         return await run_in_threadpool(receive)
@@ -143,7 +145,9 @@ def build_app(deps: HttpDeps) -> FastAPI:
         """Polls the channel's importer now (it also polls on its own schedule)."""
         with gate.admit("/allocation.v1.http/PollChannel", authorization):
             check_channel(current_caller(), channel)
-            return _received(deps, channel, "poll", _intake(deps).poll(channel))
+            with _counted(deps, channel, "poll"):
+                received = _intake(deps).poll(channel)
+            return _received(deps, channel, "poll", received)
 
     @app.post("/v1/channels/{channel}/sales", tags=["channels"])
     def sale(channel: str, sale: SaleIn, authorization: Authorization = None) -> Any:
@@ -214,6 +218,19 @@ def _intake(deps: HttpDeps) -> ChannelIntake:
     if deps.intake is None:
         raise NotFound("channel", "(none: this server runs without --channels FILE)")
     return deps.intake
+
+
+@contextmanager
+def _counted(deps: HttpDeps, channel: str, via: str) -> Iterator[None]:
+    """Counts a delivery or poll that failed as `refused` (for configured channels only, so a
+    caller posting to made-up channel names cannot grow the metric's label set)."""
+    try:
+        yield
+    except AllocationError:
+        known = deps.intake is not None and deps.intake.channels.get(channel) is not None
+        if deps.metrics is not None and known:
+            deps.metrics.channel_orders.labels(channel, via, "refused").inc()
+        raise
 
 
 def _received(deps: HttpDeps, channel: str, via: str, received: Received) -> Any:
