@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -20,6 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from allocation_engine.api.server import PortInUse
 from allocation_engine.app import serve
+from allocation_engine.app.orders import OrderConfig
 from allocation_engine.observability.logs import configure_logging
 from allocation_engine.proto.allocation.v1 import allocation_pb2 as apb
 from allocation_engine.proto.allocation.v1 import allocation_pb2_grpc as apb_grpc
@@ -38,9 +40,16 @@ def tracer_provider() -> None:
 
 
 @pytest.fixture
-def running() -> Iterator[serve.Running]:
-    """The demo server in memory with metrics on a free port."""
-    config = serve.ServeConfig(port=0, demo=True, telemetry=serve.TelemetryConfig(metrics_port=0))
+def running(tmp_path: Path) -> Iterator[serve.Running]:
+    """The demo server in memory (with its HTTP edge and demo shop) with metrics on a free
+    port."""
+    config = serve.ServeConfig(
+        port=0,
+        http_port=0,
+        demo=True,
+        orders=OrderConfig(demo=True, mail_dir=str(tmp_path / "mail"), wms_dir=str(tmp_path)),
+        telemetry=serve.TelemetryConfig(metrics_port=0),
+    )
     started = serve.start(config)
     SPANS.clear()
     yield started
@@ -159,6 +168,9 @@ def test_the_dashboard_reads_only_series_the_server_exports(running: serve.Runni
     with grpc.insecure_channel(running.address) as channel:
         stub = apb_grpc.AllocationServiceStub(channel)
         stub.Allocate(apb.AllocateRequest(order=order("o-dash").order))
+    assert running.http is not None
+    refused = httpx.post(f"{running.http.url}/webhooks/shopify-demo", content=b"{}")
+    assert refused.status_code == 401  # unsigned: counted as a refused channel delivery
     exported = {line.split("{")[0].split(" ")[0] for line in scrape(running).splitlines()}
     assert len(queried) >= 8
     assert queried <= exported, queried - exported
