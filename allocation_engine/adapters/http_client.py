@@ -78,9 +78,13 @@ class HttpClient:
         timeout: float = 10.0,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        wait_of: Callable[[httpx.Response], float | None] = retry_after,
     ) -> None:
+        """`wait_of`: how long a retryable answer asks us to wait (None: the backoff decides);
+        `Retry-After` by default, a platform's own throttle header where it sends one."""
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
+        self._wait_of = wait_of
         self._client = httpx.Client(
             base_url=self.base_url, headers=dict(headers or {}), timeout=timeout
         )
@@ -103,7 +107,7 @@ class HttpClient:
         def wait(state: tenacity.RetryCallState) -> float:
             backoff = min(policy.maximum, policy.initial * 2.0 ** (state.attempt_number - 1))
             error = state.outcome.exception() if state.outcome else None
-            asked = retry_after(error.response) if isinstance(error, _Retryable) else None
+            asked = self._wait_of(error.response) if isinstance(error, _Retryable) else None
             if asked is not None:
                 return min(asked, policy.max_retry_after)
             return backoff / 2 + random.uniform(0, backoff / 2)  # jitter spreads the retries

@@ -35,8 +35,10 @@ orders sharing that instant are not taken twice), `next` (the NextToken mid-swee
 `after`/`seen`) and `pending`. "" starts at the `created_after` option (ISO 8601, required).
 Amazon lists orders about two minutes after they are placed. Rate limits: the Orders API allows
 little (getOrders 0.0167 requests/s, burst 20; getOrderItems 0.5/s, burst 30) and answers 429
-with `x-amzn-RateLimit-Limit` and no Retry-After; the HTTP client retries 429 with its
-exponential backoff, and an exhausted budget is PeerUnavailable for the next poll.
+with `x-amzn-RateLimit-Limit` (the operation's rate, requests per second) and no Retry-After;
+the HTTP client waits one request's worth of that rate (1 / limit, capped by the retry policy's
+`max_retry_after`) before it retries, and an exhausted budget is PeerUnavailable for the next
+poll.
 
 Mapping: `external_id` = `AmazonOrderId` (3-7-7 digits). Lines: `SellerSKU` (else `ASIN`),
 `QuantityOrdered` (items at 0, cancelled, are passed over), `Title`; `ItemPrice.Amount` is the
@@ -72,12 +74,14 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
+
 from allocation_engine.adapters.channels import Connection
 from allocation_engine.adapters.channels.money import minor_units
 from allocation_engine.adapters.channels.options import OptionReader
 from allocation_engine.adapters.channels.payload import is_whole, obj, utc_time
 from allocation_engine.adapters.channels.token_cache import TokenCache
-from allocation_engine.adapters.http_client import HttpClient, RetryPolicy
+from allocation_engine.adapters.http_client import HttpClient, RetryPolicy, retry_after
 from allocation_engine.errors import InvalidInput, ProblemCollector
 from allocation_engine.ports.channels import (
     ChannelAddress,
@@ -124,6 +128,19 @@ def connect(
     return Connection(importer=channel, confirmer=channel)
 
 
+def rate_limit_wait(response: httpx.Response) -> float | None:
+    """The wait a throttled SP-API call asks for: Retry-After where sent, else the time one
+    request's token takes to come back at the operation's rate (`x-amzn-RateLimit-Limit`)."""
+    asked = retry_after(response)
+    if asked is not None:
+        return asked
+    try:
+        rate = float(response.headers.get("x-amzn-ratelimit-limit", ""))
+    except ValueError:
+        return None
+    return 1.0 / rate if rate > 0 else None
+
+
 class AmazonChannel:
     """Polls one seller's merchant-fulfilled orders on one marketplace and confirms them."""
 
@@ -146,6 +163,7 @@ class AmazonChannel:
             settings.base_url,
             headers={"User-Agent": "allocation-engine/1 (Language=Python)"},
             retry=retry,
+            wait_of=rate_limit_wait,
         )
         self._access = TokenCache(self._exchange, TOKEN_MARGIN)
         self._restricted = TokenCache(self._restricted_token, TOKEN_MARGIN)

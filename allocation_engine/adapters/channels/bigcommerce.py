@@ -71,7 +71,7 @@ from allocation_engine.adapters.channels.payload import (
     obj,
     postal_code,
 )
-from allocation_engine.adapters.http_client import HttpClient, RetryPolicy
+from allocation_engine.adapters.http_client import HttpClient, RetryPolicy, retry_after
 from allocation_engine.errors import BadSignature, InvalidInput, ProblemCollector
 from allocation_engine.ports.channels import (
     ChannelAddress,
@@ -128,12 +128,14 @@ def connect(
     return Connection(webhook=source, confirmer=BigCommerceConfirmer(api))
 
 
-def _wait_for_quota(response: httpx.Response) -> None:
-    """BigCommerce's 429 names the wait in `X-Rate-Limit-Time-Reset-Ms`; it becomes the
-    `Retry-After` the HTTP client honours."""
+def quota_wait(response: httpx.Response) -> float | None:
+    """BigCommerce's 429 names the wait in `X-Rate-Limit-Time-Reset-Ms` rather than
+    `Retry-After` (which wins when both are sent)."""
+    asked = retry_after(response)
+    if asked is not None:
+        return asked
     reset = response.headers.get("x-rate-limit-time-reset-ms", "")
-    if response.status_code == 429 and "retry-after" not in response.headers and reset.isdigit():
-        response.headers["Retry-After"] = f"{int(reset) / 1000:.3f}"
+    return int(reset) / 1000 if reset.isdigit() else None
 
 
 class StoreApi:
@@ -153,11 +155,8 @@ class StoreApi:
         }
         self.store_hash = store_hash
         self.prefix = f"/stores/{store_hash}/v2"
-        self._http = HttpClient(base_url, headers=headers, retry=retry)
+        self._http = HttpClient(base_url, headers=headers, retry=retry, wait_of=quota_wait)
         self._once = HttpClient(base_url, headers=headers, retry=RetryPolicy(attempts=1))
-        for client in (self._http, self._once):
-            # HttpClient offers no hook of its own for a platform's throttle header.
-            client._client.event_hooks = {"response": [_wait_for_quota]}
 
     def get(self, path: str, **params: Any) -> Any:
         """The JSON answer, None for BigCommerce's 204 "no such items"."""

@@ -18,8 +18,8 @@ from allocation_engine.adapters.channels import Connection
 from allocation_engine.adapters.channels.bigcommerce import (
     CREDENTIALS,
     OPTIONS,
-    _wait_for_quota,
     connect,
+    quota_wait,
 )
 from allocation_engine.adapters.http_client import RetryPolicy
 from allocation_engine.errors import BadSignature, InvalidInput, PeerUnavailable
@@ -316,11 +316,12 @@ def test_an_unanswered_shipment_is_sent_once_and_found_later(peer: BigCommercePe
 
 def test_the_rate_limit_header_becomes_the_wait(peer: BigCommercePeer) -> None:
     """Given the store answering 429 with X-Rate-Limit-Time-Reset-Ms (BigCommerce sends no
-    Retry-After), then the reset time is read as the Retry-After the client honours, and a
-    throttled fetch still reads the order."""
-    answer = httpx.Response(429, headers={"X-Rate-Limit-Time-Reset-Ms": "1500"})
-    _wait_for_quota(answer)
-    assert answer.headers["retry-after"] == "1.500"
+    Retry-After), then the reset time is the wait the client honours (a Retry-After would win),
+    and a throttled fetch still reads the order."""
+    assert quota_wait(httpx.Response(429, headers={"X-Rate-Limit-Time-Reset-Ms": "1500"})) == 1.5
+    both = {"X-Rate-Limit-Time-Reset-Ms": "1500", "Retry-After": "2"}
+    assert quota_wait(httpx.Response(429, headers=both)) == 2.0
+    assert quota_wait(httpx.Response(429)) is None
     peer.throttle(2)
     [order] = webhook(peer).orders(*hook(peer))
     assert order.external_id == "1187"
