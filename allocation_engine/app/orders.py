@@ -214,7 +214,9 @@ class OrderRuntime:
 
     def register(self, server: grpc.Server) -> str:
         """Adds OrderService to `server`; returns its name (for health and reflection)."""
-        opb_grpc.add_OrderServiceServicer_to_server(OrderServicer(self.flow, self.outbox), server)
+        opb_grpc.add_OrderServiceServicer_to_server(
+            OrderServicer(self.flow, self.outbox, self.connected.confirmers), server
+        )
         return SERVICE_NAME
 
     def start(self) -> OrderRuntime:

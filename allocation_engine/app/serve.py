@@ -314,7 +314,7 @@ def http_edge(
     """The HTTP edge, its port bound (`PortInUse`), not yet serving; same TLS as gRPC."""
     app = build_app(
         HttpDeps(
-            orders=OrderServicer(orders.flow, orders.outbox),
+            orders=OrderServicer(orders.flow, orders.outbox, orders.connected.confirmers),
             intake=intake,
             gate=guard.http,
             healthy=services.store_reachable,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Collection
 from typing import Any
 
 from allocation_engine.errors import PeerRefused
@@ -29,7 +30,7 @@ from allocation_engine.orders.model import Address, Event
 from allocation_engine.ports.fulfilment import PickLine, PickList, Wms
 from allocation_engine.ports.notifications import Notification, Notifier, Undeliverable
 from allocation_engine.ports.orders import Outbox
-from allocation_engine.service.channels.confirmations import Confirmations, confirmation_key
+from allocation_engine.service.channels.confirmations import Confirmations
 
 log = logging.getLogger("allocation_engine.outbox")
 
@@ -53,10 +54,10 @@ def pick_list_from(event: Event) -> PickList:
     )
 
 
-def delivery_status(outbox: Outbox, event: Event) -> str:
+def delivery_status(outbox: Outbox, event: Event, confirmed: Collection[str] = ()) -> str:
     """ "sent", "failed" (undeliverable) or "pending" for an event that sends something; ""
-    for one that does not."""
-    key = delivery_key(event)
+    for one that does not (`confirmed`: the channels whose platforms hear of shipments)."""
+    key = delivery_key(event, confirmed)
     if key is None:
         return ""
     if outbox.delivered(key):
@@ -64,12 +65,15 @@ def delivery_status(outbox: Outbox, event: Event) -> str:
     return "failed" if outbox.delivered(f"failed:{key}") else "pending"
 
 
-def delivery_key(event: Event) -> str | None:
-    """The idempotency key of what `event` sends, or None when it sends nothing."""
+def delivery_key(event: Event, confirmed: Collection[str] = ()) -> str | None:
+    """The idempotency key of what `event` sends, or None when it sends nothing; a shipped
+    parcel sends a confirmation when its order's channel is one of `confirmed`."""
     if event.type is EventType.NOTIFICATION_REQUESTED:
         return f"mail:{event.data['key']}"
     if event.type is EventType.SHIPMENT_RELEASED:
         return f"wms:{event.data['shipment_id']}"
+    if event.type is EventType.SHIPMENT_SHIPPED and event.data.get("channel") in confirmed:
+        return f"confirm:{event.data['shipment_id']}"
     return None
 
 
@@ -112,20 +116,13 @@ class Dispatcher:
         elif event.type is EventType.SHIPMENT_RELEASED:
             self.wms.release(pick_list_from(event))
         else:
-            confirm = self.confirmations.parcel(event) if self.confirmations else None
-            if confirm is not None:
-                confirmer, parcel = confirm
-                confirmer.confirm(parcel)
+            assert self.confirmations is not None  # a confirm: key needs a confirmed channel
+            self.confirmations.send(event)
         self.outbox.mark_delivered(key)
 
     def _key(self, event: Event) -> str | None:
-        """The delivery key of what this dispatcher sends for `event`, None for nothing."""
-        key = delivery_key(event)
-        if key is None and self.confirmations is not None:
-            confirm = self.confirmations.parcel(event)
-            if confirm is not None:
-                key = confirmation_key(confirm[1])
-        return key
+        confirmed = self.confirmations.channels if self.confirmations is not None else ()
+        return delivery_key(event, confirmed)
 
 
 class DispatcherThread(threading.Thread):

@@ -195,7 +195,8 @@ def test_an_order_comes_in_ships_and_the_platform_hears_of_it(platform: Platform
     """Given a server connected to the platform's peer, when the platform takes its sample
     order, then one order is placed, allocated and released to the WMS; when each parcel is
     recorded as shipped, the platform receives one confirmation per parcel with our carrier and
-    tracking number and the lines by its own skus; and the same order arriving again (the
+    tracking number and the lines by its own skus, and the timeline shows each confirmation
+    sent; and the same order arriving again (the
     webhook delivered twice, a poll from a lost cursor) places nothing new."""
     external_id = platform.bring_in()
     record = platform.order(external_id)
@@ -237,6 +238,15 @@ def test_an_order_comes_in_ships_and_the_platform_hears_of_it(platform: Platform
             theirs[sku] = theirs.get(sku, 0) + quantity
     ours = platform.peer.skus()
     assert {ours[sku]: q for sku, q in theirs.items()} == shipped
+    timeline = platform.orders.GetOrder(opb.GetOrderRequest(order_id=record.id)).timeline
+    told = [e.delivery for e in timeline if e.type == "shipment.shipped"]
+    assert wait_for(
+        lambda: all(
+            e.delivery == "sent"
+            for e in platform.orders.GetOrder(opb.GetOrderRequest(order_id=record.id)).timeline
+            if e.type == "shipment.shipped"
+        )
+    ), told  # customer service sees each confirmation as sent
 
     platform.again()
     assert platform.order(external_id).id == record.id

@@ -16,6 +16,7 @@ caller bound to nodes records shipments, deliveries and received returns only fo
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import grpc
@@ -45,9 +46,12 @@ SERVICE_NAME = opb.DESCRIPTOR.services_by_name["OrderService"].full_name
 
 
 class OrderServicer(opb_grpc.OrderServiceServicer):
-    def __init__(self, flow: OrderFlow, outbox: Outbox) -> None:
+    def __init__(self, flow: OrderFlow, outbox: Outbox, confirmed: Collection[str] = ()) -> None:
+        """`confirmed`: the sales channels whose platforms are told of shipments (the timeline
+        shows whether each confirmation was sent)."""
         self._flow = flow
         self._outbox = outbox
+        self._confirmed = frozenset(confirmed)
 
     def _view(self, record: Any) -> opb.OrderView:
         return op.order_view_to_proto(record, self._flow.workflows)
@@ -183,7 +187,8 @@ class OrderServicer(opb_grpc.OrderServiceServicer):
             order=self._view(view.record),
             customer=op.customer_to_proto(view.customer),
             timeline=[
-                op.event_to_proto(e, delivery_status(self._outbox, e)) for e in view.timeline
+                op.event_to_proto(e, delivery_status(self._outbox, e, self._confirmed))
+                for e in view.timeline
             ],
         )
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from allocation_engine.orders.events import EventType
 from allocation_engine.orders.model import Event
 from allocation_engine.ports.channels import ParcelShipped, ShipmentConfirmer, ShippedLine
 from allocation_engine.service.channels.config import Channels
@@ -19,36 +18,30 @@ from allocation_engine.service.channels.mapping import platform_skus
 
 
 class Confirmations:
-    """Which confirmer tells which channel, and the parcel an event amounts to."""
+    """Which confirmer tells which channel, and the parcel a `shipment.shipped` event amounts
+    to."""
 
     def __init__(self, channels: Channels, confirmers: Mapping[str, ShipmentConfirmer]) -> None:
         self._confirmers = dict(confirmers)
         self._skus = {c.name: platform_skus(c) for c in channels}
+        self.channels = frozenset(self._confirmers)
 
-    def parcel(self, event: Event) -> tuple[ShipmentConfirmer, ParcelShipped] | None:
-        """The confirmer and parcel for a `shipment.shipped` event of a connected channel's
-        order; None for other events and other channels."""
-        if event.type is not EventType.SHIPMENT_SHIPPED:
-            return None
+    def send(self, event: Event) -> None:
+        """Tells the platform of the event's channel that the parcel left."""
         d = event.data
-        confirmer = self._confirmers.get(str(d.get("channel", "")))
-        if confirmer is None:
-            return None
         skus = self._skus.get(d["channel"], {})
-        return confirmer, ParcelShipped(
-            channel=d["channel"],
-            order_id=event.order_id,
-            external_id=d["external_id"],
-            shipment_id=d["shipment_id"],
-            node_id=d["node_id"],
-            carrier=d["carrier"],
-            tracking_number=d["tracking_number"],
-            lines=tuple(
-                ShippedLine(skus.get(x["sku"], x["sku"]), x["quantity"]) for x in d["lines"]
-            ),
-            shipped_at=event.at,
+        self._confirmers[d["channel"]].confirm(
+            ParcelShipped(
+                channel=d["channel"],
+                order_id=event.order_id,
+                external_id=d["external_id"],
+                shipment_id=d["shipment_id"],
+                node_id=d["node_id"],
+                carrier=d["carrier"],
+                tracking_number=d["tracking_number"],
+                lines=tuple(
+                    ShippedLine(skus.get(x["sku"], x["sku"]), x["quantity"]) for x in d["lines"]
+                ),
+                shipped_at=event.at,
+            )
         )
-
-
-def confirmation_key(parcel: ParcelShipped) -> str:
-    return f"confirm:{parcel.shipment_id}"
