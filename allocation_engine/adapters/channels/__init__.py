@@ -4,7 +4,7 @@ Every platform module offers `connect(settings, secrets) -> Connection` (the rol
 has, see `ports.channels`) and names what it needs: `CREDENTIALS`, the secrets it reads (role
 names, each given in `[channel.credentials]` as an environment variable name), and `OPTIONS`,
 the platform-specific settings it reads from `[channel.options]` with whether each is required.
-`PLATFORMS` maps each kind to its module; `app.channels` is the only caller.
+`app.channels.PLATFORMS` maps each kind to its module, and `app.channels` is the only caller.
 
 Beside the platform modules stand the pieces several of them share, so a platform module
 imports these and never another platform's: `money` (amounts to minor units, a line total per
