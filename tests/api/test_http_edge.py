@@ -141,7 +141,8 @@ def test_openapi_health_and_metrics_are_served(edge: Running) -> None:
 def test_a_pos_sale_takes_the_store_stock_down_once(edge: Running) -> None:
     """Given a POS channel whose sku table maps an EAN to our sku, when the till posts a sale
     of 2 of the 5 units it holds, then the store's on-hand is 3; the same sale id again changes
-    nothing; an unmapped EAN is refused naming the line, and changes nothing."""
+    nothing; an unmapped EAN is refused naming the line, and changes nothing; selling more than
+    the books hold stops on_hand at 0 and says what was cut."""
     sale = {
         "sale_id": "R-2026-000123",
         "store_id": "ST-BERLIN",
@@ -162,6 +163,11 @@ def test_a_pos_sale_takes_the_store_stock_down_once(edge: Running) -> None:
     third = dict(sale, sale_id="R-2026-000126", lines=[{"sku": "4006381333931", "quantity": 1}])
     after = httpx.post(url(edge, "/v1/channels/till-berlin/sales"), json=third).json()
     assert after["levels"][0]["on_hand"] == level["on_hand"] - 1
+    assert after["clamped"] == []
+    oversold = dict(sale, sale_id="R-2026-000127", lines=[{"sku": "4006381333931", "quantity": 9}])
+    cut = httpx.post(url(edge, "/v1/channels/till-berlin/sales"), json=oversold).json()
+    assert cut["levels"][0]["on_hand"] == 0
+    assert cut["clamped"][0]["sku"] == "SKU-0151"
 
 
 @pytest.mark.redis

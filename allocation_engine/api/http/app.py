@@ -152,7 +152,7 @@ def build_app(deps: HttpDeps) -> FastAPI:
     @app.post("/v1/channels/{channel}/sales", tags=["channels"])
     def sale(channel: str, sale: SaleIn, authorization: Authorization = None) -> Any:
         """A POS sale: the store's on-hand goes down at once; the same sale_id twice changes
-        it once."""
+        it once. `clamped` lists what the books did not hold (on_hand stops at 0)."""
         with gate.admit("/allocation.v1.http/RecordSale", authorization, sale.sale_id):
             caller = current_caller()
             check_channel(caller, channel)
@@ -169,7 +169,12 @@ def build_app(deps: HttpDeps) -> FastAPI:
                 "levels": [
                     {"node_id": lv.node_id, "sku": lv.sku, "on_hand": lv.on_hand}
                     for lv in outcome.levels
-                ]
+                ],
+                # the till sold more than the books held: on_hand stopped at 0 (count it)
+                "clamped": [
+                    {"node_id": a.node_id, "sku": a.sku, "on_hand_delta": a.on_hand_delta}
+                    for a in outcome.clamped
+                ],
             }
 
     @app.post("/v1/orders", tags=["orders"], openapi_extra=_body_schema("PlaceOrderRequest"))
