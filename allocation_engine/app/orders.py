@@ -212,6 +212,16 @@ class OrderRuntime:
             peers=tuple(peers),
         )
 
+    def servicer(self) -> OrderServicer:
+        """The OrderService servicer over this runtime (the gRPC and HTTP edges share it)."""
+        connected = self.connected
+        return OrderServicer(
+            self.flow,
+            self.outbox,
+            connected.confirmers,
+            {*connected.webhooks, *connected.importers},
+        )
+
     def register(self, server: grpc.Server) -> str:
         """Adds OrderService to `server`; returns its name (for health and reflection)."""
         opb_grpc.add_OrderServiceServicer_to_server(

@@ -23,7 +23,6 @@ from allocation_engine.api.http.app import HttpDeps, build_app
 from allocation_engine.api.http.gate import HttpGate
 from allocation_engine.api.http.server import HttpServer
 from allocation_engine.api.server import AllocationServer, PortInUse
-from allocation_engine.api.servicers.orders import OrderServicer
 from allocation_engine.api.telemetry import TelemetryInterceptor
 from allocation_engine.api.tls import server_credentials
 from allocation_engine.app.access import open_audit, open_registry
@@ -314,7 +313,7 @@ def http_edge(
     """The HTTP edge, its port bound (`PortInUse`), not yet serving; same TLS as gRPC."""
     app = build_app(
         HttpDeps(
-            orders=OrderServicer(orders.flow, orders.outbox, orders.connected.confirmers),
+            orders=orders.servicer(),
             intake=intake,
             gate=guard.http,
             healthy=services.store_reachable,

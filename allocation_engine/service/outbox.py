@@ -24,7 +24,7 @@ import threading
 from collections.abc import Collection
 from typing import Any
 
-from allocation_engine.errors import PeerRefused
+from allocation_engine.errors import InvalidInput, PeerRefused
 from allocation_engine.orders.events import EventType
 from allocation_engine.orders.model import Address, Event
 from allocation_engine.ports.fulfilment import PickLine, PickList, Wms
@@ -33,6 +33,11 @@ from allocation_engine.ports.orders import Outbox
 from allocation_engine.service.channels.confirmations import Confirmations
 
 log = logging.getLogger("allocation_engine.outbox")
+
+FINAL_STATUSES = frozenset({400, 404, 410, 422})
+"""A receiver's refusals no retry can fix (the request itself is wrong, or its object is gone):
+recorded as failed. Any other refusal (401/403 after a token was rotated, 409, 423) is retried
+after the lease, and logged each time, since an operator can fix its cause."""
 
 
 def notification_from(event: Event) -> Notification:
@@ -96,7 +101,10 @@ class Dispatcher:
             event = delivery.event
             try:
                 self.deliver(event)
-            except (Undeliverable, PeerRefused) as never:  # no retry can help: record it
+            except (Undeliverable, PeerRefused, InvalidInput) as never:
+                if isinstance(never, PeerRefused) and never.status not in FINAL_STATUSES:
+                    log.error("%s (%s) refused, retried later: %s", event.id, event.type, never)
+                    continue  # a rotated token, a lock: an operator can fix it, so try again
                 log.error("%s (%s) cannot be delivered: %s", event.id, event.type, never)
                 self.outbox.mark_delivered(f"failed:{self._key(event)}")
             except Exception:  # the receiver failed: keep the event for a later attempt

@@ -108,10 +108,12 @@ def test_bad_input_is_named_and_changes_nothing(edge: Running) -> None:
 
 
 def test_a_body_past_the_payload_limit_is_refused_before_it_is_read(edge: Running) -> None:
-    """Given the HTTP edge, when a body over 1 MiB arrives, then it is refused 429
-    RESOURCE_EXHAUSTED naming the body and its size, and nothing is placed."""
+    """Given the HTTP edge, when a body over 1 MiB arrives (an order, a sale), then it is
+    refused 413 RESOURCE_EXHAUSTED naming the body and its size, and nothing is placed."""
+    for path in ("/v1/orders", "/v1/channels/till-berlin/sales"):
+        answer = httpx.post(url(edge, path), content=b" " * (1024 * 1024 + 1))
+        assert answer.status_code == 413, path
     answer = httpx.post(url(edge, "/v1/orders"), content=b" " * (1024 * 1024 + 1))
-    assert answer.status_code == 429
     assert answer.json()["code"] == "RESOURCE_EXHAUSTED"
     assert "body" in answer.json()["message"]
 
@@ -307,7 +309,8 @@ def test_a_webhook_with_a_bad_signature_is_401_and_places_nothing(tmp_path: Path
     arrives with a signature made with another secret, with the body changed after signing, or
     with no signature, then each is 401 naming the header and no order exists; the correctly
     signed one is placed once, and its redelivery answers duplicate; the channel's counter says
-    3 refused, 1 placed, 1 duplicate (and a made-up channel name adds no series)."""
+    3 refused, 1 placed, 1 duplicate (and a made-up channel name adds no series); and nobody
+    can PlaceOrder into the shop's channel over the API (an order the shop never took)."""
     orders = OrderConfig(mail_dir=str(tmp_path / "mail"), wms_dir=str(tmp_path / "wms"), demo=True)
     telemetry = TelemetryConfig(metrics_port=0)
     running = start(ServeConfig(port=0, http_port=0, demo=True, orders=orders, telemetry=telemetry))
@@ -327,6 +330,11 @@ def test_a_webhook_with_a_bad_signature_is_401_and_places_nothing(tmp_path: Path
         placed = shop.deliver(edge, DEMO_SHOP, body, webhook_id="d-1").json()
         assert [o["created"] for o in placed["orders"]] == [True]
         assert shop.deliver(edge, DEMO_SHOP, body, webhook_id="d-1").json()["duplicate"] is True
+        assert len(running.orders.store.list_orders(None, None, 0, 10)) == 1
+        forged_order = b2c_order("forged-1") | {"channel": DEMO_SHOP}
+        refused = httpx.post(url(running, "/v1/orders"), json=forged_order)
+        assert refused.status_code == 400, refused.text  # only the shop places its orders
+        assert refused.json()["problems"][0]["field"] == "channel"
         assert len(running.orders.store.list_orders(None, None, 0, 10)) == 1
         shop.deliver(edge, "no-such-shop", body)
         scrape = httpx.get(f"http://127.0.0.1:{running.metrics_port}/metrics").text

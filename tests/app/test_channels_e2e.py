@@ -268,3 +268,34 @@ def test_the_pollers_import_on_the_channels_schedule(
         assert wait_for(lambda: store.find_external(platform.channel, external_id))
         time.sleep(1.5)  # another turn of the poller: nothing new
         assert len(store.list_orders(None, None, 0, 10)) == 1
+
+
+def test_a_confirmation_refused_for_a_rotated_token_is_sent_once_it_is_fixed(
+    redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a shop whose access token was rotated (it answers 401), when a parcel ships, then
+    the confirmation is not given up: once the token is good again, it arrives, once."""
+    with connected("shopify", redis_url, tmp_path, monkeypatch) as platform:
+        assert isinstance(platform.peer, ShopifyPeer)
+        external_id = platform.bring_in()
+        record = platform.order(external_id)
+        token, platform.peer.access_token = platform.peer.access_token, "rotated"
+        for i, shipment in enumerate(record.shipments):
+            platform.orders.RecordShipment(
+                opb.RecordShipmentRequest(
+                    order_id=record.id,
+                    shipment_id=shipment.id,
+                    carrier="DHL",
+                    tracking_number=f"ROT{i}",
+                    idempotency_key=f"ship-{shipment.id}",
+                )
+            )
+        assert wait_for(lambda: platform.peer.received("GET", r"/orders/\d+\.json$"), 10)
+        time.sleep(1.5)  # refused at least once, past a lease
+        assert platform.peer.confirmations(external_id) == []
+        platform.peer.access_token = token
+        assert wait_for(
+            lambda: len(platform.peer.confirmations(external_id)) == len(record.shipments), 20
+        )
+        time.sleep(1.5)
+        assert len(platform.peer.confirmations(external_id)) == len(record.shipments)

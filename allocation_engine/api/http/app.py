@@ -23,10 +23,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, Request, Response
+from fastapi import FastAPI, Header, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from fastapi.security import HTTPBearer
+from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from allocation_engine.api.http.errors import answer_for, error_body
@@ -34,13 +36,22 @@ from allocation_engine.api.http.gate import HttpGate, Refused
 from allocation_engine.api.http.transcode import call, decode
 from allocation_engine.api.servicers.orders import OrderServicer
 from allocation_engine.engine.limits import MAX_ID_CHARS, MAX_PAYLOAD_BYTES, MAX_UNITS
-from allocation_engine.errors import AllocationError, LimitExceeded, NotFound
+from allocation_engine.errors import (
+    AllocationError,
+    FieldProblem,
+    InvalidInput,
+    LimitExceeded,
+    NotFound,
+)
 from allocation_engine.observability.metrics import Metrics
 from allocation_engine.proto.allocation.v1 import orders_pb2 as opb
 from allocation_engine.service.access import check_channel, check_node, current_caller
 from allocation_engine.service.channels.intake import ChannelIntake, Received, Sale, SaleLine
 
 ORDERS = "/allocation.v1.OrderService/"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""HTTP methods the metrics name; any other (a client's invention) is counted as OTHER."""
+BEARER = HTTPBearer(auto_error=False, description="an API token: Bearer ae_...")
 Authorization = Annotated[str | None, Header(description="Bearer <token>")]
 
 
@@ -54,6 +65,33 @@ class HttpDeps:
     gate: HttpGate
     healthy: Callable[[], bool]
     metrics: Metrics | None = None
+
+
+class Problem(BaseModel):
+    field: str = Field(description="the field, named from the request down: lines[0].quantity")
+    value: str = Field(description="the value sent, quoted short")
+    problem: str
+
+
+class ErrorBody(BaseModel):
+    """Every error the edge answers: the gRPC status code's name, a message, and for bad
+    input every problem."""
+
+    code: str = Field(description="INVALID_ARGUMENT, UNAUTHENTICATED, NOT_FOUND, ...")
+    message: str
+    problems: list[Problem] | None = None
+
+
+ERRORS = {
+    400: "bad input (every field named), or not allowed in the current state",
+    401: "no, unknown or revoked token; for a webhook, a signature that does not verify",
+    403: "the token lacks the route's scope, or is bound to other channels or nodes",
+    404: "unknown order, shipment or channel",
+    409: "an idempotency key or external order id reused with another request",
+    413: "a body over 1 MiB",
+    429: "the caller's rate limit (Retry-After says when), or a request over the limits",
+    503: "the store or a platform did not answer; retry",
+}
 
 
 class SaleLineIn(BaseModel):
@@ -79,10 +117,16 @@ def build_app(deps: HttpDeps) -> FastAPI:
         ),
     )
     gate = deps.gate
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
 
     @app.exception_handler(AllocationError)
     async def typed_error(request: Request, error: AllocationError) -> JSONResponse:
         status, body, headers = answer_for(error)
+        return JSONResponse(body, status, headers=headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        status, body, headers = answer_for(error)  # logs it: a bug, not the caller's input
         return JSONResponse(body, status, headers=headers)
 
     @app.exception_handler(Refused)
@@ -113,7 +157,8 @@ def build_app(deps: HttpDeps) -> FastAPI:
             response = await call_next(request)
             route = request.scope.get("route")
             template = getattr(route, "path", "unmatched")
-            metrics.http_duration.labels(template, request.method, response.status_code).observe(
+            method = request.method if request.method in METHODS else "OTHER"
+            metrics.http_duration.labels(template, method, response.status_code).observe(
                 time.perf_counter() - started
             )
             return response
@@ -140,7 +185,7 @@ def build_app(deps: HttpDeps) -> FastAPI:
 
         return await run_in_threadpool(receive)
 
-    @app.post("/v1/channels/{channel}/poll", tags=["channels"])
+    @app.post("/v1/channels/{channel}/poll", tags=["channels"], dependencies=[Security(BEARER)])
     def poll(channel: str, authorization: Authorization = None) -> Any:
         """Polls the channel's importer now (it also polls on its own schedule)."""
         with gate.admit("/allocation.v1.http/PollChannel", authorization):
@@ -149,22 +194,32 @@ def build_app(deps: HttpDeps) -> FastAPI:
                 received = _intake(deps).poll(channel)
             return _received(deps, channel, "poll", received)
 
-    @app.post("/v1/channels/{channel}/sales", tags=["channels"])
-    def sale(channel: str, sale: SaleIn, authorization: Authorization = None) -> Any:
+    @app.post(
+        "/v1/channels/{channel}/sales",
+        tags=["channels"],
+        openapi_extra=_model_body(SaleIn),
+        dependencies=[Security(BEARER)],
+    )
+    async def sale(channel: str, request: Request, authorization: Authorization = None) -> Any:
         """A POS sale: the store's on-hand goes down at once; the same sale_id twice changes
         it once. `clamped` lists what the books did not hold (on_hand stops at 0)."""
-        with gate.admit("/allocation.v1.http/RecordSale", authorization, sale.sale_id):
-            caller = current_caller()
-            check_channel(caller, channel)
-            check_node(caller, sale.store_id)
-            outcome = _intake(deps).sale(
-                channel,
-                Sale(
-                    sale.sale_id,
-                    sale.store_id,
-                    tuple(SaleLine(x.sku, x.quantity) for x in sale.lines),
-                ),
-            )
+        method = "/allocation.v1.http/RecordSale"
+        caller = await run_in_threadpool(gate.check, method, authorization)
+        body = await _body(request)
+
+        def record() -> Any:
+            given = _sale_from(body)
+            with gate.acting(caller, method, given.sale_id):
+                check_channel(current_caller(), channel)
+                check_node(current_caller(), given.store_id)
+                outcome = _intake(deps).sale(
+                    channel,
+                    Sale(
+                        given.sale_id,
+                        given.store_id,
+                        tuple(SaleLine(x.sku, x.quantity) for x in given.lines),
+                    ),
+                )
             return {
                 "levels": [
                     {"node_id": lv.node_id, "sku": lv.sku, "on_hand": lv.on_hand}
@@ -177,41 +232,52 @@ def build_app(deps: HttpDeps) -> FastAPI:
                 ],
             }
 
-    @app.post("/v1/orders", tags=["orders"], openapi_extra=_body_schema("PlaceOrderRequest"))
+        return await run_in_threadpool(record)
+
+    @app.post(
+        "/v1/orders",
+        tags=["orders"],
+        openapi_extra=_body_schema("PlaceOrderRequest"),
+        dependencies=[Security(BEARER)],
+    )
     async def place_order(request: Request, authorization: Authorization = None) -> Any:
         """PlaceOrder: idempotent on (channel, external_order_id)."""
-        message = decode(await _body(request), opb.PlaceOrderRequest())
+        method = ORDERS + "PlaceOrder"
+        caller = await run_in_threadpool(gate.check, method, authorization)
+        body = await _body(request)
 
         def place() -> Any:
-            with gate.admit(ORDERS + "PlaceOrder", authorization, message.external_order_id):
+            message = decode(body, opb.PlaceOrderRequest())
+            with gate.acting(caller, method, message.external_order_id):
                 return call(deps.orders.PlaceOrder, message)
 
         return await run_in_threadpool(place)
 
-    @app.get("/v1/orders/{order_id}", tags=["orders"])
+    @app.get("/v1/orders/{order_id}", tags=["orders"], dependencies=[Security(BEARER)])
     def get_order(order_id: str, authorization: Authorization = None) -> Any:
         """GetOrder: the order, its shipments, payments, returns and timeline."""
-        message = decode(b"{}", opb.GetOrderRequest(), {"order_id": order_id})
         with gate.admit(ORDERS + "GetOrder", authorization):
+            message = decode(b"{}", opb.GetOrderRequest(), {"order_id": order_id})
             return call(deps.orders.GetOrder, message)
 
     @app.post(
         "/v1/orders/{order_id}/shipments/{shipment_id}/ship",
         tags=["orders"],
         openapi_extra=_body_schema("RecordShipmentRequest"),
+        dependencies=[Security(BEARER)],
     )
     async def ship(
         order_id: str, shipment_id: str, request: Request, authorization: Authorization = None
     ) -> Any:
         """RecordShipment: the parcel left with `carrier` and `tracking_number`."""
-        message = decode(
-            await _body(request),
-            opb.RecordShipmentRequest(),
-            {"order_id": order_id, "shipment_id": shipment_id},
-        )
+        method = ORDERS + "RecordShipment"
+        caller = await run_in_threadpool(gate.check, method, authorization)
+        body = await _body(request)
 
         def record() -> Any:
-            with gate.admit(ORDERS + "RecordShipment", authorization, message.idempotency_key):
+            path = {"order_id": order_id, "shipment_id": shipment_id}
+            message = decode(body, opb.RecordShipmentRequest(), path)
+            with gate.acting(caller, method, message.idempotency_key):
                 return call(deps.orders.RecordShipment, message)
 
         return await run_in_threadpool(record)
@@ -270,6 +336,55 @@ async def _body(request: Request) -> bytes:
         if len(body) > MAX_PAYLOAD_BYTES:
             raise LimitExceeded("body", len(body), MAX_PAYLOAD_BYTES)
     return body
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document with the edge's real error answers in place of its default 422."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["ErrorBody"] = ErrorBody.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+        components.update(components["ErrorBody"].pop("$defs", {}))
+        error = {"$ref": "#/components/schemas/ErrorBody"}
+        for path in schema["paths"].values():
+            for operation in path.values():
+                responses = operation.setdefault("responses", {})
+                responses.pop("422", None)
+                for status, what in ERRORS.items():
+                    responses[str(status)] = {
+                        "description": what,
+                        "content": {"application/json": {"schema": error}},
+                    }
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.pop(name, None)
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def _sale_from(body: bytes) -> SaleIn:
+    """The sale in `body`, every problem named as the rest of the edge names them."""
+    try:
+        return SaleIn.model_validate_json(body or b"{}")
+    except ValidationError as bad:
+        problems = [
+            FieldProblem(".".join(str(p) for p in e["loc"]) or "body", e.get("input"), e["msg"])
+            for e in bad.errors()[:50]
+        ]
+        raise InvalidInput(problems) from None
+
+
+def _model_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI request body of a route that reads `model` from its raw body."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }
 
 
 def _body_schema(message: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from google.rpc import code_pb2
 
 from allocation_engine.api.errors import status_for
 from allocation_engine.api.quote import quote
-from allocation_engine.errors import InvalidInput, ReservationInProgress
+from allocation_engine.errors import InvalidInput, LimitExceeded, ReservationInProgress
 from allocation_engine.service.access import AccessDenied
 
 log = logging.getLogger("allocation_engine.http")
@@ -77,7 +77,9 @@ def answer_for(error: Exception) -> tuple[int, Any, dict[str, str]]:
         return 500, error_body("INTERNAL", "internal error; the server log has the details"), {}
     name = code_pb2.Code.Name(status.code)
     problems = problems_of(error) if isinstance(error, InvalidInput) else None
-    headers = {}
+    headers: dict[str, str] = {}
+    if isinstance(error, LimitExceeded) and error.field == "body":
+        return 413, error_body(name, status.message), headers  # too large: resending can't help
     if isinstance(error, ReservationInProgress):
         headers["Retry-After"] = str(max(1, round(error.retry_after)))
     return HTTP_STATUS.get(status.code, 500), error_body(name, status.message, problems), headers

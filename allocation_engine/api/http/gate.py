@@ -61,14 +61,13 @@ class HttpGate:
     def open(cls, clock: Clock) -> HttpGate:
         return cls(None, None, clock)
 
-    @contextmanager
-    def admit(self, method: str, authorization: str | None, key: str = "") -> Iterator[None]:
-        """Runs the block as the caller of `authorization`, allowed to call `method` now; else
-        `Refused` (401 no or unknown token, 403 scope, 429 rate limit with Retry-After)."""
+    def check(self, method: str, authorization: str | None) -> Caller | None:
+        """The caller of `authorization`, allowed to call `method` now (None: the gate is
+        open); else `Refused`: 401 no or unknown token, 403 scope (audited), 429 rate limit
+        with Retry-After. Reads no body: a refused call is answered before its body is read."""
         if self._registry is None:
-            yield
-            return
-        rule = METHODS.get(method) or HTTP_METHODS.get(method)
+            return None
+        rule = self._rule(method)
         caller = self._caller(authorization)
         if caller is None:
             log.warning("unauthenticated HTTP call to %s", method)
@@ -81,7 +80,7 @@ class HttpGate:
         if rule is None or rule.scope not in caller.scopes:
             needed = rule.scope if rule else "<none>"
             message = f"caller {caller.name!r} lacks scope {needed!r} for {method}"
-            self._write(caller, method, "PERMISSION_DENIED", key, message)
+            self._write(caller, method, "PERMISSION_DENIED", "", message)
             raise Refused(403, "PERMISSION_DENIED", message)
         wait = self._buckets.take(caller)
         if wait > 0:
@@ -91,6 +90,16 @@ class HttpGate:
                 f"rate limit of caller {caller.name!r}: retry in {wait:.3f} s",
                 {"Retry-After": str(max(1, round(wait + 0.5)))},
             )
+        return caller
+
+    @contextmanager
+    def acting(self, caller: Caller | None, method: str, key: str = "") -> Iterator[None]:
+        """Runs the block as `caller` (admitted by `check`), and audits a mutating call with
+        the code it ended with."""
+        if caller is None:
+            yield
+            return
+        rule = self._rule(method)
         code, detail = "OK", ""
         try:
             with acting_as(caller):
@@ -99,8 +108,18 @@ class HttpGate:
             code, detail = code_of(error)
             raise
         finally:
-            if rule.mutating:
+            if rule is not None and rule.mutating:
                 self._write(caller, method, code, key, detail)
+
+    @contextmanager
+    def admit(self, method: str, authorization: str | None, key: str = "") -> Iterator[None]:
+        """`check` then `acting`, for a route whose request is all in its path."""
+        with self.acting(self.check(method, authorization), method, key):
+            yield
+
+    @staticmethod
+    def _rule(method: str) -> Rule | None:
+        return METHODS.get(method) or HTTP_METHODS.get(method)
 
     def _caller(self, authorization: str | None) -> Caller | None:
         assert self._registry is not None

@@ -46,12 +46,21 @@ SERVICE_NAME = opb.DESCRIPTOR.services_by_name["OrderService"].full_name
 
 
 class OrderServicer(opb_grpc.OrderServiceServicer):
-    def __init__(self, flow: OrderFlow, outbox: Outbox, confirmed: Collection[str] = ()) -> None:
+    def __init__(
+        self,
+        flow: OrderFlow,
+        outbox: Outbox,
+        confirmed: Collection[str] = (),
+        platform_channels: Collection[str] = (),
+    ) -> None:
         """`confirmed`: the sales channels whose platforms are told of shipments (the timeline
-        shows whether each confirmation was sent)."""
+        shows whether each confirmation was sent). `platform_channels`: channels whose orders
+        come from their platform (webhook or poll) and never through PlaceOrder, so no caller
+        can place an order there that the platform never took (or was never paid)."""
         self._flow = flow
         self._outbox = outbox
         self._confirmed = frozenset(confirmed)
+        self._platform_channels = frozenset(platform_channels)
 
     def _view(self, record: Any) -> opb.OrderView:
         return op.order_view_to_proto(record, self._flow.workflows)
@@ -69,6 +78,10 @@ class OrderServicer(opb_grpc.OrderServiceServicer):
 
     def PlaceOrder(self, request: opb.PlaceOrderRequest, context: grpc.ServicerContext) -> Any:
         access.check_channel(access.current_caller(), request.channel)
+        if request.channel in self._platform_channels:
+            raise InvalidInput.one(
+                "channel", request.channel, "takes its orders from its platform, not PlaceOrder"
+            )
         placed = self._flow.place(op.place_from_proto(request))
         return opb.PlaceOrderResponse(order=self._view(placed.record), created=placed.created)
 

@@ -16,10 +16,12 @@ table is fixed, and the orders behind it wait.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from allocation_engine.errors import InvalidInput, NotFound
+from allocation_engine.engine.network import NodeType
+from allocation_engine.errors import InvalidInput, KeyReused, NotFound, PeerUnavailable
 from allocation_engine.orders.fingerprint import fingerprint
 from allocation_engine.ports.channels import (
     ChannelCursors,
@@ -105,14 +107,13 @@ class ChannelIntake:
             raise NotFound("channel", f"{channel} (takes no webhooks: it is polled)")
         lowered = {k.lower(): v for k, v in headers.items()}
         source.verify(lowered, body)
-        delivery = source.delivery_id(lowered, body)
+        with _readable("body", body, InvalidInput):
+            delivery = source.delivery_id(lowered, body)
         receipt = f"webhook:{channel}:{delivery}"
         if delivery and self._receipts.delivered(receipt):
             return Received(duplicate=True)
-        try:
+        with _readable("body", body, InvalidInput):
             orders = source.orders(lowered, body)
-        except RecursionError:  # JSON nested past the parser's stack, even correctly signed
-            raise InvalidInput.one("body", body[:40], "is nested too deeply") from None
         placed = tuple(self._place(settings, o) for o in orders)
         if delivery:
             self._receipts.mark_delivered(receipt)
@@ -131,7 +132,8 @@ class ChannelIntake:
         placed: list[Placed] = []
         cursor = self._cursors.cursor(channel)
         for _ in range(MAX_PAGES_PER_POLL):
-            page = importer.fetch(cursor)
+            with _readable(channel, b"", PeerUnavailable):
+                page = importer.fetch(cursor)
             placed += [self._place(settings, order) for order in page.orders]
             if page.cursor != cursor:
                 self._cursors.advance(channel, page.cursor)
@@ -147,10 +149,19 @@ class ChannelIntake:
     # --- the till --------------------------------------------------------------------------
 
     def sale(self, channel: str, sale: Sale) -> AdjustOutcome:
-        """Takes a POS sale's units off the store's on-hand at once, once per sale id."""
+        """Takes a POS sale's units off the store's on-hand at once, once per sale id; only
+        a POS channel sells, and only from a store."""
         settings = self.settings(channel)
+        if settings.kind != "pos":
+            raise InvalidInput.one("channel", channel, f"is a {settings.kind} channel, not a POS")
+        for field, text in (("sale_id", sale.sale_id), ("store_id", sale.store_id)):
+            _unicode(field, text)
+        store = next((n for n in self.inventory.nodes().nodes if n.id == sale.store_id), None)
+        if store is None or store.type is not NodeType.STORE:
+            raise InvalidInput.one("store_id", sale.store_id, "is not a store node")
         adjustments = []
         for i, line in enumerate(sale.lines):
+            _unicode(f"lines[{i}].sku", line.sku)
             sku = our_sku(settings, line.sku)
             if sku is None:
                 raise InvalidInput.one(
@@ -173,4 +184,43 @@ class ChannelIntake:
                 "channel %s: order %s cannot be placed: %s", settings.name, order.external_id, bad
             )
             raise bad.under(f"order[{order.external_id[:40]}].") from None
-        return self.flow.place(command)
+        try:
+            return self.flow.place(command)
+        except KeyReused:
+            # The platform changed the order after we took it (an edited e-mail, a quantity):
+            # it is the same order, placed once; the change is for an operator, not a reason
+            # to stop the channel on every redelivery or poll.
+            found = self.flow.store.find_external(command.channel, command.external_id)
+            if found is None:
+                raise
+            log.warning(
+                "channel %s: order %s changed at the platform after it was placed as %s; "
+                "kept as placed",
+                settings.name,
+                order.external_id,
+                found,
+            )
+            return Placed(self.flow.store.load(found), created=False)
+
+
+@contextmanager
+def _readable(field: str, body: bytes, error: type[Exception]) -> Iterator[None]:
+    """An adapter that meets a payload or an answer of a shape it does not expect (a list
+    where an object goes, JSON nested past the parser's stack) raises a typed error instead:
+    `InvalidInput` for a delivery (the platform's retry cannot help until it is fixed),
+    `PeerUnavailable` for a platform's API answer (it may answer properly next time)."""
+    try:
+        yield
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, RecursionError) as bad:
+        detail = f"cannot be read ({type(bad).__name__}: {str(bad)[:80]})"
+        if error is InvalidInput:
+            raise InvalidInput.one(field, body[:40], detail) from None
+        raise PeerUnavailable(f"channel {field}: the platform's answer {detail}") from None
+
+
+def _unicode(field: str, text: str) -> None:
+    """`InvalidInput` for text no store can write (a lone surrogate a JSON body can carry)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput.one(field, text, "is not valid Unicode text") from None

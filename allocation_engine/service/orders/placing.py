@@ -27,6 +27,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
+from allocation_engine.engine.limits import MAX_EMAIL_CHARS, MAX_ID_CHARS, MAX_MONEY, MAX_TEXT_CHARS
 from allocation_engine.engine.order import Order, OrderLine
 from allocation_engine.errors import ConcurrentChange, InvalidInput, KeyReused, ProblemCollector
 from allocation_engine.orders.commands import PlaceOrder
@@ -160,8 +161,13 @@ def _check(core: FlowCore, command: PlaceOrder) -> None:
     if not CURRENCY.match(command.currency):
         problems.add("currency", command.currency, "must be an ISO 4217 code such as EUR")
     for i, item in enumerate(command.items):
-        if not isinstance(item.unit_price, int) or item.unit_price < 0:
-            problems.add(f"lines[{i}].unit_price", item.unit_price, "must be an integer >= 0")
+        if not isinstance(item.unit_price, int) or not 0 <= item.unit_price <= MAX_MONEY:
+            problems.add(
+                f"lines[{i}].unit_price", item.unit_price, f"must be an integer in [0, {MAX_MONEY}]"
+            )
+    _check_texts(command, problems)
+    if not problems.problems and sum(item.total for item in command.items) > MAX_MONEY:
+        problems.add("lines", len(command.items), f"the order total exceeds {MAX_MONEY}")
     try:
         _engine_order(command, "check")  # the engine's own checks of lines and ship-to
     except InvalidInput as bad:
@@ -170,6 +176,41 @@ def _check(core: FlowCore, command: PlaceOrder) -> None:
     total = sum(item.total for item in command.items)
     workflow = _workflow(core, command, total)
     core.gateways.payments[workflow.payment].check(command.payment_method)
+
+
+def _check_texts(command: PlaceOrder, problems: ProblemCollector) -> None:
+    """Every text of the request within the contract's length and valid Unicode (no lone
+    surrogates, which a JSON edge can carry and no store can write). The gRPC edge checks the
+    lengths already (`api.bounds`); orders from a sales channel's payload come only through
+    here."""
+    c, a = command.customer, command.address
+    texts: list[tuple[str, str, int]] = [
+        ("channel", command.channel, MAX_ID_CHARS),
+        ("external_order_id", command.external_id, MAX_ID_CHARS),
+        ("currency", command.currency, MAX_ID_CHARS),
+        ("pickup_store_id", command.pickup_store_id or "", MAX_ID_CHARS),
+        ("payment_method", command.payment_method, MAX_ID_CHARS),
+        ("customer.id", c.id, MAX_ID_CHARS),
+        ("customer.email", c.email, MAX_EMAIL_CHARS),
+        ("customer.name", c.name, MAX_TEXT_CHARS),
+        ("customer.language", c.language, MAX_ID_CHARS),
+        ("address.name", a.name, MAX_TEXT_CHARS),
+        ("address.street", a.street, MAX_TEXT_CHARS),
+        ("address.postal_code", a.postal_code, MAX_ID_CHARS),
+        ("address.city", a.city, MAX_TEXT_CHARS),
+        ("address.country", a.country, MAX_ID_CHARS),
+    ]
+    for i, item in enumerate(command.items):
+        texts += [(f"lines[{i}].sku", item.sku, MAX_ID_CHARS)]
+        texts += [(f"lines[{i}].name", item.name, MAX_TEXT_CHARS)]
+    for field, text, longest in texts:
+        if len(text) > longest:
+            problems.add(field, text, f"has {len(text)} characters; at most {longest}")
+        elif not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                problems.add(field, text, "is not valid Unicode text (a lone surrogate)")
 
 
 def _workflow(core: FlowCore, command: PlaceOrder, total: int) -> Workflow:
