@@ -14,8 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
+from allocation_engine.adapters.clock import SystemClock
 from allocation_engine.adapters.redis.audit import RedisAudit
 from allocation_engine.adapters.redis.tokens import RedisCallers
+from allocation_engine.api.http.app import HttpDeps, build_app
+from allocation_engine.api.http.gate import HttpGate
+from allocation_engine.api.http.server import HttpServer
 from allocation_engine.app.demo import DEMO_SHOP, DEMO_SHOP_SECRETS, demo_shop_order
 from allocation_engine.app.orders import OrderConfig
 from allocation_engine.app.serve import AccessConfig, Running, ServeConfig, TelemetryConfig, start
@@ -355,3 +359,81 @@ def test_json_nested_past_the_parser_is_bad_input_not_a_crash(edge: Running) -> 
         answer = httpx.post(url(edge, "/v1/orders"), content=raw)
         assert answer.status_code == 400, answer.text
         assert answer.json()["problems"][0]["field"] == "body"
+
+
+def test_the_openapi_document_says_what_the_edge_answers(edge: Running) -> None:
+    """Given the published document, then every route lists the edge's own error body (no
+    framework 422 that never comes), guarded routes name the bearer scheme, and the sale's
+    body is described field by field."""
+    spec = httpx.get(url(edge, "/openapi.json")).json()
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert "ErrorBody" in spec["components"]["schemas"]
+    for path, operations in spec["paths"].items():
+        for operation in operations.values():
+            assert "422" not in operation["responses"], path
+            assert operation["responses"]["400"]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/ErrorBody"
+            }
+    sale = spec["paths"]["/v1/channels/{channel}/sales"]["post"]
+    assert sale["security"]
+    fields = sale["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert {"sale_id", "store_id", "lines"} <= set(fields)
+
+
+def test_sales_only_on_pos_channels_and_from_stores(edge: Running) -> None:
+    """Given an app channel and a warehouse, then a sale on the app channel and a sale from
+    the warehouse are each refused naming the field, and a sale body that is not the model is
+    named field by field."""
+    sale = {
+        "sale_id": "R-1",
+        "store_id": "ST-BERLIN",
+        "lines": [{"sku": "SKU-0151", "quantity": 1}],
+    }
+    app_sale = httpx.post(url(edge, "/v1/channels/app-de/sales"), json=sale)
+    assert app_sale.status_code == 400 and app_sale.json()["problems"][0]["field"] == "channel"
+    warehouse = dict(sale, store_id="WH-HAMBURG", lines=[{"sku": "4006381333931", "quantity": 1}])
+    refused = httpx.post(url(edge, "/v1/channels/till-berlin/sales"), json=warehouse)
+    assert refused.status_code == 400 and refused.json()["problems"][0]["field"] == "store_id"
+    garbled = httpx.post(url(edge, "/v1/channels/till-berlin/sales"), json={"lines": "x"})
+    assert garbled.status_code == 400
+    assert {"sale_id", "store_id", "lines"} <= {p["field"] for p in garbled.json()["problems"]}
+
+
+def test_odd_methods_and_bugs_stay_bounded(edge: Running, tmp_path: Path) -> None:
+    """Given requests with invented HTTP methods, then metrics count them as OTHER (no series
+    per invention); and an error that is ours (a bug) is a JSON 500 with no details."""
+    for i in range(5):
+        httpx.request(f"X{i:04d}", url(edge, "/healthz"))
+    scrape = httpx.get(f"http://127.0.0.1:{edge.metrics_port}/metrics").text
+    assert 'method="OTHER"' in scrape and "X0001" not in scrape
+
+    def broken() -> bool:
+        raise RuntimeError("a bug")
+
+    app = build_app(HttpDeps(None, None, HttpGate.open(SystemClock()), broken))  # type: ignore[arg-type]
+    server = HttpServer(app, "127.0.0.1", 0).start()
+    try:
+        answer = httpx.get(f"{server.url}/healthz")
+    finally:
+        server.stop(0.5)
+    assert answer.status_code == 500
+    assert answer.json()["code"] == "INTERNAL" and "a bug" not in answer.text
+
+
+@pytest.mark.redis
+def test_a_refused_caller_is_answered_before_its_body_is_read(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """Given --auth, when a caller without a token sends garbage bodies, then each is 401
+    (not a 400 about the body: nothing of it was read)."""
+    running = serve(tmp_path, redis_url=redis_url, access=AccessConfig(auth=True))
+    try:
+        for path in (
+            "/v1/orders",
+            "/v1/orders/O-1/shipments/S-1/ship",
+            "/v1/channels/till-berlin/sales",
+        ):
+            answer = httpx.post(url(running, path), content=b"garbage")
+            assert answer.status_code == 401, (path, answer.text)
+    finally:
+        running.stop(1.0)

@@ -278,3 +278,61 @@ def test_a_channel_fence_narrows_the_node_types_of_every_rule_set() -> None:
     rules = default_rules().fenced_by_channels({"market": frozenset({NodeType.WAREHOUSE})})
     assert rules.allowed_node_types(CustomerType.B2C, "market") == {NodeType.WAREHOUSE}
     assert NodeType.STORE in rules.allowed_node_types(CustomerType.B2C, "web")
+
+
+def test_channel_orders_are_held_to_the_contract(world: World) -> None:
+    """Given signed platform orders with a price past the money limit, a postal code of
+    100,000 characters and a name with a lone surrogate (JSON can carry one, no store can
+    write it), then each is refused naming the field, and nothing is placed."""
+    intake = intake_for(world, Importer([]), MemoryCursors())
+    cases = {
+        "order[X-1].lines[0].unit_price": order(
+            external_id="X-1", lines=(ChannelLine("MUG", 1, 10**17),)
+        ),
+        "order[X-2].address.postal_code": order(
+            external_id="X-2",
+            ship_to=ChannelAddress(
+                postal_code="8" * 100_000, country="DE", latitude=48.1, longitude=11.5
+            ),
+        ),
+        "order[X-3].customer.name": order(external_id="X-3", customer_name="Lena \ud800"),
+    }
+    for field, bad in cases.items():
+        with pytest.raises(InvalidInput) as raised:
+            intake._place(intake.settings("shop-de"), bad)
+        assert field in [p.field for p in raised.value.problems], raised.value
+    assert world.orders.list_orders(None, None, 0, 50) == []
+
+
+def test_an_order_changed_at_the_platform_stays_placed(world: World) -> None:
+    """Given an order placed from a webhook, when the platform delivers it again changed (a
+    corrected e-mail, under a new delivery id), then the first order stands (not created
+    again, no error that would stop the channel)."""
+    intake = intake_for(world, Importer([]), MemoryCursors())
+    first = intake._place(intake.settings("shop-de"), order(external_id="E-1"))
+    again = intake._place(
+        intake.settings("shop-de"), order(external_id="E-1", email="new@example.de")
+    )
+    assert (again.record.id, again.created) == (first.record.id, False)
+
+
+def test_payloads_and_answers_of_the_wrong_shape_are_typed_errors(world: World) -> None:
+    """Given a webhook source that trips over a payload (a TypeError inside the adapter) and an
+    importer whose platform answers something unreadable, then the webhook is InvalidInput
+    naming the body and the poll PeerUnavailable naming the channel: never an untyped error."""
+
+    class Tripping(Webhooks):
+        def orders(self, headers: dict[str, str], body: bytes) -> list[ChannelOrder]:
+            raise TypeError("'int' object is not iterable")
+
+    class Garbled(Importer):
+        def fetch(self, cursor: str) -> ImportPage:
+            raise KeyError("items")
+
+    intake = intake_for(world, Garbled([]), MemoryCursors())
+    intake._webhooks = {"shop-de": Tripping()}  # type: ignore[dict-item]
+    with pytest.raises(InvalidInput) as raised:
+        intake.webhook("shop-de", {"X-Sig": "ok"}, b'{"line_items": 5}')
+    assert raised.value.problems[0].field == "body"
+    with pytest.raises(PeerUnavailable, match="market"):
+        intake.poll("market")

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from allocation_engine.engine.network import NodeType
 from allocation_engine.errors import InvalidInput, KeyReused, NotFound, PeerUnavailable
+from allocation_engine.orders.commands import PlaceOrder
 from allocation_engine.orders.fingerprint import fingerprint
 from allocation_engine.ports.channels import (
     ChannelCursors,
@@ -177,30 +178,34 @@ class ChannelIntake:
         )
 
     def _place(self, settings: ChannelSettings, order: ChannelOrder) -> Placed:
+        """Maps and places one platform order; what cannot be mapped or placed is
+        `InvalidInput` named under the order (`order[1042].lines[0].sku`)."""
         try:
             command = place_command(settings, order, self._centroids)
+            try:
+                return self.flow.place(command)
+            except KeyReused:
+                return self._kept(settings, command)
         except InvalidInput as bad:
             log.error(
                 "channel %s: order %s cannot be placed: %s", settings.name, order.external_id, bad
             )
             raise bad.under(f"order[{order.external_id[:40]}].") from None
-        try:
-            return self.flow.place(command)
-        except KeyReused:
-            # The platform changed the order after we took it (an edited e-mail, a quantity):
-            # it is the same order, placed once; the change is for an operator, not a reason
-            # to stop the channel on every redelivery or poll.
-            found = self.flow.store.find_external(command.channel, command.external_id)
-            if found is None:
-                raise
-            log.warning(
-                "channel %s: order %s changed at the platform after it was placed as %s; "
-                "kept as placed",
-                settings.name,
-                order.external_id,
-                found,
-            )
-            return Placed(self.flow.store.load(found), created=False)
+
+    def _kept(self, settings: ChannelSettings, command: PlaceOrder) -> Placed:
+        """The platform changed the order after we took it (an edited e-mail, a quantity): it
+        is the same order, placed once; the change is for an operator, not a reason to stop
+        the channel on every redelivery or poll."""
+        found = self.flow.store.find_external(command.channel, command.external_id)
+        if found is None:
+            raise KeyReused("external_order_id", f"{command.channel}/{command.external_id}")
+        log.warning(
+            "channel %s: order %s changed at the platform after it was placed as %s; kept",
+            settings.name,
+            command.external_id,
+            found,
+        )
+        return Placed(self.flow.store.load(found), created=False)
 
 
 @contextmanager
