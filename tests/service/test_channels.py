@@ -54,6 +54,7 @@ def test_a_broken_channel_file_is_refused_with_every_problem_named() -> None:
         "channel[amazon-de].options.marketplace_id",
         "channel[amazon-de].options.region",
         "channel[amazon-de].skus.MUG",
+        "channel[amazon-de].skus.MUG-BLUE",
         "channel[amazon-de].name",
     } <= found, found
 

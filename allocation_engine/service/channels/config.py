@@ -26,7 +26,6 @@ import re
 import tomllib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from allocation_engine.engine.limits import MAX_ID_CHARS
@@ -63,13 +62,6 @@ class Channels:
 
     def __iter__(self) -> Any:
         return iter(self.channels)
-
-
-def load_channels(
-    path: str | Path, platforms: Mapping[str, PlatformSpec], workflows: Collection[str]
-) -> Channels:
-    """Reads and validates a channel file (`InvalidInput` naming every problem)."""
-    return parse_channels(Path(path).read_text(), platforms, workflows)
 
 
 def parse_channels(
@@ -141,6 +133,16 @@ def _channel(
     if isinstance(poll, bool) or not isinstance(poll, int | float) or not 1 <= poll <= 86400:
         problems.add(f"{where}.poll_seconds", poll, "a number of seconds from 1 to 86400")
     skus = _strings(table.get("skus", {}), f"{where}.skus", MAX_ID_CHARS, problems)
+    theirs: dict[str, str] = {}
+    for platform_sku, ours in skus.items():
+        if ours in theirs:
+            problems.add(
+                f"{where}.skus.{platform_sku}",
+                ours,
+                f"{theirs[ours]!r} maps to {ours} too: a shipped {ours} could not be told back "
+                "to the platform as the right one",
+            )
+        theirs.setdefault(ours, platform_sku)
     credentials = _strings(table.get("credentials", {}), f"{where}.credentials", 128, problems)
     for role, var in credentials.items():
         if not ENV_VAR.match(var):
