@@ -126,6 +126,20 @@ class Platform:
         else:
             self.peer.new_order(self.url, self.channel)
 
+    def ship_all(self, record: OrderRecord, tracking: str) -> None:
+        """Records every parcel of `record` as shipped with DHL, tracking numbers from the
+        `tracking` template (`{i}` the parcel's index)."""
+        for i, shipment in enumerate(record.shipments):
+            self.orders.RecordShipment(
+                opb.RecordShipmentRequest(
+                    order_id=record.id,
+                    shipment_id=shipment.id,
+                    carrier="DHL",
+                    tracking_number=tracking.format(i=i),
+                    idempotency_key=f"ship-{shipment.id}",
+                )
+            )
+
     def order(self, external_id: str) -> OrderRecord:
         store = self.running.orders.store
         found = store.find_external(self.channel, external_id)
@@ -207,17 +221,9 @@ def test_an_order_comes_in_ships_and_the_platform_hears_of_it(platform: Platform
         pick_list = platform.wms / shipment.node_id / f"{shipment.id}.json"
         assert wait_for(pick_list.exists), f"no pick list for {shipment.id}"
 
+    platform.ship_all(record, "00340434{i:012d}")
     shipped: dict[str, int] = {}
-    for i, shipment in enumerate(record.shipments):
-        platform.orders.RecordShipment(
-            opb.RecordShipmentRequest(
-                order_id=record.id,
-                shipment_id=shipment.id,
-                carrier="DHL",
-                tracking_number=f"00340434{i:012d}",
-                idempotency_key=f"ship-{shipment.id}",
-            )
-        )
+    for shipment in record.shipments:
         for line in shipment.lines:
             shipped[line.sku] = shipped.get(line.sku, 0) + line.quantity
 
@@ -280,16 +286,7 @@ def test_a_confirmation_refused_for_a_rotated_token_is_sent_once_it_is_fixed(
         external_id = platform.bring_in()
         record = platform.order(external_id)
         token, platform.peer.access_token = platform.peer.access_token, "rotated"
-        for i, shipment in enumerate(record.shipments):
-            platform.orders.RecordShipment(
-                opb.RecordShipmentRequest(
-                    order_id=record.id,
-                    shipment_id=shipment.id,
-                    carrier="DHL",
-                    tracking_number=f"ROT{i}",
-                    idempotency_key=f"ship-{shipment.id}",
-                )
-            )
+        platform.ship_all(record, "ROT{i}")
         assert wait_for(lambda: platform.peer.received("GET", r"/orders/\d+\.json$"), 10)
         time.sleep(1.5)  # refused at least once, past a lease
         assert platform.peer.confirmations(external_id) == []
