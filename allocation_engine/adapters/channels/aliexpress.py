@@ -44,7 +44,9 @@ else "part") and `description` listing the parcel's lines as "SKU x2; SKU x1" (t
 API itself takes no lines; its remarks field is English-only and 512 characters long).
 AliExpress has no idempotency key: the confirmer first reads the order's
 `logistic_info_list` and sends nothing when the tracking number is there; a refused fulfill is
-success when a re-read then shows it (the first try went through).
+success when a re-read then shows it (the first try went through). The fulfill is sent once,
+retried neither by the HTTP client nor on a SYSTEM/ISP error: PeerUnavailable, and the outbox's
+next attempt reads the order first.
 """
 
 from __future__ import annotations
@@ -62,7 +64,13 @@ from zoneinfo import ZoneInfo
 from allocation_engine.adapters.channels import Connection
 from allocation_engine.adapters.channels.money import unit_price
 from allocation_engine.adapters.channels.options import OptionReader
-from allocation_engine.adapters.channels.payload import Reader, full_name
+from allocation_engine.adapters.channels.payload import (
+    Reader,
+    api_object,
+    full_name,
+    is_whole,
+    obj,
+)
 from allocation_engine.adapters.channels.queue_cursor import QueueCursor
 from allocation_engine.adapters.http_client import HttpClient, RetryPolicy
 from allocation_engine.errors import (
@@ -186,8 +194,10 @@ def send_type(detail: Mapping[str, Any], parcel: ParcelShipped) -> str:
     parcel sku that is on no child order (or more units than ordered)."""
     ordered: dict[str, int] = {}
     for child in listed(detail.get("child_order_list"), "global_aeop_tp_child_order_dto"):
+        child = obj(child)
         sku = str(child.get("sku_code") or "").strip() or str(child.get("product_id"))
-        ordered[sku] = ordered.get(sku, 0) + int(child.get("product_count") or 0)
+        count = child.get("product_count")
+        ordered[sku] = ordered.get(sku, 0) + (count if is_whole(count, 0) else 0)
     problems = ProblemCollector()
     shipped: dict[str, int] = {}
     for n, line in enumerate(parcel.lines):
@@ -209,17 +219,25 @@ class AliExpressChannel:
     page_size: int
     carrier_services: Mapping[str, str]
     tracking_website: str
+    once: HttpClient | None = None
+    """The client a call the platform does not deduplicate (fulfill) goes through, never
+    retried; `http` when not given."""
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.time
 
     # --- the gateway ------------------------------------------------------------------------
 
-    def call(self, method: str, business: Mapping[str, str]) -> Mapping[str, Any]:
+    def call(
+        self, method: str, business: Mapping[str, str], *, once: bool = False
+    ) -> Mapping[str, Any]:
         """The `<method>_response` of one signed business call; platform throttling and
-        platform-side errors are retried with the client's backoff."""
+        platform-side errors are retried with the client's backoff, unless `once` (a call
+        the platform does not deduplicate: sent once, PeerUnavailable when unanswered)."""
+        http = (self.once or self.http) if once else self.http
         policy = self.http.retry
+        attempts = 1 if once else policy.attempts
         why = ""
-        for attempt in range(policy.attempts):
+        for attempt in range(attempts):
             params = {
                 "method": method,
                 "app_key": self.secrets["app_key"],
@@ -230,9 +248,9 @@ class AliExpressChannel:
                 **business,
             }
             params["sign"] = sign(self.secrets["app_secret"], params)
-            response = self.http.post(GATEWAY, data=params)
-            body = response.json()
-            error = body.get("error_response", body) if isinstance(body, Mapping) else {}
+            response = http.post(GATEWAY, data=params)
+            body = api_object(response, f"{method} answer")
+            error = obj(body.get("error_response", body))
             code = str(error.get("code") or "0")
             if code == "0":
                 answer = body.get(method.replace(".", "_") + "_response")
@@ -246,20 +264,17 @@ class AliExpressChannel:
             why = f"{code} ({error.get('type')}) on {method}: {error.get('message')}"
             if code != "ApiCallLimit" and error.get("type") not in RETRIED_TYPES:
                 raise PeerRefused(response.status_code, self.http.base_url + GATEWAY, why)
-            if attempt + 1 < policy.attempts:
+            if attempt + 1 < attempts:
                 self.sleep(min(policy.maximum, policy.initial * 2**attempt))
-        raise PeerUnavailable(
-            f"{self.http.base_url}{GATEWAY} {why} after {policy.attempts} attempts"
-        )
+        raise PeerUnavailable(f"{self.http.base_url}{GATEWAY} {why} after {attempts} attempts")
 
     def detail(self, order_id: str) -> Mapping[str, Any]:
         """order.info.get's `result.data` for one order."""
         if not order_id.isdigit():
             raise InvalidInput.one("external_id", order_id, "AliExpress order ids are numbers")
         query = json.dumps({"order_id": int(order_id), "ext_info_bit_flag": DETAILS})
-        result = (
-            self.call("aliexpress.solution.order.info.get", {"param1": query}).get("result") or {}
-        )
+        answer = self.call("aliexpress.solution.order.info.get", {"param1": query})
+        result = obj(answer.get("result"))
         data = result.get("data")
         if not isinstance(data, Mapping):
             raise PeerRefused(
@@ -281,7 +296,7 @@ class AliExpressChannel:
             "current_page": state.page + 1,
         }
         answer = self.call("aliexpress.solution.order.get", {"param0": json.dumps(query)})
-        result = answer.get("result") or {}
+        result = obj(answer.get("result"))
         entries = listed(result.get("target_list"), "order_dto")
         ids, ready = [], set()
         for n, entry in enumerate(entries):
@@ -293,7 +308,10 @@ class AliExpressChannel:
             ids.append(order_id)
             if entry.get("order_status") == READY:
                 ready.add(order_id)
-        last = not entries or state.page + 1 >= int(result.get("total_page") or 0)
+        pages = result.get("total_page") or 0
+        if not is_whole(pages, 0):
+            raise PeerUnavailable(f"{self.http.base_url}{GATEWAY}: total_page {pages!r}")
+        last = not entries or state.page + 1 >= pages
         return state.import_page(
             ids, ready, lambda order_id: read_order(self.detail(order_id)), last
         )
@@ -330,8 +348,10 @@ class AliExpressChannel:
                 )
             business["tracking_website"] = self.tracking_website
         try:
-            answer = self.call("aliexpress.solution.order.fulfill", business)
-            result = answer.get("result") or {}
+            # Sent once: a fulfill the platform made but answered with an error for would,
+            # retried, be sent twice; the outbox tries again and the tracking check runs first.
+            answer = self.call("aliexpress.solution.order.fulfill", business, once=True)
+            result = obj(answer.get("result"))
             if result.get("result_success") is True:
                 return
             refusal = PeerRefused(200, self.http.base_url + GATEWAY, f"fulfill: {result!r}")
@@ -356,6 +376,9 @@ def connect(
     channel = AliExpressChannel(
         settings=settings,
         http=HttpClient(settings.base_url, headers={"Accept": "application/json"}, retry=retry),
+        once=HttpClient(
+            settings.base_url, headers={"Accept": "application/json"}, retry=RetryPolicy(attempts=1)
+        ),
         secrets=channel_secrets,
         created_after=pacific(since),
         page_size=page_size,

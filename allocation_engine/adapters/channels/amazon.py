@@ -26,8 +26,9 @@ that operation's burst of 30), then `NextToken` (which overrides the other filte
 /orders/v0/orders/{AmazonOrderId}/orderItems` (also paged by `NextToken`). `Unshipped` orders
 are taken; `Pending` ones (payment not yet authorised: no address, not to be shipped) are held
 in the cursor and asked for again by `AmazonOrderIds` at the start of each later sweep until
-they are Unshipped (taken) or anything else (dropped), at most 50 (the `AmazonOrderIds` limit);
-every other status is passed over (a `PartiallyShipped` one at first sight is being shipped by
+they are Unshipped (taken) or anything else (dropped), every one of them however many, in
+calls of at most 50 ids (the `AmazonOrderIds` limit); every other status is passed over (a
+`PartiallyShipped` one at first sight is being shipped by
 someone else). The cursor is compact JSON: `after` (the sweep's CreatedAfter, which Amazon
 treats as "at or after"), `seen` (ids already handed out whose PurchaseDate is `after`, so
 orders sharing that instant are not taken twice), `next` (the NextToken mid-sweep),
@@ -79,10 +80,16 @@ import httpx
 from allocation_engine.adapters.channels import Connection
 from allocation_engine.adapters.channels.money import minor_units
 from allocation_engine.adapters.channels.options import OptionReader
-from allocation_engine.adapters.channels.payload import is_whole, obj, utc_time
+from allocation_engine.adapters.channels.payload import (
+    api_object,
+    is_seconds,
+    is_whole,
+    obj,
+    utc_time,
+)
 from allocation_engine.adapters.channels.token_cache import TokenCache
 from allocation_engine.adapters.http_client import HttpClient, RetryPolicy, retry_after
-from allocation_engine.errors import InvalidInput, ProblemCollector
+from allocation_engine.errors import InvalidInput, PeerUnavailable, ProblemCollector
 from allocation_engine.ports.channels import (
     ChannelAddress,
     ChannelLine,
@@ -172,7 +179,7 @@ class AmazonChannel:
 
     def _exchange(self) -> tuple[str, float]:
         """The LWA refresh-token grant: an access token and its lifetime in seconds."""
-        answer = self._lwa.post(
+        response = self._lwa.post(
             "/auth/o2/token",
             data={
                 "grant_type": "refresh_token",
@@ -180,8 +187,8 @@ class AmazonChannel:
                 "client_id": self._secrets["client_id"],
                 "client_secret": self._secrets["client_secret"],
             },
-        ).json()
-        return str(answer["access_token"]), float(answer.get("expires_in", 3600))
+        )
+        return _token(api_object(response, "LWA token answer"), "access_token", "expires_in")
 
     def _restricted_token(self) -> tuple[str, float]:
         """A Restricted Data Token for getOrders with the buyer's info and address."""
@@ -197,8 +204,8 @@ class AmazonChannel:
                 ]
             },
             headers={"x-amz-access-token": self._access.get()},
-        ).json()
-        return str(answer["restrictedDataToken"]), float(answer.get("expiresIn", 3600))
+        )
+        return _token(api_object(answer, "RDT answer"), "restrictedDataToken", "expiresIn")
 
     # --- OrderImporter -----------------------------------------------------------------------
 
@@ -209,12 +216,16 @@ class AmazonChannel:
         raws: list[Mapping[str, Any]] = []
         pending: list[str] = []
         if not state.next and state.pending:
-            for raw in self._orders({"AmazonOrderIds": ",".join(state.pending)})[0]:
-                status = raw.get("OrderStatus")
-                if status in TAKEN:
-                    raws.append(raw)
-                elif status == "Pending":
-                    pending.append(str(raw.get("AmazonOrderId")))
+            # AmazonOrderIds takes at most MAX_PENDING ids: every held order is asked for, in
+            # as many calls as it takes, so none is ever dropped unseen.
+            for start in range(0, len(state.pending), MAX_PENDING):
+                batch = state.pending[start : start + MAX_PENDING]
+                for raw in self._orders({"AmazonOrderIds": ",".join(batch)})[0]:
+                    status = _status(raw)
+                    if status in TAKEN:
+                        raws.append(raw)
+                    elif status == "Pending" and str(raw.get("AmazonOrderId")) in batch:
+                        pending.append(str(raw.get("AmazonOrderId")))
         else:
             pending = list(state.pending)
         if state.next:
@@ -229,10 +240,14 @@ class AmazonChannel:
             )
         top, top_ids = state.top, list(state.top_ids)
         for index, raw in enumerate(found):
-            order_id = str(raw.get("AmazonOrderId", ""))
+            if not isinstance(raw, Mapping):
+                raise PeerUnavailable(f"getOrders: payload.Orders[{index}] is not an object")
+            order_id = raw.get("AmazonOrderId")
+            if not isinstance(order_id, str) or not order_id.strip():
+                raise PeerUnavailable(f"getOrders: payload.Orders[{index}].AmazonOrderId")
             try:
                 placed = utc_time(str(raw.get("PurchaseDate", "")))
-            except ValueError:
+            except (ValueError, OverflowError):
                 raise InvalidInput.one(
                     f"payload.Orders[{index}].PurchaseDate", raw.get("PurchaseDate"), "not ISO 8601"
                 ) from None
@@ -243,12 +258,11 @@ class AmazonChannel:
                 top, top_ids = stamp, [order_id]
             elif stamp == top:
                 top_ids.append(order_id)
-            if raw.get("OrderStatus") in TAKEN:
+            if _status(raw) in TAKEN:
                 raws.append(raw)
-            elif raw.get("OrderStatus") == "Pending" and order_id not in pending:
+            elif _status(raw) == "Pending" and order_id not in pending:
                 pending.append(order_id)
         orders = tuple(self._read(raw) for raw in raws)
-        pending = pending[:MAX_PENDING]
         if token:
             following = _Cursor(state.after, state.seen, token, top, tuple(top_ids), tuple(pending))
         elif top and top != state.after:
@@ -259,33 +273,33 @@ class AmazonChannel:
 
     def _orders(self, query: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], str]:
         """One getOrders page (with the Restricted Data Token) and its NextToken."""
-        body = self._api.get(
+        response = self._api.get(
             ORDERS,
             params={"MarketplaceIds": self._marketplace, **query},
             headers={"x-amz-access-token": self._restricted.get()},
-        ).json()
-        payload = obj(obj(body).get("payload"))
+        )
+        payload = obj(api_object(response, "getOrders answer").get("payload"))
         found = payload.get("Orders")
         if not isinstance(found, list):
-            raise InvalidInput.one("payload.Orders", found, "getOrders answered no order list")
-        return found, str(payload.get("NextToken") or "")
+            raise PeerUnavailable(f"{response.request.url}: getOrders answered no payload.Orders")
+        return found, _next_token(payload, "getOrders")
 
     def _items(self, order_id: str) -> list[Mapping[str, Any]]:
         """Every item of the order, following getOrderItems' NextToken."""
         items: list[Mapping[str, Any]] = []
         token = ""
         while True:
-            body = self._api.get(
+            response = self._api.get(
                 f"{ORDERS}/{order_id}/orderItems",
                 params={"NextToken": token} if token else None,
                 headers={"x-amz-access-token": self._access.get()},
-            ).json()
-            payload = obj(obj(body).get("payload"))
+            )
+            payload = obj(api_object(response, "getOrderItems answer").get("payload"))
             page = payload.get("OrderItems")
             if not isinstance(page, list):
-                raise InvalidInput.one("payload.OrderItems", page, "getOrderItems answered none")
+                raise PeerUnavailable(f"{response.request.url}: no payload.OrderItems")
             items += page
-            token = str(payload.get("NextToken") or "")
+            token = _next_token(payload, "getOrderItems")
             if not token:
                 return items
 
@@ -320,6 +334,34 @@ class AmazonChannel:
         )
 
 
+def _token(answer: Mapping[str, Any], key: str, lifetime: str) -> tuple[str, float]:
+    """A token and its lifetime in seconds (an hour when not given) out of a token answer;
+    `PeerUnavailable` naming the field when the answer holds none."""
+    token, seconds = answer.get(key), answer.get(lifetime, 3600)
+    if not isinstance(token, str) or not token:
+        raise PeerUnavailable(f"token answer: no {key}")
+    if not is_seconds(seconds):
+        raise PeerUnavailable(f"token answer: {lifetime} {seconds!r}")
+    return token, float(seconds)
+
+
+def _status(raw: object) -> str:
+    """An order's OrderStatus ("" when it is no string, or the order no object)."""
+    status = raw.get("OrderStatus") if isinstance(raw, Mapping) else None
+    return status if isinstance(status, str) else ""
+
+
+def _listed(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _next_token(payload: Mapping[str, Any], operation: str) -> str:
+    token = payload.get("NextToken") or ""
+    if not isinstance(token, str):
+        raise PeerUnavailable(f"{operation}: payload.NextToken {token!r}")
+    return token
+
+
 # --- reading an order --------------------------------------------------------------------------
 
 
@@ -352,7 +394,7 @@ def read_order(raw: Mapping[str, Any], items: list[Mapping[str, Any]]) -> Channe
     tax_info = obj(buyer.get("BuyerTaxInfo"))
     vat = [
         str(c.get("Value", ""))
-        for c in tax_info.get("TaxClassifications") or []
+        for c in _listed(tax_info.get("TaxClassifications"))
         if isinstance(c, Mapping) and c.get("Name") == "VATNumber"
     ]
     street = (address.get(f"AddressLine{n}") for n in (1, 2, 3))

@@ -63,6 +63,7 @@ from allocation_engine.adapters.channels import Connection
 from allocation_engine.adapters.channels.money import minor_units, unit_price
 from allocation_engine.adapters.channels.options import OptionReader
 from allocation_engine.adapters.channels.payload import (
+    api_json,
     country_code,
     full_name,
     is_whole,
@@ -161,7 +162,7 @@ class StoreApi:
     def get(self, path: str, **params: Any) -> Any:
         """The JSON answer, None for BigCommerce's 204 "no such items"."""
         response = self._http.get(self.prefix + path, params=params or None)
-        return response.json() if response.status_code != 204 and response.content else None
+        return api_json(response, path) if response.status_code != 204 else None
 
     def pages(self, path: str) -> list[Any]:
         """Every item of a V2 list, page after page."""
@@ -177,7 +178,7 @@ class StoreApi:
 
     def post_once(self, path: str, body: Any) -> Any:
         """A POST the platform does not deduplicate: sent once, never retried."""
-        return self._once.post(self.prefix + path, json=body).json()
+        return api_json(self._once.post(self.prefix + path, json=body), path)
 
 
 class BigCommerceWebhook:
@@ -201,21 +202,22 @@ class BigCommerceWebhook:
         self._vat_field = vat_field
 
     def verify(self, headers: Mapping[str, str], body: bytes) -> None:
-        given = headers.get(self._header.lower(), "").encode()
+        # Bytes as Starlette decoded them (latin-1): a non-ASCII header is only a wrong one.
+        given = headers.get(self._header.lower(), "").encode("latin-1", "replace")
         if not given or not hmac.compare_digest(given, self._header_secret):
             raise BadSignature(self._channel, self._header)
         webhook_id = headers.get("webhook-id", "")
         stamp = headers.get("webhook-timestamp", "")
         try:
             fresh = abs(time.time() - int(stamp)) <= TIMESTAMP_TOLERANCE
-        except ValueError:
+        except (ValueError, OverflowError):
             fresh = False
         if not webhook_id or not fresh:
             raise BadSignature(self._channel, SIGNATURE_HEADER)
-        signed = f"{webhook_id}.{stamp}.".encode() + body
+        signed = f"{webhook_id}.{stamp}.".encode("latin-1", "replace") + body
         expected = base64.b64encode(hmac.new(self._key, signed, hashlib.sha256).digest())
         offered = [
-            part.partition(",")[2].encode()
+            part.partition(",")[2].encode("latin-1", "replace")
             for part in headers.get(SIGNATURE_HEADER, "").split()
             if part.startswith("v1,")
         ]
@@ -342,7 +344,7 @@ def _line(
     except InvalidInput as bad:
         problems.extend(bad.problems)
         return None
-    unit = unit_price(total, quantity)
+    unit = max(0, unit_price(total, quantity))
     return ChannelLine(sku, quantity, unit, str(product.get("name") or "")) if sku else None
 
 

@@ -43,7 +43,9 @@ Outbound: `POST /sell/fulfillment/v1/order/{orderId}/shipping_fulfillment` with
 no idempotency key, but a fulfillment's id is its tracking number, so the confirmer first reads
 `GET .../shipping_fulfillment` and sends nothing when a fulfillment with that tracking number
 exists (and a 4xx answer to the POST is taken as success when the re-read then shows it, as
-after a timed-out first try). The tracking number is sent alphanumeric only, as eBay requires;
+after a timed-out first try). The POST itself is sent once, never retried by the HTTP client:
+an unanswered one raises PeerUnavailable and the outbox's next attempt checks first.
+The tracking number is sent alphanumeric only, as eBay requires;
 the carrier code is `options.carrier_codes[carrier]`, else the carrier upper-cased with every
 other character turned into "_" (DB Schenker -> DB_SCHENKER).
 """
@@ -62,11 +64,17 @@ import httpx
 from allocation_engine.adapters.channels import Connection
 from allocation_engine.adapters.channels.money import unit_price
 from allocation_engine.adapters.channels.options import OptionReader
-from allocation_engine.adapters.channels.payload import Reader
+from allocation_engine.adapters.channels.payload import (
+    Reader,
+    api_list,
+    api_object,
+    is_seconds,
+    is_whole,
+)
 from allocation_engine.adapters.channels.queue_cursor import QueueCursor
 from allocation_engine.adapters.channels.token_cache import TokenCache
 from allocation_engine.adapters.http_client import HttpClient, RetryPolicy
-from allocation_engine.errors import InvalidInput, PeerRefused, ProblemCollector
+from allocation_engine.errors import InvalidInput, PeerRefused, PeerUnavailable, ProblemCollector
 from allocation_engine.ports.channels import (
     ChannelAddress,
     ChannelLine,
@@ -199,6 +207,9 @@ class EbayChannel:
     created_after: str
     page_size: int
     carrier_codes: Mapping[str, str]
+    once: HttpClient | None = None
+    """The client the shipping_fulfillment POST goes through, never retried (eBay does not
+    deduplicate it); `http` when not given."""
     _token: TokenCache = field(init=False)
 
     def __post_init__(self) -> None:
@@ -211,7 +222,7 @@ class EbayChannel:
         basic = base64.b64encode(
             f"{self.secrets['client_id']}:{self.secrets['client_secret']}".encode()
         ).decode()
-        answer = self.http.post(
+        response = self.http.post(
             TOKEN_PATH,
             data={
                 "grant_type": "refresh_token",
@@ -219,13 +230,21 @@ class EbayChannel:
                 "scope": SCOPE,
             },
             headers={"Authorization": f"Basic {basic}"},
-        ).json()
-        return str(answer["access_token"]), float(answer.get("expires_in") or 0)
+        )
+        answer = api_object(response, "token answer")
+        token, lifetime = answer.get("access_token"), answer.get("expires_in") or 0
+        if not isinstance(token, str) or not token or not is_seconds(lifetime):
+            raise PeerUnavailable(f"{self.http.base_url}{TOKEN_PATH}: no access_token/expires_in")
+        return token, float(lifetime)
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """An API call with the bearer token; a 401 mints a new token once and retries."""
+    def _call(
+        self, method: str, path: str, *, client: HttpClient | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        """An API call with the bearer token (through `client`, else the retrying one); a 401
+        mints a new token once and retries."""
+        http = client or self.http
         return self._token.authorized(
-            lambda token: self.http.request(
+            lambda token: http.request(
                 method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs
             )
         )
@@ -236,7 +255,7 @@ class EbayChannel:
         """One page of the open queue (paid, unshipped orders) after `cursor`."""
         state = QueueCursor.decode(cursor)
         offset = state.page * self.page_size
-        page = self._call(
+        response = self._call(
             "GET",
             ORDERS_PATH,
             params={
@@ -244,9 +263,12 @@ class EbayChannel:
                 "limit": str(self.page_size),
                 "offset": str(offset),
             },
-        ).json()
-        listed = page.get("orders") or []
-        total = int(page.get("total") or 0)
+        )
+        page = api_object(response, "getOrders answer")
+        listed = api_list(page.get("orders"), self.http.base_url + ORDERS_PATH, "orders")
+        total = page.get("total") or 0
+        if not is_whole(total, 0):
+            raise PeerUnavailable(f"{self.http.base_url}{ORDERS_PATH}: total {total!r}")
         ids, ready = [], set()
         for n, summary in enumerate(listed):
             order_id = str(summary.get("orderId") or "") if isinstance(summary, Mapping) else ""
@@ -260,13 +282,15 @@ class EbayChannel:
 
     def _order(self, order_id: str) -> ChannelOrder:
         """The whole order (getOrder: the buyer's tax id is only there)."""
-        return read_order(self._call("GET", f"{ORDERS_PATH}/{order_id}").json())
+        return read_order(api_object(self._call("GET", f"{ORDERS_PATH}/{order_id}"), "order"))
 
     # --- confirmer --------------------------------------------------------------------------
 
     def _fulfillments(self, order_id: str) -> list[Mapping[str, Any]]:
-        answer = self._call("GET", f"{ORDERS_PATH}/{order_id}/shipping_fulfillment").json()
-        return [f for f in answer.get("fulfillments") or [] if isinstance(f, Mapping)]
+        path = f"{ORDERS_PATH}/{order_id}/shipping_fulfillment"
+        answer = api_object(self._call("GET", path), "shipping fulfillments")
+        listed = api_list(answer.get("fulfillments"), self.http.base_url + path, "fulfillments")
+        return [f for f in listed if isinstance(f, Mapping)]
 
     def _has(self, order_id: str, tracking: str) -> bool:
         return any(
@@ -286,7 +310,7 @@ class EbayChannel:
             )
         if self._has(parcel.external_id, tracking):
             return
-        order = self._call("GET", f"{ORDERS_PATH}/{parcel.external_id}").json()
+        order = api_object(self._call("GET", f"{ORDERS_PATH}/{parcel.external_id}"), "order")
         body = {
             "lineItems": self._line_items(order, parcel),
             "shippedDate": shipped_date(parcel.shipped_at),
@@ -294,8 +318,13 @@ class EbayChannel:
             "trackingNumber": tracking,
         }
         try:
+            # Sent once: a POST eBay made but answered 503 for would, retried, make a second
+            # fulfillment; the outbox tries again later, and `_has` runs first then.
             self._call(
-                "POST", f"{ORDERS_PATH}/{parcel.external_id}/shipping_fulfillment", json=body
+                "POST",
+                f"{ORDERS_PATH}/{parcel.external_id}/shipping_fulfillment",
+                client=self.once,
+                json=body,
             )
         except PeerRefused:
             if not self._has(parcel.external_id, tracking):
@@ -314,7 +343,8 @@ class EbayChannel:
                 if line_sku(item) != line.sku or left <= 0:
                     continue
                 item_id = str(item.get("lineItemId"))
-                room = int(item.get("quantity") or 0) - picked.get(item_id, 0)
+                ordered = item.get("quantity")
+                room = (ordered if is_whole(ordered, 0) else 0) - picked.get(item_id, 0)
                 take = min(room, left)
                 if take > 0:
                     picked[item_id] = picked.get(item_id, 0) + take
@@ -344,6 +374,9 @@ def connect(
     channel = EbayChannel(
         settings=settings,
         http=HttpClient(settings.base_url, headers={"Accept": "application/json"}, retry=retry),
+        once=HttpClient(
+            settings.base_url, headers={"Accept": "application/json"}, retry=RetryPolicy(attempts=1)
+        ),
         secrets=channel_secrets,
         created_after=since.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         page_size=page_size,

@@ -57,9 +57,9 @@ from typing import Any
 from allocation_engine.adapters.channels import Connection
 from allocation_engine.adapters.channels.money import minor_units, unit_price
 from allocation_engine.adapters.channels.options import OptionReader
-from allocation_engine.adapters.channels.payload import dig, full_name
+from allocation_engine.adapters.channels.payload import api_object, dig, full_name
 from allocation_engine.adapters.http_client import HttpClient, RetryPolicy
-from allocation_engine.errors import InvalidInput, ProblemCollector
+from allocation_engine.errors import InvalidInput, PeerUnavailable, ProblemCollector
 from allocation_engine.ports.channels import (
     ChannelAddress,
     ChannelLine,
@@ -140,10 +140,11 @@ class MagentoChannel:
         if last_id:
             params |= _filter(1, 0, "created_at", after, "gt")
             params |= _filter(1, 1, "entity_id", str(last_id), "gt")
-        body = self._http.get(f"{self._prefix}/orders", params=params).json()
-        items = body.get("items") if isinstance(body, dict) else None
+        response = self._http.get(f"{self._prefix}/orders", params=params)
+        body = api_object(response, "order search answer")
+        items = body.get("items")
         if not isinstance(items, list):
-            raise InvalidInput.one("items", items, "the order search answered no list")
+            raise PeerUnavailable(f"{response.request.url}: the order search answered no items")
         orders: list[ChannelOrder] = []
         for index, raw in enumerate(items):
             try:
@@ -250,17 +251,18 @@ def _lines(items: Any, currency: str, problems: ProblemCollector) -> list[Channe
     if not isinstance(items, list) or not items:
         problems.add("items", items, "expected a non-empty list of order items")
         return []
-    by_id = {i.get("item_id"): i for i in items if isinstance(i, Mapping)}
-    parents = {i.get("parent_item_id") for i in by_id.values() if i.get("parent_item_id")}
+    by_id = {_key(i.get("item_id")): i for i in items if isinstance(i, Mapping)}
+    parents = {_key(i.get("parent_item_id")) for i in by_id.values()} - {None}
     lines = []
     for index, item in enumerate(items):
         at = f"items[{index}]"
         if not isinstance(item, Mapping):
             problems.add(at, item, "an order item is a JSON object")
             continue
-        if item.get("item_id") in parents or _truthy(item.get("is_virtual")):
+        if _key(item.get("item_id")) in parents or _truthy(item.get("is_virtual")):
             continue
-        parent = by_id.get(item.get("parent_item_id")) or {}
+        parent_id = _key(item.get("parent_item_id"))
+        parent = (by_id.get(parent_id) if parent_id else None) or {}
         priced, priced_at = (item, at)
         if parent.get("product_type") == "configurable":
             priced, priced_at = parent, f"items[{items.index(parent)}]"
@@ -273,7 +275,10 @@ def _lines(items: Any, currency: str, problems: ProblemCollector) -> list[Channe
             price: Any = priced.get(price_field)
             unit = minor_units(price, currency, f"{priced_at}.{price_field}")
             discount = minor_units(
-                priced.get("discount_amount") or 0, currency, f"{priced_at}.discount_amount"
+                priced.get("discount_amount") or 0,
+                currency,
+                f"{priced_at}.discount_amount",
+                signed=True,  # Magento writes an item's discount positive, an order's negative
             )
         except InvalidInput as bad:
             problems.extend(bad.problems)
@@ -417,6 +422,14 @@ def _is_id(value: Any) -> bool:
         and str(value).isdigit()
         and int(value) > 0
     )
+
+
+def _key(value: Any) -> str | None:
+    """An item id or parent id as a key ("7" and 7 alike); None for none or for a value no
+    id can be (a list, an object, a bool)."""
+    if isinstance(value, int | str) and not isinstance(value, bool) and str(value).strip():
+        return str(value).strip()
+    return None
 
 
 def _truthy(value: Any) -> bool:

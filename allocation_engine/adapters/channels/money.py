@@ -10,8 +10,9 @@ per unit through `unit_price`, rounded the same way.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, Overflow
 
+from allocation_engine.engine.limits import MAX_MONEY
 from allocation_engine.errors import InvalidInput
 
 ZERO_DECIMAL = frozenset(
@@ -34,21 +35,32 @@ def exponent(currency: str) -> int:
     return 2
 
 
-def minor_units(amount: str | int | float, currency: str, field: str) -> int:
+def minor_units(
+    amount: str | int | float, currency: str, field: str, *, signed: bool = False
+) -> int:
     """`amount` in major units of `currency` ("19.99" EUR -> 1999, "500" JPY -> 500).
 
     `InvalidInput` naming `field` and quoting the value for anything that is not a finite
-    number (an empty string, "abc", NaN, infinity, a bool, None)."""
+    number (an empty string, "abc", NaN, infinity, a bool, None), for an amount above
+    `MAX_MONEY` minor units ("1e300") and, unless `signed` (a platform that may write a
+    discount either way), for a negative one: a price or a discount is never below 0."""
     if isinstance(amount, bool) or not isinstance(amount, str | int | float):
         raise InvalidInput.one(field, amount, "expected a decimal amount")
     try:
         value = Decimal(amount.strip() if isinstance(amount, str) else str(amount))
-    except InvalidOperation:
+    except (InvalidOperation, ValueError):  # ValueError: an int too long to write out
         raise InvalidInput.one(field, amount, "expected a decimal amount") from None
     if not value.is_finite():
         raise InvalidInput.one(field, amount, "expected a finite amount")
-    scaled = value.scaleb(exponent(currency)).quantize(Decimal(1), rounding=ROUND_HALF_UP)
-    return int(scaled)
+    try:
+        scaled = int(value.scaleb(exponent(currency)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    except (InvalidOperation, Overflow):
+        raise InvalidInput.one(field, amount, f"must be at most {MAX_MONEY} minor units") from None
+    if abs(scaled) > MAX_MONEY:
+        raise InvalidInput.one(field, amount, f"must be at most {MAX_MONEY} minor units")
+    if scaled < 0 and not signed:
+        raise InvalidInput.one(field, amount, "must not be negative")
+    return scaled
 
 
 def unit_price(total: int, quantity: int) -> int:

@@ -6,7 +6,11 @@ be of the wrong type, and an order is refused with every unreadable field named 
 TypeError from deep inside. `Reader` collects those problems for the adapters that read a whole
 order through it (eBay, AliExpress); the small functions are the pieces the other adapters
 share: a webhook's JSON body, an optional object, a value down a path, a person's name from
-its two fields, a country code, a postal code, a count, a timestamp.
+its two fields, a country code, a postal code, a count, a timestamp, and a platform API's
+answer (`api_json`, `api_object`, `api_list`: `PeerUnavailable` naming what could not be read
+when the platform answers an HTML page, `[]` or `null` where an object belongs). A string that
+cannot be written as UTF-8 (a lone surrogate, which the store could not write) is refused with
+`InvalidInput` naming its field, in a webhook's body and an API answer alike.
 """
 
 from __future__ import annotations
@@ -17,25 +21,112 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
+import httpx
+
 from allocation_engine.adapters.channels.money import minor_units
-from allocation_engine.errors import InvalidInput, ProblemCollector
+from allocation_engine.errors import InvalidInput, PeerUnavailable, ProblemCollector
+
+
+def unencodable(value: Any) -> str | None:
+    """The dotted path of the first string (a key or a value) in parsed JSON that cannot be
+    written as UTF-8 (a lone surrogate such as "\\ud800"), None when there is none."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, str):
+            if not _utf8(node):
+                return path
+        elif isinstance(node, Mapping):
+            for key, child in node.items():
+                where = f"{path}.{key}" if path else str(key)
+                if isinstance(key, str) and not _utf8(key):
+                    return path or "body"
+                stack.append((where, child))
+        elif isinstance(node, list):
+            stack.extend((f"{path}[{i}]", child) for i, child in enumerate(node))
+    return None
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def utf8_text(value: str, field: str) -> str:
+    """`value` when it can be written as UTF-8; `InvalidInput` naming `field` when not."""
+    if not _utf8(value):
+        raise InvalidInput.one(field, value, "is not valid UTF-8 text (a lone surrogate)")
+    return value
 
 
 def json_body(body: bytes) -> Any:
-    """A webhook's body as JSON; `InvalidInput` quoting its start when it is not JSON."""
+    """A webhook's body as JSON; `InvalidInput` quoting its start when it is not JSON (or
+    nests too deep to read), naming the field of a string that is not valid UTF-8."""
     try:
-        return json.loads(body)
-    except ValueError:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
         raise InvalidInput.one("body", body[:80], "is not JSON") from None
+    _refuse_unencodable(data)
+    return data
+
+
+def _refuse_unencodable(data: Any) -> None:
+    bad = unencodable(data)
+    if bad is not None:
+        raise InvalidInput.one(bad or "body", dig(data, *_steps(bad)), "is not valid UTF-8 text")
+
+
+def api_json(response: httpx.Response, what: str) -> Any:
+    """A platform API's answer as JSON; `PeerUnavailable` naming `what` when the platform
+    answered something else (an HTML error page with 200, a truncated body: the platform
+    misbehaves, a later try may read it), `InvalidInput` naming the field of a string that is
+    not valid UTF-8 (a lone surrogate: no store could write it)."""
+    try:
+        data = json.loads(response.content) if response.content else None
+    except (ValueError, RecursionError):
+        raise PeerUnavailable(f"{response.request.url}: {what} is not JSON") from None
+    _refuse_unencodable(data)
+    return data
+
+
+def api_object(response: httpx.Response, what: str) -> Mapping[str, Any]:
+    """`api_json` that must be a JSON object; `PeerUnavailable` naming `what` when not."""
+    data = api_json(response, what)
+    if not isinstance(data, Mapping):
+        raise PeerUnavailable(
+            f"{response.request.url}: {what} is {type(data).__name__}, not an object"
+        )
+    return data
+
+
+def api_list(value: object, where: str, what: str) -> list[Any]:
+    """`value` when it is a JSON list, [] when absent; `PeerUnavailable` naming `what` for
+    anything else."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise PeerUnavailable(f"{where}: {what} is {type(value).__name__}, not a list")
+    return value
+
+
+def _steps(path: str) -> list[str | int]:
+    steps: list[str | int] = []
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", path):
+        steps.append(int(part[1:-1]) if part.startswith("[") else part)
+    return steps
 
 
 def json_field(body: bytes, *path: str) -> str:
-    """The value at `path` in a JSON body as a string, "" when the body is not JSON or has
-    nothing there (a delivery id, read whatever the body turns out to be)."""
+    """The value at `path` in a JSON body as a string, "" when the body is not JSON (or nests
+    too deep to read) or has nothing there (a delivery id, read whatever the body is)."""
     try:
-        return str(dig(json.loads(body), *path) or "")
-    except ValueError:
+        value = str(dig(json.loads(body), *path) or "")
+    except (ValueError, RecursionError):
         return ""
+    return value if _utf8(value) else ""
 
 
 def obj(value: object) -> Mapping[str, Any]:
@@ -82,6 +173,15 @@ def is_whole(value: object, minimum: int = 1) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
 
+def is_seconds(value: object) -> TypeGuard[int | float]:
+    """Whether `value` is a finite, non-negative JSON number of seconds (not a bool)."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and 0 <= value < 10**9  # an expires_in beyond 30 years is no lifetime
+    )
+
+
 def utc_time(text: str) -> datetime:
     """An ISO 8601 time (`Z`, an offset, or none, which is UTC) as an aware UTC datetime;
     ValueError when it is none."""
@@ -111,6 +211,9 @@ class Reader:
 
     def text(self, parent: Mapping[str, Any], key: str, path: str, required: bool = True) -> str:
         value = parent.get(key)
+        if isinstance(value, str) and not _utf8(value):
+            self.problems.add(f"{path}.{key}", value, "is not valid UTF-8 text")
+            return ""
         if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
             return str(value).strip()
         if value is not None or required:

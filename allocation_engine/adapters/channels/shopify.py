@@ -28,7 +28,10 @@ fulfillments.json` with `line_items_by_fulfillment_order` (each open fulfillment
 items for our lines, up to what is still fulfillable), `tracking_info` {`number`, `company`}
 and `notify_customer` (option, default false: our own e-mail tells the customer). Every call
 carries `X-Shopify-Access-Token` (credential `access_token`). Shopify does not deduplicate the
-POST, so a lost answer is found by the tracking-number check on the next attempt.
+POST, so it is sent once, never retried by the HTTP client (a 503 after the shop made the
+fulfillment would make a second one): an unanswered POST raises PeerUnavailable, and the
+tracking-number check of the outbox's next attempt finds it. A sku on several line items is
+spread over all of them, up to each one's fulfillable quantity.
 """
 
 from __future__ import annotations
@@ -36,14 +39,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
+import math
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
 
 from allocation_engine.adapters.channels import Connection
-from allocation_engine.adapters.channels.money import minor_units
-from allocation_engine.adapters.channels.payload import is_whole, obj
+from allocation_engine.adapters.channels.money import minor_units, unit_price
+from allocation_engine.adapters.channels.payload import (
+    api_list,
+    api_object,
+    is_whole,
+    json_body,
+    obj,
+)
 from allocation_engine.adapters.http_client import HttpClient, RetryPolicy
 from allocation_engine.errors import BadSignature, InvalidInput, PeerRefused, ProblemCollector
 from allocation_engine.ports.channels import (
@@ -70,14 +78,19 @@ def read_order(data: Mapping[str, Any]) -> ChannelOrder:
     """An `orders/create` payload (a REST order) as a ChannelOrder; `InvalidInput` naming
     every field that cannot be read."""
     problems = ProblemCollector()
-    currency = str(data.get("currency") or "")
-    if len(currency) != 3:
+    currency = data.get("currency")
+    if not isinstance(currency, str) or len(currency) != 3:
         problems.add("currency", data.get("currency"), "an ISO 4217 code")
+        currency = "EUR"  # only to read the rest; the order is refused above
     order_id = data.get("id")
     if not is_whole(order_id):
         problems.add("id", order_id, "the order's numeric id")
     lines = []
-    for i, item in enumerate(data.get("line_items") or []):
+    items = data.get("line_items")
+    if items is not None and not isinstance(items, list):
+        problems.add("line_items", items, "must be a list")
+        items = []
+    for i, item in enumerate(items or []):
         if not isinstance(item, dict):
             problems.add(f"line_items[{i}]", item, "must be an object")
             continue
@@ -103,8 +116,8 @@ def read_order(data: Mapping[str, Any]) -> ChannelOrder:
             city=str(address.get("city") or ""),
             country=str(address.get("country_code") or ""),
             company=str(address.get("company") or ""),
-            latitude=_coordinate(address.get("latitude")),
-            longitude=_coordinate(address.get("longitude")),
+            latitude=_coordinate(address.get("latitude"), 90),
+            longitude=_coordinate(address.get("longitude"), 180),
         ),
         currency=currency.upper(),
         customer_id=str(customer.get("id") or ""),
@@ -117,6 +130,15 @@ def read_order(data: Mapping[str, Any]) -> ChannelOrder:
     )
 
 
+def line_sku(item: Mapping[str, Any]) -> str:
+    """The platform sku of a line item: its `sku`, else its `variant_id` ("" when neither)."""
+    for key in ("sku", "variant_id"):
+        value = item.get(key)
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
+            return str(value).strip()
+    return ""
+
+
 def _line(
     item: Mapping[str, Any], currency: str, where: str, problems: ProblemCollector
 ) -> ChannelLine | None:
@@ -124,30 +146,36 @@ def _line(
     if not is_whole(quantity):
         problems.add(f"{where}.quantity", quantity, "a whole number of units >= 1")
         return None
-    sku = str(item.get("sku") or item.get("variant_id") or "")
+    sku = line_sku(item)
     if not sku:
         problems.add(f"{where}.sku", item.get("sku"), "no sku and no variant_id")
         return None
+    allocations = item.get("discount_allocations")
+    if allocations is not None and not isinstance(allocations, list):
+        problems.add(f"{where}.discount_allocations", allocations, "must be a list")
+        return None
     try:
-        price = Decimal(minor_units(item.get("price", ""), currency, f"{where}.price"))
+        price = minor_units(item.get("price", ""), currency, f"{where}.price")
         discount = sum(
-            (
-                Decimal(minor_units(d.get("amount", ""), currency, f"{where}.discount_allocations"))
-                for d in item.get("discount_allocations") or []
-                if isinstance(d, dict)
-            ),
-            Decimal(0),
+            minor_units(d.get("amount", ""), currency, f"{where}.discount_allocations")
+            for d in allocations or []
+            if isinstance(d, dict)
         )
     except InvalidInput as bad:
         problems.extend(bad.problems)
         return None
-    unit = max(0, int((price - discount / quantity).to_integral_value()))
+    unit = max(0, unit_price(price * quantity - discount, quantity))
     return ChannelLine(sku, quantity, unit, str(item.get("title") or ""))
 
 
-def _coordinate(value: object) -> float | None:
+def _coordinate(value: object, bound: float) -> float | None:
+    """A latitude (`bound` 90) or longitude (180) Shopify geocoded; None for anything else."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            return None
+        return number if math.isfinite(number) and abs(number) <= bound else None
     return None
 
 
@@ -156,8 +184,11 @@ class ShopifyWebhooks:
         self._channel, self._secret = channel, secret
 
     def verify(self, headers: Mapping[str, str], body: bytes) -> None:
-        given = headers.get(SIGNATURE, "")
-        if not given or not hmac.compare_digest(given, sign(body, self._secret)):
+        # Starlette decodes header bytes as latin-1: compared as bytes, a non-ASCII header is
+        # only a wrong signature (compare_digest refuses non-ASCII str with a TypeError).
+        given = headers.get(SIGNATURE, "").encode("latin-1", "replace")
+        expected = sign(body, self._secret).encode("ascii")
+        if not given or not hmac.compare_digest(given, expected):
             raise BadSignature(self._channel, "X-Shopify-Hmac-Sha256")
 
     def delivery_id(self, headers: Mapping[str, str], body: bytes) -> str:
@@ -166,10 +197,7 @@ class ShopifyWebhooks:
     def orders(self, headers: Mapping[str, str], body: bytes) -> list[ChannelOrder]:
         if headers.get("x-shopify-topic", "") not in ORDER_TOPICS:
             return []
-        try:
-            data = json.loads(body)
-        except ValueError:
-            raise InvalidInput.one("body", body[:40], "is not JSON") from None
+        data = json_body(body)
         if not isinstance(data, dict):
             raise InvalidInput.one("body", data, "must be an order object")
         return [read_order(data)]
@@ -178,43 +206,70 @@ class ShopifyWebhooks:
 class ShopifyFulfillments:
     """Creates one fulfillment per parcel, with its tracking number."""
 
-    def __init__(self, http: HttpClient, api_version: str, notify_customer: bool) -> None:
+    def __init__(
+        self,
+        http: HttpClient,
+        api_version: str,
+        notify_customer: bool,
+        once: HttpClient | None = None,
+    ) -> None:
+        """`once`: the client the fulfillment POST goes through, never retried (Shopify does
+        not deduplicate it); `http` when not given."""
         self._http = http
+        self._once = once or http
         self._base = f"/admin/api/{api_version}"
         self._notify = notify_customer
 
+    def _get(self, path: str, key: str) -> Any:
+        """`key` of the JSON object a GET answers; `PeerUnavailable` naming it when the shop
+        answers something else."""
+        return api_object(self._http.get(f"{self._base}/{path}"), key).get(key)
+
     def confirm(self, parcel: ParcelShipped) -> None:
-        order = self._http.get(f"{self._base}/orders/{parcel.external_id}.json").json()["order"]
-        done = self._http.get(f"{self._base}/orders/{parcel.external_id}/fulfillments.json")
-        for fulfillment in done.json().get("fulfillments", []):
-            if parcel.tracking_number in (fulfillment.get("tracking_numbers") or []):
+        order = obj(self._get(f"orders/{parcel.external_id}.json", "order"))
+        where = self._http.base_url
+        done = self._get(f"orders/{parcel.external_id}/fulfillments.json", "fulfillments")
+        for fulfillment in api_list(done, where, "fulfillments"):
+            numbers = obj(fulfillment).get("tracking_numbers")
+            if isinstance(numbers, list) and parcel.tracking_number in numbers:
                 return  # confirmed before (an answer lost on the way back)
-        item_of: dict[str, int] = {}
-        for item in order.get("line_items", []):
-            item_of.setdefault(str(item.get("sku") or item.get("variant_id")), item["id"])
-        wanted = {item_of[x.sku]: x.quantity for x in parcel.lines if x.sku in item_of}
+        sku_of: dict[Any, str] = {}  # order line item id -> its platform sku
+        for item in api_list(order.get("line_items"), where, "order.line_items"):
+            item_id = obj(item).get("id")
+            if is_whole(item_id):
+                sku_of[item_id] = line_sku(obj(item))
+        wanted: dict[str, int] = {}
+        for x in parcel.lines:
+            if x.sku in sku_of.values():
+                wanted[x.sku] = wanted.get(x.sku, 0) + x.quantity
         if not wanted:
-            raise PeerRefused(404, self._http.base_url, f"no lines of {parcel.lines} in the order")
-        listing = self._http.get(
-            f"{self._base}/orders/{parcel.external_id}/fulfillment_orders.json"
+            raise PeerRefused(404, where, f"no lines of {parcel.lines} in the order")
+        listing = self._get(
+            f"orders/{parcel.external_id}/fulfillment_orders.json", "fulfillment_orders"
         )
         by_order = []
-        for fo in listing.json().get("fulfillment_orders", []):
+        for fo in (obj(x) for x in api_list(listing, where, "fulfillment_orders")):
             if fo.get("status") not in ("open", "in_progress"):
                 continue
             items = []
-            for li in fo.get("line_items", []):
-                take = min(wanted.get(li["line_item_id"], 0), li.get("fulfillable_quantity", 0))
+            for li in (obj(x) for x in api_list(fo.get("line_items"), where, "line_items")):
+                sku = sku_of.get(li.get("line_item_id")) if is_whole(li.get("line_item_id")) else ""
+                room = li.get("fulfillable_quantity")
+                if not sku or not is_whole(room) or not is_whole(li.get("id")):
+                    continue
+                take = min(wanted.get(sku, 0), room)  # a sku on several line items fills each
                 if take > 0:
                     items.append({"id": li["id"], "quantity": take})
-                    wanted[li["line_item_id"]] -= take
-            if items:
+                    wanted[sku] -= take
+            if items and is_whole(fo.get("id")):
                 by_order.append(
                     {"fulfillment_order_id": fo["id"], "fulfillment_order_line_items": items}
                 )
         if not by_order:
-            raise PeerRefused(422, self._http.base_url, "nothing of the parcel is fulfillable")
-        self._http.post(
+            raise PeerRefused(422, where, "nothing of the parcel is fulfillable")
+        # Not retried: a POST the shop made but answered 503 for would make a second
+        # fulfillment; the outbox tries again, and the tracking-number check runs first.
+        self._once.post(
             f"{self._base}/fulfillments.json",
             json={
                 "fulfillment": {
@@ -232,11 +287,9 @@ class ShopifyFulfillments:
 def connect(
     settings: ChannelSettings, secrets: Mapping[str, str], *, retry: RetryPolicy | None = None
 ) -> Connection:
-    http = HttpClient(
-        settings.base_url,
-        headers={"X-Shopify-Access-Token": secrets["access_token"]},
-        retry=retry,
-    )
+    headers = {"X-Shopify-Access-Token": secrets["access_token"]}
+    http = HttpClient(settings.base_url, headers=headers, retry=retry)
+    once = HttpClient(settings.base_url, headers=headers, retry=RetryPolicy(attempts=1))
     options = settings.options
     return Connection(
         webhook=ShopifyWebhooks(settings.name, secrets["webhook_secret"]),
@@ -244,5 +297,6 @@ def connect(
             http,
             str(options.get("api_version", API_VERSION)),
             bool(options.get("notify_customer", False)),
+            once,
         ),
     )

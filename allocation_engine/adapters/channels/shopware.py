@@ -62,9 +62,12 @@ from allocation_engine.adapters.channels import Connection
 from allocation_engine.adapters.channels.money import minor_units
 from allocation_engine.adapters.channels.options import OptionReader
 from allocation_engine.adapters.channels.payload import (
+    api_json,
+    api_object,
     country_code,
     dig,
     full_name,
+    is_seconds,
     is_whole,
     json_body,
     json_field,
@@ -73,7 +76,13 @@ from allocation_engine.adapters.channels.payload import (
 )
 from allocation_engine.adapters.channels.token_cache import TokenCache
 from allocation_engine.adapters.http_client import HttpClient, RetryPolicy
-from allocation_engine.errors import BadSignature, InvalidInput, PeerRefused, ProblemCollector
+from allocation_engine.errors import (
+    BadSignature,
+    InvalidInput,
+    PeerRefused,
+    PeerUnavailable,
+    ProblemCollector,
+)
 from allocation_engine.ports.channels import (
     ChannelAddress,
     ChannelLine,
@@ -149,8 +158,12 @@ class AdminApi:
 
     def _mint(self) -> tuple[str, float]:
         """A bearer token from the client-credentials grant, and its lifetime in seconds."""
-        answer = self._http.post("/api/oauth/token", json=self._credentials).json()
-        return str(answer["access_token"]), float(answer.get("expires_in", 600))
+        response = self._http.post("/api/oauth/token", json=self._credentials)
+        answer = api_object(response, "token answer")
+        token, lifetime = answer.get("access_token"), answer.get("expires_in", 600)
+        if not isinstance(token, str) or not token or not is_seconds(lifetime):
+            raise PeerUnavailable(f"{response.request.url}: no access_token/expires_in")
+        return token, float(lifetime)
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         """The JSON answer (None for 204) of one call; a 401 fetches a new token once."""
@@ -159,7 +172,7 @@ class AdminApi:
     def _send(self, method: str, path: str, body: Any, token: str) -> Any:
         headers = {"Authorization": f"Bearer {token}"}
         response = self._http.request(method, path, json=body, headers=headers)
-        return response.json() if response.content else None
+        return api_json(response, f"{method} {path} answer")
 
     def order(self, order_id: str) -> dict[str, Any]:
         """The order with the associations the adapter reads (`POST /api/search/order`);
@@ -186,8 +199,10 @@ class ShopwareWebhook:
         self._admin = admin
 
     def verify(self, headers: Mapping[str, str], body: bytes) -> None:
-        given = headers.get(SIGNATURE_HEADER, "").strip().lower()
-        expected = hmac.new(self._secret, body, hashlib.sha256).hexdigest()
+        # Compared as bytes: a non-ASCII header (Starlette decodes headers as latin-1) is only a
+        # wrong signature, where compare_digest would refuse non-ASCII str with a TypeError.
+        given = headers.get(SIGNATURE_HEADER, "").strip().lower().encode("latin-1", "replace")
+        expected = hmac.new(self._secret, body, hashlib.sha256).hexdigest().encode("ascii")
         if not given or not hmac.compare_digest(given, expected):
             raise BadSignature(self._channel, SIGNATURE_HEADER)
 

@@ -38,6 +38,10 @@ UNAUTHORIZED = {
 }
 
 
+MAX_ORDER_IDS = 50
+"""getOrders takes at most 50 AmazonOrderIds."""
+
+
 def _error(code: str, message: str) -> dict[str, Any]:
     return {"errors": [{"code": code, "message": message, "details": ""}]}
 
@@ -230,6 +234,8 @@ class AmazonPeer(HttpPeer):
         wanted_ids = request.arg("AmazonOrderIds")
         if wanted_ids:
             ids = wanted_ids.split(",")
+            if len(ids) > MAX_ORDER_IDS:
+                return 400, _error("InvalidInput", f"AmazonOrderIds: at most {MAX_ORDER_IDS}")
             return [o for o in orders if o["AmazonOrderId"] in ids]
         after = request.arg("CreatedAfter")
         if not after:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from allocation_engine.adapters.http_client import RetryPolicy
 from allocation_engine.errors import InvalidInput, PeerRefused, PeerUnavailable
 from allocation_engine.ports.channels import ChannelSettings, ParcelShipped, ShippedLine
 from allocation_engine.testing.channel_peers.aliexpress import INFO, AliExpressPeer
+from tests.adapters.channels.fuzz import Rewrites, untyped_errors
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "channels" / "aliexpress"
 FAST = RetryPolicy(attempts=3, initial=0.01, maximum=0.05)
@@ -311,3 +312,69 @@ def test_an_unreadable_order_names_the_field(peer: AliExpressPeer) -> None:
         ("8190000000000400:data.child_order_list[2].product_price.amount", "4,20"),
         ("8190000000000400:data.receipt_address.country", "Germany"),
     ]
+
+
+FULFILL = r"method=aliexpress\.solution\.order\.fulfill"
+LIST = r"method=aliexpress\.solution\.order\.get"
+DETAIL = r"method=aliexpress\.solution\.order\.info\.get"
+
+
+def test_a_lost_answer_to_the_fulfill_call_is_not_retried(peer: AliExpressPeer) -> None:
+    """Given AliExpress records the fulfillment but answers 503 (or a SYSTEM error), when
+    confirmed, then the fulfill went out once and the confirm raises PeerUnavailable (the
+    outbox tries again); the next confirm finds the tracking number and sends nothing."""
+    peer.new_order("http://unused", "aliexpress-de")
+    confirmer = connected(peer)
+    confirmer.sleep = lambda seconds: None
+    rewrites = Rewrites(peer)
+    system = {"error_response": {"code": "15", "type": "SYSTEM", "message": "Remote error"}}
+    for n, (status, body) in enumerate([(503, {"error": "down"}), (200, system)]):
+        rewrites.answer("/sync", body, FULFILL, status=status)
+        with pytest.raises(PeerUnavailable):
+            confirmer.confirm(parcel(f"JJD1{n}", ("TEA-GRN-100G", 1)))
+        assert len(calls(peer, "aliexpress.solution.order.fulfill")) == n + 1
+        rewrites.clear()
+        confirmer.confirm(parcel(f"JJD1{n}", ("TEA-GRN-100G", 1)))
+        assert len(calls(peer, "aliexpress.solution.order.fulfill")) == n + 1
+    assert len(peer.confirmations(ORDER)) == 2
+
+
+def test_an_answer_that_is_no_order_list_is_peer_unavailable(peer: AliExpressPeer) -> None:
+    """Given the gateway answering 200 with an HTML page, [], null or a total_page that is no
+    number, when polled, then PeerUnavailable, never a ValueError or AttributeError."""
+    peer.new_order("http://unused", "aliexpress-de")
+    importer = connected(peer)
+    rewrites = Rewrites(peer)
+    importer.fetch("")
+    listing = rewrites.last("/sync", LIST)
+    response = next(k for k in listing if k.endswith("_response"))
+    listing[response]["result"]["total_page"] = "many"
+    for body in (b"<html>502 Bad Gateway</html>", [], None, listing):
+        rewrites.answer("/sync", body, LIST)
+        with pytest.raises(PeerUnavailable):
+            importer.fetch("")
+
+
+def test_wrong_typed_fields_of_the_answers_raise_only_typed_errors(
+    peer: AliExpressPeer,
+) -> None:
+    """Given every field of order.get's and order.info.get's answers replaced in turn by null,
+    a number, a bool, a list, an object, a string and a lone surrogate, when polled, then only
+    InvalidInput, PeerUnavailable or PeerRefused come out."""
+    peer.new_order("http://unused", "aliexpress-de")
+    importer = connected(peer)
+    importer.sleep = lambda seconds: None
+    rewrites = Rewrites(peer)
+    importer.fetch("")
+    listing, info = rewrites.last("/sync", LIST), rewrites.last("/sync", DETAIL)
+
+    def poll_with(form: str) -> Callable[[Any], object]:
+        def poll(doc: Any) -> object:
+            rewrites.answer("/sync", doc, form)
+            return importer.fetch("")
+
+        return poll
+
+    assert untyped_errors(listing, poll_with(LIST)) == []
+    rewrites.clear()
+    assert untyped_errors(info, poll_with(DETAIL)) == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from allocation_engine.ports.channels import (
     ShippedLine,
 )
 from allocation_engine.testing.channel_peers.amazon import AmazonPeer
+from tests.adapters.channels.fuzz import Rewrites, untyped_errors
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "channels" / "amazon"
 FAST = RetryPolicy(attempts=3, initial=0.01, maximum=0.05)
@@ -433,3 +434,68 @@ def test_the_peer_maps_the_sample_skus_to_demo_skus() -> None:
         "KB-MECH-TKL-DE": "SKU-0001",
         "CBL-USBC-2M": "SKU-0002",
     }
+
+
+def test_more_pending_orders_than_one_lookup_takes_are_all_imported_once(
+    peer: AmazonPeer,
+) -> None:
+    """Given 55 Pending orders (more than the 50 AmazonOrderIds one getOrders call takes),
+    when polled and later all become Unshipped, then every one of the 55 is imported exactly
+    once (none dropped from the held list as the sweep moved past them), each lookup asking
+    for at most 50 ids."""
+    ids = [f"302-0000100-{n:07d}" for n in range(55)]
+    for n, order_id in enumerate(ids):
+        peer.add_order(*order_at(order_id, f"2026-12-01T10:{n:02d}:00Z", "Pending"))
+    source = importer(peer)
+    taken, cursor, _ = drain(source)
+    assert taken == []
+    for order_id in ids:
+        peer.set_status(order_id, "Unshipped")
+    taken, cursor, _ = drain(source, cursor)
+    later, cursor, _ = drain(source, cursor)
+    assert sorted(taken + later) == ids
+    lookups = [r.arg("AmazonOrderIds") for r in peer.received("GET", r"/orders/v0/orders$")]
+    assert all(len(x.split(",")) <= 50 for x in lookups if x)
+
+
+def test_an_answer_that_is_no_order_list_is_peer_unavailable(peer: AmazonPeer) -> None:
+    """Given getOrders or getOrderItems answering 200 with an HTML page, [], null or a payload
+    without its list, when polled, then PeerUnavailable, never a ValueError or AttributeError."""
+    peer.new_order("http://unused", "amazon-de")
+    source = importer(peer)
+    rewrites = Rewrites(peer)
+    for path in (r"/orders/v0/orders$", r"/orderItems$"):
+        for body in (b"<html>Throttled</html>", [], None, {"payload": {"Orders": 5}}):
+            rewrites.answer(path, body)
+            with pytest.raises(PeerUnavailable):
+                source.fetch("")
+        rewrites.clear()
+
+
+def test_wrong_typed_fields_of_the_answers_raise_only_typed_errors(peer: AmazonPeer) -> None:
+    """Given every field of getOrders' and getOrderItems' answers replaced in turn by null, a
+    number, a bool, a list, an object, a string and a lone surrogate, when polled, then only
+    InvalidInput, PeerUnavailable or PeerRefused come out; a lone surrogate in the buyer's
+    name is InvalidInput naming the field."""
+    peer.new_order("http://unused", "amazon-de")
+    source = importer(peer)
+    rewrites = Rewrites(peer)
+    source.fetch("")
+    orders, items = rewrites.last(r"/orders/v0/orders$"), rewrites.last(r"/orderItems$")
+
+    def poll_with(path: str) -> Callable[[Any], object]:
+        def poll(doc: Any) -> object:
+            rewrites.answer(path, doc)
+            return source.fetch("")
+
+        return poll
+
+    assert untyped_errors(orders, poll_with(r"/orders/v0/orders$")) == []
+    rewrites.clear()
+    assert untyped_errors(items, poll_with(r"/orderItems$")) == []
+    rewrites.clear()
+    orders["payload"]["Orders"][0]["BuyerInfo"]["BuyerName"] = "\ud800"
+    rewrites.answer(r"/orders/v0/orders$", orders)
+    with pytest.raises(InvalidInput) as refused:
+        source.fetch("")
+    assert [p.field for p in refused.value.problems] == ["payload.Orders[0].BuyerInfo.BuyerName"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from allocation_engine.ports.channels import (
 from allocation_engine.testing.channel_peers import PlatformPeer
 from allocation_engine.testing.channel_peers.bigcommerce import BigCommercePeer
 from allocation_engine.testing.http_peer import HttpPeer
+from tests.adapters.channels.fuzz import Rewrites, untyped_errors
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "channels" / "bigcommerce"
 FAST = RetryPolicy(attempts=3, initial=0.01, maximum=0.05)
@@ -351,3 +352,53 @@ def test_the_peer_offers_the_platform_peer_surface(peer: BigCommercePeer) -> Non
         "BEAN-HM-500": "SKU-0013",
     }
     assert surface.confirmations(str(peer.order_id)) == []
+
+
+def test_non_ascii_or_oversized_signature_headers_are_a_bad_signature(
+    peer: BigCommercePeer,
+) -> None:
+    """Given a webhook-id holding a lone surrogate, a custom header or webhook-signature with
+    one, or a webhook-timestamp of 400 digits (too large for a float), when verified, then
+    BadSignature, never a UnicodeEncodeError or OverflowError."""
+    body = json.dumps(peer.sample["webhook"]).encode()
+    good = {k.lower(): v for k, v in peer.signed(body).items()}
+    for change in (
+        {"webhook-id": "msg_\ud800"},
+        {"x-webhook-secret": "\ud800"},
+        {"webhook-signature": "v1,\ud800"},
+        {"webhook-timestamp": "9" * 400},
+    ):
+        with pytest.raises(BadSignature):
+            webhook(peer).verify(good | change, body)
+
+
+def test_wrong_typed_fields_raise_only_typed_errors(peer: BigCommercePeer) -> None:
+    """Given every field of the webhook, of the order answer and of the products answer
+    replaced in turn by null, a number, a bool, a list, an object, a string and a lone
+    surrogate, when read, then only InvalidInput, PeerUnavailable or PeerRefused come out; an
+    HTML page for the order is PeerUnavailable."""
+    source = webhook(peer)
+    rewrites = Rewrites(peer)
+    source.orders(*hook(peer))
+    order = rewrites.last(r"/orders/\d+$")
+    products = rewrites.last(r"/orders/\d+/products$")
+
+    def read(doc: Any) -> object:
+        body = json.dumps(doc).encode()
+        return source.orders({k.lower(): v for k, v in peer.signed(body).items()}, body)
+
+    assert untyped_errors(peer.sample["webhook"], read) == []
+
+    def read_with(path: str) -> Callable[[Any], object]:
+        def poll(doc: Any) -> object:
+            rewrites.answer(path, doc)
+            return source.orders(*hook(peer))
+
+        return poll
+
+    assert untyped_errors(order, read_with(r"/orders/\d+$")) == []
+    rewrites.clear()
+    assert untyped_errors(products, read_with(r"/orders/\d+/products$")) == []
+    rewrites.answer(r"/orders/\d+$", b"<html>Store is down for maintenance</html>")
+    with pytest.raises(PeerUnavailable):
+        source.orders(*hook(peer))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from allocation_engine.adapters.http_client import RetryPolicy
 from allocation_engine.errors import InvalidInput, PeerRefused, PeerUnavailable
 from allocation_engine.ports.channels import ChannelSettings, ParcelShipped, ShippedLine
 from allocation_engine.testing.channel_peers.ebay import EbayPeer
+from tests.adapters.channels.fuzz import Rewrites, untyped_errors
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "channels" / "ebay"
 FAST = RetryPolicy(attempts=3, initial=0.01, maximum=0.05)
@@ -330,3 +331,82 @@ def test_a_cursor_this_adapter_did_not_write_is_invalid_input(peer: EbayPeer) ->
     with pytest.raises(InvalidInput) as bad:
         channel(peer).fetch("2026-11-30T00:00:00Z")
     assert [p.field for p in bad.value.problems] == ["cursor"]
+
+
+def test_a_lost_answer_to_the_fulfillment_post_is_not_retried_in_the_client(
+    peer: EbayPeer,
+) -> None:
+    """Given eBay makes the shipping fulfillment but answers 503, when confirmed, then the
+    POST went out once and the confirm raises PeerUnavailable (the outbox tries again); the
+    next confirm finds the fulfillment by its tracking number and posts nothing."""
+    peer.new_order("http://unused", "ebay-de")
+    confirmer = channel(peer)
+    rewrites = Rewrites(peer)
+    rewrites.answer(r"/shipping_fulfillment$", {"errors": []}, method="POST", status=503)
+    with pytest.raises(PeerUnavailable):
+        confirmer.confirm(parcel("JJD0099", ("MUG-WHT-350", 2)))
+    assert len(peer.received("POST", r"/shipping_fulfillment$")) == 1
+    rewrites.clear()
+    confirmer.confirm(parcel("JJD0099", ("MUG-WHT-350", 2)))
+    assert len(peer.received("POST", r"/shipping_fulfillment$")) == 1
+    assert len(peer.confirmations("11-12345-67890")) == 1
+
+
+def test_an_answer_that_is_no_order_list_is_peer_unavailable(peer: EbayPeer) -> None:
+    """Given getOrders answering 200 with an HTML page, [], null, a total that is no number
+    ("many") or orders that are no list, when polled, then PeerUnavailable names what could
+    not be read, never a ValueError or TypeError."""
+    peer.new_order("http://unused", "ebay-de")
+    importer = channel(peer)
+    rewrites = Rewrites(peer)
+    for body in (
+        b"<html><body>Service temporarily unavailable</body></html>",
+        [],
+        None,
+        {"orders": [], "total": "many"},
+        {"orders": 5, "total": 1},
+    ):
+        rewrites.answer(r"/sell/fulfillment/v1/order$", body)
+        with pytest.raises(PeerUnavailable):
+            importer.fetch("")
+
+
+def test_wrong_typed_fields_of_the_answers_raise_only_typed_errors(peer: EbayPeer) -> None:
+    """Given every field of getOrders' page and of getOrder's order replaced in turn by null,
+    a number, a bool, a list, an object, a string and a lone surrogate, when polled, then
+    only InvalidInput, PeerUnavailable or PeerRefused come out."""
+    peer.new_order("http://unused", "ebay-de")
+    importer = channel(peer)
+    rewrites = Rewrites(peer)
+    importer.fetch("")
+    listing = rewrites.last(r"/sell/fulfillment/v1/order$")
+    order = rewrites.last(r"/sell/fulfillment/v1/order/[^/]+$")
+
+    def poll_with(path: str) -> Callable[[Any], object]:
+        def poll(doc: Any) -> object:
+            rewrites.answer(path, doc)
+            return importer.fetch("")
+
+        return poll
+
+    assert untyped_errors(listing, poll_with(r"/sell/fulfillment/v1/order$")) == []
+    rewrites.clear()
+    assert untyped_errors(order, poll_with(r"/sell/fulfillment/v1/order/[^/]+$")) == []
+
+
+def test_a_lone_surrogate_in_an_order_is_refused_naming_the_field(peer: EbayPeer) -> None:
+    """Given getOrder's order with a buyer name holding a lone surrogate (no UTF-8 text, so
+    the store could not write it), when polled, then InvalidInput names that field."""
+    peer.new_order("http://unused", "ebay-de")
+    importer = channel(peer)
+    rewrites = Rewrites(peer)
+    importer.fetch("")
+    order = rewrites.last(r"/sell/fulfillment/v1/order/[^/]+$")
+    step = order["fulfillmentStartInstructions"][0]["shippingStep"]
+    step["shipTo"]["fullName"] = "Max \ud800 Muster"
+    rewrites.answer(r"/sell/fulfillment/v1/order/[^/]+$", order)
+    with pytest.raises(InvalidInput) as refused:
+        importer.fetch("")
+    assert [p.field for p in refused.value.problems] == [
+        "11-12345-67890:fulfillmentStartInstructions[0].shippingStep.shipTo.fullName"
+    ]

@@ -24,6 +24,7 @@ from allocation_engine.ports.channels import (
     ShippedLine,
 )
 from allocation_engine.testing.channel_peers.magento import MagentoPeer
+from tests.adapters.channels.fuzz import Rewrites, untyped_errors
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "channels" / "magento"
 FAST = RetryPolicy(attempts=3, initial=0.01, maximum=0.05)
@@ -369,3 +370,58 @@ def test_the_peer_maps_the_sample_skus_to_demo_skus() -> None:
         "MUG-WHT-350": "SKU-0002",
         "CANDLE-SOY-200": "SKU-0003",
     }
+
+
+def test_an_item_id_that_is_a_list_is_no_crash() -> None:
+    """Given an order whose items[0].item_id is a list and items[1].parent_item_id an object
+    (no id can be either), when read, then they are taken for no id (the order is read, its
+    lines there), never a TypeError."""
+    order = sample("order_b2c.json")
+    order["items"][0]["item_id"] = [1, 2]
+    order["items"][1]["parent_item_id"] = {"id": 1}
+    assert read_order(order).lines
+
+
+def test_money_beyond_any_price_is_refused_naming_the_field() -> None:
+    """Given item prices of 1e300 (as a string and a float) and 1e999999, which decimal
+    cannot quantize, and a negative price, when read, then InvalidInput names each field."""
+    for price in ("1e300", 1e300, "1e999999", "-5.00", 10**16):
+        order = sample("order_b2c.json")
+        for item in order["items"]:
+            item["price_incl_tax"] = price
+        with pytest.raises(InvalidInput) as refused:
+            read_order(order)
+        assert all(p.field.endswith(".price_incl_tax") for p in refused.value.problems), price
+
+
+def test_wrong_typed_fields_of_an_order_raise_only_invalid_input() -> None:
+    """Given every field of the B2C sample replaced in turn by null, a number, a bool, a list,
+    an object, a string and a lone surrogate, when read, then only typed errors come out."""
+    assert untyped_errors(sample("order_b2c.json"), read_order) == []
+
+
+def test_a_search_answer_that_is_no_order_list_is_peer_unavailable(peer: MagentoPeer) -> None:
+    """Given the order search answering 200 with an HTML page, [], null or items that are no
+    list, when polled, then PeerUnavailable; every field of the search answer replaced by a
+    wrong-typed value brings only typed errors; a lone surrogate in an order is InvalidInput
+    naming the field."""
+    peer.new_order("http://unused", "magento-de")
+    source = importer(peer)
+    rewrites = Rewrites(peer)
+    source.fetch("")
+    answer = rewrites.last(r"/rest/V1/orders$")
+    for body in (b"<!DOCTYPE html><html>Maintenance</html>", [], None, {"items": 5}):
+        rewrites.answer(r"/rest/V1/orders$", body)
+        with pytest.raises(PeerUnavailable):
+            source.fetch("")
+
+    def poll(doc: Any) -> object:
+        rewrites.answer(r"/rest/V1/orders$", doc)
+        return source.fetch("")
+
+    assert untyped_errors(answer, poll) == []
+    answer["items"][0]["customer_firstname"] = "\ud800"
+    rewrites.answer(r"/rest/V1/orders$", answer)
+    with pytest.raises(InvalidInput) as refused:
+        source.fetch("")
+    assert [p.field for p in refused.value.problems] == ["items[0].customer_firstname"]

@@ -17,6 +17,7 @@ from allocation_engine.adapters.http_client import RetryPolicy
 from allocation_engine.errors import BadSignature, InvalidInput, PeerRefused, PeerUnavailable
 from allocation_engine.ports.channels import ChannelSettings, ParcelShipped, ShippedLine
 from allocation_engine.testing.channel_peers.shopify import ShopifyPeer
+from tests.adapters.channels.fuzz import Rewrites, untyped_errors
 
 DATA = Path(__file__).parent.parent.parent / "data" / "channels" / "shopify"
 FAST = RetryPolicy(attempts=3, initial=0.01, maximum=0.05)
@@ -210,3 +211,81 @@ def test_what_the_shop_refuses_and_what_it_cannot_answer(peer: ShopifyPeer) -> N
     confirmer.confirm(parcel())
     assert len(peer.confirmations("5843219047283")) == 1
     assert peer.received("POST", r"/fulfillments\.json$")[-1].headers["x-shopify-access-token"]
+
+
+def test_a_non_ascii_signature_header_is_a_bad_signature(peer: ShopifyPeer) -> None:
+    """Given a signature header with non-ASCII characters (Starlette decodes header bytes as
+    latin-1), when verified, then BadSignature, not compare_digest's TypeError."""
+    webhook = connect(peer).webhook
+    assert webhook is not None
+    body = json.dumps(sample()).encode()
+    for given in ("é" + peer.sign(body)[1:], "\u00ff" * 44, "\ud800"):
+        with pytest.raises(BadSignature):
+            webhook.verify(headers(peer, body, **{"x-shopify-hmac-sha256": given}), body)
+
+
+def test_a_unit_price_rounds_half_up_as_on_every_other_platform(peer: ShopifyPeer) -> None:
+    """Given 2 units at 14.90 with a 0.03 discount on the line (29.77 for two: 14.885 each),
+    when read, then the unit price is 1489 cents (half up), not 1488 (half to even)."""
+    webhook = connect(peer).webhook
+    assert webhook is not None
+    order = sample()
+    order["line_items"][0]["discount_allocations"] = [{"amount": "0.03"}]
+    body = json.dumps(order).encode()
+    [read] = webhook.orders(headers(peer, body), body)
+    assert read.lines[0].unit_price == 1489
+
+
+def test_a_sku_on_two_line_items_is_fulfilled_over_both(peer: ShopifyPeer) -> None:
+    """Given an order holding the same sku on two line items (2 and 1 units), when a parcel of
+    all 3 units is confirmed, then the fulfillment takes units from both line items."""
+    order = sample()
+    again = dict(order["line_items"][0], id=14220557499999, quantity=1)
+    order["line_items"].append(again)
+    peer.take(order)
+    confirmer = connect(peer).confirmer
+    assert confirmer is not None
+    confirmer.confirm(parcel(lines=(ShippedLine("MUG-WHT-350", 3),)))
+    [confirmed] = peer.confirmations("5843219047283")
+    assert confirmed["lines"] == {"MUG-WHT-350": 3}
+
+
+def test_a_lost_answer_to_the_fulfillment_post_is_not_retried(peer: ShopifyPeer) -> None:
+    """Given the shop makes the fulfillment but answers 503, when confirmed, then the POST
+    went out once and the confirm raises PeerUnavailable (the outbox tries again); the next
+    confirm finds the tracking number and posts nothing."""
+    peer.take(sample())
+    confirmer = connect(peer).confirmer
+    assert confirmer is not None
+    rewrites = Rewrites(peer)
+    rewrites.answer(r"/fulfillments\.json$", {"errors": "down"}, method="POST", status=503)
+    with pytest.raises(PeerUnavailable):
+        confirmer.confirm(parcel())
+    assert len(peer.received("POST", r"/fulfillments\.json$")) == 1
+    rewrites.clear()
+    confirmer.confirm(parcel())
+    assert len(peer.received("POST", r"/fulfillments\.json$")) == 1
+    assert len(peer.confirmations("5843219047283")) == 1
+
+
+def test_wrong_typed_fields_of_the_payload_raise_only_invalid_input(peer: ShopifyPeer) -> None:
+    """Given every field of the orders/create sample replaced in turn by null, a number, a
+    bool, a list, an object, a string and a lone surrogate (line_items a number or true,
+    discount_allocations no list among them), when read, then only InvalidInput comes out;
+    a lone surrogate is InvalidInput naming its field."""
+    webhook = connect(peer).webhook
+    assert webhook is not None
+
+    def read(doc: Any) -> object:
+        body = json.dumps(doc).encode()
+        return webhook.orders(headers(peer, body), body)
+
+    assert untyped_errors(sample(), read) == []
+    order = sample()
+    order["shipping_address"]["city"] = "Hamburg\ud800"
+    with pytest.raises(InvalidInput) as refused:
+        read(order)
+    assert [p.field for p in refused.value.problems] == ["shipping_address.city"]
+    for body in (b"[" * 100_000, b'{"id": 1' + b"9" * 5000 + b"}"):
+        with pytest.raises(InvalidInput):
+            webhook.orders(headers(peer, body), body)

@@ -26,6 +26,7 @@ from allocation_engine.ports.channels import (
 from allocation_engine.testing.channel_peers import PlatformPeer
 from allocation_engine.testing.channel_peers.shopware import ShopwarePeer
 from allocation_engine.testing.http_peer import HttpPeer, PeerRequest
+from tests.adapters.channels.fuzz import untyped_errors
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "channels" / "shopware"
 FAST = RetryPolicy(attempts=3, initial=0.01, maximum=0.05)
@@ -332,3 +333,42 @@ def test_the_peer_offers_the_platform_peer_surface(peer: ShopwarePeer) -> None:
     assert {k for k, required in OPTIONS.items() if required} <= set(surface.options())
     assert surface.skus() == {"MUG-WHT-350": "SKU-0001", "TOWEL-LIN-3": "SKU-0002"}
     assert surface.confirmations(str(peer.order_id)) == []
+
+
+def test_a_non_ascii_signature_header_is_a_bad_signature(peer: ShopwarePeer) -> None:
+    """Given a shopware-shop-signature with non-ASCII characters (Starlette decodes header
+    bytes as latin-1), when verified, then BadSignature, not compare_digest's TypeError."""
+    body = json.dumps(peer.sample).encode()
+    signed = lowered(peer.signed(body))
+    for given in ("é" + signed["shopware-shop-signature"][1:], "\u00e4" * 64, "\ud800"):
+        with pytest.raises(BadSignature):
+            webhook(peer).verify(signed | {"shopware-shop-signature": given}, body)
+
+
+def test_a_body_nested_too_deep_has_no_delivery_id_and_is_refused(peer: ShopwarePeer) -> None:
+    """Given a body of 100000 nested lists (json.loads raises RecursionError), then its
+    delivery id is "" (no event id header) and reading it is InvalidInput naming the body."""
+    body = b"[" * 100_000 + b"]" * 100_000
+    source = webhook(peer)
+    assert source.delivery_id({}, body) == ""
+    with pytest.raises(InvalidInput) as refused:
+        source.orders({}, body)
+    assert [p.field for p in refused.value.problems] == ["body"]
+
+
+def test_wrong_typed_fields_of_the_payload_raise_only_typed_errors(peer: ShopwarePeer) -> None:
+    """Given every field of the B2C webhook replaced in turn by null, a number, a bool, a
+    list, an object, a string and a lone surrogate, when read, then only InvalidInput,
+    PeerUnavailable or PeerRefused come out; a lone surrogate is InvalidInput naming it."""
+    source = webhook(peer)
+
+    def read(doc: Any) -> object:
+        body = json.dumps(doc).encode()
+        return source.orders(lowered(peer.signed(body)), body)
+
+    assert untyped_errors(peer.sample, read) == []
+    event = copy.deepcopy(peer.sample)
+    event["data"]["payload"]["order"]["orderCustomer"]["email"] = "\ud800@example.com"
+    with pytest.raises(InvalidInput) as refused:
+        read(event)
+    assert [p.field for p in refused.value.problems] == ["data.payload.order.orderCustomer.email"]
