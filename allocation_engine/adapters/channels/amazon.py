@@ -71,8 +71,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -108,6 +108,10 @@ OPTIONS: dict[str, bool] = {
 }
 
 LWA_URL = "https://api.amazon.com"
+LISTING_DELAY = timedelta(minutes=2)
+"""Amazon lists an order about two minutes after it was placed, and takes no CreatedBefore
+later than two minutes before the request: each sweep reads only up to then, so the cursor
+never moves past a window where an order could still appear."""
 ORDERS = "/orders/v0/orders"
 RDT_PATH = "/tokens/2021-03-01/restrictedDataToken"
 TAKEN = frozenset({"Unshipped"})
@@ -157,7 +161,10 @@ class AmazonChannel:
         secrets: Mapping[str, str],
         *,
         retry: RetryPolicy | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """`now`: the wall clock, which bounds each sweep (`LISTING_DELAY`)."""
+        self._now = now
         read = OptionReader(settings, secrets)
         self._secrets = read.secrets(CREDENTIALS)
         self._marketplace = read.text("marketplace_id", required=True)
@@ -231,13 +238,17 @@ class AmazonChannel:
         if state.next:
             found, token = self._orders({"NextToken": state.next})
         else:
-            found, token = self._orders(
-                {
-                    "CreatedAfter": state.after,
-                    "FulfillmentChannels": "MFN",
-                    "MaxResultsPerPage": self._page_size,
-                }
-            )
+            settled = _iso(self._now() - LISTING_DELAY)
+            found, token = [], ""  # nothing has settled since the last sweep
+            if utc_time(settled) > utc_time(state.after):
+                found, token = self._orders(
+                    {
+                        "CreatedAfter": state.after,
+                        "CreatedBefore": settled,
+                        "FulfillmentChannels": "MFN",
+                        "MaxResultsPerPage": self._page_size,
+                    }
+                )
         top, top_ids = state.top, list(state.top_ids)
         for index, raw in enumerate(found):
             if not isinstance(raw, Mapping):

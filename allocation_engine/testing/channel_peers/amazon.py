@@ -15,7 +15,8 @@ from __future__ import annotations
 import copy
 import itertools
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -60,6 +61,7 @@ class AmazonPeer(HttpPeer):
 
     def __init__(self, sample: dict[str, Any]) -> None:
         super().__init__()
+        self.now: Callable[[], datetime] = lambda: datetime.now(UTC)  # the platform's clock
         self.sample = sample
         self.orders: dict[str, dict[str, Any]] = {}
         self.items: dict[str, list[dict[str, Any]]] = {}
@@ -244,12 +246,24 @@ class AmazonPeer(HttpPeer):
             start = _time(after)
         except ValueError:
             return 400, _error("InvalidInput", f"Invalid Input: CreatedAfter {after}")
+        before = request.arg("CreatedBefore")
+        end = None
+        if before:
+            try:
+                end = _time(before)
+            except ValueError:
+                return 400, _error("InvalidInput", f"Invalid Input: CreatedBefore {before}")
+            if end > self.now() - timedelta(minutes=2):
+                return 400, _error(
+                    "InvalidInput", "CreatedBefore must be at least 2 minutes before now"
+                )
         channels = set(filter(None, request.arg("FulfillmentChannels").split(",")))
         statuses = set(filter(None, request.arg("OrderStatuses").split(",")))
         chosen = [
             o
             for o in orders
             if _time(o["PurchaseDate"]) >= start
+            and (end is None or _time(o["PurchaseDate"]) < end)
             and (not channels or o.get("FulfillmentChannel") in channels)
             and (not statuses or o.get("OrderStatus") in statuses)
         ]

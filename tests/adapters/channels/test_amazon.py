@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -499,3 +500,30 @@ def test_wrong_typed_fields_of_the_answers_raise_only_typed_errors(peer: AmazonP
     with pytest.raises(InvalidInput) as refused:
         source.fetch("")
     assert [p.field for p in refused.value.problems] == ["payload.Orders[0].BuyerInfo.BuyerName"]
+
+
+def test_a_sweep_reads_only_what_amazon_has_settled(peer: AmazonPeer) -> None:
+    """Given an order placed 30 s ago (Amazon lists orders about two minutes late, and takes no
+    CreatedBefore later than two minutes ago), then a sweep now does not read it and keeps its
+    cursor before it; a sweep three minutes later takes it, once: the cursor never moved past
+    a window where it could still appear."""
+    now = datetime.now(UTC)
+    order, items = order_at(
+        "302-7777777-0000001", (now - timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
+    peer.add_order(order, items)
+    clock = [now]
+    settings = ChannelSettings(
+        name="amazon-de",
+        kind="amazon",
+        base_url=peer.url,
+        options={**peer.options(), "created_after": (now - timedelta(hours=1)).isoformat()},
+    )
+    source = amazon.AmazonChannel(settings, peer.secrets(), retry=FAST, now=lambda: clock[0])
+    ids, cursor, _ = drain(source)
+    assert "302-7777777-0000001" not in ids
+    peer.now = lambda: clock[0]  # Amazon's clock moves on with ours
+    clock[0] = now + timedelta(minutes=3)
+    later, cursor, _ = drain(source, cursor)
+    assert later == ["302-7777777-0000001"]
+    assert drain(source, cursor)[0] == []
