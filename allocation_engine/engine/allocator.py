@@ -13,6 +13,7 @@ its gap: the solver's, or the greedy plan's against a lower bound).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 
@@ -86,6 +87,10 @@ def allocate(
     if inventory.network is not network:
         raise InvalidInput.one("inventory", "network", "inventory belongs to another network")
     rules = rules or RuleSet()
+    if order.max_shipments is not None and (
+        rules.max_shipments is None or order.max_shipments < rules.max_shipments
+    ):
+        rules = dataclasses.replace(rules, max_shipments=order.max_shipments)
     if budget is None:
         limit = rules.time_limit_seconds if time_limit is None else time_limit
         if not (isinstance(limit, int | float) and math.isfinite(limit) and limit > 0):

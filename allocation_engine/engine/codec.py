@@ -25,7 +25,17 @@ from allocation_engine.engine import (
 from allocation_engine.errors import ProblemCollector
 
 ORDER_FIELDS = frozenset(
-    {"id", "lines", "ship_to", "channel", "customer_type", "delivery_mode", "pickup_store_id"}
+    {
+        "id",
+        "lines",
+        "ship_to",
+        "channel",
+        "customer_type",
+        "delivery_mode",
+        "pickup_store_id",
+        "excluded_nodes",
+        "max_shipments",
+    }
 )
 LINE_FIELDS = frozenset({"sku", "quantity", "ship_group"})
 SHIP_TO_FIELDS = frozenset({"latitude", "longitude", "country", "postal_code"})
@@ -100,6 +110,10 @@ def order_from_dict(data: Any) -> Order:
         "order.delivery_mode",
         problems,
     )
+    excluded = order.get("excluded_nodes", [])
+    if not isinstance(excluded, list) or not all(isinstance(n, str) for n in excluded):
+        problems.add("order.excluded_nodes", excluded, "must be a JSON list of node ids")
+        excluded = []
     problems.raise_if_any()
     try:
         return Order(
@@ -114,6 +128,8 @@ def order_from_dict(data: Any) -> Order:
             customer_type=customer,
             delivery_mode=mode,
             pickup_store_id=order.get("pickup_store_id"),
+            excluded_nodes=frozenset(excluded),
+            max_shipments=order.get("max_shipments"),
         )
     except InvalidInput as bad:
         raise bad.under("order.") from None
@@ -136,7 +152,15 @@ def order_to_dict(order: Order) -> dict[str, Any]:
         "channel": order.channel,
         "customer_type": order.customer_type.value,
         "delivery_mode": order.delivery_mode.value,
-    } | ({"pickup_store_id": order.pickup_store_id} if order.pickup_store_id else {})
+    } | {
+        key: value
+        for key, value in (
+            ("pickup_store_id", order.pickup_store_id),
+            ("excluded_nodes", sorted(order.excluded_nodes)),
+            ("max_shipments", order.max_shipments),
+        )
+        if value
+    }
 
 
 def node_from_dict(data: Mapping[str, Any]) -> Node:

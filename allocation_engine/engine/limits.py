@@ -58,3 +58,6 @@ MAX_PAGE_SIZE = 500
 
 MAX_PAGE_OFFSET = 10**9
 """Highest offset a ListOrders page token may stand for."""
+
+MAX_SHIPMENTS = 1_000
+"""Most shipments a rule set or an order may allow (`fences.max_shipments`)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from allocation_engine.engine.limits import MAX_UNITS
+from allocation_engine.engine.limits import MAX_SHIPMENTS, MAX_UNITS
 from allocation_engine.engine.network import check_coordinates
 from allocation_engine.errors import ProblemCollector
 
@@ -51,6 +51,10 @@ class Order:
     (`MAX_LINES`). Bad fields are named from the order down (`id`, `lines[2].quantity`,
     `ship_to.latitude`); whoever holds the order under a name adds it
     (`InvalidInput.under("order.")`).
+
+    `excluded_nodes` and `max_shipments` are this order's own fences on top of the rule set's:
+    a reroute re-plans what a node rejected with that node excluded, and with only the
+    shipments the rule set still allows once the ones already released are counted.
     """
 
     id: str
@@ -60,9 +64,12 @@ class Order:
     customer_type: CustomerType = CustomerType.B2C
     delivery_mode: DeliveryMode = DeliveryMode.SHIP_TO_ADDRESS
     pickup_store_id: str | None = None
+    excluded_nodes: frozenset[str] = frozenset()
+    max_shipments: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lines", tuple(self.lines))
+        object.__setattr__(self, "excluded_nodes", frozenset(self.excluded_nodes))
         problems = ProblemCollector()
         if not isinstance(self.id, str) or not self.id:
             problems.add("id", self.id, "must be a non-empty string")
@@ -99,6 +106,17 @@ class Order:
             problems.add(
                 "pickup_store_id", self.pickup_store_id, "click & collect needs a pickup store"
             )
+        if self.max_shipments is not None and (
+            not isinstance(self.max_shipments, int)
+            or isinstance(self.max_shipments, bool)
+            or not 1 <= self.max_shipments <= MAX_SHIPMENTS
+        ):
+            problems.add(
+                "max_shipments", self.max_shipments, f"must be an integer in [1, {MAX_SHIPMENTS}]"
+            )
+        for node_id in sorted(map(str, self.excluded_nodes)):
+            if not node_id:
+                problems.add("excluded_nodes", node_id, "node ids must be non-empty")
         problems.raise_if_any()
 
     @property

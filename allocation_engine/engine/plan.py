@@ -154,6 +154,8 @@ class Explanations(Sequence[Explanation]):
                 return f"{other} can ship everything it could, at no higher cost ({d:.1f} km away)"
             case Reason.INACTIVE:
                 return "node is inactive"
+            case Reason.EXCLUDED_FOR_ORDER:
+                return "excluded for this order (it rejected part of it)"
             case Reason.NODE_TYPE_NOT_ALLOWED:
                 return (
                     f"{node.type.value} nodes may not ship {p.order.customer_type.value} orders "

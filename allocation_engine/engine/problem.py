@@ -57,6 +57,7 @@ class Reason(IntEnum):
     DOMINATED = 10  # a cheaper node can take over whatever it would ship
     NOT_CHOSEN = 11
     CHOSEN = 12
+    EXCLUDED_FOR_ORDER = 13  # this order's own fence: a node that rejected part of it
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,6 +115,9 @@ class SourcingProblem:
             reason[(reason == Reason.CANDIDATE) & excluded] = why
 
         fence(~network.active, Reason.INACTIVE)
+        if order.excluded_nodes:
+            excluded = np.array([node.id in order.excluded_nodes for node in network.nodes])
+            fence(excluded, Reason.EXCLUDED_FOR_ORDER)
         pickup = -1
         if order.delivery_mode is DeliveryMode.CLICK_AND_COLLECT:
             store_id = order.pickup_store_id or ""

@@ -32,7 +32,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from allocation_engine.engine.limits import MAX_ID_CHARS, MAX_RULES_CHARS, MAX_RULES_NESTING
+from allocation_engine.engine.limits import (
+    MAX_ID_CHARS,
+    MAX_RULES_CHARS,
+    MAX_RULES_NESTING,
+    MAX_SHIPMENTS,
+)
 from allocation_engine.engine.network import NODE_TYPES, NodeType
 from allocation_engine.engine.order import CustomerType
 from allocation_engine.errors import InvalidInput, ProblemCollector
@@ -49,7 +54,6 @@ COST_RANGES: dict[str, tuple[float, float]] = {
     "unit_distance_cost": (0.0, 100.0),
     "unfilled_unit_penalty": (0.0, 1e7),
 }
-MAX_SHIPMENTS = 1_000
 MAX_DISTANCE_KM = 20_100.0
 MAX_TIME_LIMIT_SECONDS = 60.0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -21,6 +22,7 @@ from allocation_engine.engine import (
     Status,
     allocate,
 )
+from allocation_engine.errors import InvalidInput
 
 COLOGNE = ShipTo(50.9375, 6.9603, "DE", "50667")
 
@@ -91,6 +93,37 @@ def test_max_distance_fence(network: Network, inventory: Inventory) -> None:
     assert plan.status is Status.INFEASIBLE
     assert [(s.sku, s.requested, s.available) for s in plan.shortfalls] == [("B", 2, 1)]
     assert plan.explanations.for_node("WH-LEIPZIG").reason is Reason.TOO_FAR
+
+
+def test_an_order_excludes_nodes_and_caps_its_shipments(
+    network: Network, inventory: Inventory
+) -> None:
+    """A reroute's own fences: Bonn rejected it, so the order goes elsewhere and says why; its
+    own shipment cap tightens the rule set's (and never loosens it)."""
+    order = Order("o", (OrderLine("A", 2), OrderLine("B", 1)), COLOGNE)
+    rerouted = dataclasses.replace(order, excluded_nodes={"ST-BONN"})
+    plan = allocate(rerouted, network, inventory)
+    assert plan.status is Status.OPTIMAL
+    assert "ST-BONN" not in {s.node_id for s in plan.shipments}
+    bonn = plan.explanations.for_node("ST-BONN")
+    assert bonn.reason is Reason.EXCLUDED_FOR_ORDER
+    assert "rejected" in bonn.detail
+    split = Order("s", (OrderLine("B", 1), OrderLine("C", 1)), COLOGNE)
+    assert len(allocate(split, network, inventory).shipments) == 2
+    capped = allocate(dataclasses.replace(split, max_shipments=1), network, inventory)
+    assert capped.status is Status.INFEASIBLE
+    loose = dataclasses.replace(split, max_shipments=5)
+    assert allocate(loose, network, inventory, RuleSet(max_shipments=1)).status is (
+        Status.INFEASIBLE
+    )
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1001, True, 1.5])
+def test_an_order_shipment_cap_out_of_range_is_named(bad: object) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        Order("o", (OrderLine("A", 1),), COLOGNE, max_shipments=bad)  # type: ignore[arg-type]
+    assert "max_shipments" in str(caught.value)
+    assert repr(bad)[:4] in str(caught.value)
 
 
 def test_ship_complete_and_shipment_limit_give_shortfalls(
