@@ -29,11 +29,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 from typing import NamedTuple, Protocol
 
 from allocation_engine.engine.network import Node
 from allocation_engine.engine.plan import Plan
+from allocation_engine.engine.supply import LotTake
 from allocation_engine.errors import Shortfall
 
 
@@ -104,14 +106,16 @@ class AdjustOutcome:
 class Hold:
     """Units of one reservation held at one node; `expires_at` None = held until shipped.
 
-    `capacity` is the node's shipments per UTC day (None = unlimited): the hold is refused when
-    the node has spent them all today."""
+    `lines` are shelf units per sku, `lots` units held against incoming lots of the node (lot
+    id -> units). `capacity` is the node's shipments per UTC day (None = unlimited): the hold is
+    refused when the node has spent them all today."""
 
     node_id: str
     reservation_id: str
     lines: Mapping[str, int]
     expires_at: float | None
     capacity: int | None = None
+    lots: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,56 @@ class HoldOutcome:
     held: bool
     levels: tuple[Level, ...]
     no_capacity: bool = False  # refused because the node spent its shipments of the day
+
+
+class SupplyKind(StrEnum):
+    PO = "po"  # a purchase order line from a supplier
+    TRANSFER = "transfer"  # stock moving from another node of the network
+
+
+@dataclass(frozen=True)
+class SupplyLot:
+    """`units` of `sku` still expected at `node_id` on `expected`; `held` of them are promised
+    to reservations (never more than `units`, unless a revision cut the lot below its holds)."""
+
+    id: str
+    node_id: str
+    sku: str
+    units: int
+    expected: date
+    kind: SupplyKind = SupplyKind.PO
+    held: int = 0
+
+    @property
+    def free(self) -> int:
+        """Units of the lot a new hold may still take."""
+        return max(0, self.units - self.held)
+
+
+# How both stores refuse a lot in put_supply (a field `lots[i].id` / `lots[i].units`).
+LOT_OF_OTHER = "is a lot of node {} and sku {}"
+LOT_BELOW_HELD = "lot {} has {} units held against it; its units cannot go below them"
+
+
+@dataclass(frozen=True)
+class ReceiveOutcome:
+    """What receiving a lot did: the node's position of its sku after it, the lot as it stands
+    (None when fully received), the reservations that held the lot in promise order (earliest
+    hold first) and those of them whose units of the lot are now all on the shelf."""
+
+    level: Level
+    lot: SupplyLot | None
+    reservations: tuple[str, ...]
+    on_shelf: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ReviseOutcome:
+    """The lot after a revision and the reservations whose promise no longer holds (in promise
+    order): held beyond the new units, or promised before the new date."""
+
+    lot: SupplyLot
+    broken: tuple[str, ...]
 
 
 class ReservationState(StrEnum):
@@ -184,14 +238,36 @@ class ReservationRecord:
 
     @property
     def holds(self) -> dict[str, dict[str, int]]:
-        """node id -> sku -> units, as the plan draws them."""
+        """node id -> sku -> shelf units, as the plan draws them (a shipment's units taken from
+        incoming lots are in `lot_holds`; a node holding lot units only maps to no skus)."""
         out: dict[str, dict[str, int]] = {}
         if self.plan is not None:
             for shipment in self.plan.shipments:
                 lines = out.setdefault(shipment.node_id, {})
                 for line in shipment.lines:
                     lines[line.sku] = lines.get(line.sku, 0) + line.quantity
+                for take in _lot_takes(shipment):
+                    lines[take.sku] -= take.units
+                    if not lines[take.sku]:
+                        del lines[take.sku]
         return out
+
+    @property
+    def lot_holds(self) -> dict[str, dict[str, int]]:
+        """node id -> lot id -> units the plan takes from incoming lots (nodes with some)."""
+        out: dict[str, dict[str, int]] = {}
+        if self.plan is not None:
+            for shipment in self.plan.shipments:
+                for take in _lot_takes(shipment):
+                    lots = out.setdefault(shipment.node_id, {})
+                    lots[take.lot_id] = lots.get(take.lot_id, 0) + take.units
+        return out
+
+
+def _lot_takes(shipment: object) -> tuple[LotTake, ...]:
+    """A shipment's units from incoming lots (none on a plan the engine made without lots)."""
+    takes: tuple[LotTake, ...] = getattr(shipment, "lots", ())
+    return takes
 
 
 class StagedSnapshot(Protocol):
@@ -309,6 +385,35 @@ class InventoryStore(Protocol):
     def reconcile_views(self, node_id: str) -> int:
         """Rewrites the planning view of every position of the node that disagrees with the
         per-node authority; returns how many it rewrote (0 where there is one layout only)."""
+        ...
+
+    # incoming supply (lots live with their node's stock; see the module docstring)
+    def put_supply(self, key: str, lots: Sequence[SupplyLot]) -> tuple[SupplyLot, ...]:
+        """Creates lots or sets their units, date and kind (`held` is the store's own); a node
+        that already applied `key` skips it. Refuses (InvalidInput naming `lots[i]`, changing
+        nothing at that node) a lot whose units would go below what is held against it, or whose
+        id is a lot of another node or sku. Returns the lots as stored."""
+        ...
+
+    def list_supply(
+        self, skus: Sequence[str] | None = None, node_id: str | None = None
+    ) -> tuple[SupplyLot, ...]:
+        """Lots not yet fully received (of `skus`, at `node_id`, when given), by node and id."""
+        ...
+
+    def receive_supply(self, key: str, lot_id: str, units: int, now: float) -> ReceiveOutcome:
+        """`units` of the lot arrived: they go on_hand at its node, the rest stays expected, and
+        holds against it become shelf holds (earliest hold first; holds past their expiry get
+        none). A repeat of `key` at the node answers as the first call and changes nothing.
+        NotFound for an unknown lot."""
+        ...
+
+    def revise_supply(
+        self, key: str, lot_id: str, units: int | None = None, expected: date | None = None
+    ) -> ReviseOutcome:
+        """Sets the lot's units (may go below its holds) and/or expected date; answers the
+        reservations whose promise no longer holds. A repeat of `key` answers as the first
+        call. NotFound for an unknown lot."""
         ...
 
     # reservation records

@@ -3,7 +3,8 @@
 One process, one lock: every operation runs under it, which makes each one atomic just as a Lua
 script is in Redis. It keeps the same data the Redis store keeps (positions with the snapshot
 version that set them, holds with their expiry, reservation records, idempotency keys) so the
-shared store test suite holds both to the same behaviour. Nothing survives a restart.
+shared store test suite holds both to the same behaviour, incoming lots with their node (and an
+index lot id -> node) included. Nothing survives a restart.
 
 There is one layout here (no per-sku view beside the positions), so views cannot drift and
 `reconcile_views` has nothing to do; a staged snapshot is kept beside the stock until commit.
@@ -14,13 +15,21 @@ from __future__ import annotations
 import heapq
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date
 
 from allocation_engine.engine.limits import MAX_UNITS
 from allocation_engine.engine.network import Node
-from allocation_engine.errors import IdempotencyConflict, VersionConflict
+from allocation_engine.errors import (
+    IdempotencyConflict,
+    NotFound,
+    ProblemCollector,
+    VersionConflict,
+)
 from allocation_engine.ports.inventory import (
     EXPIRING_STATES,
+    LOT_BELOW_HELD,
+    LOT_OF_OTHER,
     Adjustment,
     AdjustOutcome,
     Hold,
@@ -28,13 +37,16 @@ from allocation_engine.ports.inventory import (
     KeyClaim,
     Level,
     NetworkRecord,
+    ReceiveOutcome,
     ReservationRecord,
     ReservationState,
+    ReviseOutcome,
     SnapshotLine,
     SnapshotOutcome,
     StagedSnapshot,
     StockRead,
     StoredRules,
+    SupplyLot,
 )
 
 DAY = 86400.0
@@ -58,6 +70,9 @@ class _Hold:
     lines: dict[str, int]
     expires_at: float | None
     day: int = 0  # the UTC day whose shipment the hold spent
+    lots: dict[str, int] = field(default_factory=dict)  # lot id -> units still incoming
+    promised: dict[str, date] = field(default_factory=dict)  # lot id -> its date when held
+    created: float = 0.0  # when it was taken: the promise order of receiving and revising
 
 
 @dataclass
@@ -67,6 +82,13 @@ class _Node:
     applied: set[str] = field(default_factory=set)  # adjustment keys already applied
     expiries: list[tuple[float, str]] = field(default_factory=list)  # heap of (expires_at, id)
     shipments: tuple[int, int] = (0, 0)  # (UTC day, shipments spent that day)
+    lots: dict[str, SupplyLot] = field(default_factory=dict)  # incoming lots by id
+    answers: dict[str, ReceiveOutcome | ReviseOutcome] = field(default_factory=dict)  # by key
+
+    def promise_order(self, lot_id: str) -> list[tuple[str, _Hold]]:
+        """The holds against `lot_id`, earliest taken first."""
+        mine = [(rid, h) for rid, h in self.holds.items() if h.lots.get(lot_id)]
+        return sorted(mine, key=lambda pair: (pair[1].created, pair[0]))
 
     def spent(self, day: int) -> int:
         return self.shipments[1] if self.shipments[0] == day else 0
@@ -88,6 +110,7 @@ class MemoryStore:
         # closed or moved on are dropped when they reach the top (lazy deletion).
         self._expiry: list[tuple[float, str]] = []
         self._keys: dict[str, tuple[str, str | None]] = {}
+        self._lot_nodes: dict[str, tuple[str, str]] = {}  # lot id -> (node id, sku)
 
     # network
     def upsert_nodes(self, nodes: Sequence[Node]) -> int:
@@ -193,23 +216,37 @@ class MemoryStore:
         node = self._stock.setdefault(hold.node_id, _Node())
         existing = node.holds.get(hold.reservation_id)
         if existing is not None:  # the same lines count as held, other lines are refused
-            same = existing.lines == dict(hold.lines)
+            same = existing.lines == dict(hold.lines) and existing.lots == dict(hold.lots)
             return HoldOutcome(same, self._levels(hold.node_id, hold.lines))
         fits = hold.expires_at is None or hold.expires_at > now
         for sku, units in hold.lines.items():
             position = node.positions.get(sku)
             if position is None or _available(position) < units:
                 fits = False
+        for lot_id, units in hold.lots.items():
+            lot = node.lots.get(lot_id)
+            if lot is None or lot.free < units:
+                fits = False
         day = _day(now)
         if fits and hold.capacity is not None and node.spent(day) >= hold.capacity:
             return HoldOutcome(False, self._levels(hold.node_id, hold.lines), no_capacity=True)
         if fits:
-            node.holds[hold.reservation_id] = _Hold(dict(hold.lines), hold.expires_at, day)
+            node.holds[hold.reservation_id] = _Hold(
+                dict(hold.lines),
+                hold.expires_at,
+                day,
+                dict(hold.lots),
+                {lot_id: node.lots[lot_id].expected for lot_id in hold.lots},
+                now,
+            )
             node.shipments = (day, node.spent(day) + 1)
             if hold.expires_at is not None:
                 heapq.heappush(node.expiries, (hold.expires_at, hold.reservation_id))
             for sku, units in hold.lines.items():
                 node.positions[sku].reserved += units
+            for lot_id, units in hold.lots.items():
+                lot = node.lots[lot_id]
+                node.lots[lot_id] = replace(lot, held=lot.held + units)
         return HoldOutcome(fits, self._levels(hold.node_id, hold.lines))
 
     def release(
@@ -247,12 +284,128 @@ class MemoryStore:
         with self._lock:
             node = self._stock.get(node_id, _Node())
             return tuple(
-                Hold(node_id, rid, dict(h.lines), h.expires_at)
+                Hold(node_id, rid, dict(h.lines), h.expires_at, lots=dict(h.lots))
                 for rid, h in sorted(node.holds.items())
             )
 
     def reconcile_views(self, node_id: str) -> int:
         return 0
+
+    # incoming supply
+    def put_supply(self, key: str, lots: Sequence[SupplyLot]) -> tuple[SupplyLot, ...]:
+        with self._lock:
+            problems = ProblemCollector()
+            for i, lot in enumerate(lots):
+                owner = self._lot_nodes.get(lot.id)
+                if owner is not None and owner != (lot.node_id, lot.sku):
+                    problems.add(f"lots[{i}].id", lot.id, LOT_OF_OTHER.format(*owner))
+            fresh = [
+                (i, lot)
+                for i, lot in enumerate(lots)
+                if f"supply:{key}" not in self._stock.get(lot.node_id, _Node()).applied
+            ]
+            for i, lot in fresh:
+                held = self._held(lot)
+                if lot.units < held:
+                    problems.add(f"lots[{i}].units", lot.units, LOT_BELOW_HELD.format(lot.id, held))
+            problems.raise_if_any()
+            for _, lot in fresh:
+                node = self._stock.setdefault(lot.node_id, _Node())
+                node.lots[lot.id] = replace(lot, held=self._held(lot))
+                self._lot_nodes[lot.id] = (lot.node_id, lot.sku)
+            for node_id in {lot.node_id for _, lot in fresh}:
+                self._stock[node_id].applied.add(f"supply:{key}")
+            return tuple(
+                self._stock[lot.node_id].lots.get(lot.id, replace(lot, units=0, held=0))
+                for lot in lots
+            )
+
+    def list_supply(
+        self, skus: Sequence[str] | None = None, node_id: str | None = None
+    ) -> tuple[SupplyLot, ...]:
+        with self._lock:
+            wanted = None if skus is None else set(skus)
+            return tuple(
+                lot
+                for nid, node in sorted(self._stock.items())
+                if node_id is None or nid == node_id
+                for _, lot in sorted(node.lots.items())
+                if (wanted is None or lot.sku in wanted) and (lot.units or lot.held)
+            )
+
+    def receive_supply(self, key: str, lot_id: str, units: int, now: float) -> ReceiveOutcome:
+        with self._lock:
+            node_id, sku = self._lot_node(lot_id)
+            node = self._stock[node_id]
+            seen = node.answers.get(f"receive:{key}")
+            if isinstance(seen, ReceiveOutcome):
+                return seen
+            if lot_id not in node.lots:  # received in full before
+                raise NotFound("lot_id", lot_id)
+            lot = node.lots[lot_id]
+            position = self._position(node_id, sku)
+            position.on_hand = min(MAX_UNITS, position.on_hand + units)
+            left, order, on_shelf = units, [], []
+            for rid, held in node.promise_order(lot_id):
+                order.append(rid)
+                if held.expires_at is not None and held.expires_at <= now:
+                    continue  # expiring anyway: its lot units go back to the lot
+                moved = min(left, held.lots[lot_id])
+                left -= moved
+                held.lots[lot_id] -= moved
+                held.lines[sku] = held.lines.get(sku, 0) + moved
+                position.reserved += moved
+                lot = replace(lot, held=lot.held - moved)
+                if not held.lots[lot_id]:
+                    del held.lots[lot_id]
+                    on_shelf.append(rid)
+            lot = replace(lot, units=max(0, lot.units - units))
+            node.lots[lot_id] = lot
+            if not lot.units and not lot.held:  # received in full (the id stays known)
+                del node.lots[lot_id]
+            outcome = ReceiveOutcome(
+                self._level(node_id, sku), node.lots.get(lot_id), tuple(order), tuple(on_shelf)
+            )
+            node.answers[f"receive:{key}"] = outcome
+            return outcome
+
+    def revise_supply(
+        self, key: str, lot_id: str, units: int | None = None, expected: date | None = None
+    ) -> ReviseOutcome:
+        with self._lock:
+            node_id, _ = self._lot_node(lot_id)
+            node = self._stock[node_id]
+            seen = node.answers.get(f"revise:{key}")
+            if isinstance(seen, ReviseOutcome):
+                return seen
+            if lot_id not in node.lots:  # received in full before
+                raise NotFound("lot_id", lot_id)
+            lot = node.lots[lot_id]
+            lot = replace(
+                lot,
+                units=lot.units if units is None else units,
+                expected=lot.expected if expected is None else expected,
+            )
+            node.lots[lot_id] = lot
+            broken, promised = [], 0
+            for rid, held in node.promise_order(lot_id):
+                promised += held.lots[lot_id]
+                if promised > lot.units or held.promised[lot_id] < lot.expected:
+                    broken.append(rid)
+            outcome = ReviseOutcome(lot, tuple(broken))
+            node.answers[f"revise:{key}"] = outcome
+            return outcome
+
+    def _held(self, lot: SupplyLot) -> int:
+        """Units held against the stored lot of `lot`'s id (0 for a new one)."""
+        stored = self._stock.get(lot.node_id, _Node()).lots.get(lot.id)
+        return 0 if stored is None else stored.held
+
+    def _lot_node(self, lot_id: str) -> tuple[str, str]:
+        found = self._lot_nodes.get(lot_id)
+        if found is None:
+            raise NotFound("lot_id", lot_id)
+        return found
 
     # reservation records
     def create_reservation(self, record: ReservationRecord) -> ReservationRecord:
@@ -358,6 +511,11 @@ class MemoryStore:
             position.reserved -= units
             if ship:
                 position.on_hand = max(0, position.on_hand - units)
+        for lot_id, units in held.lots.items():
+            lot = node.lots.get(lot_id)
+            if lot is not None:
+                shipped = min(lot.units, units) if ship else 0
+                node.lots[lot_id] = replace(lot, units=lot.units - shipped, held=lot.held - units)
 
 
 class _MemoryStage:

@@ -9,12 +9,17 @@ Functions that need the node id (to write it into views) get it as ARGV[1]. Key 
 id, S = sku, R = reservation id, K = adjustment key):
   inv:{N}:pos      hash  S -> "on_hand:reserved:safety_stock:snapshot_version"   (the authority)
   inv:{N}:holds    hash  R -> JSON {"l": {S: units}, "e": expires_ms or 0 (0 = pinned),
-                         "d": the UTC day whose shipment it spent}
+                         "d": the UTC day whose shipment it spent, "t": {L: units held against
+                         lot L}, "p": {L: the lot's date when held}, "c": ms when taken}
   inv:{N}:exp      zset  R scored by expires_ms, for holds not yet pinned
   inv:{N}:seq      counter, bumped by every change at the node
   inv:{N}:applied  zset  K scored by the time it was applied (kept for the retention ARGV)
   inv:{N}:ships    hash  day, used: the node's shipments spent on its current UTC day
   inv:{N}:stage:T hash  S -> "on_hand US safety_stock" of staged snapshot T (until commit)
+  inv:{N}:lots     hash  L -> JSON {"n": sku, "u": units still expected, "d": expected ISO date,
+                         "k": kind, "h": units held against it}   (incoming supply, lot id L)
+  inv:{N}:answers  hash  K -> the JSON answer of a supply receipt or revision under key K
+  {meta}:lots      hash  L -> "N US S": which node and sku a lot id belongs to
   view:{S}         hash  N -> "on_hand:reserved:safety_stock:seq"   (planning view, per sku)
   ships:{view}     hash  N -> "day:used:seq"   (planning view of the shipments spent per node)
 
@@ -111,8 +116,8 @@ end
 
 --[[ The hold functions (ae_hold, ae_release, ae_fulfil, ae_pin) change holds, so they change
 `reserved` and the node's shipments of the day. They share one calling convention:
-KEYS: pos, holds, exp, seq, ships of one node; on a single Redis then the shipments view and the
-      view key of each sku named in ARGV[3], in that order (on Cluster nothing more: the store
+KEYS: pos, holds, exp, seq, ships, lots of one node; on a single Redis then the shipments view and
+      the view key of each sku named in ARGV[3], in that order (on Cluster nothing more: the store
       writes the views in a second step from the reply)
 ARGV: node id, now_ms, the skus of the view keys joined by RS ('' = none), then the function's own
 With view keys given, every view the call changes is written in the same atomic step. A call that
@@ -130,9 +135,9 @@ local NEED = -2
 local function context(keys, args)
   local ctx = {keys = keys, node = args[1], now_ms = tonumber(args[2]), touched = {}}
   ctx.day = math.floor(ctx.now_ms / DAY_MS)
-  if #keys > 5 then
-    ctx.ship_view, ctx.views = keys[6], {}
-    local k = 7
+  if #keys > 6 then
+    ctx.ship_view, ctx.views = keys[7], {}
+    local k = 8
     for sku in string.gmatch(args[3], '[^\30]+') do
       ctx.views[sku] = keys[k]
       k = k + 1
@@ -185,9 +190,25 @@ local function lines_of(list)
   return out
 end
 
+-- Adds `delta` to the held units of lot `lot_id` (and, when shipping, takes them off its units).
+local function change_lot(lots_key, lot_id, delta, ship)
+  local raw = redis.call('HGET', lots_key, lot_id)
+  if raw then
+    local lot = cjson.decode(raw)
+    lot.h = lot.h + delta
+    if ship then
+      lot.u = math.max(0, lot.u + delta)
+    end
+    redis.call('HSET', lots_key, lot_id, cjson.encode(lot))
+  end
+end
+
 -- Removes hold R (decoded as `hold`); a hold given back (not shipped) returns its shipment.
 local function drop(ctx, rid, hold, ship)
   change_reserved(ctx.keys[1], hold.l, -1, ship)
+  for lot_id, units in pairs(hold.t or {}) do
+    change_lot(ctx.keys[6], lot_id, -units, ship)
+  end
   redis.call('HDEL', ctx.keys[2], rid)
   redis.call('ZREM', ctx.keys[3], rid)
   for sku in pairs(hold.l) do
@@ -230,17 +251,21 @@ local function same_lines(a, b)
   return true
 end
 
---[[ ae_hold: take a hold if every line is available and the node has a shipment left today.
+--[[ ae_hold: take a hold if every line is available, every lot has the units not yet held, and
+the node has a shipment left today.
 ARGV (after the shared three): reservation id, expires_ms (0 = never), capacity ('' = unlimited),
-      then sku, units pairs
+      the lot takes "L US units" joined by RS ('' = none), then sku, units pairs
 Code: 1 held (an existing hold of the same id counts as held), 0 short of stock, 2 no shipment
 left today. ]]
 local function ae_hold(keys, args)
   local ctx = context(keys, args)
   local rid, expires_ms, capacity = args[4], tonumber(args[5]), args[6]
-  local lines = {}
-  for i = 7, #args, 2 do
+  local lines, takes = {}, {}
+  for i = 8, #args, 2 do
     lines[args[i]] = tonumber(args[i + 1])
+  end
+  for lot_id, units in string.gmatch(args[7], '([^\30\31]+)\31(%d+)') do
+    takes[lot_id] = tonumber(units)
   end
   local due = expired(ctx)
   local check = lines_of(due)
@@ -257,7 +282,8 @@ local function ae_hold(keys, args)
   end
   local existing = redis.call('HGET', keys[2], rid)
   if existing then  -- held already: the same lines count as held, other lines are refused
-    return hold_reply(ctx, same_lines(cjson.decode(existing).l, lines) and 1 or 0)
+    local old = cjson.decode(existing)
+    return hold_reply(ctx, (same_lines(old.l, lines) and same_lines(old.t or {}, takes)) and 1 or 0)
   end
   local fits = expires_ms == 0 or expires_ms > ctx.now_ms
   for sku, units in pairs(lines) do
@@ -265,6 +291,16 @@ local function ae_hold(keys, args)
     local on_hand, reserved, safety = unpack_pos(raw)
     if not raw or available(on_hand, reserved, safety) < units then
       fits = false
+    end
+  end
+  local promised = {}
+  for lot_id, units in pairs(takes) do
+    local raw = redis.call('HGET', keys[6], lot_id)
+    local lot = raw and cjson.decode(raw)
+    if not lot or lot.u - lot.h < units then
+      fits = false
+    else
+      promised[lot_id] = lot.d
     end
   end
   if not fits then
@@ -278,7 +314,14 @@ local function ae_hold(keys, args)
     return hold_reply(ctx, 2)
   end
   change_reserved(keys[1], lines, 1, false)
-  redis.call('HSET', keys[2], rid, cjson.encode({l = lines, e = expires_ms, d = ctx.day}))
+  for lot_id, units in pairs(takes) do
+    change_lot(keys[6], lot_id, units, false)
+  end
+  local hold = {l = lines, e = expires_ms, d = ctx.day, c = ctx.now_ms}
+  if next(takes) then
+    hold.t, hold.p = takes, promised
+  end
+  redis.call('HSET', keys[2], rid, cjson.encode(hold))
   if expires_ms > 0 then
     redis.call('ZADD', keys[3], expires_ms, rid)
   end
@@ -493,6 +536,193 @@ local function ae_adjust(keys, args)
   return view_reply(keys, touched, head, inline, node)
 end
 
+--[[ Incoming supply. Keys already applied live in inv:{N}:applied (as adjustments' do, with a
+prefix per operation), and the answer of a receipt or revision in inv:{N}:answers, so a repeat of
+its key answers the same; both are forgotten after keep_ms. ]]
+
+-- Marks `key` applied now and forgets keys (and their answers) older than keep_ms.
+local function mark_applied(applied, answers, key, now_ms, keep_ms)
+  local old = redis.call('ZRANGEBYSCORE', applied, '-inf', now_ms - keep_ms)
+  for first = 1, #old, BATCH do
+    local batch = {}
+    for k = first, math.min(#old, first + BATCH - 1) do
+      table.insert(batch, old[k])
+    end
+    redis.call('HDEL', answers, unpack(batch))
+    redis.call('ZREM', applied, unpack(batch))
+  end
+  redis.call('ZADD', applied, now_ms, key)
+end
+
+-- The holds against lot `lot_id`, earliest taken first: {{rid, hold}, ...}.
+local function promise_order(holds_key, lot_id)
+  local out = {}
+  local all = redis.call('HGETALL', holds_key)
+  for i = 1, #all, 2 do
+    local hold = cjson.decode(all[i + 1])
+    if hold.t and hold.t[lot_id] then
+      table.insert(out, {all[i], hold})
+    end
+  end
+  table.sort(out, function(a, b)
+    if a[2].c ~= b[2].c then
+      return (a[2].c or 0) < (b[2].c or 0)
+    end
+    return a[1] < b[1]
+  end)
+  return out
+end
+
+--[[ ae_lot_index: admit lot ids to the index of which node and sku each belongs to.
+KEYS: {meta}:lots
+ARGV: lot id, "node US sku" pairs
+Returns {0} when every lot is new or already so indexed (then all are written), else
+{k, "node US sku"}: the k-th pair names a lot of another node or sku, and nothing is written. ]]
+local function ae_lot_index(keys, args)
+  for i = 1, #args, 2 do
+    local owner = redis.call('HGET', keys[1], args[i])
+    if owner and owner ~= args[i + 1] then
+      return {(i + 1) / 2, owner}
+    end
+  end
+  for i = 1, #args, 2 do
+    redis.call('HSET', keys[1], args[i], args[i + 1])
+  end
+  return {0}
+end
+
+--[[ ae_supply_put: create lots of one node or set their units, date and kind, once per key.
+KEYS: lots, applied, answers of one node
+ARGV: key, now_ms, keep_ms, then lot id, sku, units, expected date, kind groups
+Returns {1 applied or 0 already applied, lot JSON ...} in the order given (false for a lot no
+longer there), or {-1, k, held}: the k-th lot's units are below its held units (nothing changed). ]]
+local function ae_supply_put(keys, args)
+  local key = 'supply:' .. args[1]
+  local code = 0
+  if not redis.call('ZSCORE', keys[2], key) then
+    for i = 4, #args, 5 do
+      local raw = redis.call('HGET', keys[1], args[i])
+      local held = raw and cjson.decode(raw).h or 0
+      if tonumber(args[i + 2]) < held then
+        return {-1, (i - 4) / 5 + 1, held}
+      end
+    end
+    for i = 4, #args, 5 do
+      local raw = redis.call('HGET', keys[1], args[i])
+      local held = raw and cjson.decode(raw).h or 0
+      local lot = {n = args[i + 1], u = tonumber(args[i + 2]), d = args[i + 3], k = args[i + 4], h = held}
+      redis.call('HSET', keys[1], args[i], cjson.encode(lot))
+    end
+    mark_applied(keys[2], keys[3], key, tonumber(args[2]), tonumber(args[3]))
+    code = 1
+  end
+  local reply = {code}
+  for i = 4, #args, 5 do
+    table.insert(reply, redis.call('HGET', keys[1], args[i]) or false)
+  end
+  return reply
+end
+
+--[[ ae_supply_receive: units of a lot arrived. They go on_hand (up to max_units); holds against
+the lot, earliest first, get as many of them on the shelf as they held (holds past their expiry
+get none: they are being swept and give their lot units back); the rest stays expected, and a lot
+with nothing expected nor held is dropped.
+KEYS: pos, holds, exp, seq, lots, applied, answers of one node, then optionally the sku's view
+ARGV: node id, key, now_ms, keep_ms, lot id, units, max_units
+Returns {1, answer JSON, seq, S, view} when applied, {0, answer JSON} for a repeat of the key, and
+{-1} when the node has no such lot. The answer: {"r": reservation ids in promise order, "s": those
+now all on the shelf, "lot": lot JSON or false, "lv": "on_hand:reserved:safety_stock"}. ]]
+local function ae_supply_receive(keys, args)
+  local node, key, now_ms, keep_ms = args[1], 'receive:' .. args[2], tonumber(args[3]), tonumber(args[4])
+  local lot_id, units, max_units = args[5], tonumber(args[6]), tonumber(args[7])
+  local seen = redis.call('HGET', keys[7], key)
+  if seen then
+    return {0, seen}
+  end
+  local raw = redis.call('HGET', keys[5], lot_id)
+  if not raw then
+    return {-1}
+  end
+  local lot = cjson.decode(raw)
+  local sku = lot.n
+  local on_hand, reserved, safety, version = unpack_pos(redis.call('HGET', keys[1], sku))
+  on_hand = math.min(max_units, on_hand + units)
+  local left, order, shelf = units, {}, {}
+  for _, entry in ipairs(promise_order(keys[2], lot_id)) do
+    local rid, hold = entry[1], entry[2]
+    table.insert(order, rid)
+    if hold.e == 0 or hold.e > now_ms then
+      local moved = math.min(left, hold.t[lot_id])
+      left = left - moved
+      hold.t[lot_id] = hold.t[lot_id] - moved
+      hold.l[sku] = (hold.l[sku] or 0) + moved
+      reserved = reserved + moved
+      lot.h = lot.h - moved
+      if hold.t[lot_id] == 0 then
+        hold.t[lot_id] = nil
+        if hold.p then
+          hold.p[lot_id] = nil
+        end
+        table.insert(shelf, rid)
+      end
+      redis.call('HSET', keys[2], rid, cjson.encode(hold))
+    end
+  end
+  redis.call('HSET', keys[1], sku, pack(on_hand, reserved, safety, version))
+  lot.u = math.max(0, lot.u - units)
+  local stored = false
+  if lot.u == 0 and lot.h == 0 then
+    redis.call('HDEL', keys[5], lot_id)
+  else
+    stored = cjson.encode(lot)
+    redis.call('HSET', keys[5], lot_id, stored)
+  end
+  local answer = cjson.encode({r = order, s = shelf, lot = stored,
+    lv = string.format('%d:%d:%d', on_hand, reserved, safety)})
+  redis.call('HSET', keys[7], key, answer)
+  mark_applied(keys[6], keys[7], key, now_ms, keep_ms)
+  return view_reply(keys, {[sku] = true}, {1, answer}, inline_views(keys, 8, {sku}), node)
+end
+
+--[[ ae_supply_revise: set a lot's units and/or expected date (late, or cut).
+KEYS: lots, holds, applied, answers of one node
+ARGV: key, now_ms, keep_ms, lot id, units ('' = keep), expected date ('' = keep)
+Returns {1 applied or 0 a repeat, answer JSON} or {-1} when the node has no such lot. The
+answer: {"lot": lot JSON, "b": the reservations whose promise no longer holds, in promise order
+(held beyond the new units, or promised before the new date)}. ]]
+local function ae_supply_revise(keys, args)
+  local key, now_ms, keep_ms, lot_id = 'revise:' .. args[1], tonumber(args[2]), tonumber(args[3]), args[4]
+  local seen = redis.call('HGET', keys[4], key)
+  if seen then
+    return {0, seen}
+  end
+  local raw = redis.call('HGET', keys[1], lot_id)
+  if not raw then
+    return {-1}
+  end
+  local lot = cjson.decode(raw)
+  if args[5] ~= '' then
+    lot.u = tonumber(args[5])
+  end
+  if args[6] ~= '' then
+    lot.d = args[6]
+  end
+  local stored = cjson.encode(lot)
+  redis.call('HSET', keys[1], lot_id, stored)
+  local broken, promised = {}, 0
+  for _, entry in ipairs(promise_order(keys[2], lot_id)) do
+    promised = promised + entry[2].t[lot_id]
+    local date = entry[2].p and entry[2].p[lot_id] or lot.d
+    if promised > lot.u or date < lot.d then
+      table.insert(broken, entry[1])
+    end
+  end
+  local answer = cjson.encode({lot = stored, b = broken})
+  redis.call('HSET', keys[4], key, answer)
+  mark_applied(keys[3], keys[4], key, now_ms, keep_ms)
+  return {1, answer}
+end
+
 --[[ ae_view_merge: write node states into per-sku views unless a newer state is there.
 KEYS: view keys
 ARGV: one string of records "key index US node id US view value" joined by RS
@@ -594,6 +824,10 @@ redis.register_function('ae_snapshot', ae_snapshot)
 redis.register_function('ae_snapshot_commit', ae_snapshot_commit)
 redis.register_function('ae_adjust', ae_adjust)
 redis.register_function('ae_view_merge', ae_view_merge)
+redis.register_function('ae_lot_index', ae_lot_index)
+redis.register_function('ae_supply_put', ae_supply_put)
+redis.register_function('ae_supply_receive', ae_supply_receive)
+redis.register_function('ae_supply_revise', ae_supply_revise)
 redis.register_function('ae_snapshot_version', ae_snapshot_version)
 redis.register_function('ae_upsert_nodes', ae_upsert_nodes)
 redis.register_function('ae_put_rules', ae_put_rules)

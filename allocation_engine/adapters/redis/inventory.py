@@ -45,6 +45,8 @@ import json
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from datetime import date
 from typing import Any, cast
 
 import redis
@@ -64,11 +66,15 @@ from allocation_engine.engine.limits import MAX_UNITS
 from allocation_engine.engine.network import Node
 from allocation_engine.errors import (
     IdempotencyConflict,
+    InvalidInput,
+    NotFound,
     StoreContention,
     VersionConflict,
 )
 from allocation_engine.ports.inventory import (
     EXPIRING_STATES,
+    LOT_BELOW_HELD,
+    LOT_OF_OTHER,
     OPEN_STATES,
     SWEPT_STATES,
     Adjustment,
@@ -78,13 +84,17 @@ from allocation_engine.ports.inventory import (
     KeyClaim,
     Level,
     NetworkRecord,
+    ReceiveOutcome,
     ReservationRecord,
     ReservationState,
+    ReviseOutcome,
     SnapshotLine,
     SnapshotOutcome,
     StagedSnapshot,
     StockRead,
     StoredRules,
+    SupplyKind,
+    SupplyLot,
 )
 
 US, RS = "\x1f", "\x1e"  # unit and record separators of the bulk arguments (ids never hold them)
@@ -122,6 +132,25 @@ def _shipments(view: dict[str, str], day: int) -> dict[str, int]:
         if int(spent_day) == day and int(used):
             out[node_id] = int(used)
     return out
+
+
+def _lot(lot_id: str, node_id: str, raw: str) -> SupplyLot:
+    """A lot from its JSON in `inv:{node}:lots`."""
+    data = json.loads(raw)
+    return SupplyLot(
+        lot_id,
+        node_id,
+        data["n"],
+        int(data["u"]),
+        date.fromisoformat(data["d"]),
+        SupplyKind(data["k"]),
+        int(data["h"]),
+    )
+
+
+def _ids(value: Any) -> tuple[str, ...]:
+    """A list of ids from Lua's JSON (which writes an empty list as `{}`)."""
+    return tuple(value or ())
 
 
 def _levels(node_id: str, tail: Sequence[Any]) -> tuple[Level, ...]:
@@ -408,7 +437,7 @@ class RedisStore:
         return replies
 
     def _hold_keys(self, node_id: str, skus: Sequence[str]) -> list[str]:
-        node = [*keys.node_keys(node_id), keys.node_shipments(node_id)]
+        node = [*keys.node_keys(node_id), keys.node_shipments(node_id), keys.node_lots(node_id)]
         if self._cluster:
             return node
         return [*node, keys.SHIPMENTS_VIEW, *(keys.view(sku) for sku in skus)]
@@ -430,6 +459,7 @@ class RedisStore:
                         h.reservation_id,
                         _ms(h.expires_at),
                         "" if h.capacity is None else h.capacity,
+                        RS.join(f"{lot_id}{US}{units}" for lot_id, units in h.lots.items()),
                         *(x for sku, units in h.lines.items() for x in (sku, units)),
                     ],
                 )
@@ -491,8 +521,148 @@ class RedisStore:
             data = json.loads(raw[rid])
             expires = int(data.get("e") or 0)
             lines = {sku: int(units) for sku, units in dict(data.get("l") or {}).items()}
-            out.append(Hold(node_id, rid, lines, expires / 1000 if expires else None))
+            lots = {lot: int(units) for lot, units in dict(data.get("t") or {}).items()}
+            out.append(Hold(node_id, rid, lines, expires / 1000 if expires else None, lots=lots))
         return tuple(out)
+
+    # incoming supply
+    @guarded
+    def put_supply(self, key: str, lots: Sequence[SupplyLot]) -> tuple[SupplyLot, ...]:
+        index = self._library.call(
+            "ae_lot_index",
+            [keys.LOT_INDEX],
+            [x for lot in lots for x in (lot.id, f"{lot.node_id}{US}{lot.sku}")],
+        )
+        if index[0]:
+            i = int(index[0]) - 1
+            node_id, sku = str(index[1]).split(US)
+            raise InvalidInput.one(f"lots[{i}].id", lots[i].id, LOT_OF_OTHER.format(node_id, sku))
+        by_node: dict[str, list[int]] = {}
+        for i, lot in enumerate(lots):
+            by_node.setdefault(lot.node_id, []).append(i)
+        now_ms = self._server_ms()
+        replies = self._library.call_many(
+            Call(
+                "ae_supply_put",
+                [
+                    keys.node_lots(node_id),
+                    keys.node_applied(node_id),
+                    keys.node_answers(node_id),
+                ],
+                [key, now_ms, KEEP_SECONDS * 1000]
+                + [
+                    x
+                    for i in mine
+                    for x in (
+                        lots[i].id,
+                        lots[i].sku,
+                        lots[i].units,
+                        lots[i].expected.isoformat(),
+                        lots[i].kind.value,
+                    )
+                ],
+            )
+            for node_id, mine in by_node.items()
+        )
+        stored: dict[int, SupplyLot] = {}
+        for (node_id, mine), reply in zip(by_node.items(), replies, strict=True):
+            if reply[0] == -1:
+                i = mine[int(reply[1]) - 1]
+                raise InvalidInput.one(
+                    f"lots[{i}].units", lots[i].units, LOT_BELOW_HELD.format(lots[i].id, reply[2])
+                )
+            for i, raw in zip(mine, reply[1:], strict=True):
+                stored[i] = (
+                    _lot(lots[i].id, node_id, raw) if raw else replace(lots[i], units=0, held=0)
+                )
+        return tuple(stored[i] for i in range(len(lots)))
+
+    @guarded
+    def list_supply(
+        self, skus: Sequence[str] | None = None, node_id: str | None = None
+    ) -> tuple[SupplyLot, ...]:
+        index = cast(dict[str, str], self._redis.hgetall(keys.LOT_INDEX))
+        wanted = None if skus is None else set(skus)
+        node_ids = sorted(
+            {
+                owner.split(US)[0]
+                for owner in index.values()
+                if (node_id is None or owner.split(US)[0] == node_id)
+                and (wanted is None or owner.split(US)[1] in wanted)
+            }
+        )
+        pipe = self._redis.pipeline(transaction=False)
+        for nid in node_ids:
+            pipe.hgetall(keys.node_lots(nid))
+        out = []
+        for nid, raw in zip(node_ids, pipe.execute(), strict=True):
+            for lot_id in sorted(raw):
+                lot = _lot(lot_id, nid, raw[lot_id])
+                if (wanted is None or lot.sku in wanted) and (lot.units or lot.held):
+                    out.append(lot)
+        return tuple(out)
+
+    def _lot_owner(self, lot_id: str) -> tuple[str, str]:
+        owner = cast(str | None, self._redis.hget(keys.LOT_INDEX, lot_id))
+        if owner is None:
+            raise NotFound("lot_id", lot_id)
+        node_id, sku = owner.split(US)
+        return node_id, sku
+
+    @guarded
+    def receive_supply(self, key: str, lot_id: str, units: int, now: float) -> ReceiveOutcome:
+        node_id, sku = self._lot_owner(lot_id)
+        node = keys.node_keys(node_id)
+        reply = self._library.call(
+            "ae_supply_receive",
+            [
+                *node,
+                keys.node_lots(node_id),
+                keys.node_applied(node_id),
+                keys.node_answers(node_id),
+                *self._inline([sku]),
+            ],
+            [node_id, key, self._server_ms(), KEEP_SECONDS * 1000, lot_id, units, MAX_UNITS],
+        )
+        if reply[0] == -1:
+            raise NotFound("lot_id", lot_id)
+        if reply[0] == 1:
+            self._merge_views([(node_id, reply[3:])], written=[(node_id, sku)])
+        answer = json.loads(reply[1])
+        on_hand, reserved, safety = (int(x) for x in answer["lv"].split(":"))
+        return ReceiveOutcome(
+            Level(node_id, sku, on_hand, reserved, safety),
+            _lot(lot_id, node_id, answer["lot"]) if answer["lot"] else None,
+            _ids(answer["r"]),
+            _ids(answer["s"]),
+        )
+
+    @guarded
+    def revise_supply(
+        self, key: str, lot_id: str, units: int | None = None, expected: date | None = None
+    ) -> ReviseOutcome:
+        node_id, _ = self._lot_owner(lot_id)
+        reply = self._library.call(
+            "ae_supply_revise",
+            [
+                keys.node_lots(node_id),
+                keys.node_keys(node_id).holds,
+                keys.node_applied(node_id),
+                keys.node_answers(node_id),
+            ],
+            [
+                key,
+                self._server_ms(),
+                KEEP_SECONDS * 1000,
+                lot_id,
+                "" if units is None else units,
+                "" if expected is None else expected.isoformat(),
+            ],
+        )
+        if reply[0] == -1:
+            raise NotFound("lot_id", lot_id)
+        answer = json.loads(reply[1])
+        return ReviseOutcome(_lot(lot_id, node_id, answer["lot"]), _ids(answer["b"]))
 
     @guarded
     def reconcile_views(self, node_id: str) -> int:

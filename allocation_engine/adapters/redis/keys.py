@@ -7,9 +7,10 @@ slot. Keys that one FUNCTION changes together therefore share a tag; keys that s
 the shards carry tags that differ:
 
 * Inventory, tagged by node (`inv:{N}:...`): a node's positions, holds, hold expiries, change
-  counter and applied adjustment keys live in one slot, so a shipment (one node, several skus) is
-  held atomically by one FUNCTION, and nodes spread over the cluster. A plan over several nodes
-  is a saga (see `service/reservations.py`), not one script.
+  counter, applied adjustment keys and incoming lots live in one slot, so a shipment (one node,
+  several skus, shelf and incoming units) is held atomically by one FUNCTION, and nodes spread
+  over the cluster. A plan over several nodes is a saga (see `service/reservations.py`), not
+  one script.
 * Planning views, tagged by sku (`view:{S}`): planning reads each sku across all nodes in one
   pipelined round trip. They live in other slots than any node, so on Cluster the store writes
   them in a second step, grouped by slot (see `inventory.py`).
@@ -46,6 +47,7 @@ RULES = f"{META}:rules"  # string: the published TOML
 RULES_REVISION = f"{META}:rules_revision"  # counter
 SNAPSHOT_VERSION = f"{META}:snapshot_version"  # the newest snapshot version admitted
 RESERVATION_EXPIRY = f"{META}:res_expiry"  # zset: reservation id by expires_at (ms)
+LOT_INDEX = f"{META}:lots"  # hash: lot id -> "node US sku" (which node's slot holds the lot)
 
 
 SHIPMENTS_VIEW = "ships:{view}"  # hash: node id -> "day:used:seq", shipments spent per node
@@ -64,6 +66,17 @@ class NodeKeys(NamedTuple):
 def node_shipments(node_id: str) -> str:
     """hash: day, used: the shipments the node spent on its current UTC day."""
     return f"{node_tag(node_id)}:ships"
+
+
+def node_lots(node_id: str) -> str:
+    """hash: lot id -> lot JSON, the node's incoming supply (in its slot: a hold takes shelf
+    and lot units of the node in one atomic step)."""
+    return f"{node_tag(node_id)}:lots"
+
+
+def node_answers(node_id: str) -> str:
+    """hash: key -> the answer of a supply receipt or revision at the node under that key."""
+    return f"{node_tag(node_id)}:answers"
 
 
 def node_stage(node_id: str, stage: str) -> str:
