@@ -6,6 +6,10 @@ Methods, all on the same fenced candidates and the same cost formula:
   "shopify"    greedy peer: fewest locations, then closest
   "salesforce" greedy peer: single, pair, triple by average distance
 
+With `rules.backorders.enabled` and incoming lots, the same methods plan against supply by
+date (see dated.py): both exact methods solve the dated model, the peers plan as if every lot
+were there and ship each node on the first day its share is.
+
 One `Budget` bounds the whole request: the candidate reduction, the solver and the shortfall
 re-solve all draw on it, and when it runs out the answer is the best plan at hand (FEASIBLE with
 its gap: the solver's, or the greedy plan's against a lower bound).
@@ -15,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -31,6 +35,7 @@ from allocation_engine.engine.assignment import (
 )
 from allocation_engine.engine.budget import Budget, OutOfTime
 from allocation_engine.engine.covering import fewest_shipments
+from allocation_engine.engine.dated import DatedProblem, due_lots, with_lots
 from allocation_engine.engine.enumeration import search
 from allocation_engine.engine.greedy import (
     cheapest_cover,
@@ -44,7 +49,8 @@ from allocation_engine.engine.plan import Plan, Status
 from allocation_engine.engine.problem import SourcingProblem
 from allocation_engine.engine.reduction import lower_bounds, reduce, unit_floors
 from allocation_engine.engine.rules import RuleSet
-from allocation_engine.engine.solver import solve
+from allocation_engine.engine.solver import Solution, solve
+from allocation_engine.engine.supply import IncomingLot
 from allocation_engine.errors import InvalidInput
 
 PEERS: dict[str, Callable[[SourcingProblem], Units | None]] = {
@@ -65,6 +71,7 @@ def allocate(
     time_limit: float | None = None,
     seed: int = 0,
     budget: Budget | None = None,
+    lots: Sequence[IncomingLot] = (),
 ) -> Plan:
     """Sources `order` from `network` given `inventory`, under `rules` (the defaults if None).
 
@@ -81,6 +88,13 @@ def allocate(
     DeadlineExceeded, and a TimeoutError).
     Raises InvalidInput for an unknown sku or pickup store (named under `order.`, as
     `order.lines[1].sku`), a method or a time limit that is not a number > 0.
+
+    `lots` is the supply on its way, read only under `rules.backorders.enabled` (an unknown
+    node or a repeated lot id is then an InvalidInput naming `lots[i]`): a shipment may then
+    wait for the lots of its node due within `max_wait_days`, leaving on its `ship_day`, and
+    each unit it sends costs `delay_cost_per_unit_day` more per day it waits. A node ships an
+    order once, when everything it sends is there (one package per node, as without supply).
+    Every fence applies as usual; a sku only supply holds (a pre-order) ships when it arrives.
     """
     if method not in METHODS:
         raise InvalidInput.one("method", method, f"must be one of {list(METHODS)}")
@@ -96,10 +110,14 @@ def allocate(
         if not (isinstance(limit, int | float) and math.isfinite(limit) and limit > 0):
             raise InvalidInput.one("time_limit", limit, "must be a finite number of seconds > 0")
         budget = Budget(limit)
+    due = due_lots(order, network, rules, lots) if rules.backorders.enabled else []
+    stock = with_lots(inventory, due) if due else inventory
     try:
-        problem = SourcingProblem.build(order, network, inventory, rules)
+        problem = SourcingProblem.build(order, network, stock, rules)
     except InvalidInput as bad:  # the fences name the order's own fields
         raise bad.under("order.") from None
+    if due:
+        return _dated(DatedProblem.build(problem, stock, due), method, budget, seed)
     if method in PEERS:
         units = PEERS[method](problem)
         if units is None:
@@ -146,18 +164,7 @@ def _optimise(problem: SourcingProblem, method: str, budget: Budget, seed: int) 
         priced = None
         bound = np.full(len(problem.network), np.nan)
         bound[problem.nodes] = lower_bounds(problem)[0]
-    # No greedy plan under a shipment limit: when no `limit` nodes together hold the order,
-    # none is possible (exact, and quick for the small limits where this happens); nor when
-    # the reduction found that no candidate can be part of a complete plan
-    limit = solved.shipment_limit
-    if not solved.partial and len(solved.nodes) == 0:
-        return _shortfall(problem, method, budget, seed)
-    if (
-        hint is None
-        and limit is not None
-        and not solved.partial
-        and fewest_shipments(solved, up_to=min(3, limit), budget=budget)[0] > limit
-    ):
+    if _hopeless(solved, hint, budget):
         return _shortfall(problem, method, budget, seed)
     with budget.phase("solve"):
         solution = solve(
@@ -171,15 +178,7 @@ def _optimise(problem: SourcingProblem, method: str, budget: Budget, seed: int) 
         )
     if solution.infeasible:
         return _shortfall(problem, method, budget, seed)
-    units, status, gap = (
-        solution.units,
-        Status.OPTIMAL if solution.optimal else Status.FEASIBLE,
-        solution.gap,
-    )
-    if units is None:  # the budget ran out before the solver found a plan of its own
-        if hint is None:
-            raise OutOfTime(f"no plan for order {problem.order.id!r} within {budget.seconds:g} s")
-        units, status, gap = hint, Status.FEASIBLE, _gap_of(solved, hint)
+    units, status, gap = _outcome(solved, solution, hint, budget)
     return build_plan(
         solved,
         units,
@@ -191,6 +190,63 @@ def _optimise(problem: SourcingProblem, method: str, budget: Budget, seed: int) 
         candidates=candidates,
         solver_candidates=len(solved.nodes),
     )
+
+
+def _dated(dated: DatedProblem, method: str, budget: Budget, seed: int) -> Plan:
+    """Plans against supply by date (see dated.py): whether the order can be filled, and the
+    shortfalls when not, are those of `base` (every lot counted as there)."""
+    base = dated.base
+    if method in PEERS:
+        found = PEERS[method](base)
+        if found is None:
+            return _shortfall(base, method, budget, seed)
+        return dated.plan(dated.date(found), method=method, status=Status.FEASIBLE, gap=math.nan)
+    if not _may_fill(base):
+        return _shortfall(base, method, budget, seed)
+    greedy = cheapest_cover(base)
+    if _hopeless(base, greedy, budget):
+        return _shortfall(base, method, budget, seed)
+    at_least = None if base.partial else fewest_shipments(base, budget=budget)[0]
+    hint, bound = None, None
+    if greedy is not None:
+        with budget.phase("reduction"):
+            dated, hint, bound = dated.pruned(dated.date(greedy), at_least or 1)
+    with budget.phase("solve"):
+        solution = solve(
+            dated.rows, hint, budget=budget, seed=seed, at_least=at_least, one_of=dated.rows_of()
+        )
+    if solution.infeasible:
+        return _shortfall(base, method, budget, seed)
+    units, status, gap = _outcome(dated.rows, solution, hint, budget)
+    return dated.plan(units, method=method, status=status, gap=gap, bound=bound)
+
+
+def _hopeless(problem: SourcingProblem, hint: Units | None, budget: Budget) -> bool:
+    """No complete plan, found quickly: no candidate can be part of one (the reduction or the
+    fences left none), or no greedy plan exists under a shipment limit and no `limit` nodes
+    together hold the order (exact, and quick for the small limits where this happens)."""
+    if problem.partial:
+        return False
+    if len(problem.nodes) == 0:
+        return True
+    limit = problem.shipment_limit
+    return (
+        hint is None
+        and limit is not None
+        and fewest_shipments(problem, up_to=min(3, limit), budget=budget)[0] > limit
+    )
+
+
+def _outcome(
+    problem: SourcingProblem, solution: Solution, hint: Units | None, budget: Budget
+) -> tuple[Units, Status, float]:
+    """The solver's plan, status and gap; the hint's (FEASIBLE) when the budget ran out before
+    the solver found one, and OutOfTime when there is none either."""
+    if solution.units is None:
+        if hint is None:
+            raise OutOfTime(f"no plan for order {problem.order.id!r} within {budget.seconds:g} s")
+        return hint, Status.FEASIBLE, _gap_of(problem, hint)
+    return solution.units, Status.OPTIMAL if solution.optimal else Status.FEASIBLE, solution.gap
 
 
 def _may_fill(problem: SourcingProblem) -> bool:

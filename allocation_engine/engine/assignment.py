@@ -8,6 +8,7 @@ report `plan_cost`, the default formula's true cost.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -66,15 +67,17 @@ def build_plan(
     dominator: npt.NDArray[np.int64] | None = None,
     candidates: int = 0,
     solver_candidates: int = 0,
+    dating: Callable[[int, Shipment], Shipment] | None = None,
 ) -> Plan:
-    """Turns an assignment into a plan with shipments in node-id order and lazy explanations."""
+    """Turns an assignment into a plan with shipments in node-id order and lazy explanations.
+    `dating` gives a row's shipment its day and lots (a dated problem's rows, see dated.py)."""
     costs = shipment_costs(problem, units, real=True)
     skus = problem.order.skus
     store = problem.network.nodes[problem.pickup].id if problem.pickup >= 0 else ""
     shipments: dict[int, Shipment] = {}
     for row in np.flatnonzero(units.sum(axis=1) > 0):
         node = int(problem.nodes[row])
-        shipments[node] = Shipment(
+        shipment = Shipment(
             node_id=problem.network.nodes[node].id,
             lines=tuple(
                 ShipmentLine(skus[j], int(units[row, j])) for j in np.flatnonzero(units[row])
@@ -83,6 +86,7 @@ def build_plan(
             cost=float(costs[row]),
             transfer_to=store if node != problem.pickup else "",
         )
+        shipments[node] = shipment if dating is None else dating(int(row), shipment)
     left = unfilled_units(problem, units)
     reason = problem.reason.copy()
     reason[problem.nodes] = Reason.NOT_CHOSEN

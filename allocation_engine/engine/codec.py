@@ -201,6 +201,12 @@ def plan_to_dict(plan: Plan, *, explain: bool = False) -> dict[str, Any]:
                 "distance_km": round(s.distance_km, 3),
                 "cost": round(s.cost, 6),
                 **({"transfer_to": s.transfer_to} if s.transfer_to else {}),
+                **({"ship_day": s.ship_day} if s.ship_day else {}),
+                **(
+                    {"lots": [{"lot_id": t.lot_id, "sku": t.sku, "units": t.units} for t in s.lots]}
+                    if s.lots
+                    else {}
+                ),
             }
             for s in plan.shipments
         ],

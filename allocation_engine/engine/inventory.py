@@ -152,6 +152,19 @@ class Inventory:
             return int(units[hit])
         return 0
 
+    def plus(self, added: Mapping[tuple[str, str], int]) -> Inventory:
+        """A new view with (node id, sku) -> units added, e.g. incoming supply counted as if it
+        were there (see dated.py); a sku nobody carried yet gets a column of its own."""
+        by_sku: dict[str, dict[int, int]] = {}
+        for (node_id, sku), units in added.items():
+            if sku not in by_sku:
+                nodes, counts = self.columns.get(sku, (np.empty(0, np.intp), np.empty(0, np.int64)))
+                by_sku[sku] = dict(zip(nodes.tolist(), counts.tolist(), strict=True))
+            column = by_sku[sku]
+            node = self.network.index[node_id]
+            column[node] = column.get(node, 0) + units
+        return Inventory(self.network, {**self.columns, **self._of(self.network, by_sku).columns})
+
     def without(self, taken: Mapping[tuple[str, str], int]) -> Inventory:
         """A new view with (node id, sku) -> units taken out, as a plan would draw them down."""
         columns = dict(self.columns)

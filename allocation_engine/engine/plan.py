@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from allocation_engine.engine.problem import Reason, SourcingProblem
+from allocation_engine.engine.supply import LotTake
 from allocation_engine.errors import Shortfall
 
 
@@ -34,6 +35,10 @@ class Shipment:
     For click & collect, `transfer_to` names the pickup store when the package is a transfer
     from another node to it; it is empty for the store's own stock (distance 0, no package
     cost) and for every shipment to a customer's address.
+
+    `ship_day` is when the package leaves, in days from today: 0 unless it waits for incoming
+    supply (backorders, see dated.py), and then `lots` says what it takes from which lot; the
+    rest of its units come off the shelf. Its `cost` then includes the delay cost.
     """
 
     node_id: str
@@ -41,6 +46,8 @@ class Shipment:
     distance_km: float
     cost: float
     transfer_to: str = ""
+    ship_day: int = 0
+    lots: tuple[LotTake, ...] = ()
 
     @property
     def units(self) -> int:
@@ -91,8 +98,13 @@ class Plan:
         return sum(line.quantity for line in self.unfilled)
 
     def taken(self) -> dict[tuple[str, str], int]:
-        """(node id, sku) -> units this plan draws from stock."""
-        return {(s.node_id, line.sku): line.quantity for s in self.shipments for line in s.lines}
+        """(node id, sku) -> units this plan draws from the shelf (what it takes from incoming
+        lots is in each shipment's `lots`, not here)."""
+        taken = {(s.node_id, line.sku): line.quantity for s in self.shipments for line in s.lines}
+        for s in self.shipments:
+            for lot in s.lots:
+                taken[s.node_id, lot.sku] -= lot.units
+        return {key: units for key, units in taken.items() if units}
 
 
 @dataclass(frozen=True, eq=False)
@@ -137,7 +149,8 @@ class Explanations(Sequence[Explanation]):
         match reason:
             case Reason.CHOSEN:
                 s = self.shipped[i]
-                return f"ships {s.units} units over {s.distance_km:.1f} km for {s.cost:.2f}"
+                when = f" in {s.ship_day} days" if s.ship_day else ""
+                return f"ships {s.units} units{when} over {s.distance_km:.1f} km for {s.cost:.2f}"
             case Reason.NOT_CHOSEN | Reason.COST_BOUND:
                 bound = float(self.bound[i])
                 better = (

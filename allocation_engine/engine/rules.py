@@ -16,6 +16,8 @@ admits (the solver's int64 proof in `objective.py` starts from these numbers):
   fences.max_distance_km        (0, 20,100], or left out (no place on Earth is farther than
                                 20,016 km from another)
   solver.time_limit_seconds     (0, 60]
+  backorders.delay_cost_per_unit_day  [0, 10^4]  per unit and day a shipment waits for supply
+  backorders.max_wait_days      1 to 365 (`supply.MAX_SUPPLY_DAYS`)
   name, version                 1 to 128 characters
 A rules TOML is at most 256 KiB (`limits.MAX_RULES_CHARS`) and nests arrays and inline tables at
 most 32 deep (`limits.MAX_RULES_NESTING`); past either it is refused before it is parsed.
@@ -40,6 +42,7 @@ from allocation_engine.engine.limits import (
 )
 from allocation_engine.engine.network import NODE_TYPES, NodeType
 from allocation_engine.engine.order import CustomerType
+from allocation_engine.engine.supply import MAX_SUPPLY_DAYS
 from allocation_engine.errors import InvalidInput, ProblemCollector
 
 KM_PER_MILE = 1.609344
@@ -56,6 +59,47 @@ COST_RANGES: dict[str, tuple[float, float]] = {
 }
 MAX_DISTANCE_KM = 20_100.0
 MAX_TIME_LIMIT_SECONDS = 60.0
+MAX_DELAY_COST = 1e4
+
+
+@dataclass(frozen=True)
+class Backorders:
+    """Planning against incoming supply (`supply.IncomingLot`, see `dated.py`): when `enabled`,
+    a shipment may wait for lots due within `max_wait_days`, and each unit it sends costs
+    `delay_cost_per_unit_day` more per day it waits. Off by default: a plan then ships today
+    from the shelf only, as before supply existed.
+
+    The default weight, 0.5 per unit-day, sits beside the default per-unit cost (0.423): a day's
+    wait weighs about one unit's handling, so a week's wait (3.5 a unit) buys saving a package
+    (8.759, about 17 unit-days) but not mere distance (0.000336 per unit-km: a day's wait is
+    worth ~1,500 km of it). Planners who promise dates more loosely lower it.
+    """
+
+    enabled: bool = False
+    delay_cost_per_unit_day: float = 0.5
+    max_wait_days: int = 60
+
+    def __post_init__(self) -> None:
+        problems = ProblemCollector()
+        if not isinstance(self.enabled, bool):
+            problems.add("backorders.enabled", self.enabled, "must be true or false")
+        _in_range(
+            problems,
+            "backorders.delay_cost_per_unit_day",
+            self.delay_cost_per_unit_day,
+            MAX_DELAY_COST,
+        )
+        if (
+            not isinstance(self.max_wait_days, int)
+            or isinstance(self.max_wait_days, bool)
+            or not 1 <= self.max_wait_days <= MAX_SUPPLY_DAYS
+        ):
+            problems.add(
+                "backorders.max_wait_days",
+                self.max_wait_days,
+                f"must be an integer in [1, {MAX_SUPPLY_DAYS}]",
+            )
+        problems.raise_if_any()
 
 
 @dataclass(frozen=True)
@@ -94,9 +138,12 @@ class RuleSet:
     click_collect_own_stock_first: bool = True
     # solver
     time_limit_seconds: float = 2.0
+    backorders: Backorders = field(default_factory=Backorders)
 
     def __post_init__(self) -> None:
         problems = ProblemCollector()
+        if not isinstance(self.backorders, Backorders):
+            problems.add("backorders", _quoted(self.backorders), "must be a Backorders table")
         for name, (_, high) in COST_RANGES.items():
             _in_range(problems, f"costs.{name}", getattr(self, name), high)
         if self.allow_partial and not (
@@ -233,11 +280,12 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
     ),
     "click_collect": ("transfer_node_types", "own_stock_first"),
     "solver": ("time_limit_seconds",),
+    "backorders": tuple(f.name for f in fields(Backorders)),
 }
 _FIELD_OF: dict[tuple[str, str], str] = {
     ("click_collect", "transfer_node_types"): "click_collect_transfer_types",
     ("click_collect", "own_stock_first"): "click_collect_own_stock_first",
-}
+} | {("backorders", key): f"backorders.{key}" for key in _SECTIONS["backorders"]}
 
 
 def rules_from_mapping(data: Mapping[str, Any]) -> RuleSet:
@@ -273,6 +321,16 @@ def rules_from_mapping(data: Mapping[str, Any]) -> RuleSet:
     ):
         if name in values and not isinstance(values[name], bool):
             problems.add(key, values.pop(name), "must be true or false")
+    backorders = {
+        key.removeprefix("backorders."): values.pop(key)
+        for key in list(values)
+        if key.startswith("backorders.")
+    }
+    if backorders:
+        try:
+            values["backorders"] = Backorders(**backorders)
+        except InvalidInput as bad:
+            problems.extend(bad.problems)
     try:
         rules = RuleSet(**values)
     except InvalidInput as bad:

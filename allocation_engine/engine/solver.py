@@ -16,6 +16,7 @@ left of the request's budget as its time limit, and is not started when nothing 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,13 +93,15 @@ def solve(
     at_least: int | None = None,
     prices: PriceBound | None = None,
     presolve: bool | None = None,
+    one_of: Sequence[Sequence[int]] = (),
 ) -> Solution:
     """Solves the problem exactly (or until `budget` runs out), warm-started from `hint`.
     `at_least` is a known floor on the shipments of a complete plan (found here when None);
     `prices` on these candidates add the price-gap cut (see `_price_gap_cut`). `presolve`
     None: CP-SAT's presolve on models past SMALL_MODEL candidates; a reduced problem has had
     what presolve would find taken out already (measured on the F4 and F2 orders that still
-    reach the solver: off is up to twice as fast there)."""
+    reach the solver: off is up to twice as fast there). Of the rows in each group of `one_of`,
+    at most one ships (the days of one node in a dated problem, see dated.py)."""
     if budget.expired():
         return NOT_SOLVED
     model = _Model()
@@ -157,6 +160,8 @@ def solve(
             chosen.append(skip)
         model.add_exactly_one(chosen)
 
+    for group in one_of:
+        model.add_at_most_one(use[n] for n in group)
     # Shipment limit (1 under ship-complete), lowered as computed above.
     if limit is not None and limit < len(use):
         model.add(sum(use) <= limit)
