@@ -84,6 +84,7 @@ METHODS: dict[str, Rule] = {
         ReleaseReservation=_w("allocate"),
         GetReservation=_r("allocate"),
     ),
+    **_service("allocation.v1.PromiseService", GetDeliveryOptions=_r("allocate")),
     **_service(
         "allocation.v1.InventoryService",
         UpsertNodes=_w("inventory:write"),

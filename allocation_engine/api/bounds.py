@@ -43,6 +43,7 @@ from allocation_engine.engine.limits import (
     MAX_VERSION,
 )
 from allocation_engine.errors import FieldProblem, InvalidInput, LimitExceeded
+from allocation_engine.service.promise import MAX_PICKUP_STORES
 
 PACKAGE = "allocation.v1"
 INT32_MAX = 2**31 - 1
@@ -232,6 +233,12 @@ FIELDS: Mapping[str, Mapping[str, Spec]] = {
     "CommitReservationRequest": {"reservation_id": ID, "idempotency_key": ID},
     "ReleaseReservationRequest": {"reservation_id": ID, "idempotency_key": ID},
     "GetReservationRequest": {"reservation_id": ID},
+    # promise.proto
+    "GetDeliveryOptionsRequest": {
+        "lines": Many(LINES),
+        "channel": ID,
+        "pickup_stores": Whole(0, MAX_PICKUP_STORES),
+    },
     # rules.proto
     "RuleSet": {"toml": TOML, "name": ID, "version": ID, "revision": REVISION},
     "ValidateRulesRequest": {"toml": TOML},

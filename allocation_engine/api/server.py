@@ -1,8 +1,8 @@
 """The gRPC server: one `AllocationServer` over one `Services`.
 
-It registers the Allocation, Inventory and Rules servicers (and any `extra` ones, such as the
-OrderService from `app`) behind the one `ErrorInterceptor`, with health and reflection, and runs
-two background loops through the service layer: store health (SERVING while the store answers)
+It registers the Allocation, Inventory, Rules and Promise servicers (and any `extra` ones, such
+as the OrderService from `app`) behind the one `ErrorInterceptor`, with health and reflection, and
+runs two background loops through the service layer: store health (SERVING while the store answers)
 and the sweep that expires overdue reservations. Message sizes follow `Limits`; every request is
 checked against the contract's ranges (`api.bounds.BoundsInterceptor`) before a servicer sees it.
 
@@ -26,19 +26,24 @@ from allocation_engine.api.errors import ErrorInterceptor
 from allocation_engine.api.request import Limits
 from allocation_engine.api.servicers.allocation import AllocationServicer
 from allocation_engine.api.servicers.inventory import InventoryServicer
+from allocation_engine.api.servicers.promise import PromiseServicer
 from allocation_engine.api.servicers.rules import RulesServicer
 from allocation_engine.proto.allocation.v1 import allocation_pb2 as apb
 from allocation_engine.proto.allocation.v1 import allocation_pb2_grpc as apb_grpc
 from allocation_engine.proto.allocation.v1 import inventory_pb2 as ipb
 from allocation_engine.proto.allocation.v1 import inventory_pb2_grpc as ipb_grpc
+from allocation_engine.proto.allocation.v1 import promise_pb2 as ppb
+from allocation_engine.proto.allocation.v1 import promise_pb2_grpc as ppb_grpc
 from allocation_engine.proto.allocation.v1 import rules_pb2 as rpb
 from allocation_engine.proto.allocation.v1 import rules_pb2_grpc as rpb_grpc
 from allocation_engine.service import Services
+from allocation_engine.service.promise import Promises
 
 SERVICE_NAMES = (
     apb.DESCRIPTOR.services_by_name["AllocationService"].full_name,
     ipb.DESCRIPTOR.services_by_name["InventoryService"].full_name,
     rpb.DESCRIPTOR.services_by_name["RulesService"].full_name,
+    ppb.DESCRIPTOR.services_by_name["PromiseService"].full_name,
 )
 
 
@@ -120,6 +125,9 @@ class AllocationServer:
             InventoryServicer(services, self.limits), self._server
         )
         rpb_grpc.add_RulesServiceServicer_to_server(RulesServicer(services), self._server)
+        ppb_grpc.add_PromiseServiceServicer_to_server(
+            PromiseServicer(Promises(services.planner, services.clock)), self._server
+        )
         names = list(SERVICE_NAMES) + [add(self._server) for add in extra]
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)

@@ -23,6 +23,7 @@ from allocation_engine.api.http.app import HttpDeps, build_app
 from allocation_engine.api.http.gate import HttpGate
 from allocation_engine.api.http.server import HttpServer
 from allocation_engine.api.server import AllocationServer, PortInUse
+from allocation_engine.api.servicers.promise import PromiseServicer
 from allocation_engine.api.telemetry import TelemetryInterceptor
 from allocation_engine.api.tls import server_credentials
 from allocation_engine.app.access import open_audit, open_registry
@@ -44,6 +45,7 @@ from allocation_engine.ports.clock import Clock
 from allocation_engine.ports.inventory import InventoryStore, SnapshotLine
 from allocation_engine.service import Services
 from allocation_engine.service.channels.intake import ChannelIntake
+from allocation_engine.service.promise import Promises
 from allocation_engine.service.ratelimit import RateLimits
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
@@ -318,6 +320,7 @@ def http_edge(
             gate=guard.http,
             healthy=services.store_reachable,
             metrics=metrics,
+            promise=PromiseServicer(Promises(services.planner, services.clock)),
         )
     )
     access = config.access

@@ -9,6 +9,7 @@ Routes (the OpenAPI document is served at /openapi.json, readable at /docs):
     POST /v1/orders/{order_id}/shipments/{id}/ship  RecordShipment (shipments:confirm)
     POST /v1/channels/{channel}/sales               a POS sale off a store's stock (inventory:write)
     POST /v1/channels/{channel}/poll                poll an importer now (orders:manage)
+    POST /v1/delivery-options                       GetDeliveryOptions (allocate)
 
 Handlers are thin, like the servicers: verify, decode into the request message or the domain,
 call the same use case, answer. Errors are mapped in one place (`api.http.errors`), callers
@@ -33,8 +34,9 @@ from starlette.concurrency import run_in_threadpool
 
 from allocation_engine.api.http.errors import answer_for, error_body
 from allocation_engine.api.http.gate import HttpGate, Refused
-from allocation_engine.api.http.transcode import call, decode
+from allocation_engine.api.http.transcode import call, decode, encode
 from allocation_engine.api.servicers.orders import OrderServicer
+from allocation_engine.api.servicers.promise import PromiseServicer
 from allocation_engine.engine.limits import MAX_ID_CHARS, MAX_PAYLOAD_BYTES, MAX_UNITS
 from allocation_engine.errors import (
     AllocationError,
@@ -45,6 +47,7 @@ from allocation_engine.errors import (
 )
 from allocation_engine.observability.metrics import Metrics
 from allocation_engine.proto.allocation.v1 import orders_pb2 as opb
+from allocation_engine.proto.allocation.v1 import promise_pb2 as ppb
 from allocation_engine.service.access import check_channel, check_node, current_caller
 from allocation_engine.service.channels.intake import ChannelIntake, Received, Sale, SaleLine
 
@@ -58,13 +61,15 @@ Authorization = Annotated[str | None, Header(description="Bearer <token>")]
 @dataclass(frozen=True)
 class HttpDeps:
     """What the edge calls: the order servicer (the gRPC edge's own), the channel intake, the
-    gate, a health probe, and the metrics to record into (None: none kept)."""
+    gate, a health probe, the metrics to record into (None: none kept), and the promise
+    servicer for delivery options (None: the route answers 404)."""
 
     orders: OrderServicer
     intake: ChannelIntake | None
     gate: HttpGate
     healthy: Callable[[], bool]
     metrics: Metrics | None = None
+    promise: PromiseServicer | None = None
 
 
 class Problem(BaseModel):
@@ -282,7 +287,33 @@ def build_app(deps: HttpDeps) -> FastAPI:
 
         return await run_in_threadpool(record)
 
+    @app.post(
+        "/v1/delivery-options",
+        tags=["checkout"],
+        openapi_extra=_body_schema("GetDeliveryOptionsRequest"),
+        dependencies=[Security(BEARER)],
+    )
+    async def delivery_options(request: Request, authorization: Authorization = None) -> Any:
+        """GetDeliveryOptions: home delivery and click & collect at the nearest stores for a
+        cart, as Allocate would plan each; holds nothing."""
+        method = "/allocation.v1.PromiseService/GetDeliveryOptions"
+        caller = await run_in_threadpool(gate.check, method, authorization)
+        body = await _body(request)
+
+        def answer() -> Any:
+            message = decode(body, ppb.GetDeliveryOptionsRequest())
+            with gate.acting(caller, method):
+                return encode(_promise(deps).answer(message, None))
+
+        return await run_in_threadpool(answer)
+
     return app
+
+
+def _promise(deps: HttpDeps) -> PromiseServicer:
+    if deps.promise is None:
+        raise NotFound("route", "/v1/delivery-options (this edge serves no PromiseService)")
+    return deps.promise
 
 
 def _intake(deps: HttpDeps) -> ChannelIntake:
