@@ -15,6 +15,7 @@ from allocation_engine.cli import (
     allocation,
     bench,
     channels,
+    feed,
     inventory,
     orders,
     plan,
@@ -26,7 +27,19 @@ from allocation_engine.cli import (
 from allocation_engine.cli.common import UsageError
 from allocation_engine.errors import InvalidInput
 
-GROUPS = (plan, serve, allocation, inventory, orders, workflows, channels, bench, repair, tokens)
+GROUPS = (
+    plan,
+    serve,
+    allocation,
+    inventory,
+    orders,
+    workflows,
+    channels,
+    feed,
+    bench,
+    repair,
+    tokens,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,1 @@
+"""Feed transports: the drop folder other systems write files into."""
