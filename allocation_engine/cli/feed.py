@@ -16,7 +16,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from allocation_engine.adapters.feeds.drop_folder import Taken
 from allocation_engine.app.feeds import erp_drop_folder, open_erp_feeds, refusal
 from allocation_engine.cli.common import UsageError, add_redis_options, redis_url
 from allocation_engine.service.feeds.erp import FeedReport
@@ -56,22 +55,22 @@ def _feed(args: argparse.Namespace) -> int:
                 if text is None:
                     raise
                 refused += 1
-                _print(args, Taken(path.name, path, error=text))
+                _print(args, path.name, path, None, text)
             else:
-                _print(args, Taken(path.name, path, report))
+                _print(args, path.name, path, report)
         return 1 if refused else 0
     folder = erp_drop_folder(args.watch, feeds, settle_seconds=0.0 if args.once else 1.0)
     if args.once:
         taken = folder.sweep()
         for item in taken:
-            _print(args, item)
+            _print(args, item.name, item.moved_to, item.result, item.error)
         return 1 if any(item.error for item in taken) else 0
     stop = threading.Event()
     try:
         folder.watch(
             stop,
             args.interval,
-            on_taken=lambda item: _print(args, item),
+            on_taken=lambda t: _print(args, t.name, t.moved_to, t.result, t.error),
             on_error=lambda error: print(f"error (retrying): {error}", file=sys.stderr),
         )
     except KeyboardInterrupt:
@@ -79,17 +78,19 @@ def _feed(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print(args: argparse.Namespace, item: Taken) -> None:
-    """One line per file: what it did, or why it was refused."""
-    report = item.result if isinstance(item.result, FeedReport) else None
+def _print(
+    args: argparse.Namespace, name: str, moved_to: Path, result: object, error: str | None = None
+) -> None:
+    """One line per file: what it did, or why it was refused (with every problem below)."""
+    report = result if isinstance(result, FeedReport) else None
     if args.json:
-        body: dict[str, Any] = {"file": item.name, "moved_to": str(item.moved_to)}
-        body.update(asdict(report) if report else {"refused": item.error})
+        body: dict[str, Any] = {"file": name, "moved_to": str(moved_to)}
+        body.update(asdict(report) if report else {"refused": error})
         print(json.dumps(body), flush=True)
     elif report is None:
-        print(f"{item.name}: refused\n  " + str(item.error).replace("\n", "\n  "), flush=True)
+        print(f"{name}: refused\n  " + str(error).replace("\n", "\n  "), flush=True)
     else:
-        print(f"{item.name}: {summary(report)}", flush=True)
+        print(f"{name}: {summary(report)}", flush=True)
 
 
 def summary(report: FeedReport) -> str:
