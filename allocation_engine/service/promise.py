@@ -71,11 +71,6 @@ def transit_days(distance_km: float) -> int:
     return math.ceil(distance_km / TRANSIT_KM_PER_DAY) + HANDOVER_DAYS
 
 
-def ship_day(shipment: Shipment) -> int:
-    """Days from today the package leaves its node (0: from the shelf)."""
-    return 0
-
-
 class Readiness(StrEnum):
     NONE = "none"  # home delivery, or an option that cannot be filled
     READY_NOW = "ready_now"  # the store's own shelf covers the cart today
@@ -166,7 +161,7 @@ class DeliveryOption:
         if self.mode is not DeliveryMode.CLICK_AND_COLLECT or not self.available:
             return Readiness.NONE
         own_shelf = all(
-            p.shipment.node_id == self.pickup_store_id and ship_day(p.shipment) == 0
+            p.shipment.node_id == self.pickup_store_id and p.shipment.ship_day == 0
             for p in self.packages
         )
         return Readiness.READY_NOW if own_shelf else Readiness.READY_BY
@@ -252,7 +247,7 @@ def nearest_stores(network: Network, ship_to: ShipTo, k: int) -> list[tuple[str,
 
 def _promised(shipment: Shipment, today: date, at_pickup_store: bool) -> PromisedPackage:
     """The package's dates; the pickup store's own stock travels nowhere."""
-    leaves = today + timedelta(days=ship_day(shipment))
+    leaves = today + timedelta(days=shipment.ship_day)
     travel = 0 if at_pickup_store else transit_days(shipment.distance_km)
     return PromisedPackage(shipment, leaves, leaves + timedelta(days=travel))
 
