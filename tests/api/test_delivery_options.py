@@ -9,6 +9,7 @@ distance, one inactive store right next to the ship-to (never offered) and a sup
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -21,7 +22,8 @@ from allocation_engine.adapters.clock import FakeClock
 from allocation_engine.adapters.redis.inventory import RedisStore
 from allocation_engine.api.server import AllocationServer
 from allocation_engine.engine import Node, NodeType
-from allocation_engine.ports.inventory import SnapshotLine
+from allocation_engine.engine.rules import default_rules_text
+from allocation_engine.ports.inventory import SnapshotLine, SupplyLot
 from allocation_engine.proto.allocation.v1 import allocation_pb2 as apb
 from allocation_engine.proto.allocation.v1 import allocation_pb2_grpc as apb_grpc
 from allocation_engine.proto.allocation.v1 import common_pb2 as cpb
@@ -56,6 +58,7 @@ STOCK = [
     SnapshotLine("ST-MUC", "C", 5),
     SnapshotLine("ST-OLD", "A", 50),
     SnapshotLine("SU-HAM", "D", 30),
+    SnapshotLine("WH-FRA", "E", 0),  # E is only on its way (see the supply test)
 ]
 
 COLOGNE = cpb.ShipTo(latitude=50.94, longitude=6.96, country="DE", postal_code="50667")
@@ -211,6 +214,38 @@ def test_click_and_collect_is_ready_now_from_the_store_shelf_else_ready_by_a_tra
         assert p.ship_date == day.isoformat()
         assert p.arrival_date == (day + timedelta(days=transit_days(p.distance_km))).isoformat()
     assert home.ready_date == max(p.arrival_date for p in home.packages)
+
+
+def test_an_option_that_waits_for_incoming_supply_is_ready_by_the_day_it_ships(
+    server: AllocationServer,
+    promise: ppb_grpc.PromiseServiceStub,
+    allocation: apb_grpc.AllocationServiceStub,
+    rules: rpb_grpc.RulesServiceStub,
+    clock: FakeClock,
+) -> None:
+    """Given backorders enabled and E only on its way (a lot due at ST-CGN in 3 days), when a
+    cart of E is asked for, then click & collect at ST-CGN ships from that lot in 3 days and is
+    ready by then (not ready now), and Reserve grants that same plan."""
+    day = today(clock)
+    server.services.store.put_supply(
+        "s-1", [SupplyLot("PO-1", "ST-CGN", "E", 5, day + timedelta(days=3))]
+    )
+    enabled = re.sub(
+        r"(\[backorders\][^\[]*?)enabled = false", r"\1enabled = true", default_rules_text()
+    )
+    rules.PutRules(rpb.PutRulesRequest(toml=enabled, expected_revision=0, idempotency_key="p1"))
+    lines = {"E": 2}
+    store = promise.GetDeliveryOptions(cart(lines)).click_and_collect[0]
+    assert (store.pickup_store_id, store.available) == ("ST-CGN", True)
+    assert store.readiness == ppb.READINESS_READY_BY
+    assert packages(store) == [("ST-CGN", [("E", 2)], "")]
+    in_three = (day + timedelta(days=3)).isoformat()
+    assert (store.ship_date, store.ready_date) == (in_three, in_three)
+    granted = allocation.Reserve(
+        apb.ReserveRequest(idempotency_key="k-e", order=order_of(lines, store))
+    ).reservation
+    assert shipments(granted.plan) == packages(store)
+    assert granted.plan.total_cost == pytest.approx(store.total_cost)
 
 
 def test_unfillable_options_list_the_shortfall(promise: ppb_grpc.PromiseServiceStub) -> None:
