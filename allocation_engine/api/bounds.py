@@ -265,7 +265,15 @@ FIELDS: Mapping[str, Mapping[str, Spec]] = {
         "carrier": ID,
         "tracking_number": ID,
         "idempotency_key": ID,
+        "lines": Many(LINES),
     },
+    "RejectShipmentRequest": {
+        "order_id": ID,
+        "shipment_id": ID,
+        "idempotency_key": ID,
+        "note": TEXT,
+    },
+    "AcceptShipmentRequest": {"order_id": ID, "shipment_id": ID, "idempotency_key": ID},
     "RecordDeliveryRequest": {"order_id": ID, "shipment_id": ID, "idempotency_key": ID},
     "ReturnItem": {"sku": ID, "quantity": QUANTITY},
     "RequestReturnRequest": {

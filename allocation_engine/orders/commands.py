@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from allocation_engine.engine.order import CustomerType, DeliveryMode, ShipTo
-from allocation_engine.orders.model import Address, Item
+from allocation_engine.orders.model import Address, Item, ShipmentItem
 from allocation_engine.orders.payments import PaymentEvent
 
 
@@ -63,10 +63,40 @@ class CancelOrder:
 
 @dataclass(frozen=True)
 class RecordShipment:
+    """A parcel left its node. `lines` are the units that left, when fewer than planned (a
+    short pick: the rest is rerouted); empty means exactly as planned."""
+
     order_id: str
     shipment_id: str
     carrier: str
     tracking_number: str
+    idempotency_key: str
+    lines: tuple[ShipmentItem, ...] = ()
+
+
+REJECT_REASONS = ("no_stock", "no_capacity", "damaged", "other")
+"""Why a node refuses a parcel. no_stock and damaged write the held units off at the node (they
+are not on its shelf, or not sellable): the next order does not fall into the same hole.
+no_capacity and other give them back to the node's availability."""
+
+
+@dataclass(frozen=True)
+class RejectShipment:
+    """The parcel's node will not send it; what it held is rerouted to other nodes."""
+
+    order_id: str
+    shipment_id: str
+    reason: str
+    idempotency_key: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class AcceptShipment:
+    """The node's WMS took the parcel's pick list on (a receipt; nothing else changes)."""
+
+    order_id: str
+    shipment_id: str
     idempotency_key: str
 
 

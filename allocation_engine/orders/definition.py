@@ -93,6 +93,26 @@ class When:
         )
 
 
+REROUTE_FALLBACKS = ("cancel", "hold")
+MAX_REROUTES = 20
+
+
+@dataclass(frozen=True)
+class Reroute:
+    """What becomes of units a node rejected or picked short.
+
+    They are allocated again at once, at other nodes, at most `max_reroutes` times per order.
+    When that cap is reached, or no node can take them within the order's fences (ship
+    complete, the shipment limit counting the parcels already out, ship-together groups), or
+    no node has them: `otherwise` says what happens. "cancel": those units are cancelled and
+    refunded, and the rest of the order goes on. "hold": the order blocks for an operator
+    (the customer is told it is delayed); ResumeOrder tries the reroute again.
+    """
+
+    max_reroutes: int = 2
+    otherwise: str = "hold"
+
+
 @dataclass(frozen=True)
 class Workflow:
     name: str
@@ -101,6 +121,7 @@ class Workflow:
     when: When = When()
     notify: Mapping[EventType, str] = field(default_factory=dict)
     description: str = ""
+    reroute: Reroute = Reroute()
 
     def first(self, kind: str) -> Step | None:
         return next((s for s in self.steps if s.kind == kind), None)
@@ -199,7 +220,10 @@ def _workflow(
     problems: ProblemCollector,
 ) -> Workflow | None:
     _unknown_keys(
-        table, {"name", "description", "payment", "when", "steps", "notify"}, where, problems
+        table,
+        {"name", "description", "payment", "when", "steps", "notify", "reroute"},
+        where,
+        problems,
     )
     payment = table.get("payment")
     if payment not in PAYMENT_KINDS:
@@ -220,7 +244,26 @@ def _workflow(
     description = table.get("description", "")
     if not isinstance(description, str):
         problems.add(f"{where}.description", description, "must be a string")
-    return Workflow(str(table.get("name")), str(payment), checked, when, notify, str(description))
+    reroute = _reroute(table.get("reroute", {}), f"{where}.reroute", problems)
+    return Workflow(
+        str(table.get("name")), str(payment), checked, when, notify, str(description), reroute
+    )
+
+
+def _reroute(raw: object, where: str, problems: ProblemCollector) -> Reroute:
+    if not isinstance(raw, Mapping):
+        problems.add(where, raw, "must be a table such as { max_reroutes = 2 }")
+        return Reroute()
+    _unknown_keys(raw, {"max_reroutes", "otherwise"}, where, problems)
+    cap = raw.get("max_reroutes", Reroute.max_reroutes)
+    if not isinstance(cap, int) or isinstance(cap, bool) or not 0 <= cap <= MAX_REROUTES:
+        problems.add(f"{where}.max_reroutes", cap, f"must be an integer in [0, {MAX_REROUTES}]")
+        cap = Reroute.max_reroutes
+    otherwise = raw.get("otherwise", Reroute.otherwise)
+    if otherwise not in REROUTE_FALLBACKS:
+        problems.add(f"{where}.otherwise", otherwise, f"must be one of {list(REROUTE_FALLBACKS)}")
+        otherwise = Reroute.otherwise
+    return Reroute(cap, str(otherwise))
 
 
 def _step(

@@ -51,6 +51,13 @@ class ShipmentState(StrEnum):
     SHIPPED = "SHIPPED"
     DELIVERED = "DELIVERED"
     CANCELLED = "CANCELLED"
+    REJECTED = "REJECTED"  # its node refused it (no stock, no capacity, damaged): rerouted
+
+
+LIVE_SHIPMENTS = frozenset(
+    {ShipmentState.PENDING, ShipmentState.RELEASED, ShipmentState.SHIPPED, ShipmentState.DELIVERED}
+)
+"""Parcels that carry units of the order: not cancelled, not rejected by their node."""
 
 
 class ReturnState(StrEnum):
@@ -87,7 +94,13 @@ ORDER = StateMachine[OrderState](
     {
         _O.PLACED: {"allocate": _O.ALLOCATED, "cancel": _O.CANCELLED},
         _O.ALLOCATED: {"release": _O.RELEASED, "cancel": _O.CANCELLED},
-        _O.RELEASED: {"ship_some": _O.PARTIALLY_SHIPPED, "ship_rest": _O.SHIPPED},
+        # Released, every parcel rejected, and no node can take the units over (a customer's
+        # cancel is refused once pick lists are out: that is "cancel", not "cancel_rest").
+        _O.RELEASED: {
+            "ship_some": _O.PARTIALLY_SHIPPED,
+            "ship_rest": _O.SHIPPED,
+            "cancel_rest": _O.CANCELLED,
+        },
         _O.PARTIALLY_SHIPPED: {
             "ship_some": _O.PARTIALLY_SHIPPED,
             "ship_rest": _O.SHIPPED,
@@ -150,7 +163,7 @@ SHIPMENT = StateMachine[ShipmentState](
     "shipment",
     {
         _S.PENDING: {"release": _S.RELEASED, "cancel": _S.CANCELLED},
-        _S.RELEASED: {"ship": _S.SHIPPED},
+        _S.RELEASED: {"accept": _S.RELEASED, "ship": _S.SHIPPED, "reject": _S.REJECTED},
         _S.SHIPPED: {"deliver": _S.DELIVERED},
     },
 )

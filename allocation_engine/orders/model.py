@@ -12,16 +12,41 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from allocation_engine.engine.order import CustomerType, Order
+from allocation_engine.engine.order import CustomerType, DeliveryMode, Order
 from allocation_engine.orders.events import EventType
-from allocation_engine.orders.machines import OrderState, PaymentState, ReturnState, ShipmentState
+from allocation_engine.orders.machines import (
+    LIVE_SHIPMENTS,
+    OrderState,
+    PaymentState,
+    ReturnState,
+    ShipmentState,
+)
 
 LANGUAGES = ("de", "en")
 
 
 @dataclass(frozen=True)
+class PriceTerms:
+    """What a (B2B) customer agreed with sales: days to pay an invoice, and a discount on list
+    prices in basis points (250 = 2.5 %)."""
+
+    payment_terms_days: int = 0
+    discount_basis_points: int = 0
+
+
+@dataclass(frozen=True)
+class DeliveryPreferences:
+    """How a customer likes to receive orders: a delivery mode (None = no preference) and the
+    store they collect from."""
+
+    mode: DeliveryMode | None = None
+    pickup_store_id: str = ""
+
+
+@dataclass(frozen=True)
 class Customer:
-    """A customer account, found again by id or by e-mail (lower-cased)."""
+    """A customer account, found again by id or by e-mail (lower-cased). A CRM keeps its terms
+    and preferences up to date (`service/feeds/crm.py`), so they exist before a first order."""
 
     id: str
     email: str
@@ -29,6 +54,8 @@ class Customer:
     language: str = "en"
     customer_type: CustomerType = CustomerType.B2C
     created_at: float = 0.0
+    terms: PriceTerms = PriceTerms()
+    delivery: DeliveryPreferences = DeliveryPreferences()
 
 
 @dataclass(frozen=True)
@@ -92,7 +119,12 @@ class ShipmentItem:
 
 @dataclass(frozen=True)
 class Shipment:
-    """One parcel from one node, as the allocation planned it."""
+    """One parcel from one node, as the allocation planned it (once shipped: as it left).
+
+    `reservation_id` names the stock reservation holding its units when that is not the
+    order's own (a parcel from a reroute is held by a reservation of its own); `reason` is why
+    its node rejected it.
+    """
 
     id: str
     node_id: str
@@ -102,6 +134,8 @@ class Shipment:
     tracking_number: str = ""
     shipped_at: float | None = None
     delivered_at: float | None = None
+    reservation_id: str = ""
+    reason: str = ""
 
     @property
     def units(self) -> int:
@@ -172,6 +206,10 @@ class OrderRecord:
     capture_attempt: int = 0  # captures the provider refused: each retry under a new key
     shipments: tuple[Shipment, ...] = ()
     returns: tuple[Return, ...] = ()
+    reroutes: int = 0  # times units a node did not send were allocated again
+    reroute_attempt: int = 0  # refused tries of the next reroute: each retry under a new key
+    extra_reroutes: int = 0  # reroutes an operator allowed past the workflow's cap (ResumeOrder)
+    cancelled: tuple[ShipmentItem, ...] = ()  # units given up (no node could take them over)
     version: int = 0
     events: int = 0  # events appended so far; the next one gets this number
     created_at: float = 0.0
@@ -203,6 +241,33 @@ class OrderRecord:
 
     def return_(self, return_id: str) -> Return | None:
         return next((r for r in self.returns if r.id == return_id), None)
+
+    def reservation_of(self, shipment: Shipment) -> str:
+        """The reservation holding a parcel's units."""
+        return shipment.reservation_id or self.reservation_id
+
+    @property
+    def reservations(self) -> frozenset[str]:
+        """Every stock reservation this order holds or held."""
+        ids = {self.reservation_id} | {s.reservation_id for s in self.shipments}
+        return frozenset(ids - {""})
+
+    @property
+    def live_shipments(self) -> tuple[Shipment, ...]:
+        return tuple(s for s in self.shipments if s.state in LIVE_SHIPMENTS)
+
+    def unrouted(self) -> tuple[ShipmentItem, ...]:
+        """Units of the allocated order that no live parcel carries and that were not
+        cancelled: what a node rejected or picked short, still to be rerouted."""
+        if not self.shipments:
+            return ()
+        out = []
+        for line in self.order.lines:
+            carried = self.units_in(line.sku, LIVE_SHIPMENTS)
+            given_up = sum(x.quantity for x in self.cancelled if x.sku == line.sku)
+            if line.quantity > carried + given_up:
+                out.append(ShipmentItem(line.sku, line.quantity - carried - given_up))
+        return tuple(out)
 
     def units_in(self, sku: str, states: frozenset[ShipmentState]) -> int:
         """Units of `sku` in shipments that are in one of `states`."""

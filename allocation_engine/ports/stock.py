@@ -39,6 +39,16 @@ class Stock(Protocol):
         says every parcel of the reservation has now left."""
         ...
 
+    def give_back(self, reservation_id: str, node_id: str, write_off: bool) -> None:
+        """The parcel from `node_id` will not leave: its held units are written off at the node
+        (`write_off`: they are not on its shelf, or not sellable) or given back to its
+        availability. Repeating it changes nothing."""
+        ...
+
+    def shipment_limit(self, order: Order) -> int | None:
+        """The most parcels the published rules allow this order (1 under ship complete)."""
+        ...
+
     def restock(self, node_id: str, sku: str, quantity: int, idempotency_key: str) -> None:
         """Returned units go back on the shelf at `node_id`."""
         ...

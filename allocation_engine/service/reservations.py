@@ -364,6 +364,23 @@ class Reservations:
         self._store.fulfil([node_id], record.id, record.holds)
         return record
 
+    def release_node(self, reservation_id: str, node_id: str) -> ReservationRecord:
+        """One node of a COMMITTED reservation will not ship (it rejected its parcel): its held
+        units are free again at once, the other nodes' holds stay. Repeating it is harmless: a
+        hold given back is gone; `fulfil` later ships only the holds that are left."""
+        record = self._current(reservation_id)
+        if record.state in (ReservationState.FULFILLED, ReservationState.RELEASED):
+            return record
+        if record.state is not ReservationState.COMMITTED:
+            raise IllegalState(
+                f"reservation {reservation_id} is {record.state.value}: only COMMITTED gives "
+                "back a node"
+            )
+        if node_id not in record.holds:
+            raise InvalidInput.one("node_id", node_id, f"reservation {reservation_id} holds none")
+        self._store.release([node_id], record.id, record.holds)
+        return record
+
     def get(self, reservation_id: str) -> ReservationRecord:
         return self._current(reservation_id)
 

@@ -166,6 +166,16 @@ def base_requests() -> dict[str, Callable[[], Message]]:
             tracking_number="00340434",
             idempotency_key="ship-1",
         ),
+        "RejectShipment": lambda: opb.RejectShipmentRequest(
+            order_id="O-1",
+            shipment_id="S-1",
+            reason=opb.REJECT_REASON_NO_STOCK,
+            idempotency_key="reject-1",
+            note="bin empty",
+        ),
+        "AcceptShipment": lambda: opb.AcceptShipmentRequest(
+            order_id="O-1", shipment_id="S-1", idempotency_key="accept-1"
+        ),
         "RecordDelivery": lambda: opb.RecordDeliveryRequest(
             order_id="O-1", shipment_id="S-1", idempotency_key="deliver-1"
         ),

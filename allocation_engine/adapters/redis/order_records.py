@@ -10,16 +10,18 @@ import json
 from typing import Any
 
 from allocation_engine.engine.codec import order_from_dict, order_to_dict
-from allocation_engine.engine.order import CustomerType
+from allocation_engine.engine.order import CustomerType, DeliveryMode
 from allocation_engine.orders.machines import OrderState, PaymentState, ReturnState, ShipmentState
 from allocation_engine.orders.model import (
     Address,
     Customer,
+    DeliveryPreferences,
     Event,
     FlowStatus,
     Item,
     OrderRecord,
     Payment,
+    PriceTerms,
     Return,
     ReturnLine,
     Shipment,
@@ -40,6 +42,8 @@ def customer_to_json(c: Customer) -> str:
             "language": c.language,
             "customer_type": c.customer_type.value,
             "created_at": c.created_at,
+            "terms": [c.terms.payment_terms_days, c.terms.discount_basis_points],
+            "delivery": [c.delivery.mode, c.delivery.pickup_store_id],
         }
     )
 
@@ -53,7 +57,13 @@ def customer_from_json(text: str) -> Customer:
         d["language"],
         CustomerType(d["customer_type"]),
         d["created_at"],
+        PriceTerms(*d.get("terms", (0, 0))),
+        _delivery(*d.get("delivery", (None, ""))),
     )
+
+
+def _delivery(mode: str | None, pickup_store_id: str) -> DeliveryPreferences:
+    return DeliveryPreferences(None if mode is None else DeliveryMode(mode), pickup_store_id)
 
 
 def event_to_json(e: Event) -> str:
@@ -118,9 +128,15 @@ def order_to_json(r: OrderRecord) -> str:
                     "tracking_number": s.tracking_number,
                     "shipped_at": s.shipped_at,
                     "delivered_at": s.delivered_at,
+                    "reservation_id": s.reservation_id,
+                    "reason": s.reason,
                 }
                 for s in r.shipments
             ],
+            "reroutes": r.reroutes,
+            "reroute_attempt": r.reroute_attempt,
+            "extra_reroutes": r.extra_reroutes,
+            "cancelled": [[x.sku, x.quantity] for x in r.cancelled],
             "returns": [
                 {
                     "id": t.id,
@@ -193,9 +209,15 @@ def order_from_json(text: str) -> OrderRecord:
                 tracking_number=s["tracking_number"],
                 shipped_at=s["shipped_at"],
                 delivered_at=s["delivered_at"],
+                reservation_id=s.get("reservation_id", ""),  # absent before reroutes
+                reason=s.get("reason", ""),
             )
             for s in d["shipments"]
         ),
+        reroutes=d.get("reroutes", 0),
+        reroute_attempt=d.get("reroute_attempt", 0),
+        extra_reroutes=d.get("extra_reroutes", 0),
+        cancelled=tuple(ShipmentItem(*x) for x in d.get("cancelled", [])),
         returns=tuple(
             Return(
                 id=t["id"],

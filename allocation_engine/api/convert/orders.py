@@ -23,10 +23,24 @@ from allocation_engine.api.convert.common import (
 from allocation_engine.engine import CustomerType, DeliveryMode, InvalidInput, ShipTo
 from allocation_engine.engine.limits import MAX_PAGE_OFFSET
 from allocation_engine.errors import ProblemCollector
-from allocation_engine.orders.commands import CustomerInfo, Inspection, PlaceOrder, ReturnItem
+from allocation_engine.orders.commands import (
+    REJECT_REASONS,
+    CustomerInfo,
+    Inspection,
+    PlaceOrder,
+    ReturnItem,
+)
 from allocation_engine.orders.definition import Workflows
 from allocation_engine.orders.machines import OrderState, PaymentState, ReturnState, ShipmentState
-from allocation_engine.orders.model import Address, Customer, Event, FlowStatus, Item, OrderRecord
+from allocation_engine.orders.model import (
+    Address,
+    Customer,
+    Event,
+    FlowStatus,
+    Item,
+    OrderRecord,
+    ShipmentItem,
+)
 from allocation_engine.orders.payments import PaymentEvent, PaymentEventKind
 from allocation_engine.proto.allocation.v1 import allocation_pb2 as apb
 from allocation_engine.proto.allocation.v1 import common_pb2 as cpb
@@ -98,6 +112,22 @@ def payment_event_from_proto(m: opb.PaymentEvent) -> PaymentEvent:
     problems.raise_if_any()
     assert kind is not None
     return PaymentEvent(kind, m.amount, m.reference, reason=m.reason)
+
+
+REJECT_REASON_NAMES: dict[int, str] = {
+    int(opb.RejectReason.Value(f"REJECT_REASON_{reason.upper()}")): reason
+    for reason in REJECT_REASONS
+}
+
+
+def reject_reason_from_proto(value: int) -> str:
+    """The flow's reason name; an unset or unknown value passes as its number, which the flow
+    refuses naming the field `reason`."""
+    return REJECT_REASON_NAMES.get(value, str(value))
+
+
+def shipment_items_from_proto(lines: Sequence[apb.ShipmentLine]) -> tuple[ShipmentItem, ...]:
+    return tuple(ShipmentItem(x.sku, x.quantity) for x in lines)
 
 
 def return_items_from_proto(items: Sequence[opb.ReturnItem]) -> tuple[ReturnItem, ...]:
@@ -204,6 +234,8 @@ def order_view_to_proto(r: OrderRecord, workflows: Workflows) -> opb.OrderView:
         version=r.version,
         created_at=timestamp(r.created_at),
         updated_at=timestamp(r.updated_at),
+        reroutes=r.reroutes,
+        cancelled=[apb.ShipmentLine(sku=x.sku, quantity=x.quantity) for x in r.cancelled],
     )
     if p.due_at is not None:
         view.payment.due_at.CopyFrom(timestamp(p.due_at))
@@ -215,6 +247,8 @@ def order_view_to_proto(r: OrderRecord, workflows: Workflows) -> opb.OrderView:
             state=SHIPMENT_STATES[s.state],
             carrier=s.carrier,
             tracking_number=s.tracking_number,
+            reservation_id=s.reservation_id,
+            reason=s.reason,
         )
         if s.shipped_at is not None:
             shipment.shipped_at.CopyFrom(timestamp(s.shipped_at))

@@ -6,7 +6,9 @@ Routes (the OpenAPI document is served at /openapi.json, readable at /docs):
     POST /webhooks/{channel}                        a platform's webhook, verified by ITS signature
     POST /v1/orders                                 PlaceOrder (orders:place)
     GET  /v1/orders/{order_id}                      GetOrder (orders:read)
-    POST /v1/orders/{order_id}/shipments/{id}/ship  RecordShipment (shipments:confirm)
+    POST /v1/orders/{order_id}/shipments/{id}/ship    RecordShipment (shipments:confirm)
+    POST /v1/orders/{order_id}/shipments/{id}/reject  RejectShipment (shipments:confirm)
+    POST /v1/orders/{order_id}/shipments/{id}/accept  AcceptShipment (shipments:confirm)
     POST /v1/channels/{channel}/sales               a POS sale off a store's stock (inventory:write)
     POST /v1/channels/{channel}/poll                poll an importer now (orders:manage)
     POST /v1/delivery-options                       GetDeliveryOptions (allocate)
@@ -265,27 +267,53 @@ def build_app(deps: HttpDeps) -> FastAPI:
             message = decode(b"{}", opb.GetOrderRequest(), {"order_id": order_id})
             return call(deps.orders.GetOrder, message)
 
-    @app.post(
-        "/v1/orders/{order_id}/shipments/{shipment_id}/ship",
-        tags=["orders"],
-        openapi_extra=_body_schema("RecordShipmentRequest"),
-        dependencies=[Security(BEARER)],
+    def shipment_route(action: str, rpc: str, request_type: Any, doc: str) -> None:
+        """POST /v1/orders/{order_id}/shipments/{shipment_id}/{action}: a node's answer to a
+        pick list, as the gRPC `rpc` takes it (the ids from the path, the rest from the body)."""
+
+        @app.post(
+            f"/v1/orders/{{order_id}}/shipments/{{shipment_id}}/{action}",
+            tags=["orders"],
+            openapi_extra=_body_schema(request_type.DESCRIPTOR.name),
+            dependencies=[Security(BEARER)],
+            name=action,
+            description=doc,
+        )
+        async def answer(
+            order_id: str, shipment_id: str, request: Request, authorization: Authorization = None
+        ) -> Any:
+            method = ORDERS + rpc
+            caller = await run_in_threadpool(gate.check, method, authorization)
+            body = await _body(request)
+
+            def record() -> Any:
+                path = {"order_id": order_id, "shipment_id": shipment_id}
+                message = decode(body, request_type(), path)
+                with gate.acting(caller, method, message.idempotency_key):
+                    return call(getattr(deps.orders, rpc), message)
+
+            return await run_in_threadpool(record)
+
+    shipment_route(
+        "ship",
+        "RecordShipment",
+        opb.RecordShipmentRequest,
+        "RecordShipment: the parcel left with `carrier` and `tracking_number`; `lines` when "
+        "fewer units left than planned (a short pick: the rest is rerouted).",
     )
-    async def ship(
-        order_id: str, shipment_id: str, request: Request, authorization: Authorization = None
-    ) -> Any:
-        """RecordShipment: the parcel left with `carrier` and `tracking_number`."""
-        method = ORDERS + "RecordShipment"
-        caller = await run_in_threadpool(gate.check, method, authorization)
-        body = await _body(request)
-
-        def record() -> Any:
-            path = {"order_id": order_id, "shipment_id": shipment_id}
-            message = decode(body, opb.RecordShipmentRequest(), path)
-            with gate.acting(caller, method, message.idempotency_key):
-                return call(deps.orders.RecordShipment, message)
-
-        return await run_in_threadpool(record)
+    shipment_route(
+        "reject",
+        "RejectShipment",
+        opb.RejectShipmentRequest,
+        "RejectShipment: the node will not send the parcel (`reason`: REJECT_REASON_NO_STOCK, "
+        "_NO_CAPACITY, _DAMAGED, _OTHER); its units are rerouted at once.",
+    )
+    shipment_route(
+        "accept",
+        "AcceptShipment",
+        opb.AcceptShipmentRequest,
+        "AcceptShipment: the node's WMS took the pick list on.",
+    )
 
     @app.post(
         "/v1/delivery-options",

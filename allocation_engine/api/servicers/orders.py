@@ -25,12 +25,14 @@ from allocation_engine.api.convert import orders as op
 from allocation_engine.api.request import fields_under
 from allocation_engine.engine import InvalidInput
 from allocation_engine.orders.commands import (
+    AcceptShipment,
     CancelOrder,
     InspectReturn,
     ReceiveReturn,
     RecordDelivery,
     RecordPayment,
     RecordShipment,
+    RejectShipment,
     RequestReturn,
     ResumeOrder,
 )
@@ -131,9 +133,34 @@ class OrderServicer(opb_grpc.OrderServiceServicer):
                 request.carrier,
                 request.tracking_number,
                 request.idempotency_key,
+                op.shipment_items_from_proto(request.lines),
             )
         )
         return opb.RecordShipmentResponse(order=self._view(record))
+
+    def RejectShipment(
+        self, request: opb.RejectShipmentRequest, context: grpc.ServicerContext
+    ) -> Any:
+        self._guard(request.order_id, request.shipment_id)
+        record = self._flow.reject_shipment(
+            RejectShipment(
+                request.order_id,
+                request.shipment_id,
+                op.reject_reason_from_proto(request.reason),
+                request.idempotency_key,
+                request.note,
+            )
+        )
+        return opb.RejectShipmentResponse(order=self._view(record))
+
+    def AcceptShipment(
+        self, request: opb.AcceptShipmentRequest, context: grpc.ServicerContext
+    ) -> Any:
+        self._guard(request.order_id, request.shipment_id)
+        record = self._flow.accept_shipment(
+            AcceptShipment(request.order_id, request.shipment_id, request.idempotency_key)
+        )
+        return opb.AcceptShipmentResponse(order=self._view(record))
 
     def RecordDelivery(
         self, request: opb.RecordDeliveryRequest, context: grpc.ServicerContext

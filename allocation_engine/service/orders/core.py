@@ -96,7 +96,8 @@ class FlowCore:
 
         A round whose write lost may have held stock the winner knows nothing of; the rerun
         holds it again under the same key and keeps it, unless the winner cancelled the
-        order: then that hold is released here (`_release_lost`)."""
+        order or the rerun asked for another hold (a reroute of other units): then that hold is
+        released here (`_release_lost`)."""
         lost: set[str] = set()  # reservations held by rounds whose write lost
         record: OrderRecord | None = None
         try:
@@ -110,8 +111,7 @@ class FlowCore:
                 try:
                     self.store.commit(d.change(key, fp))
                 except StaleVersion:
-                    if d.record.reservation_id != record.reservation_id:
-                        lost.add(d.record.reservation_id)
+                    lost |= d.record.reservations - record.reservations
                     continue
                 record = d.record
                 break
@@ -127,12 +127,10 @@ class FlowCore:
         return record
 
     def _release_lost(self, lost: set[str], record: OrderRecord) -> None:
-        """Releases the holds rounds of this call took and lost, when the order they were
-        for is cancelled (it never holds stock again, and its cancel released only the
-        reservation it knew of)."""
-        if record.status is not FlowStatus.CANCELLED:
-            return
-        for reservation_id in sorted(lost - {record.reservation_id}):
+        """Releases the holds rounds of this call took and lost that the stored order does not
+        hold (a cancelled order never holds stock again, and its cancel released only the
+        reservations it knew of)."""
+        for reservation_id in sorted(lost - record.reservations):
             self.gateways.stock.release(reservation_id, record.key(f"release:{reservation_id}"))
 
     def draft(self, record: OrderRecord) -> Draft:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from allocation_engine.errors import InvalidInput
 from allocation_engine.orders.commands import (
+    AcceptShipment,
     CancelOrder,
     InspectReturn,
     PlaceOrder,
@@ -19,6 +20,7 @@ from allocation_engine.orders.commands import (
     RecordDelivery,
     RecordPayment,
     RecordShipment,
+    RejectShipment,
     RequestReturn,
     ResumeOrder,
 )
@@ -62,8 +64,17 @@ class OrderFlow(FlowCore):
     # fulfilment
 
     def record_shipment(self, command: RecordShipment) -> OrderRecord:
-        """A parcel left its node; its part of the stock hold is fulfilled."""
+        """A parcel left its node (in full, or short: the rest is rerouted); its part of the
+        stock hold is fulfilled."""
         return fulfilment.record_shipment(self, command)
+
+    def reject_shipment(self, command: RejectShipment) -> OrderRecord:
+        """A node will not send its parcel: the hold goes back, the units are rerouted."""
+        return fulfilment.reject_shipment(self, command)
+
+    def accept_shipment(self, command: AcceptShipment) -> OrderRecord:
+        """A node's WMS took a pick list on."""
+        return fulfilment.accept_shipment(self, command)
 
     def record_delivery(self, command: RecordDelivery) -> OrderRecord:
         """A parcel reached its destination."""

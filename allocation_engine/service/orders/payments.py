@@ -16,10 +16,11 @@ from allocation_engine.orders.events import EventType
 from allocation_engine.orders.machines import PaymentState
 from allocation_engine.orders.model import FlowStatus, OrderRecord
 from allocation_engine.service.orders.core import FlowCore
+from allocation_engine.service.orders.gateways import Gateways
 from allocation_engine.service.orders.paying import apply_opening, pay
-from allocation_engine.service.orders.steps import Gateways, open_payment
+from allocation_engine.service.orders.steps import open_payment
 
-__all__ = ["apply_opening", "cancel", "pay", "record_payment", "refund"]
+__all__ = ["apply_opening", "cancel", "pay", "record_payment"]
 
 
 def record_payment(core: FlowCore, command: RecordPayment) -> OrderRecord | None:
@@ -71,7 +72,7 @@ def _cancel(gateways: Gateways, d: Draft, reason: str) -> None:
     records no hold may have one that a dead call took under the next attempt's key: it is
     given back by that key."""
     d.order_to("cancel")
-    for shipment in d.record.shipments:
+    for shipment in d.record.live_shipments:
         d.shipment_to(shipment, "cancel")
     if not d.record.payment.opened:
         open_payment(gateways, d)
@@ -93,29 +94,10 @@ def _cancel(gateways: Gateways, d: Draft, reason: str) -> None:
     # Each stock call has a key of its own: a rerun of this cancel after another call moved
     # the order on (a new reserve attempt, say) asks about another reservation.
     if d.record.reservation_id:
-        rid = d.record.reservation_id
-        gateways.stock.release(rid, d.record.key(f"cancel:release:{rid}"))
+        for rid in sorted(d.record.reservations):
+            gateways.stock.release(rid, d.record.key(f"cancel:release:{rid}"))
     else:  # a call that held the stock may have died before it could record the hold
         hold_key = d.record.key(f"reserve:{d.record.reserve_attempt}")
         gateways.stock.abandon(hold_key, d.record.key(f"cancel:abandon:{hold_key}"))
     d.update(status=FlowStatus.CANCELLED, blocked_reason="")
     d.emit(EventType.ORDER_CANCELLED, reason=reason)
-
-
-def refund(gateways: Gateways, d: Draft, return_id: str, amount: int, key: str) -> None:
-    """Pays back `amount` for a return: what was collected goes back to the customer, the rest
-    (not collected yet, an open invoice say) is credited, lowering what the customer owes."""
-    payment = d.record.payment
-    cash = min(amount, payment.captured - payment.refunded)
-    credit = amount - cash
-    if cash > 0:
-        refund_id = gateways.payment(d).refund(payment.reference, cash, f"{key}:refund")
-        refunded = payment.refunded + cash
-        d.payment_to(
-            "refund_rest" if refunded == payment.captured else "refund_some", refunded=refunded
-        )
-        d.emit(EventType.REFUND_ISSUED, return_id=return_id, amount=cash, refund_id=refund_id)
-    if credit > 0:
-        payment = d.record.payment
-        d.payment_to("credit", amount=payment.amount - credit, credited=payment.credited + credit)
-        d.emit(EventType.CREDIT_ISSUED, return_id=return_id, amount=credit)

@@ -23,7 +23,7 @@ from allocation_engine.orders.events import EventType
 from allocation_engine.orders.machines import RETURN, ReturnState
 from allocation_engine.orders.model import OrderRecord, Return, ReturnLine
 from allocation_engine.service.orders.core import FlowCore
-from allocation_engine.service.orders.payments import refund
+from allocation_engine.service.orders.refunds import refund
 
 
 def request_return(core: FlowCore, command: RequestReturn) -> tuple[OrderRecord, str]:
@@ -127,7 +127,7 @@ def inspect_return(core: FlowCore, command: InspectReturn) -> OrderRecord:
         )
         key = d.record.key(ret.id)
         # money before stock: if the refund fails, nothing moved
-        refund(core.gateways, d, ret.id, amount, key)
+        refund(core.gateways, d, amount, key, return_id=ret.id)
         for line in lines:
             if line.restocked:
                 core.gateways.stock.restock(

@@ -14,9 +14,7 @@ record and under its keys, and a racer, a retry or a restarted process opens the
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from enum import Enum
-from typing import Any
+from dataclasses import replace
 
 from allocation_engine.errors import (
     HoldLapsed,
@@ -28,36 +26,17 @@ from allocation_engine.orders.definition import Step
 from allocation_engine.orders.draft import SHIPPED, Draft
 from allocation_engine.orders.events import EventType
 from allocation_engine.orders.machines import PaymentState, ShipmentState
-from allocation_engine.orders.model import FlowStatus, Shipment, ShipmentItem
-from allocation_engine.ports.payments import PaymentOpened, PaymentProvider, PaymentRequest
-from allocation_engine.ports.stock import Stock
+from allocation_engine.orders.model import FlowStatus, Shipment
+from allocation_engine.ports.payments import PaymentOpened, PaymentRequest
+from allocation_engine.service.orders.gateways import Blocked, Gateways, Outcome, Result
 from allocation_engine.service.orders.paying import apply_opening
+from allocation_engine.service.orders.release import parcels_data, release
+from allocation_engine.service.orders.rerouting import reroute
 
+__all__ = ["STEPS", "Blocked", "Gateways", "Outcome", "advance", "open_payment"]
 
-class Outcome(Enum):
-    DONE = "done"
-    WAIT = "wait"
-
-
-@dataclass(frozen=True)
-class Blocked:
-    reason: str
-    details: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Gateways:
-    """The ports steps act through: the stock keeper and the payment providers by kind."""
-
-    stock: Stock
-    payments: Mapping[str, PaymentProvider]
-
-    def payment(self, draft: Draft) -> PaymentProvider:
-        return self.payments[draft.record.payment.provider]
-
-
-Result = Outcome | Blocked
 StepRun = Callable[[Gateways, Draft, Step], Result]
+
 
 AUTHORIZED_OR_BETTER = frozenset(
     {
@@ -111,7 +90,7 @@ def reserve(gateways: Gateways, d: Draft, step: Step) -> Result:
     d.emit(
         EventType.ORDER_ALLOCATED,
         reservation_id=hold.reservation_id,
-        shipments=[{"id": s.id, "node_id": s.node_id, "lines": _lines(s.lines)} for s in shipments],
+        shipments=parcels_data(shipments),
     )
     return Outcome.DONE
 
@@ -140,19 +119,23 @@ def release_to_wms(gateways: Gateways, d: Draft, step: Step) -> Result:
     for shipment in d.record.shipments:
         if shipment.state is not ShipmentState.PENDING:
             continue
-        d.shipment_to(shipment, "release")
-        d.emit(EventType.SHIPMENT_RELEASED, **pick_list_data(d, shipment))
+        release(d, shipment)
     d.order_to("release")
     return Outcome.DONE
 
 
 def await_shipment(gateways: Gateways, d: Draft, step: Step) -> Result:
-    done = all(s.state in SHIPPED for s in d.record.shipments)
+    """Waits for every parcel to leave; units a node rejected or picked short are rerouted
+    first (see `rerouting.py`), so their new parcels are waited for too."""
+    rerouted = reroute(gateways, d)
+    if isinstance(rerouted, Blocked) or d.record.status is FlowStatus.CANCELLED:
+        return rerouted
+    done = all(s.state in SHIPPED for s in d.record.live_shipments) and not d.record.unrouted()
     return Outcome.DONE if done else Outcome.WAIT
 
 
 def await_delivery(gateways: Gateways, d: Draft, step: Step) -> Result:
-    done = all(s.state is ShipmentState.DELIVERED for s in d.record.shipments)
+    done = all(s.state is ShipmentState.DELIVERED for s in d.record.live_shipments)
     return Outcome.DONE if done else Outcome.WAIT
 
 
@@ -258,34 +241,3 @@ def _run(gateways: Gateways, d: Draft) -> None:
     if d.record.status in (FlowStatus.WAITING, FlowStatus.BLOCKED):
         d.update(status=FlowStatus.DONE, blocked_reason="")
         d.emit(EventType.WORKFLOW_COMPLETED, workflow=d.workflow.name)
-
-
-def pick_list_data(d: Draft, shipment: Shipment) -> dict[str, Any]:
-    """The pick list of one parcel as event data (the outbox hands it to the WMS)."""
-    a = d.record.address
-    return {
-        "shipment_id": shipment.id,
-        "order_id": d.record.id,
-        "external_order_id": d.record.external_id,
-        "node_id": shipment.node_id,
-        "lines": [
-            {
-                "sku": line.sku,
-                "quantity": line.quantity,
-                "name": (item.name if (item := d.record.item(line.sku)) else "") or line.sku,
-            }
-            for line in shipment.lines
-        ],
-        "ship_to": {
-            "name": a.name,
-            "street": a.street,
-            "postal_code": a.postal_code,
-            "city": a.city,
-            "country": a.country,
-        },
-        "delivery_mode": d.record.order.delivery_mode.value,
-    }
-
-
-def _lines(lines: tuple[ShipmentItem, ...]) -> list[dict[str, Any]]:
-    return [{"sku": line.sku, "quantity": line.quantity} for line in lines]

@@ -3,7 +3,9 @@
 An order's stock is held by one reservation: reserved (planned and held at every node) and at
 once committed, so it never expires while the order waits for the warehouse. Each parcel that
 leaves fulfils its node's hold (on_hand and reserved go down together); the last one marks the
-whole reservation FULFILLED. Returned units go back with an inventory adjustment. Every call is
+whole reservation FULFILLED. A parcel its node rejects gives its hold back, or writes it off (the
+held units leave on_hand: they were not there); a reroute holds the rest under a reservation of
+its own. Returned units go back with an inventory adjustment. Every call is
 keyed, so the workflow may repeat it after a crash or a lost race without effect; the keys'
 fingerprints are the canonical ones of `orders.fingerprint`, like the order commands' own.
 """
@@ -63,6 +65,16 @@ class InventoryStock:
             self._services.reservations.fulfil(reservation_id)
         else:
             self._services.reservations.fulfil_node(reservation_id, node_id)
+
+    def give_back(self, reservation_id: str, node_id: str, write_off: bool) -> None:
+        reservations = self._services.reservations
+        if write_off:
+            reservations.fulfil_node(reservation_id, node_id)
+        else:
+            reservations.release_node(reservation_id, node_id)
+
+    def shipment_limit(self, order: Order) -> int | None:
+        return self._services.planner.rules().rules.shipment_limit
 
     def restock(self, node_id: str, sku: str, quantity: int, idempotency_key: str) -> None:
         adjustment = Adjustment(node_id, sku, quantity)

@@ -119,6 +119,8 @@ class _ShipmentStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Shipmen
     SHIPMENT_STATE_SHIPPED: _ShipmentState.ValueType  # 3
     SHIPMENT_STATE_DELIVERED: _ShipmentState.ValueType  # 4
     SHIPMENT_STATE_CANCELLED: _ShipmentState.ValueType  # 5
+    SHIPMENT_STATE_REJECTED: _ShipmentState.ValueType  # 6
+    """its node refused it; its units were rerouted"""
 
 class ShipmentState(_ShipmentState, metaclass=_ShipmentStateEnumTypeWrapper): ...
 
@@ -128,7 +130,39 @@ SHIPMENT_STATE_RELEASED: ShipmentState.ValueType  # 2
 SHIPMENT_STATE_SHIPPED: ShipmentState.ValueType  # 3
 SHIPMENT_STATE_DELIVERED: ShipmentState.ValueType  # 4
 SHIPMENT_STATE_CANCELLED: ShipmentState.ValueType  # 5
+SHIPMENT_STATE_REJECTED: ShipmentState.ValueType  # 6
+"""its node refused it; its units were rerouted"""
 Global___ShipmentState: _TypeAlias = ShipmentState  # noqa: Y015
+
+class _RejectReason:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RejectReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RejectReason.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    REJECT_REASON_UNSPECIFIED: _RejectReason.ValueType  # 0
+    REJECT_REASON_NO_STOCK: _RejectReason.ValueType  # 1
+    """the held units are written off at the node"""
+    REJECT_REASON_NO_CAPACITY: _RejectReason.ValueType  # 2
+    """the held units are available again at the node"""
+    REJECT_REASON_DAMAGED: _RejectReason.ValueType  # 3
+    """written off, as for no stock"""
+    REJECT_REASON_OTHER: _RejectReason.ValueType  # 4
+    """available again, as for no capacity"""
+
+class RejectReason(_RejectReason, metaclass=_RejectReasonEnumTypeWrapper):
+    """Why a node refuses a parcel (RejectShipment)."""
+
+REJECT_REASON_UNSPECIFIED: RejectReason.ValueType  # 0
+REJECT_REASON_NO_STOCK: RejectReason.ValueType  # 1
+"""the held units are written off at the node"""
+REJECT_REASON_NO_CAPACITY: RejectReason.ValueType  # 2
+"""the held units are available again at the node"""
+REJECT_REASON_DAMAGED: RejectReason.ValueType  # 3
+"""written off, as for no stock"""
+REJECT_REASON_OTHER: RejectReason.ValueType  # 4
+"""available again, as for no capacity"""
+Global___RejectReason: _TypeAlias = RejectReason  # noqa: Y015
 
 class _ReturnState:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -393,11 +427,19 @@ class OrderShipment(_message.Message):
     TRACKING_NUMBER_FIELD_NUMBER: _builtins.int
     SHIPPED_AT_FIELD_NUMBER: _builtins.int
     DELIVERED_AT_FIELD_NUMBER: _builtins.int
+    RESERVATION_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     node_id: _builtins.str
     state: Global___ShipmentState.ValueType
     carrier: _builtins.str
     tracking_number: _builtins.str
+    reservation_id: _builtins.str
+    """The stock reservation holding its units (a rerouted parcel has one of its own)."""
+    reason: _builtins.str
+    """Why its node rejected it (no_stock, no_capacity, damaged, other) or short_pick when it
+    left with fewer units than planned; empty otherwise.
+    """
     @_builtins.property
     def lines(self) -> _containers.RepeatedCompositeFieldContainer[_allocation_pb2.ShipmentLine]: ...
     @_builtins.property
@@ -415,10 +457,12 @@ class OrderShipment(_message.Message):
         tracking_number: _builtins.str = ...,
         shipped_at: _timestamp_pb2.Timestamp | None = ...,
         delivered_at: _timestamp_pb2.Timestamp | None = ...,
+        reservation_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["delivered_at", b"delivered_at", "shipped_at", b"shipped_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["carrier", b"carrier", "delivered_at", b"delivered_at", "id", b"id", "lines", b"lines", "node_id", b"node_id", "shipped_at", b"shipped_at", "state", b"state", "tracking_number", b"tracking_number"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["carrier", b"carrier", "delivered_at", b"delivered_at", "id", b"id", "lines", b"lines", "node_id", b"node_id", "reason", b"reason", "reservation_id", b"reservation_id", "shipped_at", b"shipped_at", "state", b"state", "tracking_number", b"tracking_number"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -526,6 +570,8 @@ class OrderView(_message.Message):
     VERSION_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    REROUTES_FIELD_NUMBER: _builtins.int
+    CANCELLED_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     channel: _builtins.str
     external_order_id: _builtins.str
@@ -543,6 +589,8 @@ class OrderView(_message.Message):
     pickup_store_id: _builtins.str
     reservation_id: _builtins.str
     version: _builtins.int
+    reroutes: _builtins.int
+    """times units a node did not send were rerouted"""
     @_builtins.property
     def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___PricedLine]: ...
     @_builtins.property
@@ -559,6 +607,10 @@ class OrderView(_message.Message):
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def cancelled(self) -> _containers.RepeatedCompositeFieldContainer[_allocation_pb2.ShipmentLine]:
+        """units cancelled because no node could send them"""
+
     def __init__(
         self,
         *,
@@ -586,10 +638,12 @@ class OrderView(_message.Message):
         version: _builtins.int = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
+        reroutes: _builtins.int = ...,
+        cancelled: _abc.Iterable[_allocation_pb2.ShipmentLine] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "created_at", b"created_at", "payment", b"payment", "ship_to", b"ship_to", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "blocked_reason", b"blocked_reason", "channel", b"channel", "created_at", b"created_at", "currency", b"currency", "current_step", b"current_step", "customer_id", b"customer_id", "customer_type", b"customer_type", "delivery_mode", b"delivery_mode", "external_order_id", b"external_order_id", "id", b"id", "lines", b"lines", "payment", b"payment", "pickup_store_id", b"pickup_store_id", "reservation_id", b"reservation_id", "returns", b"returns", "ship_to", b"ship_to", "shipments", b"shipments", "state", b"state", "total", b"total", "updated_at", b"updated_at", "version", b"version", "workflow", b"workflow", "workflow_status", b"workflow_status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "blocked_reason", b"blocked_reason", "cancelled", b"cancelled", "channel", b"channel", "created_at", b"created_at", "currency", b"currency", "current_step", b"current_step", "customer_id", b"customer_id", "customer_type", b"customer_type", "delivery_mode", b"delivery_mode", "external_order_id", b"external_order_id", "id", b"id", "lines", b"lines", "payment", b"payment", "pickup_store_id", b"pickup_store_id", "reroutes", b"reroutes", "reservation_id", b"reservation_id", "returns", b"returns", "ship_to", b"ship_to", "shipments", b"shipments", "state", b"state", "total", b"total", "updated_at", b"updated_at", "version", b"version", "workflow", b"workflow", "workflow_status", b"workflow_status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -892,11 +946,18 @@ class RecordShipmentRequest(_message.Message):
     CARRIER_FIELD_NUMBER: _builtins.int
     TRACKING_NUMBER_FIELD_NUMBER: _builtins.int
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     shipment_id: _builtins.str
     carrier: _builtins.str
     tracking_number: _builtins.str
     idempotency_key: _builtins.str
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[_allocation_pb2.ShipmentLine]:
+        """The units that left, when fewer than planned (a short pick: the rest is rerouted at
+        once); a sku of the parcel left out shipped none. Empty: every planned unit left.
+        """
+
     def __init__(
         self,
         *,
@@ -905,14 +966,112 @@ class RecordShipmentRequest(_message.Message):
         carrier: _builtins.str = ...,
         tracking_number: _builtins.str = ...,
         idempotency_key: _builtins.str = ...,
+        lines: _abc.Iterable[_allocation_pb2.ShipmentLine] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["carrier", b"carrier", "idempotency_key", b"idempotency_key", "order_id", b"order_id", "shipment_id", b"shipment_id", "tracking_number", b"tracking_number"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["carrier", b"carrier", "idempotency_key", b"idempotency_key", "lines", b"lines", "order_id", b"order_id", "shipment_id", b"shipment_id", "tracking_number", b"tracking_number"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RecordShipmentRequest: _TypeAlias = RecordShipmentRequest  # noqa: Y015
+
+@_typing.final
+class RejectShipmentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    SHIPMENT_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    shipment_id: _builtins.str
+    reason: Global___RejectReason.ValueType
+    idempotency_key: _builtins.str
+    note: _builtins.str
+    """free text from the node, kept on the timeline"""
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+        shipment_id: _builtins.str = ...,
+        reason: Global___RejectReason.ValueType = ...,
+        idempotency_key: _builtins.str = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["idempotency_key", b"idempotency_key", "note", b"note", "order_id", b"order_id", "reason", b"reason", "shipment_id", b"shipment_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RejectShipmentRequest: _TypeAlias = RejectShipmentRequest  # noqa: Y015
+
+@_typing.final
+class RejectShipmentResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def order(self) -> Global___OrderView: ...
+    def __init__(
+        self,
+        *,
+        order: Global___OrderView | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RejectShipmentResponse: _TypeAlias = RejectShipmentResponse  # noqa: Y015
+
+@_typing.final
+class AcceptShipmentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    SHIPMENT_ID_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    shipment_id: _builtins.str
+    idempotency_key: _builtins.str
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+        shipment_id: _builtins.str = ...,
+        idempotency_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["idempotency_key", b"idempotency_key", "order_id", b"order_id", "shipment_id", b"shipment_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcceptShipmentRequest: _TypeAlias = AcceptShipmentRequest  # noqa: Y015
+
+@_typing.final
+class AcceptShipmentResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def order(self) -> Global___OrderView: ...
+    def __init__(
+        self,
+        *,
+        order: Global___OrderView | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcceptShipmentResponse: _TypeAlias = AcceptShipmentResponse  # noqa: Y015
 
 @_typing.final
 class RecordShipmentResponse(_message.Message):

@@ -54,6 +54,16 @@ class OrderServiceStub:
                 request_serializer=allocation_dot_v1_dot_orders__pb2.RecordShipmentRequest.SerializeToString,
                 response_deserializer=allocation_dot_v1_dot_orders__pb2.RecordShipmentResponse.FromString,
                 _registered_method=True)
+        self.RejectShipment = channel.unary_unary(
+                '/allocation.v1.OrderService/RejectShipment',
+                request_serializer=allocation_dot_v1_dot_orders__pb2.RejectShipmentRequest.SerializeToString,
+                response_deserializer=allocation_dot_v1_dot_orders__pb2.RejectShipmentResponse.FromString,
+                _registered_method=True)
+        self.AcceptShipment = channel.unary_unary(
+                '/allocation.v1.OrderService/AcceptShipment',
+                request_serializer=allocation_dot_v1_dot_orders__pb2.AcceptShipmentRequest.SerializeToString,
+                response_deserializer=allocation_dot_v1_dot_orders__pb2.AcceptShipmentResponse.FromString,
+                _registered_method=True)
         self.RecordDelivery = channel.unary_unary(
                 '/allocation.v1.OrderService/RecordDelivery',
                 request_serializer=allocation_dot_v1_dot_orders__pb2.RecordDeliveryRequest.SerializeToString,
@@ -118,7 +128,22 @@ class OrderServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RecordShipment(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A parcel left its node, in full or short (the rest is rerouted).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RejectShipment(self, request, context):
+        """A node refuses a released parcel: its units are rerouted to other nodes at once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcceptShipment(self, request, context):
+        """A node's WMS took a pick list on (a receipt for the timeline).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -190,6 +215,16 @@ def add_OrderServiceServicer_to_server(servicer, server):
                     servicer.RecordShipment,
                     request_deserializer=allocation_dot_v1_dot_orders__pb2.RecordShipmentRequest.FromString,
                     response_serializer=allocation_dot_v1_dot_orders__pb2.RecordShipmentResponse.SerializeToString,
+            ),
+            'RejectShipment': grpc.unary_unary_rpc_method_handler(
+                    servicer.RejectShipment,
+                    request_deserializer=allocation_dot_v1_dot_orders__pb2.RejectShipmentRequest.FromString,
+                    response_serializer=allocation_dot_v1_dot_orders__pb2.RejectShipmentResponse.SerializeToString,
+            ),
+            'AcceptShipment': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcceptShipment,
+                    request_deserializer=allocation_dot_v1_dot_orders__pb2.AcceptShipmentRequest.FromString,
+                    response_serializer=allocation_dot_v1_dot_orders__pb2.AcceptShipmentResponse.SerializeToString,
             ),
             'RecordDelivery': grpc.unary_unary_rpc_method_handler(
                     servicer.RecordDelivery,
@@ -335,6 +370,60 @@ class OrderService:
             '/allocation.v1.OrderService/RecordShipment',
             allocation_dot_v1_dot_orders__pb2.RecordShipmentRequest.SerializeToString,
             allocation_dot_v1_dot_orders__pb2.RecordShipmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RejectShipment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/allocation.v1.OrderService/RejectShipment',
+            allocation_dot_v1_dot_orders__pb2.RejectShipmentRequest.SerializeToString,
+            allocation_dot_v1_dot_orders__pb2.RejectShipmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcceptShipment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/allocation.v1.OrderService/AcceptShipment',
+            allocation_dot_v1_dot_orders__pb2.AcceptShipmentRequest.SerializeToString,
+            allocation_dot_v1_dot_orders__pb2.AcceptShipmentResponse.FromString,
             options,
             channel_credentials,
             insecure,

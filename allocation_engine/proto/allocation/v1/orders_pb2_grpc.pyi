@@ -57,6 +57,11 @@ class OrderServiceStub:
     captured money refunded.
     """
     RecordShipment: _grpc.UnaryUnaryMultiCallable[_orders_pb2.RecordShipmentRequest, _orders_pb2.RecordShipmentResponse]
+    """A parcel left its node, in full or short (the rest is rerouted)."""
+    RejectShipment: _grpc.UnaryUnaryMultiCallable[_orders_pb2.RejectShipmentRequest, _orders_pb2.RejectShipmentResponse]
+    """A node refuses a released parcel: its units are rerouted to other nodes at once."""
+    AcceptShipment: _grpc.UnaryUnaryMultiCallable[_orders_pb2.AcceptShipmentRequest, _orders_pb2.AcceptShipmentResponse]
+    """A node's WMS took a pick list on (a receipt for the timeline)."""
     RecordDelivery: _grpc.UnaryUnaryMultiCallable[_orders_pb2.RecordDeliveryRequest, _orders_pb2.RecordDeliveryResponse]
     RequestReturn: _grpc.UnaryUnaryMultiCallable[_orders_pb2.RequestReturnRequest, _orders_pb2.RequestReturnResponse]
     ReceiveReturn: _grpc.UnaryUnaryMultiCallable[_orders_pb2.ReceiveReturnRequest, _orders_pb2.ReceiveReturnResponse]
@@ -82,6 +87,11 @@ class OrderServiceAsyncStub(OrderServiceStub):
     captured money refunded.
     """
     RecordShipment: _aio.UnaryUnaryMultiCallable[_orders_pb2.RecordShipmentRequest, _orders_pb2.RecordShipmentResponse]  # type: ignore[assignment]
+    """A parcel left its node, in full or short (the rest is rerouted)."""
+    RejectShipment: _aio.UnaryUnaryMultiCallable[_orders_pb2.RejectShipmentRequest, _orders_pb2.RejectShipmentResponse]  # type: ignore[assignment]
+    """A node refuses a released parcel: its units are rerouted to other nodes at once."""
+    AcceptShipment: _aio.UnaryUnaryMultiCallable[_orders_pb2.AcceptShipmentRequest, _orders_pb2.AcceptShipmentResponse]  # type: ignore[assignment]
+    """A node's WMS took a pick list on (a receipt for the timeline)."""
     RecordDelivery: _aio.UnaryUnaryMultiCallable[_orders_pb2.RecordDeliveryRequest, _orders_pb2.RecordDeliveryResponse]  # type: ignore[assignment]
     RequestReturn: _aio.UnaryUnaryMultiCallable[_orders_pb2.RequestReturnRequest, _orders_pb2.RequestReturnResponse]  # type: ignore[assignment]
     ReceiveReturn: _aio.UnaryUnaryMultiCallable[_orders_pb2.ReceiveReturnRequest, _orders_pb2.ReceiveReturnResponse]  # type: ignore[assignment]
@@ -127,7 +137,24 @@ class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _orders_pb2.RecordShipmentRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_orders_pb2.RecordShipmentResponse, _abc.Awaitable[_orders_pb2.RecordShipmentResponse]]: ...
+    ) -> _typing.Union[_orders_pb2.RecordShipmentResponse, _abc.Awaitable[_orders_pb2.RecordShipmentResponse]]:
+        """A parcel left its node, in full or short (the rest is rerouted)."""
+
+    @_abc_1.abstractmethod
+    def RejectShipment(
+        self,
+        request: _orders_pb2.RejectShipmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orders_pb2.RejectShipmentResponse, _abc.Awaitable[_orders_pb2.RejectShipmentResponse]]:
+        """A node refuses a released parcel: its units are rerouted to other nodes at once."""
+
+    @_abc_1.abstractmethod
+    def AcceptShipment(
+        self,
+        request: _orders_pb2.AcceptShipmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orders_pb2.AcceptShipmentResponse, _abc.Awaitable[_orders_pb2.AcceptShipmentResponse]]:
+        """A node's WMS took a pick list on (a receipt for the timeline)."""
 
     @_abc_1.abstractmethod
     def RecordDelivery(

@@ -1,0 +1,95 @@
+"""Rerouting: units a node rejected or picked short are allocated again, at other nodes, at once.
+
+The order's fences hold for the rest as for the whole (`orders/reroute.py`); the new parcels are
+held by a reservation of their own and released to their nodes' WMS straight away. When no node
+can take them (the workflow's cap of reroutes is reached, a fence forbids another parcel, no
+other node has the stock) the workflow's `[reroute] otherwise` decides: cancel those units and
+refund them, or hold the order for an operator.
+
+Keys: the reroute's hold is keyed by the stored order (its reroute count, the attempt and a
+digest of what is asked), so a rerun after a crash or a lost race asks for the same hold; a
+refused hold is retried under the next attempt's key (a reservation remembers its refusal).
+"""
+
+from __future__ import annotations
+
+from allocation_engine.errors import HoldLapsed, InsufficientStock
+from allocation_engine.orders.draft import SHIPPED, Draft
+from allocation_engine.orders.events import EventType
+from allocation_engine.orders.fingerprint import fingerprint
+from allocation_engine.orders.machines import OrderState
+from allocation_engine.orders.model import FlowStatus, Shipment, ShipmentItem
+from allocation_engine.orders.reroute import Refusal, rest_order
+from allocation_engine.service.orders.gateways import Blocked, Gateways, Outcome, Result
+from allocation_engine.service.orders.refunds import refund
+from allocation_engine.service.orders.release import lines_data, parcels_data, release
+
+
+def reroute(gateways: Gateways, d: Draft) -> Result:
+    """Reroutes what no live parcel carries; DONE when nothing is left to reroute (or the rest
+    was cancelled), Blocked when the order is held for an operator."""
+    record = d.record
+    rest = record.unrouted()
+    if not rest:
+        return Outcome.DONE
+    rule = d.workflow.reroute
+    if record.reroutes >= rule.max_reroutes + record.extra_reroutes:
+        return _otherwise(gateways, d, rest, f"the cap of {rule.max_reroutes} reroutes is reached")
+    asked = rest_order(record, rest, gateways.stock.shipment_limit(record.order))
+    if isinstance(asked, Refusal):
+        return _otherwise(gateways, d, rest, asked.reason)
+    attempt = f"{record.reroutes}.{record.reroute_attempt}:{fingerprint(asked)[:12]}"
+    try:
+        hold = gateways.stock.reserve(asked, record.key(f"reroute:{attempt}"))
+    except (InsufficientStock, HoldLapsed) as refused:
+        d.update(reroute_attempt=record.reroute_attempt + 1)
+        why = "no other node can send them"
+        if isinstance(refused, InsufficientStock):
+            why += ": " + ", ".join(
+                f"{s.sku} {s.available} of {s.requested}" for s in refused.shortfalls
+            )
+        return _otherwise(gateways, d, rest, why)
+    first = len(record.shipments) + 1
+    new = tuple(
+        Shipment(f"{record.id}-S{first + i}", node_id, lines, reservation_id=hold.reservation_id)
+        for i, (node_id, lines) in enumerate(hold.shipments)
+    )
+    d.update(shipments=record.shipments + new, reroutes=record.reroutes + 1, reroute_attempt=0)
+    d.emit(
+        EventType.ORDER_REROUTED,
+        reservation_id=hold.reservation_id,
+        excluded_nodes=sorted(asked.excluded_nodes),
+        lines=lines_data(rest),
+        shipments=parcels_data(new),
+    )
+    for shipment in new:
+        release(d, shipment)
+    return Outcome.DONE
+
+
+def _otherwise(gateways: Gateways, d: Draft, rest: tuple[ShipmentItem, ...], why: str) -> Result:
+    if d.workflow.reroute.otherwise == "cancel":
+        cancel_rest(gateways, d, rest, why)
+        return Outcome.DONE
+    return Blocked(f"reroute not possible: {why}", {"lines": lines_data(rest)})
+
+
+def cancel_rest(gateways: Gateways, d: Draft, rest: tuple[ShipmentItem, ...], why: str) -> None:
+    """Cancels units no node can send and pays them back; the order goes on with its other
+    parcels, or ends cancelled when none is left."""
+    record = d.record
+    amount = sum(
+        x.quantity * item.unit_price for x in rest if (item := record.item(x.sku)) is not None
+    )
+    key = record.key(f"cancel-rest:{len(record.cancelled)}")
+    d.update(cancelled=record.cancelled + rest)
+    d.emit(EventType.LINES_CANCELLED, lines=lines_data(rest), amount=amount, reason=why)
+    if amount:
+        refund(gateways, d, amount, key, reason="units no node could send")
+    live = d.record.live_shipments
+    if not live:
+        d.order_to("cancel_rest")
+        d.update(status=FlowStatus.CANCELLED, blocked_reason="")
+        d.emit(EventType.ORDER_CANCELLED, reason=why)
+    elif d.record.state is OrderState.PARTIALLY_SHIPPED and all(s.state in SHIPPED for s in live):
+        d.order_to("ship_rest")
