@@ -203,14 +203,14 @@ def _dated(dated: DatedProblem, method: str, budget: Budget, seed: int) -> Plan:
         return dated.plan(dated.date(found), method=method, status=Status.FEASIBLE, gap=math.nan)
     if not _may_fill(base):
         return _shortfall(base, method, budget, seed)
-    greedy = cheapest_cover(base)
+    greedy = dated.greedy()
     if _hopeless(base, greedy, budget):
         return _shortfall(base, method, budget, seed)
     at_least = None if base.partial else fewest_shipments(base, budget=budget)[0]
     hint, bound = None, None
     if greedy is not None:
         with budget.phase("reduction"):
-            dated, hint, bound = dated.pruned(dated.date(greedy), at_least or 1)
+            dated, hint, bound = dated.pruned(greedy, at_least or 1)
     with budget.phase("solve"):
         solution = solve(
             dated.rows, hint, budget=budget, seed=seed, at_least=at_least, one_of=dated.rows_of()

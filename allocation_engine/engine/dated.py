@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from allocation_engine.engine.assignment import Units, build_plan, empty, total_cost
+from allocation_engine.engine.greedy import cheapest_cover
 from allocation_engine.engine.inventory import Inventory
 from allocation_engine.engine.network import FloatArray, IntArray, Network
 from allocation_engine.engine.order import Order
@@ -42,6 +43,7 @@ from allocation_engine.engine.supply import IncomingLot, LotTake
 from allocation_engine.errors import ProblemCollector
 
 TOLERANCE = 1e-9  # relative slack on a cost bound before a row is dropped (float rounding)
+HORIZONS = 8  # days at most on which a greedy plan is tried for the solver's hint
 
 
 def due_lots(
@@ -152,6 +154,28 @@ class DatedProblem:
             fits = (self.rows.available[candidates] >= units[i]).all(axis=1)
             dated[candidates[np.argmax(fits)]] = units[i]
         return dated
+
+    def greedy(self) -> Units | None:
+        """The cheapest of the greedy plans (`greedy.cheapest_cover`, delay costs included) on
+        the stock each node holds by a horizon: today, the last day, and up to HORIZONS days
+        between (lot days, evenly spread). Each is a dated plan, each node at its earliest day
+        for its share; None when no horizon has one."""
+        days = np.unique(self.day)
+        if len(days) > HORIZONS:
+            days = days[np.linspace(0, len(days) - 1, HORIZONS).round().astype(np.int64)]
+        plans = []
+        for t in days.tolist():
+            # each node's last row by t (rows are by node, then day)
+            keep = self.day <= t
+            keep[:-1] &= ~((self.of[:-1] == self.of[1:]) & keep[1:])
+            found = cheapest_cover(self.rows.subset(keep, Reason.CANDIDATE))
+            if found is not None:
+                units = np.zeros_like(self.base.available)
+                units[self.of[keep]] = found
+                plans.append(self.date(units))
+        if not plans:
+            return None
+        return min(plans, key=lambda units: total_cost(self.rows, units))
 
     def pruned(self, hint: Units, at_least: int) -> tuple[DatedProblem, Units, FloatArray]:
         """Without the rows no plan as cheap as `hint` can use (their lower bound is above its
