@@ -13,102 +13,18 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import grpc
 import pytest
 
-from allocation_engine.adapters.clock import SystemClock
-from allocation_engine.adapters.payments.fake_provider import FakeCardProvider
 from allocation_engine.adapters.payments.signature import HEADER
-from allocation_engine.adapters.redis.inventory import RedisStore
-from allocation_engine.api.server import AllocationServer
-from allocation_engine.app.orders import OrderConfig, OrderRuntime
-from allocation_engine.engine import default_rules
-from allocation_engine.engine.rules import default_rules_text
 from allocation_engine.proto.allocation.v1 import common_pb2 as cpb
-from allocation_engine.proto.allocation.v1 import inventory_pb2 as ipb
-from allocation_engine.proto.allocation.v1 import inventory_pb2_grpc as ipb_grpc
 from allocation_engine.proto.allocation.v1 import orders_pb2 as opb
-from allocation_engine.proto.allocation.v1 import orders_pb2_grpc as opb_grpc
-from allocation_engine.service import Services
-from tests.support.inbox import Inbox
-from tests.support.orders import Mailbox, seed
+from tests.support.shop import Shop
 
 pytestmark = pytest.mark.redis
 
 COLOGNE = cpb.ShipTo(latitude=50.94, longitude=6.96, country="DE", postal_code="50667")
-
-
-@dataclass
-class Shop:
-    orders: opb_grpc.OrderServiceStub
-    inventory: ipb_grpc.InventoryServiceStub
-    peer: FakeCardProvider
-    webhooks: Inbox
-    mailbox: Mailbox
-    wms: Path
-
-    def available(self, node_id: str, sku: str) -> int:
-        answer = self.inventory.GetAvailability(
-            ipb.GetAvailabilityRequest(skus=[sku], node_ids=[node_id])
-        )
-        return sum(p.available for a in answer.skus for p in a.positions)
-
-    def confirm_card(self, intent_id: str) -> None:
-        """What the shop's checkout page does with the client secret: the customer pays."""
-        request = urllib.request.Request(
-            f"{self.peer.url}/v1/payment_intents/{intent_id}/confirm",
-            data=b"payment_method=pm_card_visa",
-            headers={"Authorization": f"Bearer {self.peer.api_key}"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=5) as answer:
-            assert json.loads(answer.read())["status"] == "requires_capture"
-
-
-@pytest.fixture
-def shop(any_redis_url: str, mailbox: Mailbox, tmp_path: Path) -> Iterator[Shop]:
-    redis_url = any_redis_url
-    store = RedisStore.from_url(redis_url)
-    seed(store)
-    services = Services.build(store, SystemClock(), default_rules(), default_rules_text())
-    webhooks = Inbox()
-    peer = FakeCardProvider(webhook_url=webhooks.url + "/webhooks/card").start()
-    runtime = OrderRuntime.build(
-        services,
-        OrderConfig(
-            redis_url=redis_url,
-            smtp=f"127.0.0.1:{mailbox.port}",
-            mail_from="shop@example.com",
-            wms_dir=str(tmp_path / "wms"),
-            card_url=peer.url,
-            card_key=peer.api_key,
-            webhook_secret=peer.webhook_secret,
-            lease_seconds=2.0,
-        ),
-        SystemClock(),
-    )
-    server = AllocationServer(services, port=0, extra=[runtime.register]).start()
-    runtime.start()
-    try:
-        with grpc.insecure_channel(server.address) as channel:
-            yield Shop(
-                opb_grpc.OrderServiceStub(channel),
-                ipb_grpc.InventoryServiceStub(channel),
-                peer,
-                webhooks,
-                mailbox,
-                tmp_path / "wms",
-            )
-    finally:
-        runtime.stop()
-        server.stop(grace=0)
-        peer.stop()
-        webhooks.close()
 
 
 def _line(sku: str, quantity: int, price: int, name: str) -> opb.PricedLine:
