@@ -92,6 +92,11 @@ METHODS: dict[str, Rule] = {
         ApplySnapshot=_w("inventory:write"),
         AdjustInventory=_w("inventory:write"),
         GetAvailability=_r("inventory:read"),
+        PutSupply=_w("inventory:write"),
+        ListSupply=_r("inventory:read"),
+        ReceiveSupply=_w("inventory:write"),
+        ReviseSupply=_w("inventory:write"),
+        GetAvailableToPromise=_r("inventory:read"),
     ),
     **_service(
         "allocation.v1.RulesService",

@@ -42,6 +42,7 @@ from allocation_engine.engine.limits import (
     MAX_UNITS,
     MAX_VERSION,
 )
+from allocation_engine.engine.supply import MAX_SUPPLY_DAYS
 from allocation_engine.errors import FieldProblem, InvalidInput, LimitExceeded
 from allocation_engine.service.promise import MAX_PICKUP_STORES
 
@@ -165,6 +166,7 @@ COST = Real(0.0, float(MAX_COST))
 PLAN_COST = Real(-MAX_PLAN_NUMBER, MAX_PLAN_NUMBER)
 PLAN_MEASURE = Real(0.0, MAX_PLAN_NUMBER)
 TOML = Toml(MAX_RULES_CHARS, MAX_RULES_NESTING)
+DATE = Text(len("YYYY-MM-DD"))  # an ISO date; its calendar is checked where it is read
 LINES = "max_lines_per_order"
 
 FIELDS: Mapping[str, Mapping[str, Spec]] = {
@@ -205,6 +207,28 @@ FIELDS: Mapping[str, Mapping[str, Spec]] = {
     "GetAvailabilityRequest": {
         "skus": Many("max_skus_per_read", ID),
         "node_ids": Many("max_nodes_per_request", ID),
+    },
+    "SupplyLot": {
+        "id": ID,
+        "node_id": ID,
+        "sku": ID,
+        "units": UNITS,
+        "expected": DATE,
+        "held": UNITS,
+    },
+    "PutSupplyRequest": {"idempotency_key": ID, "lots": Many("max_positions_per_chunk")},
+    "ListSupplyRequest": {"skus": Many("max_skus_per_read", ID), "node_id": ID},
+    "ReceiveSupplyRequest": {"idempotency_key": ID, "lot_id": ID, "units": QUANTITY},
+    "ReviseSupplyRequest": {
+        "idempotency_key": ID,
+        "lot_id": ID,
+        "units": UNITS,
+        "expected": DATE,
+    },
+    "GetAvailableToPromiseRequest": {
+        "sku": ID,
+        "node_id": ID,
+        "horizon_days": Whole(0, MAX_SUPPLY_DAYS),
     },
     # allocation.proto
     "ShipmentLine": {"sku": ID, "quantity": UNITS},

@@ -23,6 +23,15 @@ per-sku view changes in that same step. Ending a reservation is three steps that
 crash: the record goes to RELEASING (saying what it ends as), the holds are given back, the
 record goes to RELEASED or EXPIRED; whoever next touches a RELEASING record (a retry, a read, the
 sweeper, `allocation-engine repair`) finishes it.
+
+Incoming supply. A purchase order or transfer line on its way to a node is a `SupplyLot`, kept
+with the node's stock (in Redis in the node's hash slot), so one atomic step at a node can hold
+shelf units and lot units together. A hold's `lots` (lot id -> units) are refused like shelf
+units when the lot has fewer units not yet held (a PO is never oversold); release, expiry and
+fulfil give them back the same way (fulfil takes them off the lot, as shipping takes units off
+on_hand). Receiving a lot puts its units on the shelf and turns the holds against it into shelf
+holds, earliest hold first; revising it (late, or cut) reports the reservations whose promise no
+longer holds. Lots keep their expected DATE; the planner turns it into the engine's day.
 """
 
 from __future__ import annotations
@@ -35,7 +44,6 @@ from typing import NamedTuple, Protocol
 
 from allocation_engine.engine.network import Node
 from allocation_engine.engine.plan import Plan
-from allocation_engine.engine.supply import LotTake
 from allocation_engine.errors import Shortfall
 
 
@@ -246,7 +254,7 @@ class ReservationRecord:
                 lines = out.setdefault(shipment.node_id, {})
                 for line in shipment.lines:
                     lines[line.sku] = lines.get(line.sku, 0) + line.quantity
-                for take in _lot_takes(shipment):
+                for take in shipment.lots:
                     lines[take.sku] -= take.units
                     if not lines[take.sku]:
                         del lines[take.sku]
@@ -258,16 +266,10 @@ class ReservationRecord:
         out: dict[str, dict[str, int]] = {}
         if self.plan is not None:
             for shipment in self.plan.shipments:
-                for take in _lot_takes(shipment):
+                for take in shipment.lots:
                     lots = out.setdefault(shipment.node_id, {})
                     lots[take.lot_id] = lots.get(take.lot_id, 0) + take.units
         return out
-
-
-def _lot_takes(shipment: object) -> tuple[LotTake, ...]:
-    """A shipment's units from incoming lots (none on a plan the engine made without lots)."""
-    takes: tuple[LotTake, ...] = getattr(shipment, "lots", ())
-    return takes
 
 
 class StagedSnapshot(Protocol):

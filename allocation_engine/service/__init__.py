@@ -18,6 +18,7 @@ from allocation_engine.service.inventory import InventoryFeeds
 from allocation_engine.service.planner import Planner
 from allocation_engine.service.reservations import Reservations
 from allocation_engine.service.rules import RulesAdmin
+from allocation_engine.service.supply import SupplyFeeds
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,11 @@ class Services:
     reservations: Reservations
     inventory: InventoryFeeds
     rules: RulesAdmin
+
+    @property
+    def supply(self) -> SupplyFeeds:
+        """Incoming supply and available-to-promise (stateless over the store and planner)."""
+        return SupplyFeeds(self.store, self.planner)
 
     @classmethod
     def build(

@@ -35,7 +35,7 @@ class InventoryFeeds:
 
     def upsert_nodes(self, key: str, fingerprint: str, nodes: Sequence[Node]) -> int:
         """Adds or replaces nodes; returns the network version. Idempotent by key."""
-        _require_key(key)
+        require_key(key)
         if not nodes:
             raise InvalidInput.one("nodes", [], "at least one node is required")
         Network.of(nodes)  # refuses duplicate ids within the request
@@ -83,7 +83,7 @@ class InventoryFeeds:
         self, key: str, fingerprint: str, adjustments: Sequence[Adjustment]
     ) -> AdjustOutcome:
         """Applies on_hand deltas once per key; a retry answers as the first call did."""
-        _require_key(key)
+        require_key(key)
         problems = ProblemCollector()
         if not adjustments:
             problems.add("adjustments", [], "at least one adjustment is required")
@@ -166,7 +166,7 @@ class SnapshotFeed:
         self._staged.abort()
 
 
-def _require_key(key: str) -> None:
+def require_key(key: str) -> None:
     if not key:
         raise InvalidInput.one("idempotency_key", key, "is required")
 

@@ -8,6 +8,10 @@ process rebuilds.
 Node capacity (shipments per UTC day, see `ports/inventory.py`) is spent by live holds; every
 stock read reports what each node spent today, and `plan` fences a node with none left by handing
 the engine the network with its remaining capacity (a copy of one array per request).
+
+Backorders. When the rules in force enable them, `plan` also reads the incoming lots of the
+order's skus and hands the engine what of each is not yet held, its expected date turned into
+days from today (UTC, by the clock port; a lot already overdue counts as due today).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
 
 import numpy as np
 from opentelemetry import trace
@@ -31,6 +36,7 @@ from allocation_engine.engine import (
     parse_rules,
 )
 from allocation_engine.engine.network import UNLIMITED, NodeType
+from allocation_engine.engine.supply import MAX_SUPPLY_DAYS, IncomingLot
 from allocation_engine.ports.clock import Clock
 from allocation_engine.ports.inventory import InventoryStore, StockRead
 from allocation_engine.service.deadline import Deadline
@@ -73,6 +79,24 @@ class Planner:
             expire_due(self._store, self._clock.now())
             read = self._store.stock(skus, self._clock.now())
         return read
+
+    def now(self) -> float:
+        return self._clock.now()
+
+    def today(self) -> date:
+        """The UTC date of the clock's now: day 0 of the engine's incoming lots."""
+        return datetime.fromtimestamp(self._clock.now(), UTC).date()
+
+    def lots(self, skus: Sequence[str], network: Network) -> list[IncomingLot]:
+        """The incoming lots of `skus` at nodes of `network`, each with its units not yet held,
+        due in days from today (overdue = today; lots due past the engine's horizon left out)."""
+        today = self.today()
+        out = []
+        for lot in self._store.list_supply(list(skus)):
+            day = max(0, (lot.expected - today).days)
+            if lot.free and lot.node_id in network.index and day <= MAX_SUPPLY_DAYS:
+                out.append(IncomingLot(lot.id, lot.node_id, lot.sku, lot.free, day))
+        return out
 
     def network(self, version: int | None = None) -> Network:
         """The network at `version` (None = ask the store which version is current)."""
@@ -141,9 +165,10 @@ class Planner:
             if left is not None:
                 seconds = min(seconds, left * SOLVER_SHARE)
         budget = Budget(max(0.0, seconds))
+        lots = self.lots(order.skus, network) if chosen.backorders.enabled else []
         with TRACER.start_as_current_span("allocate") as span:
             try:
-                plan = allocate(order, network, inventory, chosen, budget=budget)
+                plan = allocate(order, network, inventory, chosen, budget=budget, lots=lots)
             finally:
                 phase_spans(budget)
             span.set_attribute("plan.status", plan.status.value)

@@ -9,7 +9,8 @@ repeated after a crash without holding anything twice:
    did; other fingerprint -> conflict.
 2. The first plan (or the given one) is stored with the record when it is created; later
    plans replace it by compare-and-set on the attempt number, so only the owner writes.
-3. Hold at every node of the plan. If a node refuses, the stock moved after the planning read:
+3. Hold at every node of the plan (its shelf units and what it takes from incoming lots, one
+   atomic step per node). If a node refuses, the stock moved after the planning read:
    give back what was taken (compensation; giving back twice is harmless) and plan again from
    fresh numbers, up to `MAX_ATTEMPTS` times. The per-node hold is the authority: nothing is
    ever held beyond what a node has, whatever the planner saw.
@@ -239,8 +240,16 @@ class Reservations:
                 if not self._store.replace_reservation(planned, record.state, record.attempt):
                     return self._lost(record.id)
                 record = planned
+            lots = record.lot_holds
             holds = [
-                Hold(node_id, record.id, lines, record.expires_at, self._planner.capacity(node_id))
+                Hold(
+                    node_id,
+                    record.id,
+                    lines,
+                    record.expires_at,
+                    self._planner.capacity(node_id),
+                    lots.get(node_id, {}),
+                )
                 for node_id, lines in record.holds.items()
             ]
             now = self._clock.now()

@@ -1,12 +1,15 @@
-"""Reservation records as the Redis store keeps them: a record round-trips, and one written
-before the plan's rules became two fields (`"rules": "name@version"`) still loads."""
+"""Reservation records as the Redis store keeps them: a record round-trips (a plan waiting for
+incoming supply too), and one written before the plan's rules became two fields
+(`"rules": "name@version"`) still loads."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from allocation_engine.adapters.redis.records import reservation_from_json, reservation_to_json
 from allocation_engine.engine import Plan, Shipment, ShipmentLine, Status
+from allocation_engine.engine.supply import LotTake
 from allocation_engine.ports.inventory import ReservationRecord, ReservationState
 
 PLAN = Plan(
@@ -54,3 +57,21 @@ def test_a_record_stored_before_the_split_still_loads() -> None:
     loaded = reservation_from_json(json.dumps(stored))
     assert loaded == RECORD
     assert loaded.plan is not None and loaded.plan.rules_version == "3"
+
+
+def test_a_plan_waiting_for_supply_keeps_its_ship_day_and_lot_takes() -> None:
+    """A shipment that waits for incoming lots reads back with its day and what it takes of
+    which lot, so the holds against the lots can be given back from the record."""
+    waiting = Shipment(
+        "WH-FRA",
+        (ShipmentLine("A", 5),),
+        150.5,
+        12.0,
+        ship_day=3,
+        lots=(LotTake("PO-1", "A", 3),),
+    )
+    record = replace(RECORD, plan=replace(PLAN, shipments=(waiting,)))
+    loaded = reservation_from_json(reservation_to_json(record))
+    assert loaded == record
+    assert loaded.holds == {"WH-FRA": {"A": 2}}
+    assert loaded.lot_holds == {"WH-FRA": {"PO-1": 3}}

@@ -127,6 +127,24 @@ def base_requests() -> dict[str, Callable[[], Message]]:
             adjustments=[ipb.Adjustment(node_id="WH-FRA", sku="A", on_hand_delta=1)],
         ),
         "GetAvailability": lambda: ipb.GetAvailabilityRequest(skus=["A"], node_ids=["WH-FRA"]),
+        "PutSupply": lambda: ipb.PutSupplyRequest(
+            idempotency_key="s-1",
+            lots=[
+                ipb.SupplyLot(
+                    id="PO-1", node_id="WH-FRA", sku="A", units=4, expected="2027-01-20", held=0
+                )
+            ],
+        ),
+        "ListSupply": lambda: ipb.ListSupplyRequest(skus=["A"], node_id="WH-FRA"),
+        "ReceiveSupply": lambda: ipb.ReceiveSupplyRequest(
+            idempotency_key="g-1", lot_id="PO-1", units=2
+        ),
+        "ReviseSupply": lambda: ipb.ReviseSupplyRequest(
+            idempotency_key="v-1", lot_id="PO-1", units=3, expected="2027-01-22"
+        ),
+        "GetAvailableToPromise": lambda: ipb.GetAvailableToPromiseRequest(
+            sku="A", node_id="WH-FRA", horizon_days=30
+        ),
         "GetRules": rpb.GetRulesRequest,
         "ValidateRules": lambda: rpb.ValidateRulesRequest(toml=default_rules_text()),
         "PutRules": lambda: rpb.PutRulesRequest(
@@ -316,6 +334,7 @@ class Surface:
         reads = [
             ("ListNodes", ipb.ListNodesRequest()),
             ("GetAvailability", ipb.GetAvailabilityRequest(skus=["A", "B"])),
+            ("ListSupply", ipb.ListSupplyRequest()),
             ("GetRules", rpb.GetRulesRequest()),
             ("ListOrders", opb.ListOrdersRequest(email=EMAIL, page_size=500)),
         ]

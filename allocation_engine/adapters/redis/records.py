@@ -13,6 +13,7 @@ from typing import Any
 
 from allocation_engine.engine import Node, Plan, Shipment, ShipmentLine, Shortfall, Status
 from allocation_engine.engine.codec import node_from_dict, plan_to_dict
+from allocation_engine.engine.supply import LotTake
 from allocation_engine.ports.inventory import ReservationRecord, ReservationState
 
 
@@ -65,6 +66,8 @@ def plan_from_dict(data: Mapping[str, Any]) -> Plan:
                 s["distance_km"],
                 s["cost"],
                 s.get("transfer_to", ""),
+                s.get("ship_day", 0),
+                tuple(LotTake(t["lot_id"], t["sku"], t["units"]) for t in s.get("lots", ())),
             )
             for s in data["shipments"]
         ),

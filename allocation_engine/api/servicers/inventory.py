@@ -1,5 +1,7 @@
 """`InventoryService` over gRPC: the network (UpsertNodes, ListNodes) and stock feeds from the
-ERP/WMS (ApplySnapshot streamed chunk by chunk, AdjustInventory), and availability reads.
+ERP/WMS (ApplySnapshot streamed chunk by chunk, AdjustInventory), availability reads, and
+incoming supply (PutSupply, ListSupply, ReceiveSupply, ReviseSupply, GetAvailableToPromise over
+`Services.supply`).
 
 Thin by design: each method decodes the request (`convert`), calls the `Services.inventory`
 use case and encodes the answer; sizes and ranges were checked before (`api.bounds`, each chunk
@@ -20,10 +22,17 @@ from allocation_engine.api.convert.inventory import (
     adjustment_from_proto,
     adjustment_to_proto,
     availability_to_proto,
+    promise_to_proto,
+    received_to_proto,
+    revised_to_proto,
+    revision_from_proto,
     snapshot_line_from_proto,
+    supply_lot_to_proto,
+    supply_lots_from_proto,
 )
 from allocation_engine.api.request import Limits, check_limit, fields_under, fingerprint
 from allocation_engine.engine import InvalidInput
+from allocation_engine.engine.supply import MAX_SUPPLY_DAYS
 from allocation_engine.proto.allocation.v1 import inventory_pb2 as ipb
 from allocation_engine.proto.allocation.v1 import inventory_pb2_grpc as ipb_grpc
 from allocation_engine.service import Services
@@ -120,3 +129,35 @@ class InventoryServicer(ipb_grpc.InventoryServiceServicer):
         return ipb.GetAvailabilityResponse(
             skus=[availability_to_proto(sku, levels) for sku, levels in found.items()]
         )
+
+    def PutSupply(self, request: ipb.PutSupplyRequest, context: grpc.ServicerContext) -> Any:
+        lots = self._services.supply.put(
+            request.idempotency_key, fingerprint(request), supply_lots_from_proto(request.lots)
+        )
+        return ipb.PutSupplyResponse(lots=[supply_lot_to_proto(lot) for lot in lots])
+
+    def ListSupply(self, request: ipb.ListSupplyRequest, context: grpc.ServicerContext) -> Any:
+        lots = self._services.supply.lots(list(request.skus), request.node_id)
+        return ipb.ListSupplyResponse(lots=[supply_lot_to_proto(lot) for lot in lots])
+
+    def ReceiveSupply(
+        self, request: ipb.ReceiveSupplyRequest, context: grpc.ServicerContext
+    ) -> Any:
+        outcome = self._services.supply.receive(
+            request.idempotency_key, fingerprint(request), request.lot_id, request.units
+        )
+        return received_to_proto(outcome)
+
+    def ReviseSupply(self, request: ipb.ReviseSupplyRequest, context: grpc.ServicerContext) -> Any:
+        units, expected = revision_from_proto(request)
+        outcome = self._services.supply.revise(
+            request.idempotency_key, fingerprint(request), request.lot_id, units, expected
+        )
+        return revised_to_proto(outcome)
+
+    def GetAvailableToPromise(
+        self, request: ipb.GetAvailableToPromiseRequest, context: grpc.ServicerContext
+    ) -> Any:
+        horizon = request.horizon_days if request.HasField("horizon_days") else MAX_SUPPLY_DAYS
+        found = self._services.supply.available_to_promise(request.sku, request.node_id, horizon)
+        return promise_to_proto(request.sku, found)

@@ -15,6 +15,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -25,6 +26,28 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _SupplyKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SupplyKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SupplyKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SUPPLY_KIND_PO: _SupplyKind.ValueType  # 0
+    """a purchase order line from a supplier (the default)"""
+    SUPPLY_KIND_TRANSFER: _SupplyKind.ValueType  # 1
+    """stock moving from another node"""
+
+class SupplyKind(_SupplyKind, metaclass=_SupplyKindEnumTypeWrapper):
+    """Incoming supply: a purchase order or transfer line on its way to a node. Reservations may hold
+    its units before it arrives (when the rules enable backorders); they are never held beyond it.
+    """
+
+SUPPLY_KIND_PO: SupplyKind.ValueType  # 0
+"""a purchase order line from a supplier (the default)"""
+SUPPLY_KIND_TRANSFER: SupplyKind.ValueType  # 1
+"""stock moving from another node"""
+Global___SupplyKind: _TypeAlias = SupplyKind  # noqa: Y015
 
 @_typing.final
 class UpsertNodesRequest(_message.Message):
@@ -384,3 +407,383 @@ class GetAvailabilityResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetAvailabilityResponse: _TypeAlias = GetAvailabilityResponse  # noqa: Y015
+
+@_typing.final
+class SupplyLot(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NODE_ID_FIELD_NUMBER: _builtins.int
+    SKU_FIELD_NUMBER: _builtins.int
+    UNITS_FIELD_NUMBER: _builtins.int
+    EXPECTED_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    HELD_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """the lot id, one node and sku per id; required"""
+    node_id: _builtins.str
+    """a known node"""
+    sku: _builtins.str
+    units: _builtins.int
+    """0..10^9 still expected (0 = cancelled)"""
+    expected: _builtins.str
+    """the date it is expected, ISO 8601 "YYYY-MM-DD" (UTC); at most 365"""
+    kind: Global___SupplyKind.ValueType
+    """days from today, a past date is an overdue lot"""
+    held: _builtins.int
+    """answers only: units held against the lot by reservations"""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        node_id: _builtins.str = ...,
+        sku: _builtins.str = ...,
+        units: _builtins.int = ...,
+        expected: _builtins.str = ...,
+        kind: Global___SupplyKind.ValueType = ...,
+        held: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expected", b"expected", "held", b"held", "id", b"id", "kind", b"kind", "node_id", b"node_id", "sku", b"sku", "units", b"units"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SupplyLot: _TypeAlias = SupplyLot  # noqa: Y015
+
+@_typing.final
+class PutSupplyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    LOTS_FIELD_NUMBER: _builtins.int
+    idempotency_key: _builtins.str
+    """required"""
+    @_builtins.property
+    def lots(self) -> _containers.RepeatedCompositeFieldContainer[Global___SupplyLot]:
+        """1..50,000; a lot's units may not go below its held units"""
+
+    def __init__(
+        self,
+        *,
+        idempotency_key: _builtins.str = ...,
+        lots: _abc.Iterable[Global___SupplyLot] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["idempotency_key", b"idempotency_key", "lots", b"lots"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PutSupplyRequest: _TypeAlias = PutSupplyRequest  # noqa: Y015
+
+@_typing.final
+class PutSupplyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def lots(self) -> _containers.RepeatedCompositeFieldContainer[Global___SupplyLot]:
+        """as stored, in the order given"""
+
+    def __init__(
+        self,
+        *,
+        lots: _abc.Iterable[Global___SupplyLot] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lots", b"lots"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PutSupplyResponse: _TypeAlias = PutSupplyResponse  # noqa: Y015
+
+@_typing.final
+class ListSupplyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SKUS_FIELD_NUMBER: _builtins.int
+    NODE_ID_FIELD_NUMBER: _builtins.int
+    node_id: _builtins.str
+    """empty = every node"""
+    @_builtins.property
+    def skus(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """at most 1,000; empty = every sku"""
+
+    def __init__(
+        self,
+        *,
+        skus: _abc.Iterable[_builtins.str] | None = ...,
+        node_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["node_id", b"node_id", "skus", b"skus"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSupplyRequest: _TypeAlias = ListSupplyRequest  # noqa: Y015
+
+@_typing.final
+class ListSupplyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def lots(self) -> _containers.RepeatedCompositeFieldContainer[Global___SupplyLot]:
+        """lots not yet fully received, by node id then lot id"""
+
+    def __init__(
+        self,
+        *,
+        lots: _abc.Iterable[Global___SupplyLot] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lots", b"lots"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSupplyResponse: _TypeAlias = ListSupplyResponse  # noqa: Y015
+
+@_typing.final
+class ReceiveSupplyRequest(_message.Message):
+    """Units of a lot arrived at its node: they go on the shelf, and the reservations that held the
+    lot now hold shelf stock, earliest hold first.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    LOT_ID_FIELD_NUMBER: _builtins.int
+    UNITS_FIELD_NUMBER: _builtins.int
+    idempotency_key: _builtins.str
+    """required; a repeat answers as the first call"""
+    lot_id: _builtins.str
+    units: _builtins.int
+    """1..10^9; more than expected is taken on the shelf too"""
+    def __init__(
+        self,
+        *,
+        idempotency_key: _builtins.str = ...,
+        lot_id: _builtins.str = ...,
+        units: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["idempotency_key", b"idempotency_key", "lot_id", b"lot_id", "units", b"units"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReceiveSupplyRequest: _TypeAlias = ReceiveSupplyRequest  # noqa: Y015
+
+@_typing.final
+class ReceiveSupplyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POSITION_FIELD_NUMBER: _builtins.int
+    LOT_FIELD_NUMBER: _builtins.int
+    RESERVATION_IDS_FIELD_NUMBER: _builtins.int
+    ON_SHELF_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def position(self) -> _common_pb2.Position:
+        """the node's position of the lot's sku after it"""
+
+    @_builtins.property
+    def lot(self) -> Global___SupplyLot:
+        """what is still expected; unset when fully received"""
+
+    @_builtins.property
+    def reservation_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """the reservations that held the lot, earliest first"""
+
+    @_builtins.property
+    def on_shelf(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """those of them now holding shelf units only for it"""
+
+    def __init__(
+        self,
+        *,
+        position: _common_pb2.Position | None = ...,
+        lot: Global___SupplyLot | None = ...,
+        reservation_ids: _abc.Iterable[_builtins.str] | None = ...,
+        on_shelf: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lot", b"lot", "position", b"position"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lot", b"lot", "on_shelf", b"on_shelf", "position", b"position", "reservation_ids", b"reservation_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReceiveSupplyResponse: _TypeAlias = ReceiveSupplyResponse  # noqa: Y015
+
+@_typing.final
+class ReviseSupplyRequest(_message.Message):
+    """A lot comes later or with fewer units."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    LOT_ID_FIELD_NUMBER: _builtins.int
+    UNITS_FIELD_NUMBER: _builtins.int
+    EXPECTED_FIELD_NUMBER: _builtins.int
+    idempotency_key: _builtins.str
+    """required; a repeat answers as the first call"""
+    lot_id: _builtins.str
+    units: _builtins.int
+    """0..10^9; unset = keep (may go below the held units)"""
+    expected: _builtins.str
+    """"YYYY-MM-DD"; empty = keep. One of units, expected is required"""
+    def __init__(
+        self,
+        *,
+        idempotency_key: _builtins.str = ...,
+        lot_id: _builtins.str = ...,
+        units: _builtins.int | None = ...,
+        expected: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_units", b"_units", "units", b"units"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_units", b"_units", "expected", b"expected", "idempotency_key", b"idempotency_key", "lot_id", b"lot_id", "units", b"units"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__units: _TypeAlias = _typing.Literal["units"]  # noqa: Y015
+    _WhichOneofArgType__units: _TypeAlias = _typing.Literal["_units", b"_units"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__units) -> _WhichOneofReturnType__units | None: ...
+
+Global___ReviseSupplyRequest: _TypeAlias = ReviseSupplyRequest  # noqa: Y015
+
+@_typing.final
+class ReviseSupplyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOT_FIELD_NUMBER: _builtins.int
+    BROKEN_RESERVATION_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def lot(self) -> Global___SupplyLot: ...
+    @_builtins.property
+    def broken_reservation_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The reservations whose promise no longer holds, earliest hold first: held beyond the new
+        units, or promised before the new date. Re-plan them or tell their customers.
+        """
+
+    def __init__(
+        self,
+        *,
+        lot: Global___SupplyLot | None = ...,
+        broken_reservation_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lot", b"lot"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["broken_reservation_ids", b"broken_reservation_ids", "lot", b"lot"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReviseSupplyResponse: _TypeAlias = ReviseSupplyResponse  # noqa: Y015
+
+@_typing.final
+class GetAvailableToPromiseRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SKU_FIELD_NUMBER: _builtins.int
+    NODE_ID_FIELD_NUMBER: _builtins.int
+    HORIZON_DAYS_FIELD_NUMBER: _builtins.int
+    sku: _builtins.str
+    """required"""
+    node_id: _builtins.str
+    """empty = every node"""
+    horizon_days: _builtins.int
+    """0..365 days from today; unset = 365"""
+    def __init__(
+        self,
+        *,
+        sku: _builtins.str = ...,
+        node_id: _builtins.str = ...,
+        horizon_days: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_horizon_days", b"_horizon_days", "horizon_days", b"horizon_days"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_horizon_days", b"_horizon_days", "horizon_days", b"horizon_days", "node_id", b"node_id", "sku", b"sku"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__horizon_days: _TypeAlias = _typing.Literal["horizon_days"]  # noqa: Y015
+    _WhichOneofArgType__horizon_days: _TypeAlias = _typing.Literal["_horizon_days", b"_horizon_days"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__horizon_days) -> _WhichOneofReturnType__horizon_days | None: ...
+
+Global___GetAvailableToPromiseRequest: _TypeAlias = GetAvailableToPromiseRequest  # noqa: Y015
+
+@_typing.final
+class PromiseStep(_message.Message):
+    """Units promisable by a date, counting everything before it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATE_FIELD_NUMBER: _builtins.int
+    UNITS_FIELD_NUMBER: _builtins.int
+    date: _builtins.str
+    """"YYYY-MM-DD" (UTC)"""
+    units: _builtins.int
+    def __init__(
+        self,
+        *,
+        date: _builtins.str = ...,
+        units: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["date", b"date", "units", b"units"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PromiseStep: _TypeAlias = PromiseStep  # noqa: Y015
+
+@_typing.final
+class NodePromise(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODE_ID_FIELD_NUMBER: _builtins.int
+    STEPS_FIELD_NUMBER: _builtins.int
+    node_id: _builtins.str
+    @_builtins.property
+    def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___PromiseStep]:
+        """Cumulative, by date: today's on-hand available first, then each date a lot adds its units
+        not yet held (an overdue lot counts today).
+        """
+
+    def __init__(
+        self,
+        *,
+        node_id: _builtins.str = ...,
+        steps: _abc.Iterable[Global___PromiseStep] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["node_id", b"node_id", "steps", b"steps"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NodePromise: _TypeAlias = NodePromise  # noqa: Y015
+
+@_typing.final
+class GetAvailableToPromiseResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SKU_FIELD_NUMBER: _builtins.int
+    NODES_FIELD_NUMBER: _builtins.int
+    sku: _builtins.str
+    @_builtins.property
+    def nodes(self) -> _containers.RepeatedCompositeFieldContainer[Global___NodePromise]:
+        """by node id; nodes with nothing to promise are left out"""
+
+    def __init__(
+        self,
+        *,
+        sku: _builtins.str = ...,
+        nodes: _abc.Iterable[Global___NodePromise] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["nodes", b"nodes", "sku", b"sku"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAvailableToPromiseResponse: _TypeAlias = GetAvailableToPromiseResponse  # noqa: Y015

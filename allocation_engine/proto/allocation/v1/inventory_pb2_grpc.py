@@ -59,6 +59,31 @@ class InventoryServiceStub:
                 request_serializer=allocation_dot_v1_dot_inventory__pb2.GetAvailabilityRequest.SerializeToString,
                 response_deserializer=allocation_dot_v1_dot_inventory__pb2.GetAvailabilityResponse.FromString,
                 _registered_method=True)
+        self.PutSupply = channel.unary_unary(
+                '/allocation.v1.InventoryService/PutSupply',
+                request_serializer=allocation_dot_v1_dot_inventory__pb2.PutSupplyRequest.SerializeToString,
+                response_deserializer=allocation_dot_v1_dot_inventory__pb2.PutSupplyResponse.FromString,
+                _registered_method=True)
+        self.ListSupply = channel.unary_unary(
+                '/allocation.v1.InventoryService/ListSupply',
+                request_serializer=allocation_dot_v1_dot_inventory__pb2.ListSupplyRequest.SerializeToString,
+                response_deserializer=allocation_dot_v1_dot_inventory__pb2.ListSupplyResponse.FromString,
+                _registered_method=True)
+        self.ReceiveSupply = channel.unary_unary(
+                '/allocation.v1.InventoryService/ReceiveSupply',
+                request_serializer=allocation_dot_v1_dot_inventory__pb2.ReceiveSupplyRequest.SerializeToString,
+                response_deserializer=allocation_dot_v1_dot_inventory__pb2.ReceiveSupplyResponse.FromString,
+                _registered_method=True)
+        self.ReviseSupply = channel.unary_unary(
+                '/allocation.v1.InventoryService/ReviseSupply',
+                request_serializer=allocation_dot_v1_dot_inventory__pb2.ReviseSupplyRequest.SerializeToString,
+                response_deserializer=allocation_dot_v1_dot_inventory__pb2.ReviseSupplyResponse.FromString,
+                _registered_method=True)
+        self.GetAvailableToPromise = channel.unary_unary(
+                '/allocation.v1.InventoryService/GetAvailableToPromise',
+                request_serializer=allocation_dot_v1_dot_inventory__pb2.GetAvailableToPromiseRequest.SerializeToString,
+                response_deserializer=allocation_dot_v1_dot_inventory__pb2.GetAvailableToPromiseResponse.FromString,
+                _registered_method=True)
 
 
 class InventoryServiceServicer:
@@ -99,6 +124,42 @@ class InventoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PutSupply(self, request, context):
+        """Creates lots or sets their units, date and kind; idempotent by key. A lot whose units would
+        go below its held units is INVALID_ARGUMENT naming lots[i].units.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSupply(self, request, context):
+        """Lots not yet fully received.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReceiveSupply(self, request, context):
+        """Received units of a lot (NOT_FOUND for an unknown lot).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReviseSupply(self, request, context):
+        """A late or cut lot; answers whose promises broke (NOT_FOUND for an unknown lot).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAvailableToPromise(self, request, context):
+        """Per node, the units of a sku promisable by each date: on hand, then incoming.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InventoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -126,6 +187,31 @@ def add_InventoryServiceServicer_to_server(servicer, server):
                     servicer.GetAvailability,
                     request_deserializer=allocation_dot_v1_dot_inventory__pb2.GetAvailabilityRequest.FromString,
                     response_serializer=allocation_dot_v1_dot_inventory__pb2.GetAvailabilityResponse.SerializeToString,
+            ),
+            'PutSupply': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutSupply,
+                    request_deserializer=allocation_dot_v1_dot_inventory__pb2.PutSupplyRequest.FromString,
+                    response_serializer=allocation_dot_v1_dot_inventory__pb2.PutSupplyResponse.SerializeToString,
+            ),
+            'ListSupply': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSupply,
+                    request_deserializer=allocation_dot_v1_dot_inventory__pb2.ListSupplyRequest.FromString,
+                    response_serializer=allocation_dot_v1_dot_inventory__pb2.ListSupplyResponse.SerializeToString,
+            ),
+            'ReceiveSupply': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReceiveSupply,
+                    request_deserializer=allocation_dot_v1_dot_inventory__pb2.ReceiveSupplyRequest.FromString,
+                    response_serializer=allocation_dot_v1_dot_inventory__pb2.ReceiveSupplyResponse.SerializeToString,
+            ),
+            'ReviseSupply': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReviseSupply,
+                    request_deserializer=allocation_dot_v1_dot_inventory__pb2.ReviseSupplyRequest.FromString,
+                    response_serializer=allocation_dot_v1_dot_inventory__pb2.ReviseSupplyResponse.SerializeToString,
+            ),
+            'GetAvailableToPromise': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAvailableToPromise,
+                    request_deserializer=allocation_dot_v1_dot_inventory__pb2.GetAvailableToPromiseRequest.FromString,
+                    response_serializer=allocation_dot_v1_dot_inventory__pb2.GetAvailableToPromiseResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -263,6 +349,141 @@ class InventoryService:
             '/allocation.v1.InventoryService/GetAvailability',
             allocation_dot_v1_dot_inventory__pb2.GetAvailabilityRequest.SerializeToString,
             allocation_dot_v1_dot_inventory__pb2.GetAvailabilityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutSupply(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/allocation.v1.InventoryService/PutSupply',
+            allocation_dot_v1_dot_inventory__pb2.PutSupplyRequest.SerializeToString,
+            allocation_dot_v1_dot_inventory__pb2.PutSupplyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSupply(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/allocation.v1.InventoryService/ListSupply',
+            allocation_dot_v1_dot_inventory__pb2.ListSupplyRequest.SerializeToString,
+            allocation_dot_v1_dot_inventory__pb2.ListSupplyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReceiveSupply(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/allocation.v1.InventoryService/ReceiveSupply',
+            allocation_dot_v1_dot_inventory__pb2.ReceiveSupplyRequest.SerializeToString,
+            allocation_dot_v1_dot_inventory__pb2.ReceiveSupplyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReviseSupply(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/allocation.v1.InventoryService/ReviseSupply',
+            allocation_dot_v1_dot_inventory__pb2.ReviseSupplyRequest.SerializeToString,
+            allocation_dot_v1_dot_inventory__pb2.ReviseSupplyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAvailableToPromise(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/allocation.v1.InventoryService/GetAvailableToPromise',
+            allocation_dot_v1_dot_inventory__pb2.GetAvailableToPromiseRequest.SerializeToString,
+            allocation_dot_v1_dot_inventory__pb2.GetAvailableToPromiseResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -49,6 +49,18 @@ class InventoryServiceStub:
     """Applies on_hand deltas; idempotent by key."""
     GetAvailability: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.GetAvailabilityRequest, _inventory_pb2.GetAvailabilityResponse]
     """Per sku across nodes: on_hand, reserved (unexpired holds), safety_stock, available."""
+    PutSupply: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.PutSupplyRequest, _inventory_pb2.PutSupplyResponse]
+    """Creates lots or sets their units, date and kind; idempotent by key. A lot whose units would
+    go below its held units is INVALID_ARGUMENT naming lots[i].units.
+    """
+    ListSupply: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.ListSupplyRequest, _inventory_pb2.ListSupplyResponse]
+    """Lots not yet fully received."""
+    ReceiveSupply: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.ReceiveSupplyRequest, _inventory_pb2.ReceiveSupplyResponse]
+    """Received units of a lot (NOT_FOUND for an unknown lot)."""
+    ReviseSupply: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.ReviseSupplyRequest, _inventory_pb2.ReviseSupplyResponse]
+    """A late or cut lot; answers whose promises broke (NOT_FOUND for an unknown lot)."""
+    GetAvailableToPromise: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.GetAvailableToPromiseRequest, _inventory_pb2.GetAvailableToPromiseResponse]
+    """Per node, the units of a sku promisable by each date: on hand, then incoming."""
 
 @_typing.type_check_only
 class InventoryServiceAsyncStub(InventoryServiceStub):
@@ -64,6 +76,18 @@ class InventoryServiceAsyncStub(InventoryServiceStub):
     """Applies on_hand deltas; idempotent by key."""
     GetAvailability: _aio.UnaryUnaryMultiCallable[_inventory_pb2.GetAvailabilityRequest, _inventory_pb2.GetAvailabilityResponse]  # type: ignore[assignment]
     """Per sku across nodes: on_hand, reserved (unexpired holds), safety_stock, available."""
+    PutSupply: _aio.UnaryUnaryMultiCallable[_inventory_pb2.PutSupplyRequest, _inventory_pb2.PutSupplyResponse]  # type: ignore[assignment]
+    """Creates lots or sets their units, date and kind; idempotent by key. A lot whose units would
+    go below its held units is INVALID_ARGUMENT naming lots[i].units.
+    """
+    ListSupply: _aio.UnaryUnaryMultiCallable[_inventory_pb2.ListSupplyRequest, _inventory_pb2.ListSupplyResponse]  # type: ignore[assignment]
+    """Lots not yet fully received."""
+    ReceiveSupply: _aio.UnaryUnaryMultiCallable[_inventory_pb2.ReceiveSupplyRequest, _inventory_pb2.ReceiveSupplyResponse]  # type: ignore[assignment]
+    """Received units of a lot (NOT_FOUND for an unknown lot)."""
+    ReviseSupply: _aio.UnaryUnaryMultiCallable[_inventory_pb2.ReviseSupplyRequest, _inventory_pb2.ReviseSupplyResponse]  # type: ignore[assignment]
+    """A late or cut lot; answers whose promises broke (NOT_FOUND for an unknown lot)."""
+    GetAvailableToPromise: _aio.UnaryUnaryMultiCallable[_inventory_pb2.GetAvailableToPromiseRequest, _inventory_pb2.GetAvailableToPromiseResponse]  # type: ignore[assignment]
+    """Per node, the units of a sku promisable by each date: on hand, then incoming."""
 
 class InventoryServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -106,5 +130,47 @@ class InventoryServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_inventory_pb2.GetAvailabilityResponse, _abc.Awaitable[_inventory_pb2.GetAvailabilityResponse]]:
         """Per sku across nodes: on_hand, reserved (unexpired holds), safety_stock, available."""
+
+    @_abc_1.abstractmethod
+    def PutSupply(
+        self,
+        request: _inventory_pb2.PutSupplyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inventory_pb2.PutSupplyResponse, _abc.Awaitable[_inventory_pb2.PutSupplyResponse]]:
+        """Creates lots or sets their units, date and kind; idempotent by key. A lot whose units would
+        go below its held units is INVALID_ARGUMENT naming lots[i].units.
+        """
+
+    @_abc_1.abstractmethod
+    def ListSupply(
+        self,
+        request: _inventory_pb2.ListSupplyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inventory_pb2.ListSupplyResponse, _abc.Awaitable[_inventory_pb2.ListSupplyResponse]]:
+        """Lots not yet fully received."""
+
+    @_abc_1.abstractmethod
+    def ReceiveSupply(
+        self,
+        request: _inventory_pb2.ReceiveSupplyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inventory_pb2.ReceiveSupplyResponse, _abc.Awaitable[_inventory_pb2.ReceiveSupplyResponse]]:
+        """Received units of a lot (NOT_FOUND for an unknown lot)."""
+
+    @_abc_1.abstractmethod
+    def ReviseSupply(
+        self,
+        request: _inventory_pb2.ReviseSupplyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inventory_pb2.ReviseSupplyResponse, _abc.Awaitable[_inventory_pb2.ReviseSupplyResponse]]:
+        """A late or cut lot; answers whose promises broke (NOT_FOUND for an unknown lot)."""
+
+    @_abc_1.abstractmethod
+    def GetAvailableToPromise(
+        self,
+        request: _inventory_pb2.GetAvailableToPromiseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inventory_pb2.GetAvailableToPromiseResponse, _abc.Awaitable[_inventory_pb2.GetAvailableToPromiseResponse]]:
+        """Per node, the units of a sku promisable by each date: on hand, then incoming."""
 
 def add_InventoryServiceServicer_to_server(servicer: InventoryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
