@@ -34,6 +34,7 @@ from allocation_engine.proto.allocation.v1 import allocation_pb2 as apb
 from allocation_engine.proto.allocation.v1 import common_pb2 as cpb
 from allocation_engine.proto.allocation.v1 import inventory_pb2 as ipb
 from allocation_engine.proto.allocation.v1 import orders_pb2 as opb
+from allocation_engine.proto.allocation.v1 import promise_pb2 as ppb
 from allocation_engine.proto.allocation.v1 import rules_pb2 as rpb
 from allocation_engine.service import Services
 from tests.support.grpc_inventory import COLOGNE, order, seed_tiny
@@ -45,6 +46,7 @@ SERVICES = [
         (ipb, "InventoryService"),
         (rpb, "RulesService"),
         (opb, "OrderService"),
+        (ppb, "PromiseService"),
     )
 ]
 METHODS: list[MethodDescriptor] = [m for s in SERVICES for m in s.methods]
@@ -219,6 +221,13 @@ def base_requests() -> dict[str, Callable[[], Message]]:
         "ResumeOrder": lambda: opb.ResumeOrderRequest(order_id="O-1", idempotency_key="resume-1"),
         "GetOrder": lambda: opb.GetOrderRequest(order_id="O-1"),
         "ListOrders": lambda: opb.ListOrdersRequest(email=EMAIL, page_size=10),
+        "GetDeliveryOptions": lambda: ppb.GetDeliveryOptionsRequest(
+            lines=[cpb.OrderLine(sku="A", quantity=1)],
+            ship_to=COLOGNE,
+            channel="web",
+            customer_type=cpb.CUSTOMER_TYPE_B2C,
+            pickup_stores=1,
+        ),
     }
 
 

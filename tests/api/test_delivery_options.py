@@ -20,7 +20,10 @@ import pytest
 
 from allocation_engine.adapters.clock import FakeClock
 from allocation_engine.adapters.redis.inventory import RedisStore
+from allocation_engine.adapters.redis.tokens import RedisCallers
 from allocation_engine.api.server import AllocationServer
+from allocation_engine.app.orders import OrderConfig
+from allocation_engine.app.serve import AccessConfig, ServeConfig, start
 from allocation_engine.engine import Node, NodeType
 from allocation_engine.engine.rules import default_rules_text
 from allocation_engine.ports.inventory import SnapshotLine, SupplyLot
@@ -31,6 +34,7 @@ from allocation_engine.proto.allocation.v1 import promise_pb2 as ppb
 from allocation_engine.proto.allocation.v1 import promise_pb2_grpc as ppb_grpc
 from allocation_engine.proto.allocation.v1 import rules_pb2 as rpb
 from allocation_engine.proto.allocation.v1 import rules_pb2_grpc as rpb_grpc
+from allocation_engine.service.access import register
 from allocation_engine.service.promise import transit_days
 from tests.support.grpc_inventory import bad_fields, start_server
 
@@ -342,9 +346,6 @@ def test_the_http_edge_answers_delivery_options_as_grpc_does(
     """Given a server with its HTTP edge over Redis (the demo network), when a cart is POSTed
     to /v1/delivery-options as protobuf JSON, then the answer is the gRPC answer in JSON; a bad
     value is a 400 naming the field."""
-    from allocation_engine.app.orders import OrderConfig
-    from allocation_engine.app.serve import ServeConfig, start
-
     orders = OrderConfig(
         redis_url=redis_url, mail_dir=str(tmp_path / "mail"), wms_dir=str(tmp_path / "wms")
     )
@@ -387,5 +388,50 @@ def test_the_http_edge_answers_delivery_options_as_grpc_does(
         refused = httpx.post(running.http.url + "/v1/delivery-options", json=body)
         assert refused.status_code == 400
         assert [p["field"] for p in refused.json()["problems"]] == ["pickup_stores"]
+    finally:
+        running.stop(1.0)
+
+
+def test_the_http_route_takes_the_allocate_scope_and_the_callers_channels(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """Given a server with --auth, when a shop token without the allocate scope asks, then 403;
+    a shop token given it asks for its own channel (200) and for another one (403); no token is
+    401."""
+    registry = RedisCallers.from_url(redis_url)
+    plain = register(registry, name="plain-shop", role="shop", channels=["app-de"]).token
+    checkout = register(
+        registry, name="checkout", role="shop", scopes=["allocate"], channels=["app-de"]
+    ).token
+    orders = OrderConfig(
+        redis_url=redis_url, mail_dir=str(tmp_path / "mail"), wms_dir=str(tmp_path / "wms")
+    )
+    running = start(
+        ServeConfig(
+            port=0,
+            http_port=0,
+            demo=True,
+            redis_url=redis_url,
+            orders=orders,
+            access=AccessConfig(auth=True),
+        )
+    )
+    try:
+        assert running.http is not None
+        route = running.http.url + "/v1/delivery-options"
+        body = {
+            "lines": [{"sku": "SKU-0001", "quantity": 1}],
+            "ship_to": {"latitude": 50.94, "longitude": 6.96, "country": "DE"},
+            "channel": "app-de",
+        }
+
+        def post(token: str | None, **changes: str) -> int:
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            return httpx.post(route, json=body | changes, headers=headers).status_code
+
+        assert post(None) == 401
+        assert post(plain) == 403
+        assert post(checkout) == 200
+        assert post(checkout, channel="web") == 403
     finally:
         running.stop(1.0)

@@ -16,6 +16,7 @@ from allocation_engine.api.convert.promise import cart_from_proto, options_to_pr
 from allocation_engine.api.request import deadline_of
 from allocation_engine.proto.allocation.v1 import promise_pb2 as ppb
 from allocation_engine.proto.allocation.v1 import promise_pb2_grpc as ppb_grpc
+from allocation_engine.service import access
 from allocation_engine.service.deadline import Deadline
 from allocation_engine.service.promise import Promises
 
@@ -33,5 +34,7 @@ class PromiseServicer(ppb_grpc.PromiseServiceServicer):
         self, request: ppb.GetDeliveryOptionsRequest, deadline: Deadline | None
     ) -> ppb.GetDeliveryOptionsResponse:
         """The answer to `request` within `deadline` (the HTTP edge, which has no gRPC
-        context, calls this with none)."""
-        return options_to_proto(self._promises.options(cart_from_proto(request), deadline))
+        context, calls this with none). A caller bound to channels asks only for its own."""
+        cart = cart_from_proto(request)
+        access.check_channel(access.current_caller(), cart.channel)
+        return options_to_proto(self._promises.options(cart, deadline))
