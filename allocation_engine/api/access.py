@@ -120,6 +120,11 @@ METHODS: dict[str, Rule] = {
         GetOrder=_r("orders:read"),
         ListOrders=_r("orders:read"),
     ),
+    **_service(
+        "allocation.v1.CustomerService",
+        UpsertCustomer=_w("orders:manage"),
+        GetCustomer=_r("orders:read"),
+    ),
     **_service("grpc.reflection.v1alpha.ServerReflection", ServerReflectionInfo=_r("admin")),
     **_service("grpc.reflection.v1.ServerReflection", ServerReflectionInfo=_r("admin")),
 }

@@ -44,6 +44,7 @@ from allocation_engine.engine.limits import (
 )
 from allocation_engine.engine.supply import MAX_SUPPLY_DAYS
 from allocation_engine.errors import FieldProblem, InvalidInput, LimitExceeded
+from allocation_engine.service.feeds.crm import MAX_BASIS_POINTS, MAX_PAYMENT_TERMS_DAYS
 from allocation_engine.service.promise import MAX_PICKUP_STORES
 
 PACKAGE = "allocation.v1"
@@ -269,6 +270,14 @@ FIELDS: Mapping[str, Mapping[str, Spec]] = {
     "PutRulesRequest": {"toml": TOML, "expected_revision": REVISION, "idempotency_key": ID},
     # orders.proto
     "CustomerRef": {"id": ID, "email": EMAIL, "name": TEXT, "language": ID},
+    # customers.proto
+    "CustomerAccount": {"id": ID, "email": EMAIL, "name": TEXT, "language": ID},
+    "PriceTerms": {
+        "payment_terms_days": Whole(0, MAX_PAYMENT_TERMS_DAYS),
+        "discount_basis_points": Whole(0, MAX_BASIS_POINTS),
+    },
+    "DeliveryPreferences": {"pickup_store_id": ID},
+    "GetCustomerRequest": {"id": ID, "email": EMAIL},
     "Address": {"name": TEXT, "street": TEXT, "postal_code": ID, "city": TEXT, "country": ID},
     "PricedLine": {"sku": ID, "quantity": QUANTITY, "unit_price": MONEY, "name": TEXT},
     "PlaceOrderRequest": {

@@ -23,6 +23,7 @@ from allocation_engine.api.http.app import HttpDeps, build_app
 from allocation_engine.api.http.gate import HttpGate
 from allocation_engine.api.http.server import HttpServer
 from allocation_engine.api.server import AllocationServer, PortInUse
+from allocation_engine.api.servicers.customers import register as register_customers
 from allocation_engine.api.servicers.promise import PromiseServicer
 from allocation_engine.api.telemetry import TelemetryInterceptor
 from allocation_engine.api.tls import server_credentials
@@ -45,6 +46,7 @@ from allocation_engine.ports.clock import Clock
 from allocation_engine.ports.inventory import InventoryStore, SnapshotLine
 from allocation_engine.service import Services
 from allocation_engine.service.channels.intake import ChannelIntake
+from allocation_engine.service.feeds.crm import Customers
 from allocation_engine.service.promise import Promises
 from allocation_engine.service.ratelimit import RateLimits
 
@@ -255,7 +257,12 @@ def start(config: ServeConfig) -> Running:
             host=config.host,
             port=config.port,
             threads=config.threads,
-            extra=[orders.register],
+            extra=[
+                orders.register,
+                lambda grpc_server: register_customers(
+                    Customers(orders.store, services.clock), grpc_server
+                ),
+            ],
             reuse_port=config.reuse_port,
             inner=guard.inner,
             credentials=guard.credentials,

@@ -57,6 +57,13 @@ class OrderStore(Protocol):
 
     def customer_by_email(self, email: str) -> Customer | None: ...
 
+    def put_customer(self, customer: Customer, read_email: str | None) -> None:
+        """Creates (`read_email` None) or replaces the customer and its e-mail index in one
+        step, as a compare-and-set on what the caller read: StaleVersion when the customer was
+        created, or its e-mail changed, meanwhile; CustomerExists(owner) when another customer
+        has the e-mail. Nothing is written on either."""
+        ...
+
     def commit(self, change: OrderChange) -> None:
         """Writes the change or raises a CommitRefused subclass and writes nothing."""
         ...

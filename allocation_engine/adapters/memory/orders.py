@@ -76,6 +76,23 @@ class MemoryOrders:
             customer_id = self._s.emails.get(email)
             return None if customer_id is None else self._s.customers.get(customer_id)
 
+    def put_customer(self, customer: Customer, read_email: str | None) -> None:
+        s = self._s
+        with self._lock:
+            stored = s.customers.get(customer.id)
+            if (stored is None) != (read_email is None) or (
+                stored is not None and stored.email != read_email
+            ):
+                raise StaleVersion(customer.id)
+            owner = s.emails.get(customer.email) if customer.email else None
+            if owner is not None and owner != customer.id:
+                raise CustomerExists(owner)
+            if stored is not None and stored.email and stored.email != customer.email:
+                del s.emails[stored.email]
+            if customer.email:
+                s.emails[customer.email] = customer.id
+            s.customers[customer.id] = customer
+
     def commit(self, change: OrderChange) -> None:
         record, s = change.record, self._s
         with self._lock:

@@ -66,4 +66,38 @@ local function wf_commit(keys, args)
   return {'OK'}
 end
 
+--[[ wf_put_customer: creates or replaces a customer and its e-mail index, all or nothing, if
+the customer is as the caller read it.
+KEYS[1] customer key  KEYS[2] the key of its new e-mail  KEYS[3] the key of the e-mail it had
+ARGV[1] customer JSON  ARGV[2] customer id  ARGV[3] new e-mail ('' = none)
+ARGV[4] NEW (the caller read no customer) or OLD  ARGV[5] the e-mail the caller read ('' = none)
+Returns {'OK'}, {'STALE'} (created, or its e-mail changed, since the read) or
+{'CUSTOMER', owner id} (another customer has the e-mail); on anything but OK nothing was
+written. ]]
+local function wf_put_customer(keys, args)
+  local stored = redis.call('GET', keys[1])
+  if args[4] == 'NEW' then
+    if stored then
+      return {'STALE'}
+    end
+  elseif not stored or cjson.decode(stored)['email'] ~= args[5] then
+    return {'STALE'}
+  end
+  if args[3] ~= '' then
+    local owner = redis.call('GET', keys[2])
+    if owner and owner ~= args[2] then
+      return {'CUSTOMER', owner}
+    end
+  end
+  if args[4] == 'OLD' and args[5] ~= '' and args[5] ~= args[3] then
+    redis.call('DEL', keys[3])
+  end
+  if args[3] ~= '' then
+    redis.call('SET', keys[2], args[2])
+  end
+  redis.call('SET', keys[1], args[1])
+  return {'OK'}
+end
+
 redis.register_function('wf_commit', wf_commit)
+redis.register_function('wf_put_customer', wf_put_customer)

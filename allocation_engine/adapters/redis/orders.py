@@ -88,6 +88,30 @@ class RedisOrders:
         return None if customer_id is None else self.customer(str(customer_id))
 
     @guarded
+    def put_customer(self, customer: Customer, read_email: str | None) -> None:
+        names = [
+            keys.customer(customer.id),
+            keys.email(customer.email),
+            keys.email(read_email or ""),
+        ]
+        args = [
+            customer_to_json(customer),
+            customer.id,
+            customer.email,
+            "NEW" if read_email is None else "OLD",
+            read_email or "",
+        ]
+        match self._library.call("wf_put_customer", names, args):
+            case ["OK"]:
+                return
+            case ["STALE"]:
+                raise StaleVersion(customer.id)
+            case ["CUSTOMER", owner]:
+                raise CustomerExists(owner)
+            case answer:
+                raise RuntimeError(f"wf_put_customer answered {answer!r}")
+
+    @guarded
     def commit(self, change: OrderChange) -> None:
         record, new = change.record, change.new_customer
         names = [
