@@ -20,6 +20,9 @@ exact, and quick:
   hint's cost is dropped (COST_BOUND): every plan costing at most the hint keeps its rows.
 The dominance and enumeration shortcuts of reduction.py assume one row per node and are not
 used. The solver's tie-break (lower rows first) ships each node on its earliest such day.
+
+Click & collect: a lot due at the pickup store is the store's own stock; under
+`own_stock_first` the plan takes it before any transfer, however late (within the wait).
 """
 
 from __future__ import annotations
@@ -39,11 +42,11 @@ from allocation_engine.engine.plan import Plan, Shipment, Status
 from allocation_engine.engine.problem import Reason, SourcingProblem, _above_any_plan
 from allocation_engine.engine.reduction import lower_bounds
 from allocation_engine.engine.rules import RuleSet
-from allocation_engine.engine.supply import IncomingLot, LotTake
+from allocation_engine.engine.supply import MAX_SUPPLY_DAYS, IncomingLot, LotTake
 from allocation_engine.errors import ProblemCollector
 
 TOLERANCE = 1e-9  # relative slack on a cost bound before a row is dropped (float rounding)
-HORIZONS = 8  # days at most on which a greedy plan is tried for the solver's hint
+HORIZONS = 4  # days at most on which a greedy plan is tried for the solver's hint
 
 
 def due_lots(
@@ -106,28 +109,26 @@ class DatedProblem:
         for listed in by_row.values():
             listed.sort(key=lambda lot: (lot.day, lot.id))
         on_hand = with_supply.matrix(skus)[base.nodes]
-        for (i, j), listed in by_row.items():
-            on_hand[i, j] -= sum(lot.units for lot in listed)
-        days: list[list[int]] = [[0] for _ in base.nodes]
-        for (i, _), listed in by_row.items():
-            days[i].extend(lot.day for lot in listed)
-        of, day, available = [], [], []
-        for i, node_days in enumerate(days):
-            previous = None
-            for t in sorted(set(node_days)):
-                stock = on_hand[i].copy()
-                for j in range(len(q)):
-                    stock[j] += sum(lot.units for lot in by_row.get((i, j), ()) if lot.day <= t)
-                stock = np.minimum(stock, q)
-                if previous is not None and (stock == previous).all():
-                    continue  # no more of the order than the day before, for more
-                of.append(i)
-                day.append(t)
-                available.append(stock)
-                previous = stock
-        of_rows = np.array(of, dtype=np.int64)
-        day_rows = np.array(day, dtype=np.int64)
-        stock_rows = np.array(available, dtype=np.int64).reshape(len(of), len(q))
+        table = [(i, j, lot.day, lot.units) for (i, j), ls in by_row.items() for lot in ls]
+        lot_row, lot_line, lot_day, lot_units = np.array(table, dtype=np.int64).reshape(-1, 4).T
+        np.subtract.at(on_hand, (lot_row, lot_line), lot_units)
+        # the (node, day) pairs: each node today and on each of its lots' days, by node then day
+        span = MAX_SUPPLY_DAYS + 1
+        keys = np.unique(
+            np.concatenate([np.arange(len(base.nodes)) * span, lot_row * span + lot_day])
+        )
+        of_rows, day_rows = keys // span, keys % span
+        # each lot adds its units from its own pair on, to the end of its node's pairs
+        arriving = np.zeros((len(keys), len(q)), dtype=np.int64)
+        np.add.at(arriving, (np.searchsorted(keys, lot_row * span + lot_day), lot_line), lot_units)
+        running = np.cumsum(arriving, axis=0)
+        first = np.searchsorted(of_rows, of_rows)  # each pair's node's first pair
+        due = running - running[first] + arriving[first]
+        stock = np.minimum(on_hand[of_rows] + due, q)
+        # a pair no better stocked than its node's previous one ships the same for no less
+        same = np.zeros(len(keys), dtype=bool)
+        same[1:] = (of_rows[1:] == of_rows[:-1]) & (stock[1:] == stock[:-1]).all(axis=1)
+        of_rows, day_rows, stock_rows = of_rows[~same], day_rows[~same], stock[~same]
         rows = _rows(base, of_rows, day_rows, stock_rows)
         useful = np.asarray(rows.usable.any(axis=1), dtype=bool)
         return cls(

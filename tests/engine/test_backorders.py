@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pytest
 
 from allocation_engine.engine import (
+    DeliveryMode,
     InvalidInput,
     Inventory,
     Network,
@@ -202,6 +203,44 @@ def test_without_backorders_or_lots_plans_are_todays() -> None:
     assert allocate(order, network, inventory, backorders(0.5), lots=other_sku) == bare
     assert allocate(order, network, inventory, backorders(0.5)) == bare
     assert all(s.ship_day == 0 and s.lots == () for s in bare.shipments)
+
+
+@pytest.mark.parametrize(("own_stock_first", "node", "day"), [(True, "ST", 4), (False, "WH", 0)])
+def test_click_and_collect_counts_the_stores_incoming_lots_as_its_own_stock(
+    own_stock_first: bool, node: str, day: int
+) -> None:
+    """Given a pickup store with a lot of 2 A due in 4 days and a warehouse 100 km off with A
+    now, at a dear delay (10 per unit-day): under own stock first the store waits for its lot
+    (its own stock, however late, before any transfer); without it the warehouse transfers
+    today, being cheaper, and the plan reports true costs, no bias."""
+    network = Network.of(
+        [
+            Node("ST", NodeType.STORE, 0.0, 0.0, "DE", unit_handling_cost=0.6),
+            Node("WH", NodeType.WAREHOUSE, 0.0, 0.9, "DE"),
+        ]
+    )
+    inventory = Inventory.from_available(network, {"A": {"WH": 5}})
+    lots = [IncomingLot("to-st", "ST", "A", 2, 4)]
+    order = Order(
+        "cc",
+        (OrderLine("A", 2),),
+        EQUATOR,
+        delivery_mode=DeliveryMode.CLICK_AND_COLLECT,
+        pickup_store_id="ST",
+    )
+    rules = backorders(10.0, click_collect_own_stock_first=own_stock_first)
+    plan = allocate(order, network, inventory, rules, lots=lots)
+    assert plan.status is Status.OPTIMAL
+    (shipment,) = plan.shipments
+    assert (shipment.node_id, shipment.ship_day) == (node, day)
+    if node == "ST":  # no package, the store's handling and the wait
+        assert math.isclose(plan.total_cost, 2 * (0.6 + 10.0 * 4), rel_tol=1e-9)
+        assert shipment.lots == (LotTake("to-st", "A", 2),)
+    else:
+        d = shipment.distance_km
+        expected = rules.shipment_cost + 2 * (rules.unit_cost + rules.unit_distance_cost * d)
+        assert math.isclose(plan.total_cost, expected, rel_tol=1e-9)
+        assert shipment.transfer_to == "ST"
 
 
 def test_explanations_stay_one_per_physical_node() -> None:
