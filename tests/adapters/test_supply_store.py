@@ -155,6 +155,10 @@ def test_receiving_puts_units_on_the_shelf_and_lot_holds_become_shelf_holds(
     assert supplied.node_stock("A") == (Level("A", "S1", 13, 0, 0),)
     with pytest.raises(NotFound):
         supplied.receive_supply("rcv3", "PO-1", 1, NOW + 3)
+    assert supplied.receive_supply("rcv2", "PO-1", 4, NOW + 4) == rest  # a repeat, still
+    # the same id put again is a new lot of the same node and sku, listed again
+    supplied.put_supply("k9", [SupplyLot("PO-1", "A", "S1", 2, JAN20)])
+    assert [x.id for x in supplied.list_supply(["S1"])] == ["PO-1", "PO-2"]
     with pytest.raises(NotFound):
         supplied.receive_supply("rcv4", "NOPE", 1, NOW + 3)
 

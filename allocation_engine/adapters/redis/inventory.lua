@@ -20,6 +20,8 @@ id, S = sku, R = reservation id, K = adjustment key):
                          "k": kind, "h": units held against it}   (incoming supply, lot id L)
   inv:{N}:answers  hash  K -> the JSON answer of a supply receipt or revision under key K
   {meta}:lots      hash  L -> "N US S": which node and sku a lot id belongs to
+  {meta}:lots_done zset  L scored by when it was received in full (forgotten after keep_ms)
+  lots:{S}         hash  L -> N: the lots of a sku not yet received in full (for listing)
   view:{S}         hash  N -> "on_hand:reserved:safety_stock:seq"   (planning view, per sku)
   ships:{view}     hash  N -> "day:used:seq"   (planning view of the shipments spent per node)
 
@@ -573,20 +575,32 @@ local function promise_order(holds_key, lot_id)
   return out
 end
 
---[[ ae_lot_index: admit lot ids to the index of which node and sku each belongs to.
-KEYS: {meta}:lots
-ARGV: lot id, "node US sku" pairs
+--[[ ae_lot_index: admit lot ids to the index of which node and sku each belongs to. Lots
+received in full stay indexed for keep_ms (a repeat of the receipt's key still finds its
+answer), then are forgotten here.
+KEYS: {meta}:lots, {meta}:lots_done
+ARGV: now_ms, keep_ms, then lot id, "node US sku" pairs
 Returns {0} when every lot is new or already so indexed (then all are written), else
 {k, "node US sku"}: the k-th pair names a lot of another node or sku, and nothing is written. ]]
 local function ae_lot_index(keys, args)
-  for i = 1, #args, 2 do
+  local old = redis.call('ZRANGEBYSCORE', keys[2], '-inf', tonumber(args[1]) - tonumber(args[2]))
+  for first = 1, #old, BATCH do
+    local batch = {}
+    for k = first, math.min(#old, first + BATCH - 1) do
+      table.insert(batch, old[k])
+    end
+    redis.call('HDEL', keys[1], unpack(batch))
+    redis.call('ZREM', keys[2], unpack(batch))
+  end
+  for i = 3, #args, 2 do
     local owner = redis.call('HGET', keys[1], args[i])
     if owner and owner ~= args[i + 1] then
-      return {(i + 1) / 2, owner}
+      return {(i - 1) / 2, owner}
     end
   end
-  for i = 1, #args, 2 do
+  for i = 3, #args, 2 do
     redis.call('HSET', keys[1], args[i], args[i + 1])
+    redis.call('ZREM', keys[2], args[i])
   end
   return {0}
 end

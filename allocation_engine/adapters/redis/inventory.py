@@ -31,6 +31,14 @@ costs re-plans but never an oversell. The shipments each node spent today (node 
 the hold functions, and `ships:{view}` the planning view. `cluster_layout=True` runs the
 Cluster path on a single Redis (the shared store tests do).
 
+Incoming supply (see `ports/inventory.py`) lives with its node (`inv:{node}:lots`), so the hold
+functions check and move shelf and lot units in one atomic step, Cluster or not; receiving and
+revising a lot are node functions too, idempotent by key, their answers kept beside the node's
+applied keys. Two indexes sit beside them, written in steps of their own: `{meta}:lots` (which
+node holds a lot id: receipts and revisions name only the lot) and `lots:{sku}` (the lots of a
+sku still expected, so planning reads only the nodes that have some). A crash between steps
+leaves an index entry without its lot, which readers skip.
+
 Everything else lives here too, so any server process can serve any request: nodes, rules,
 reservation records (compare-and-set in a FUNCTION) and idempotency keys. Holds carry their
 expiry in the data (`inv:{node}:exp`), and every node function drops expired holds before it
@@ -528,10 +536,12 @@ class RedisStore:
     # incoming supply
     @guarded
     def put_supply(self, key: str, lots: Sequence[SupplyLot]) -> tuple[SupplyLot, ...]:
+        now_ms = self._server_ms()
         index = self._library.call(
             "ae_lot_index",
-            [keys.LOT_INDEX],
-            [x for lot in lots for x in (lot.id, f"{lot.node_id}{US}{lot.sku}")],
+            [keys.LOT_INDEX, keys.LOTS_DONE],
+            [now_ms, KEEP_SECONDS * 1000]
+            + [x for lot in lots for x in (lot.id, f"{lot.node_id}{US}{lot.sku}")],
         )
         if index[0]:
             i = int(index[0]) - 1
@@ -540,7 +550,10 @@ class RedisStore:
         by_node: dict[str, list[int]] = {}
         for i, lot in enumerate(lots):
             by_node.setdefault(lot.node_id, []).append(i)
-        now_ms = self._server_ms()
+        pipe = self._redis.pipeline(transaction=False)
+        for lot in lots:
+            pipe.hset(keys.sku_lots(lot.sku), lot.id, lot.node_id)
+        pipe.execute()
         replies = self._library.call_many(
             Call(
                 "ae_supply_put",
@@ -581,24 +594,27 @@ class RedisStore:
     def list_supply(
         self, skus: Sequence[str] | None = None, node_id: str | None = None
     ) -> tuple[SupplyLot, ...]:
-        index = cast(dict[str, str], self._redis.hgetall(keys.LOT_INDEX))
-        wanted = None if skus is None else set(skus)
-        node_ids = sorted(
-            {
-                owner.split(US)[0]
-                for owner in index.values()
-                if (node_id is None or owner.split(US)[0] == node_id)
-                and (wanted is None or owner.split(US)[1] in wanted)
-            }
-        )
+        if skus is None:
+            index = cast(dict[str, str], self._redis.hgetall(keys.LOT_INDEX))
+            owners = {lot_id: owner.split(US)[0] for lot_id, owner in index.items()}
+        else:
+            pipe = self._redis.pipeline(transaction=False)
+            for sku in dict.fromkeys(skus):
+                pipe.hgetall(keys.sku_lots(sku))
+            owners = {lot_id: nid for found in pipe.execute() for lot_id, nid in found.items()}
+        by_node: dict[str, list[str]] = {}
+        for lot_id, nid in owners.items():
+            if node_id is None or nid == node_id:
+                by_node.setdefault(nid, []).append(lot_id)
+        node_ids = sorted(by_node)
         pipe = self._redis.pipeline(transaction=False)
         for nid in node_ids:
-            pipe.hgetall(keys.node_lots(nid))
+            pipe.hmget(keys.node_lots(nid), sorted(by_node[nid]))
         out = []
-        for nid, raw in zip(node_ids, pipe.execute(), strict=True):
-            for lot_id in sorted(raw):
-                lot = _lot(lot_id, nid, raw[lot_id])
-                if (wanted is None or lot.sku in wanted) and (lot.units or lot.held):
+        for nid, raws in zip(node_ids, pipe.execute(), strict=True):
+            for lot_id, raw in zip(sorted(by_node[nid]), raws, strict=True):
+                lot = None if raw is None else _lot(lot_id, nid, raw)
+                if lot is not None and (lot.units or lot.held):  # None: received in full
                     out.append(lot)
         return tuple(out)
 
@@ -626,9 +642,14 @@ class RedisStore:
         )
         if reply[0] == -1:
             raise NotFound("lot_id", lot_id)
+        answer = json.loads(reply[1])
         if reply[0] == 1:
             self._merge_views([(node_id, reply[3:])], written=[(node_id, sku)])
-        answer = json.loads(reply[1])
+            if not answer["lot"]:  # received in full: unlisted now, forgotten after KEEP
+                pipe = self._redis.pipeline(transaction=False)
+                pipe.hdel(keys.sku_lots(sku), lot_id)
+                pipe.zadd(keys.LOTS_DONE, {lot_id: self._server_ms()})
+                pipe.execute()
         on_hand, reserved, safety = (int(x) for x in answer["lv"].split(":"))
         return ReceiveOutcome(
             Level(node_id, sku, on_hand, reserved, safety),

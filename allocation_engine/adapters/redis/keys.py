@@ -14,10 +14,13 @@ the shards carry tags that differ:
 * Planning views, tagged by sku (`view:{S}`): planning reads each sku across all nodes in one
   pipelined round trip. They live in other slots than any node, so on Cluster the store writes
   them in a second step, grouped by slot (see `inventory.py`).
+* Incoming lots per sku (`lots:{S}`): which nodes to read for a sku's lots (the lots themselves
+  live with their node); written beside the node's step, like the views.
 * Reservation records (`res:{R}`) and idempotency keys (`idem:{K}`), tagged by their own id: each
   is compare-and-set on its own, and they spread too.
 * Shared metadata, tagged `{meta}`: the network, the rules and their versions, the snapshot
-  version, the expiry index of reservations and the node lists of staged snapshots. Small and
+  version, the expiry index of reservations, the node lists of staged snapshots and the index
+  of which node holds each incoming lot. Small and
   rarely written; one slot. (A staged snapshot's lines live with their node, tagged by node.)
 * The shipments view (`ships:{view}`): one hash, node -> shipments spent today, read with every
   planning read; on Cluster a second step writes it, as the sku views.
@@ -48,6 +51,7 @@ RULES_REVISION = f"{META}:rules_revision"  # counter
 SNAPSHOT_VERSION = f"{META}:snapshot_version"  # the newest snapshot version admitted
 RESERVATION_EXPIRY = f"{META}:res_expiry"  # zset: reservation id by expires_at (ms)
 LOT_INDEX = f"{META}:lots"  # hash: lot id -> "node US sku" (which node's slot holds the lot)
+LOTS_DONE = f"{META}:lots_done"  # zset: lot id by when it was received in full (ms)
 
 
 SHIPMENTS_VIEW = "ships:{view}"  # hash: node id -> "day:used:seq", shipments spent per node
@@ -106,6 +110,12 @@ def node_applied(node_id: str) -> str:
 def view(sku: str) -> str:
     """hash: node id -> "on_hand:reserved:safety_stock:seq", the per-sku planning view."""
     return f"view:{{{sku}}}"
+
+
+def sku_lots(sku: str) -> str:
+    """hash: lot id -> node id, the lots of a sku not yet received in full (planning lists
+    them per sku; tagged by sku, as its view)."""
+    return f"lots:{{{sku}}}"
 
 
 def reservation(reservation_id: str) -> str:
