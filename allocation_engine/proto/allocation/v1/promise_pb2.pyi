@@ -171,7 +171,7 @@ class DeliveryOption(_message.Message):
     """click & collect: great-circle from the ship-to to the store"""
     available: _builtins.bool
     """The cart can be filled in full this way; when false, shortfalls says what is short
-    (requested against what this option can give) and no package or date is promised.
+    (requested against what this option can give) and no package, date or cost is promised.
     """
     total_cost: _builtins.float
     ship_date: _builtins.str
