@@ -126,7 +126,7 @@ class AllocationServer:
         )
         rpb_grpc.add_RulesServiceServicer_to_server(RulesServicer(services), self._server)
         ppb_grpc.add_PromiseServiceServicer_to_server(
-            PromiseServicer(Promises(services.planner, services.clock)), self._server
+            PromiseServicer(Promises(services.planner)), self._server
         )
         names = list(SERVICE_NAMES) + [add(self._server) for add in extra]
         self.health = health.HealthServicer()

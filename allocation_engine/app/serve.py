@@ -327,7 +327,7 @@ def http_edge(
             gate=guard.http,
             healthy=services.store_reachable,
             metrics=metrics,
-            promise=PromiseServicer(Promises(services.planner, services.clock)),
+            promise=PromiseServicer(Promises(services.planner)),
         )
     )
     access = config.access

@@ -7,9 +7,10 @@ option is `Planner.plan` of that order, so it reads the same stock view, the sam
 and the same channel fences as Allocate, and what it offers is what Reserve of that order then
 grants while the stock does not move. Nothing is held.
 
-Dates. A package leaves on today (UTC, from the clock port) plus its shipment's `ship_day` (0 from
-the shelf, later when the plan takes incoming supply) and travels `transit_days(distance_km)`:
-the same model for a parcel to the customer and for a transfer to a pickup store. A click & collect
+Dates. A package leaves on today (the planner's UTC day, from the clock port: day 0 of incoming
+lots too) plus its shipment's `ship_day` (0 from the shelf, later when the plan takes incoming
+supply) and travels `transit_days(distance_km)`: the same model for a parcel to the customer and
+for a transfer to a pickup store. A click & collect
 option is "ready now" when the store's own shelf covers the whole cart today (no transfer, no
 supply to wait for), else ready on the day its last package arrives at the store.
 """
@@ -20,7 +21,7 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from enum import StrEnum
 
 import numpy as np
@@ -42,7 +43,6 @@ from allocation_engine.engine import (
 from allocation_engine.engine.geo import haversine_km
 from allocation_engine.engine.network import NODE_TYPES
 from allocation_engine.errors import FieldProblem
-from allocation_engine.ports.clock import Clock
 from allocation_engine.service.deadline import Deadline
 from allocation_engine.service.planner import Planner
 
@@ -181,19 +181,17 @@ class DeliveryOptions:
 
 
 class Promises:
-    def __init__(self, planner: Planner, clock: Clock) -> None:
+    def __init__(self, planner: Planner) -> None:
         self._planner = planner
-        self._clock = clock
 
     def options(self, cart: Cart, deadline: Deadline | None = None) -> DeliveryOptions:
         """Home delivery and click & collect at the `cart.pickup_stores` nearest active stores.
 
         Raises InvalidInput naming the request's fields (`lines[1].sku` for an unknown sku)."""
         order = cart.order()
-        read_at = self._clock.now()
+        read_at, today = self._planner.now(), self._planner.today()
         versions = self._planner.read(())
         network = self._planner.network(versions.nodes_version)
-        today = datetime.fromtimestamp(read_at, UTC).date()
         with _named_from_cart():
             home = self._option(order, today, deadline)
             stores = [
