@@ -42,7 +42,7 @@ from allocation_engine.engine import (
 )
 from allocation_engine.engine.geo import haversine_km
 from allocation_engine.engine.network import NODE_TYPES
-from allocation_engine.errors import FieldProblem
+from allocation_engine.errors import FieldProblem, ProblemCollector
 from allocation_engine.service.deadline import Deadline
 from allocation_engine.service.planner import Planner
 
@@ -90,18 +90,16 @@ class Cart:
 
     def order(self) -> Order:
         """The cart as a home-delivery order (validated: InvalidInput naming every bad field)."""
-        problems: list[FieldProblem] = []
+        problems = ProblemCollector()
         if (
             not isinstance(self.pickup_stores, int)
             or isinstance(self.pickup_stores, bool)
             or not 0 <= self.pickup_stores <= MAX_PICKUP_STORES
         ):
-            problems.append(
-                FieldProblem(
-                    "pickup_stores",
-                    self.pickup_stores,
-                    f"must be an integer in [0, {MAX_PICKUP_STORES}]",
-                )
+            problems.add(
+                "pickup_stores",
+                self.pickup_stores,
+                f"must be an integer in [0, {MAX_PICKUP_STORES}]",
             )
         try:
             order = Order(
@@ -113,8 +111,7 @@ class Cart:
             )
         except InvalidInput as bad:
             problems.extend(bad.problems)
-        if problems:
-            raise InvalidInput(problems)
+        problems.raise_if_any()
         return order
 
 
