@@ -2,13 +2,14 @@
 the shelf only (pytest-benchmark).
 
 The F2 cell of 1,000 nodes and 3 lines at a 20 % share (the mid-size network of the latency
-grid), each order with incoming lots of each of its skus at 20 nodes (`case`), at the default
-delay weight. Four variants on the same orders: `shelf` (backorders off: today's path) and
-`lots` (on: the warehouses hold everything, so the model mostly proves the shelf plan), then
-the same with the order's first sku gone from every warehouse and a purchase order of it due at
-three: `short-shelf` (off: thin store stock, split or INFEASIBLE) and `short-lots` (on: wait for
-the purchase order or split across stores now, decided exactly). Each round plans a different
-order (fixed seeds); under `make test` (benchmarks disabled) each variant runs once.
+grid), each order with incoming lots of each of its skus at 20 nodes (`case`). Variants on the
+same orders: `shelf` (backorders off: today's path) and `lots` (on, at the default 0.5 per
+unit-day: the warehouses hold everything, so the model mostly proves the shelf plan), then the
+same with the order's first sku gone from every warehouse and a purchase order of it due at
+three: `short-shelf` (off: thin store stock, split or INFEASIBLE), `short-lots` (on: wait for
+the purchase order or take the stores' stock now, decided exactly) and `short-lots-cheap-wait`
+(0.01 per unit-day: waiting wins most orders). Each round plans a different order (fixed
+seeds); under `make test` (benchmarks disabled) each variant runs once.
 """
 
 from __future__ import annotations
@@ -28,13 +29,13 @@ CELL = f2.Cell(1_000, 3, 0.2)
 ROUNDS = 30
 LOT_NODES = 20  # nodes per sku with a lot on its way
 PO_WAREHOUSES = 3  # warehouses a purchase order of the short sku arrives at
-DELAY = 0.5  # the default weight per unit-day
-# variant -> (backorders on, the first sku out of stock at every warehouse)
+# variant -> (backorders on, the first sku out of stock at every warehouse, delay per unit-day)
 VARIANTS = {
-    "shelf": (False, False),
-    "lots": (True, False),
-    "short-shelf": (False, True),
-    "short-lots": (True, True),
+    "shelf": (False, False, 0.5),
+    "lots": (True, False, 0.5),
+    "short-shelf": (False, True, 0.5),
+    "short-lots": (True, True, 0.5),
+    "short-lots-cheap-wait": (True, True, 0.01),
 }
 
 
@@ -73,11 +74,11 @@ def test_backorders_latency(benchmark: BenchmarkFixture, variant: str) -> None:
     """One order per round. On the shelf only a short sku may leave orders INFEASIBLE; with
     lots every order is OPTIMAL."""
     rounds = 1 if benchmark.disabled else ROUNDS
-    enabled, short = VARIANTS[variant]
+    enabled, short, delay = VARIANTS[variant]
     cases = iter(
         [(inst, *case(inst, seed, short)) for seed, inst in enumerate(f2.instances(CELL, rounds))]
     )
-    rules = RuleSet().with_weights(backorders=Backorders(enabled, DELAY, 60))
+    rules = RuleSet().with_weights(backorders=Backorders(enabled, delay, 60))
     plans: list[Plan] = []
 
     def next_order() -> tuple[tuple[Any, ...], dict[str, Any]]:
