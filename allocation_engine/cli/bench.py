@@ -1,4 +1,4 @@
-"""The `bench` and `replay` subcommands, registered on the main CLI by `register`.
+"""The `bench`, `replay` and `rejects` subcommands, registered on the main CLI by `register`.
 
 The commands import the harness (matplotlib, OR-Tools' linear solver) only when they run, so
 every other subcommand starts as fast as before.
@@ -9,14 +9,14 @@ from __future__ import annotations
 import argparse
 import shlex
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
-from allocation_engine.engine import InvalidInput, load_rules
+from allocation_engine.engine import InvalidInput, default_rules, load_rules
 
 if TYPE_CHECKING:
     from allocation_engine.bench.replay import Scenario
@@ -99,6 +99,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     what_if.add_argument("--method", default="engine", help="planning method (default engine)")
     what_if.add_argument("--out", default="reports/replay", help="folder for the report")
     what_if.set_defaults(func=_cmd_replay)
+
+    rejects = subparsers.add_parser(
+        "rejects",
+        help="replay an order history while nodes reject a share of parcels: "
+        "how many orders a reroute saves from cancellation",
+    )
+    rejects.add_argument("--orders", required=True, help="order history, one JSON order a line")
+    rejects.add_argument("--snapshot", required=True, help="CSV node_id,sku,on_hand[,...]")
+    rejects.add_argument("--rules", help="rule set TOML (default: the shipped rules)")
+    rejects.add_argument("--nodes", help="JSON list of nodes (default: the demo network)")
+    rejects.add_argument(
+        "--share", type=float, default=0.05, help="share of parcels rejected (default 0.05)"
+    )
+    rejects.add_argument("--seeds", type=int, default=20, help="replays with other draws")
+    rejects.add_argument("--max-reroutes", type=int, default=2, help="reroutes per order")
+    rejects.add_argument("--out", default="reports/rejects", help="folder for the report")
+    rejects.set_defaults(func=_cmd_rejects)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -233,6 +250,67 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     path = write_replay_report(scenarios, Path(args.out), command=_command(args), sweep=points)
     console.print(f"report: {path}")
     return 0
+
+
+def _cmd_rejects(args: argparse.Namespace) -> int:
+    """Both arms (cancel on reject, reroute) per seed; prints and writes the figure."""
+    from allocation_engine.bench.rejects import SUMMARY_HEADERS, summary_rows, trials
+    from allocation_engine.bench.replay import load_network, load_orders, load_snapshot
+    from allocation_engine.bench.report import markdown_table, write_json
+
+    if not 0 <= args.share <= 1:
+        raise InvalidInput.one("--share", args.share, "must be a share in [0, 1]")
+    if not 1 <= args.seeds <= 1000:
+        raise InvalidInput.one("--seeds", args.seeds, "must be in [1, 1000]")
+    if not 0 <= args.max_reroutes <= 20:
+        raise InvalidInput.one("--max-reroutes", args.max_reroutes, "must be in [0, 20]")
+    network = load_network(Path(args.nodes) if args.nodes else None)
+    orders = load_orders(Path(args.orders))
+    inventory = load_snapshot(Path(args.snapshot), network)
+    rules = load_rules(args.rules) if args.rules else default_rules()
+    runs = trials(
+        orders,
+        network,
+        inventory,
+        rules,
+        share=args.share,
+        seeds=range(args.seeds),
+        max_reroutes=args.max_reroutes,
+    )
+    rows = summary_rows(runs)
+    title = (
+        f"{len(orders)} orders, {args.share:.0%} of parcels rejected, {args.seeds} seeds "
+        "(median, range)"
+    )
+    table = Table(title=title)
+    for header in SUMMARY_HEADERS:
+        table.add_column(header, justify="right")
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    command = shlex.join(["allocation-engine", "rejects", *_given(args)])
+    report = out / "report.md"
+    report.write_text(
+        f"# Reroutes under rejects\n\n`{command}`\n\n{title}\n\n"
+        + markdown_table(SUMMARY_HEADERS, rows)
+        + "\n",
+        encoding="utf-8",
+    )
+    write_json({"command": command, "trials": [asdict(t) for t in runs]}, out / "results.json")
+    Console().print(f"report: {report}")
+    return 0
+
+
+def _given(args: argparse.Namespace) -> list[str]:
+    """The rejects run's flags as given."""
+    words = ["--orders", args.orders, "--snapshot", args.snapshot]
+    for flag, value in (("--rules", args.rules), ("--nodes", args.nodes)):
+        if value:
+            words += [flag, value]
+    counts = ["--share", str(args.share), "--seeds", str(args.seeds)]
+    return [*words, *counts, "--max-reroutes", str(args.max_reroutes)]
 
 
 def _command(args: argparse.Namespace) -> str:

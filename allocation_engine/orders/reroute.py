@@ -28,25 +28,51 @@ def rest_order(
     record: OrderRecord, rest: tuple[ShipmentItem, ...], shipment_limit: int | None
 ) -> Order | Refusal:
     """The order to allocate `rest` (units of `record` no live parcel carries) as, or why the
-    order's fences forbid it.
+    order's fences forbid it (see `rest_of`)."""
+    live = record.live_shipments
+    return rest_of(
+        record.order,
+        {x.sku: x.quantity for x in rest},
+        Parcels(len(live), frozenset(x.sku for s in live for x in s.lines)),
+        excluded_nodes(record),
+        record.reroutes + 1,
+        shipment_limit,
+    )
+
+
+@dataclass(frozen=True)
+class Parcels:
+    """The parcels of an order that are out (released or shipped): how many, carrying what."""
+
+    count: int
+    skus: frozenset[str]
+
+
+def rest_of(
+    order: Order,
+    rest: dict[str, int],
+    out: Parcels,
+    excluded: frozenset[str],
+    attempt: int,
+    shipment_limit: int | None,
+) -> Order | Refusal:
+    """`rest` (sku -> units of `order` no parcel out carries) as an order of its own, the
+    `attempt`-th reroute of `order`, kept off the `excluded` nodes; or why the fences forbid it.
 
     `shipment_limit` is what the rule set allows the whole order (1 under ship complete): the
-    parcels already out count against it. A ship-together group leaves from one node, so a
-    group with some units already in a parcel cannot be completed by another.
+    parcels out count against it. A ship-together group leaves from one node, so a group with
+    some units already in a parcel cannot be completed by another.
     """
-    live = record.live_shipments
-    if shipment_limit is not None and len(live) >= shipment_limit:
+    if shipment_limit is not None and out.count >= shipment_limit:
         what = "ship complete" if shipment_limit == 1 else f"at most {shipment_limit} parcels"
-        return Refusal(f"{what}: {len(live)} parcel(s) already out for this order")
-    missing = {x.sku: x.quantity for x in rest}
+        return Refusal(f"{what}: {out.count} parcel(s) already out for this order")
     lines = tuple(
-        OrderLine(line.sku, missing[line.sku], line.ship_group)
-        for line in record.order.lines
-        if line.sku in missing
+        OrderLine(line.sku, rest[line.sku], line.ship_group)
+        for line in order.lines
+        if line.sku in rest
     )
-    carried = {x.sku for s in live for x in s.lines}
-    for line in record.order.lines:
-        if line.ship_group is None or line.sku not in carried:
+    for line in order.lines:
+        if line.ship_group is None or line.sku not in out.skus:
             continue
         if any(x.ship_group == line.ship_group for x in lines):
             return Refusal(
@@ -54,9 +80,9 @@ def rest_order(
                 "the rest cannot follow in another"
             )
     return replace(
-        record.order,
-        id=f"{record.order.id}~R{record.reroutes + 1}",
+        order,
+        id=f"{order.id}~R{attempt}",
         lines=lines,
-        excluded_nodes=excluded_nodes(record),
-        max_shipments=None if shipment_limit is None else shipment_limit - len(live),
+        excluded_nodes=excluded,
+        max_shipments=None if shipment_limit is None else shipment_limit - out.count,
     )
