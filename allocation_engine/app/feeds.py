@@ -1,20 +1,28 @@
-"""The composition root of `allocation-engine feed`: the ERP feeds over the Redis store, and the
-drop folder that applies what lands in a directory."""
+"""The composition root of the feeds: the ERP feeds over the Redis store and the drop folder that
+applies what lands in a directory (`allocation-engine feed`), and the CRM the outbox tells of
+every order event.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from allocation_engine.adapters.clock import SystemClock
+from allocation_engine.adapters.feeds.crm_http import HttpCrm
 from allocation_engine.adapters.feeds.drop_folder import DropFolder
 from allocation_engine.adapters.redis.inventory import RedisStore
 from allocation_engine.engine import default_rules
 from allocation_engine.errors import IdempotencyConflict, InvalidInput, VersionConflict
+from allocation_engine.orders.model import Customer
 from allocation_engine.ports.inventory import InventoryStore
+from allocation_engine.service.feeds.crm import CrmEvents
 from allocation_engine.service.feeds.erp import ErpFeeds
 from allocation_engine.service.feeds.table import explain
 from allocation_engine.service.inventory import InventoryFeeds
 from allocation_engine.service.planner import Planner
+
+CRM_SECRET_ENV = "ALLOCATION_ENGINE_CRM_SECRET"
 
 
 def erp_feeds(store: InventoryStore) -> ErpFeeds:
@@ -43,3 +51,15 @@ def refusal(error: Exception) -> str | None:
 def erp_drop_folder(folder: Path, feeds: ErpFeeds, settle_seconds: float = 1.0) -> DropFolder:
     """A drop folder applying every ERP file written into `folder`."""
     return DropFolder(folder, feeds.apply, refusal, settle_seconds)
+
+
+def crm_events(
+    url: str | None, secret: str, customers: Callable[[str], Customer | None]
+) -> CrmEvents | None:
+    """What tells the CRM at `url` of every order event (signed with `secret`); None without
+    a CRM. A URL without a secret is refused: the CRM could not tell our messages from forgeries."""
+    if not url:
+        return None
+    if not secret:
+        raise InvalidInput.one("crm_url", url, f"needs a signing secret in ${CRM_SECRET_ENV}")
+    return CrmEvents(HttpCrm(url, secret), customers)

@@ -31,6 +31,7 @@ from allocation_engine.app.channels import (
     load_channels,
 )
 from allocation_engine.app.demo import DEMO_SHOP, demo_shop
+from allocation_engine.app.feeds import crm_events
 from allocation_engine.orders.definition import Workflows, default_workflows, load_workflows
 from allocation_engine.ports.clock import Clock
 from allocation_engine.ports.fulfilment import Wms
@@ -66,6 +67,8 @@ class OrderConfig:
     dispatch: bool = True  # run an outbox dispatcher in this process
     lease_seconds: float = 30.0  # unacknowledged outbox entries are handed out again after this
     channels: str | None = None  # a channels.toml: connected shops and marketplaces
+    crm_url: str | None = None  # POST every order event here (signed), through the outbox
+    crm_secret: str = ""  # the CRM's HMAC-SHA256 signing secret
 
 
 def consumer_name() -> str:
@@ -202,7 +205,12 @@ class OrderRuntime:
             store,
             store,
             Dispatcher(
-                store, notifier, wms, consumer_name(), Confirmations(channels, connected.confirmers)
+                store,
+                notifier,
+                wms,
+                consumer_name(),
+                Confirmations(channels, connected.confirmers),
+                crm_events(config.crm_url, config.crm_secret, store.customer),
             ),
             dispatch=config.dispatch,
             card_peer=peer,

@@ -11,6 +11,7 @@ import threading
 
 from allocation_engine.adapters.redis.orders import RedisOrders
 from allocation_engine.app.channels import connect_all
+from allocation_engine.app.feeds import crm_events
 from allocation_engine.app.orders import (
     OrderConfig,
     consumer_name,
@@ -30,7 +31,8 @@ def build_dispatcher(config: OrderConfig, consumer: str | None = None) -> Dispat
     store = RedisOrders.from_url(config.redis_url, config.lease_seconds)
     channels = load_channel_file(config, load_workflow_file(config))
     confirmations = Confirmations(channels, connect_all(channels).confirmers)
-    return Dispatcher(store, notifier, wms, consumer or consumer_name(), confirmations)
+    crm = crm_events(config.crm_url, config.crm_secret, store.customer)
+    return Dispatcher(store, notifier, wms, consumer or consumer_name(), confirmations, crm)
 
 
 def run(dispatcher: Dispatcher, stopping: threading.Event, wait_seconds: float = 0.5) -> None:

@@ -15,6 +15,7 @@ from allocation_engine.api.access import NotProductionReady
 from allocation_engine.api.server import PortInUse
 from allocation_engine.app import outbox, serve, workers
 from allocation_engine.app.demo import DEMO_SHOP, DEMO_SHOP_SECRETS
+from allocation_engine.app.feeds import CRM_SECRET_ENV
 from allocation_engine.app.orders import OrderConfig
 from allocation_engine.cli.common import DEFAULT_TARGET, TOKEN_ENV, add_redis_options, redis_url
 from allocation_engine.errors import InvalidInput
@@ -44,6 +45,8 @@ def _order_config(args: argparse.Namespace) -> OrderConfig:
         dispatch=not getattr(args, "no_outbox", False),
         lease_seconds=args.lease,
         channels=args.channels,
+        crm_url=args.crm_url,
+        crm_secret=os.environ.get(CRM_SECRET_ENV, ""),
     )
 
 
@@ -175,6 +178,9 @@ def _delivery_options(parser: Any) -> None:
     parser.add_argument("--mail-dir", default="var/mail", help="where e-mails go without --smtp")
     parser.add_argument("--wms-dir", default="var/wms", help="pick lists, one folder per node")
     parser.add_argument("--wms-url", help="POST pick lists here ({node_id} is replaced)")
+    parser.add_argument(
+        "--crm-url", help=f"POST every order event here, signed with ${CRM_SECRET_ENV}"
+    )
     parser.add_argument(
         "--lease", type=float, default=30.0, help="seconds before an unacknowledged event retries"
     )

@@ -4,14 +4,16 @@ The workflow never sends anything itself. It appends events in the same atomic w
 state change, and this dispatcher reads them from the log: a `NOTIFICATION_REQUESTED` event
 becomes an e-mail, a `SHIPMENT_RELEASED` event a pick list for the node's WMS, and a
 `SHIPMENT_SHIPPED` event of a connected sales channel's order the platform's shipment
-confirmation (`service.channels.confirmations`).
+confirmation (`service.channels.confirmations`). With a CRM configured, every event is also
+told to the CRM (`service.feeds.crm`), a second delivery of its own with its own key.
 
 Why nothing is lost: an event is acknowledged only after its receiver accepted it. A dispatcher
 that dies (or whose receiver fails) leaves its events unacknowledged, and the outbox hands them
 out again after the lease (to this or another dispatcher).
 
 Why nothing is sent twice: each delivery has a key from the event (`mail:<order>/<seq>`,
-`wms:<shipment id>`), checked before sending and marked right after the receiver accepted it.
+`wms:<shipment id>`, `crm:<order>/<seq>`), checked before sending and marked right after the
+receiver accepted it; an event is acknowledged once each of its deliveries is done with.
 Only a crash in the instant between the receiver's "accepted" and the mark can repeat a send, and
 then the receivers are idempotent: the e-mail carries the same Message-ID, the pick list the same
 file name or Idempotency-Key.
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 from allocation_engine.errors import InvalidInput, PeerRefused
@@ -31,6 +33,7 @@ from allocation_engine.ports.fulfilment import PickLine, PickList, Wms
 from allocation_engine.ports.notifications import Notification, Notifier, Undeliverable
 from allocation_engine.ports.orders import Outbox
 from allocation_engine.service.channels.confirmations import Confirmations
+from allocation_engine.service.feeds.crm import CrmEvents, crm_key
 
 log = logging.getLogger("allocation_engine.outbox")
 
@@ -90,29 +93,48 @@ class Dispatcher:
         wms: Wms,
         consumer: str = "dispatcher",
         confirmations: Confirmations | None = None,
+        crm: CrmEvents | None = None,
     ) -> None:
         self.outbox, self.notifier, self.wms, self.consumer = outbox, notifier, wms, consumer
         self.confirmations = confirmations
+        self.crm = crm
 
     def run_once(self, wait_seconds: float = 1.0, batch: int = 20) -> int:
         """Delivers one batch; returns how many events were acknowledged."""
         done = 0
         for delivery in self.outbox.claim(self.consumer, batch, wait_seconds):
             event = delivery.event
-            try:
-                self.deliver(event)
-            except (Undeliverable, PeerRefused, InvalidInput) as never:
-                if isinstance(never, PeerRefused) and never.status not in FINAL_STATUSES:
-                    log.error("%s (%s) refused, retried later: %s", event.id, event.type, never)
-                    continue  # a rotated token, a lock: an operator can fix it, so try again
-                log.error("%s (%s) cannot be delivered: %s", event.id, event.type, never)
-                self.outbox.mark_delivered(f"failed:{self._key(event)}")
-            except Exception:  # the receiver failed: keep the event for a later attempt
-                log.exception("delivery of %s (%s) failed", event.id, event.type)
-                continue
-            self.outbox.ack(delivery.entry_id)
-            done += 1
+            settled = self._settle(event, self._key(event), self.deliver)
+            if self.crm is not None:
+                settled = self._settle(event, crm_key(event), self.tell_crm) and settled
+            if settled:
+                self.outbox.ack(delivery.entry_id)
+                done += 1
         return done
+
+    def _settle(self, event: Event, key: str | None, send: Callable[[Event], None]) -> bool:
+        """Runs one delivery of `event`: True when it is done with (sent, or refused for good
+        and recorded as failed under `key`), False when it is to be tried again later."""
+        try:
+            send(event)
+        except (Undeliverable, PeerRefused, InvalidInput) as never:
+            if isinstance(never, PeerRefused) and never.status not in FINAL_STATUSES:
+                log.error("%s (%s) refused, retried later: %s", event.id, event.type, never)
+                return False  # a rotated token, a lock: an operator can fix it, so try again
+            log.error("%s (%s) cannot be delivered: %s", event.id, event.type, never)
+            self.outbox.mark_delivered(f"failed:{key}")
+        except Exception:  # the receiver failed: keep the event for a later attempt
+            log.exception("delivery of %s (%s) failed", event.id, event.type)
+            return False
+        return True
+
+    def tell_crm(self, event: Event) -> None:
+        """Sends the event to the CRM, unless its receipt says it went out already."""
+        key = crm_key(event)
+        if self.crm is None or self.outbox.delivered(key):
+            return
+        self.crm.send(event)
+        self.outbox.mark_delivered(key)
 
     def deliver(self, event: Event) -> None:
         """Sends what `event` asks for, unless its receipt says it went out already."""

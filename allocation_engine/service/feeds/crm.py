@@ -1,5 +1,7 @@
-"""CRM customers in: a CRM creates and updates customer accounts (B2B or B2C, price terms,
-delivery preferences) before their first order, and the order flow finds them by id or e-mail.
+"""The CRM, both ways. In: a CRM creates and updates customer accounts (B2B or B2C, price
+terms, delivery preferences) before their first order, and the order flow finds them by id or
+e-mail (`Customers`). Out: every order event goes to the CRM through the outbox, with the
+account of a customer an order created (`CrmEvents`).
 
 An upsert is idempotent by nature: the customer's id names the account, the same request twice
 leaves the same account (the second writes nothing and says so), and `created_at` is kept from
@@ -11,13 +13,17 @@ e-mail index; a lost race is read again and retried.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from allocation_engine.engine.limits import MAX_EMAIL_CHARS, MAX_ID_CHARS, MAX_TEXT_CHARS
 from allocation_engine.engine.order import DeliveryMode
 from allocation_engine.errors import ConcurrentChange, InvalidInput, NotFound, ProblemCollector
-from allocation_engine.orders.model import LANGUAGES, Customer
+from allocation_engine.orders.events import EventType
+from allocation_engine.orders.model import LANGUAGES, Customer, Event
 from allocation_engine.ports.clock import Clock
+from allocation_engine.ports.crm import CrmSink
 from allocation_engine.ports.orders import CustomerExists, OrderStore, StaleVersion
 from allocation_engine.service.orders.placing import EMAIL
 
@@ -101,3 +107,56 @@ def _check(c: Customer) -> None:
     if len(store) > MAX_ID_CHARS:
         problems.add("customer.delivery.pickup_store_id", store, f"at most {MAX_ID_CHARS} chars")
     problems.raise_if_any()
+
+
+def crm_key(event: Event) -> str:
+    """The outbox's delivery key of an event's CRM message."""
+    return f"crm:{event.order_id}/{event.seq}"
+
+
+class CrmEvents:
+    """What the CRM is told of an order event: the event (an e-mail's rendering context left
+    out: the CRM gets the fact, not the mail), and with the `order.placed` that created a
+    customer, that customer's account (`customer.created`)."""
+
+    def __init__(self, sink: CrmSink, customers: Callable[[str], Customer | None]) -> None:
+        self._sink, self._customers = sink, customers
+
+    def message(self, event: Event) -> dict[str, Any]:
+        data = {k: v for k, v in event.data.items() if k != "context"}
+        message: dict[str, Any] = {
+            "key": crm_key(event),
+            "type": str(event.type),
+            "order_id": event.order_id,
+            "seq": event.seq,
+            "at": event.at,
+            "data": data,
+        }
+        if event.type is EventType.ORDER_PLACED and data.get("new_customer"):
+            found = self._customers(str(data["customer_id"]))
+            if found is not None:
+                message["customer_created"] = customer_message(found)
+        return message
+
+    def send(self, event: Event) -> None:
+        self._sink.send(crm_key(event), self.message(event))
+
+
+def customer_message(c: Customer) -> dict[str, Any]:
+    """An account as the CRM reads it (the fields of customers.proto's CustomerAccount)."""
+    return {
+        "id": c.id,
+        "email": c.email,
+        "name": c.name,
+        "language": c.language,
+        "customer_type": str(c.customer_type),
+        "price_terms": {
+            "payment_terms_days": c.terms.payment_terms_days,
+            "discount_basis_points": c.terms.discount_basis_points,
+        },
+        "delivery": {
+            "mode": None if c.delivery.mode is None else str(c.delivery.mode),
+            "pickup_store_id": c.delivery.pickup_store_id,
+        },
+        "created_at": c.created_at,
+    }
