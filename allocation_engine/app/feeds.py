@@ -21,6 +21,7 @@ from allocation_engine.service.feeds.erp import ErpFeeds
 from allocation_engine.service.feeds.table import explain
 from allocation_engine.service.inventory import InventoryFeeds
 from allocation_engine.service.planner import Planner
+from allocation_engine.service.supply import SupplyFeeds
 
 CRM_SECRET_ENV = "ALLOCATION_ENGINE_CRM_SECRET"
 
@@ -28,7 +29,7 @@ CRM_SECRET_ENV = "ALLOCATION_ENGINE_CRM_SECRET"
 def erp_feeds(store: InventoryStore) -> ErpFeeds:
     """The ERP feeds over `store` (rules are not needed: a feed plans nothing)."""
     planner = Planner(store, SystemClock(), default_rules())
-    return ErpFeeds(store, InventoryFeeds(store, planner), planner)
+    return ErpFeeds(store, InventoryFeeds(store, planner), SupplyFeeds(store, planner), planner)
 
 
 def open_erp_feeds(redis_url: str) -> ErpFeeds:

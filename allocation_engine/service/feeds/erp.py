@@ -9,16 +9,18 @@ Which kind a file is, its header says (see docs/feeds.md):
   The snapshot's version is the last run of digits in the file's name (`stock-20261204031500.csv`)
   unless the caller gives one; a file older than the newest snapshot applied is refused.
 - delta `node_id,sku,delta,reason`: on_hand movements; rows of one position add up.
-- purchase orders `po_id,node_id,sku,units,expected_date`: incoming supply, checked in full;
-  refused as not supported until the store keeps supply.
+- purchase orders `po_id,node_id,sku,units,expected_date`: incoming supply, one lot per
+  purchase order and sku (lot id `<po_id>/<sku>`) created or set to the file's units and date
+  (0 units cancels the line); the store keeps what is already promised against a lot.
 
 A file is checked whole before anything changes (a bad row refuses it, naming the line, the
 field and the value), then applied. Its idempotency key is its SHA-256 (with the version for a
 snapshot, so the same counts sent as a newer snapshot still apply): a file applied before is
 answered with its first report and changes nothing. Applying is itself safe to repeat, so a
 process that crashed half-way is finished by feeding the same file again: the snapshot is staged
-and committed as one (a commit cut short is finished by the same version), and deltas go in
-chunks whose keys are derived from the file's, which a node that applied one skips.
+and committed as one (a commit cut short is finished by the same version), and deltas and
+purchase orders go in chunks whose keys are derived from the file's, which a node that applied
+one skips.
 """
 
 from __future__ import annotations
@@ -28,15 +30,24 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 
-from allocation_engine.engine.limits import MAX_UNITS, MAX_VERSION
+from allocation_engine.engine.limits import MAX_ID_CHARS, MAX_UNITS, MAX_VERSION
+from allocation_engine.engine.supply import MAX_SUPPLY_DAYS
 from allocation_engine.errors import InvalidInput
-from allocation_engine.ports.inventory import Adjustment, InventoryStore, SnapshotLine
+from allocation_engine.ports.inventory import (
+    Adjustment,
+    InventoryStore,
+    SnapshotLine,
+    SupplyKind,
+    SupplyLot,
+)
 from allocation_engine.service.feeds.table import FileProblems, header_of, read_rows
 from allocation_engine.service.inventory import InventoryFeeds
 from allocation_engine.service.planner import Planner
+from allocation_engine.service.supply import SupplyFeeds
 
 _RowReader = Callable[[Path, "hashlib._Hash", FileProblems, set[tuple[str, str]]], Iterator[object]]
 """A pass over a file's rows: (path, digest, problems, positions seen) -> one item per row."""
@@ -112,8 +123,15 @@ def version_in_name(path: Path) -> int:
 class ErpFeeds:
     """Applies ERP files to the inventory (see the module docstring)."""
 
-    def __init__(self, store: InventoryStore, inventory: InventoryFeeds, planner: Planner) -> None:
-        self._store, self._inventory, self._planner = store, inventory, planner
+    def __init__(
+        self,
+        store: InventoryStore,
+        inventory: InventoryFeeds,
+        supply: SupplyFeeds,
+        planner: Planner,
+    ) -> None:
+        self._store, self._inventory, self._supply = store, inventory, supply
+        self._planner = planner
 
     def apply(self, path: Path, version: int | None = None) -> FeedReport:
         """Checks `path` whole, then applies it once; `version` overrides a snapshot's name."""
@@ -122,12 +140,7 @@ class ErpFeeds:
             return self._snapshot(path, version if version is not None else version_in_name(path))
         if kind is FeedKind.DELTA:
             return self._delta(path)
-        self._check(path, kind, self._purchase_order_rows)
-        raise InvalidInput.one(
-            "file",
-            path.name,
-            "purchase-order files are not supported yet: the store keeps no incoming supply",
-        )
+        return self._purchase_orders(path)
 
     # snapshots
 
@@ -263,28 +276,67 @@ class ErpFeeds:
 
     # purchase orders
 
+    def _purchase_orders(self, path: Path) -> FeedReport:
+        lots: list[SupplyLot] = []
+        sha, rows, _ = self._check(
+            path,
+            FeedKind.PURCHASE_ORDERS,
+            lambda p, d, pr, s: self._purchase_order_rows(p, d, pr, s, lots),
+        )
+        claim = self._store.claim_key(f"feed:{sha}", sha)
+        if claim.result is not None:
+            return _replayed(claim.result)
+        for index, start in enumerate(range(0, len(lots), CHUNK_POSITIONS)):
+            chunk_key = f"feed:{sha}/{index}"
+            self._supply.put(chunk_key, chunk_key, lots[start : start + CHUNK_POSITIONS])
+        report = FeedReport(path.name, FeedKind.PURCHASE_ORDERS.value, sha, rows, len(lots))
+        self._store.complete_key(f"feed:{sha}", report.to_json())
+        return report
+
     def _purchase_order_rows(
         self,
         path: Path,
         digest: hashlib._Hash,
         problems: FileProblems,
         seen: set[tuple[str, str]],
+        lots: list[SupplyLot],
     ) -> Iterator[None]:
-        """Checks every purchase-order row; a po_id and sku twice is a problem."""
+        """Checks every purchase-order row into `lots` (one lot per po_id and sku, its id
+        `<po_id>/<sku>`); a po_id and sku twice, or a date past the horizon, is a problem."""
         nodes = self._planner.network().index
+        last = self._planner.today() + timedelta(days=MAX_SUPPLY_DAYS)
         required, _ = COLUMNS[FeedKind.PURCHASE_ORDERS]
         for line, row in read_rows(path, digest, required, (), problems):
             po_id = problems.ident(line, "po_id", row["po_id"])
-            self._node(problems, line, row["node_id"], nodes)
+            node_id = self._node(problems, line, row["node_id"], nodes)
             sku = problems.ident(line, "sku", row["sku"])
-            problems.integer(line, "units", row["units"], 1, MAX_UNITS)
-            problems.date(line, "expected_date", row["expected_date"])
+            units = problems.integer(line, "units", row["units"], 0, MAX_UNITS)
+            expected = problems.date(line, "expected_date", row["expected_date"])
+            if expected is not None and expected > last:
+                problems.at(
+                    line,
+                    "expected_date",
+                    row["expected_date"].strip(),
+                    f"must be at most {MAX_SUPPLY_DAYS} days from today",
+                )
             if po_id is not None and sku is not None:
                 if (po_id, sku) in seen:
                     problems.at(line, "sku", sku, f"repeats an earlier row of {po_id}")
+                elif len(po_id) + 1 + len(sku) > MAX_ID_CHARS:
+                    problems.at(
+                        line,
+                        "po_id",
+                        po_id,
+                        f"with the sku must be at most {MAX_ID_CHARS - 1} chars",
+                    )
                 seen.add((po_id, sku))
             if problems.full:
                 return
+            if not problems.problems:
+                assert po_id and node_id and sku and units is not None and expected is not None
+                lots.append(
+                    SupplyLot(f"{po_id}/{sku}", node_id, sku, units, expected, SupplyKind.PO)
+                )
             yield None
 
     # shared

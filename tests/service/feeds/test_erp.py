@@ -6,6 +6,7 @@ numbers, a million rows) are read safely."""
 
 from __future__ import annotations
 
+import datetime
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ from allocation_engine.ports.inventory import (
     Hold,
     InventoryStore,
     Level,
+    SupplyKind,
 )
 from allocation_engine.service.feeds import erp
 from allocation_engine.service.feeds.erp import ErpFeeds
@@ -59,6 +61,11 @@ def stock(store: InventoryStore) -> dict[tuple[str, str], tuple[int, int, int]]:
         for node in ("WH-FRA", "WH-BER", "ST-MUC")
         for lv in store.node_stock(node)
     }
+
+
+def in_days(days: int) -> str:
+    """The UTC date `days` from today, as a file writes it."""
+    return (datetime.datetime.now(datetime.UTC).date() + datetime.timedelta(days=days)).isoformat()
 
 
 def refusal(feeds: ErpFeeds, path: Path) -> str:
@@ -227,18 +234,43 @@ def test_every_problem_of_a_file_is_listed_up_to_a_bound(feeds: ErpFeeds, tmp_pa
     assert refused.value.problems[0].field == "line 2, field on_hand"
 
 
-def test_purchase_orders_are_checked_then_refused_as_not_supported_yet(
-    feeds: ErpFeeds, tmp_path: Path
+def test_purchase_orders_become_incoming_lots_once(
+    feeds: ErpFeeds, stocked: InventoryStore, tmp_path: Path
 ) -> None:
-    """Given a purchase-order file, when applied, then a bad row is named; a good file is
-    refused as not supported yet (the store keeps no incoming supply)."""
+    """Given a purchase-order file of two lines, when applied twice, then each line is one lot
+    `<po_id>/<sku>` with its node, units and date, and the second time is a replay."""
     header = "po_id,node_id,sku,units,expected_date\n"
-    bad = write(tmp_path, "po.csv", header + "PO-1,WH-FRA,A,0,2026-13-01\n")
-    text = refusal(feeds, bad)
-    assert 'line 2, field units: "0" must be an integer >= 1' in text
+    soon, later = in_days(30), in_days(31)
+    path = write(tmp_path, "po.csv", header + f"PO-1,WH-FRA,A,10,{soon}\nPO-1,WH-BER,B,4,{later}\n")
+    assert feeds.apply(path).applied == 2
+    assert feeds.apply(path).replayed
+    lots = {lot.id: lot for lot in stocked.list_supply()}
+    assert set(lots) == {"PO-1/A", "PO-1/B"}
+    assert (lots["PO-1/A"].node_id, lots["PO-1/A"].units, str(lots["PO-1/A"].expected)) == (
+        "WH-FRA",
+        10,
+        soon,
+    )
+    assert lots["PO-1/B"].kind is SupplyKind.PO
+
+
+def test_a_bad_purchase_order_row_refuses_the_file(
+    feeds: ErpFeeds, stocked: InventoryStore, tmp_path: Path
+) -> None:
+    """Given purchase-order rows with negative units, an impossible date, a date past the
+    horizon and a line twice, when applied, then each is named and no lot exists."""
+    header = "po_id,node_id,sku,units,expected_date\n"
+    rows = (
+        "PO-1,WH-FRA,A,-1,2026-13-01\n"
+        "PO-2,WH-FRA,A,1,2999-01-01\n"
+        f"PO-3,WH-FRA,A,1,{in_days(3)}\nPO-3,WH-FRA,A,2,{in_days(3)}\n"
+    )
+    text = refusal(feeds, write(tmp_path, "po.csv", header + rows))
+    assert 'line 2, field units: "-1" must be an integer >= 0' in text
     assert 'line 2, field expected_date: "2026-13-01" must be a date' in text
-    good = write(tmp_path, "po2.csv", header + "PO-1,WH-FRA,A,10,2026-12-24\n")
-    assert "not supported yet" in refusal(feeds, good)
+    assert 'line 3, field expected_date: "2999-01-01" must be at most' in text
+    assert 'line 5, field sku: "A" repeats an earlier row of PO-3' in text
+    assert stocked.list_supply() == ()
 
 
 class CrashingStore:
