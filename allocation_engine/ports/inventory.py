@@ -169,7 +169,7 @@ LOT_BELOW_HELD = "lot {} has {} units held against it; its units cannot go below
 class ReceiveOutcome:
     """What receiving a lot did: the node's position of its sku after it, the lot as it stands
     (None when fully received), the reservations that held the lot in promise order (earliest
-    hold first) and those of them whose units of the lot are now all on the shelf."""
+    hold first) and those of them now fully on the shelf (holding no lot units any more)."""
 
     level: Level
     lot: SupplyLot | None

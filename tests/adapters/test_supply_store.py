@@ -174,6 +174,18 @@ def test_receiving_at_a_node_without_the_sku_creates_the_position(
     assert supplied.stock(["S2"], NOW).levels["S2"] == [Level("A", "S2", 4, 3, 0)]
 
 
+def test_a_hold_waiting_for_two_lots_is_on_the_shelf_once_both_arrived(
+    supplied: InventoryStore,
+) -> None:
+    supplied.hold([hold("r1", {}, {"PO-1": 2, "TR-1": 1})], NOW)
+    first = supplied.receive_supply("rcv1", "PO-1", 10, NOW)
+    assert (first.reservations, first.on_shelf) == (("r1",), ())
+    second = supplied.receive_supply("rcv2", "TR-1", 1, NOW)
+    assert (second.reservations, second.on_shelf) == (("r1",), ("r1",))
+    [held] = supplied.node_holds("A")
+    assert (held.lines, held.lots) == ({"S1": 2, "S2": 1}, {})
+
+
 def test_revising_reports_the_promises_that_no_longer_hold(supplied: InventoryStore) -> None:
     """Cut below its holds, the latest holds beyond the new units break; late, every hold
     promised before the new date breaks."""

@@ -358,7 +358,8 @@ class MemoryStore:
                 lot = replace(lot, held=lot.held - moved)
                 if not held.lots[lot_id]:
                     del held.lots[lot_id]
-                    on_shelf.append(rid)
+                    if not held.lots:  # nothing of it waits for supply any more
+                        on_shelf.append(rid)
             lot = replace(lot, units=max(0, lot.units - units))
             node.lots[lot_id] = lot
             if not lot.units and not lot.held:  # received in full (the id stays known)

@@ -645,7 +645,8 @@ KEYS: pos, holds, exp, seq, lots, applied, answers of one node, then optionally 
 ARGV: node id, key, now_ms, keep_ms, lot id, units, max_units
 Returns {1, answer JSON, seq, S, view} when applied, {0, answer JSON} for a repeat of the key, and
 {-1} when the node has no such lot. The answer: {"r": reservation ids in promise order, "s": those
-now all on the shelf, "lot": lot JSON or false, "lv": "on_hand:reserved:safety_stock"}. ]]
+now holding shelf units only (nothing of them waits for a lot any more), "lot": lot JSON or
+false, "lv": "on_hand:reserved:safety_stock"}. ]]
 local function ae_supply_receive(keys, args)
   local node, key, now_ms, keep_ms = args[1], 'receive:' .. args[2], tonumber(args[3]), tonumber(args[4])
   local lot_id, units, max_units = args[5], tonumber(args[6]), tonumber(args[7])
@@ -677,7 +678,9 @@ local function ae_supply_receive(keys, args)
         if hold.p then
           hold.p[lot_id] = nil
         end
-        table.insert(shelf, rid)
+        if next(hold.t) == nil then  -- nothing of it waits for supply any more
+          table.insert(shelf, rid)
+        end
       end
       redis.call('HSET', keys[2], rid, cjson.encode(hold))
     end

@@ -600,7 +600,7 @@ class ReceiveSupplyResponse(_message.Message):
 
     @_builtins.property
     def on_shelf(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """those of them now holding shelf units only for it"""
+        """those of them now fully on the shelf (no lot units)"""
 
     def __init__(
         self,
