@@ -10,7 +10,14 @@ from allocation_engine.engine.network import Network, Node, NodeType
 from allocation_engine.engine.order import CustomerType, DeliveryMode, Order, OrderLine, ShipTo
 from allocation_engine.engine.plan import Explanation, Plan, Shipment, ShipmentLine, Status
 from allocation_engine.engine.problem import Reason
-from allocation_engine.engine.rules import RuleSet, default_rules, load_rules, parse_rules
+from allocation_engine.engine.rules import (
+    Backorders,
+    RuleSet,
+    default_rules,
+    load_rules,
+    parse_rules,
+)
+from allocation_engine.engine.supply import IncomingLot, LotTake
 from allocation_engine.errors import (
     AllocationError,
     FieldProblem,
@@ -22,15 +29,18 @@ from allocation_engine.errors import (
 __all__ = [
     "METHODS",
     "AllocationError",
+    "Backorders",
     "Budget",
     "CustomerType",
     "DeliveryMode",
     "Explanation",
     "FieldProblem",
+    "IncomingLot",
     "InsufficientStock",
     "InvalidInput",
     "Inventory",
     "InventoryPosition",
+    "LotTake",
     "Network",
     "Node",
     "NodeType",

@@ -31,9 +31,10 @@ Why the objective fits in int64, for every order the contract admits
 
 What the limits buy: with the weights of `rules.py` (at most 10^6 per package or unit, 100 per
 km, distances <= 20,016 km, node costs <= 10^6) a candidate's cost per unit is at most
-~4 x 10^6, so the resolution stays at MICRO whenever MICRO x W_cost x (sum of costs over the box)
-<= 2^61: for instance an order of 10^4 units over 50 candidates at costs up to 100 (box
-<= 5 x 10^17), or any of the F1/F2 benchmark orders. Past that (a bulk order of 10^8 units, a
+~4 x 10^6 (a backorder's wait adds at most 10^4 x 365 ~ 3.7 x 10^6 more, see dated.py), so
+the resolution stays at MICRO whenever MICRO x W_cost x (sum of costs over the box) <= 2^61:
+for instance an order of 10^4 units over 50 candidates at costs up to 100 (box <= 5 x 10^17),
+or any of the F1/F2 benchmark orders. Past that (a bulk order of 10^8 units, a
 shortfall search on thousands of units) the resolution coarsens by powers of two: the plan is
 optimal for costs rounded to 1/r, which the solver reports as FEASIBLE with `optimality_gap` at
 least the rounding bound (each used node and each unit rounds by at most 1/(2r) per plan, so two

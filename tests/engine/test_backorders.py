@@ -546,3 +546,29 @@ def test_dated_optimum_equals_brute_force_enumeration(seed: int) -> None:
         if greedy.status is not Status.INFEASIBLE:
             check_plan(greedy, case)
             assert best is not None and greedy.total_cost >= best - 1e-6
+
+
+def test_the_largest_weights_and_waits_in_range_still_plan() -> None:
+    """Every weight at the top of its range, 10^4 per unit-day and a lot of 6 x 10^8 units due in
+    365 days: an order of 10^9 units that needs the shelf and the lot plans (the solver's
+    int64 scale holds the wait too), leaving on day 365."""
+    rules = parse_rules(
+        "[costs]\nshipment_cost = 1e6\nshipment_distance_cost = 100.0\nunit_cost = 1e6\n"
+        "unit_distance_cost = 100.0\nunfilled_unit_penalty = 1e7\n"
+        "[fences]\nmax_shipments = 1000\nmax_distance_km = 20100.0\n"
+        "[solver]\ntime_limit_seconds = 60\n"
+        "[backorders]\nenabled = true\ndelay_cost_per_unit_day = 1e4\nmax_wait_days = 365\n"
+    )
+    network = Network.of(
+        [
+            Node("A", NodeType.WAREHOUSE, 52.0, 13.0, "DE", unit_handling_cost=1e6),
+            Node("B", NodeType.WAREHOUSE, -33.9, 151.2, "AU", shipment_surcharge=1e6),
+        ]
+    )
+    inventory = Inventory.from_available(network, {"X": {"A": 6 * 10**8}})
+    lots = [IncomingLot("po", "B", "X", 6 * 10**8, 365)]
+    order = Order("o", (OrderLine("X", 10**9),), ShipTo(51.0, 7.0, "DE"))
+    plan = allocate(order, network, inventory, rules, lots=lots)
+    assert plan.status in (Status.OPTIMAL, Status.FEASIBLE)
+    assert plan.units_shipped == 10**9
+    assert {s.node_id: s.ship_day for s in plan.shipments} == {"A": 0, "B": 365}
