@@ -22,6 +22,8 @@ from allocation_engine.api.convert.inventory import (
     adjustment_from_proto,
     adjustment_to_proto,
     snapshot_line_from_proto,
+    supply_lot_to_proto,
+    supply_lots_from_proto,
 )
 from allocation_engine.engine import (
     CustomerType,
@@ -39,7 +41,7 @@ from allocation_engine.engine import (
     Status,
 )
 from allocation_engine.engine.limits import MAX_COST, MAX_UNITS
-from allocation_engine.ports.inventory import Adjustment, SnapshotLine
+from allocation_engine.ports.inventory import Adjustment, SnapshotLine, SupplyKind, SupplyLot
 from allocation_engine.proto.allocation.v1 import allocation_pb2 as apb
 from allocation_engine.proto.allocation.v1 import common_pb2 as cpb
 from allocation_engine.proto.allocation.v1 import inventory_pb2 as ipb
@@ -155,6 +157,32 @@ def test_a_plan_survives_the_round_trip(plan: Plan) -> None:
 @given(adjustments)
 def test_an_adjustment_survives_the_round_trip(adjustment: Adjustment) -> None:
     assert adjustment_from_proto(adjustment_to_proto(adjustment)) == adjustment
+
+
+supply_lots = st.builds(
+    SupplyLot,
+    id=text,
+    node_id=text,
+    sku=text,
+    units=int64,
+    expected=st.dates(),
+    kind=st.sampled_from(SupplyKind),
+    held=st.just(0),
+)
+
+
+@given(st.lists(supply_lots, max_size=4))
+def test_supply_lots_survive_the_round_trip(lots: list[SupplyLot]) -> None:
+    """`held` is the store's own: it goes out, and a request's is not read."""
+    assert supply_lots_from_proto([supply_lot_to_proto(lot) for lot in lots]) == lots
+
+
+def test_a_bad_lot_date_is_named_by_its_index() -> None:
+    good = ipb.SupplyLot(id="L1", node_id="N", sku="S", units=1, expected="2027-01-20")
+    bad = ipb.SupplyLot(id="L2", node_id="N", sku="S", units=1, expected="2027-13-01")
+    with pytest.raises(InvalidInput) as caught:
+        supply_lots_from_proto([good, bad])
+    assert [p.field for p in caught.value.problems] == ["lots[1].expected"]
 
 
 @given(text, text, int64, st.none() | int64)
