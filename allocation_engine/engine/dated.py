@@ -12,8 +12,10 @@ exact, and quick:
 - `base`, the problem with every lot counted as if it were there (each node at its latest
   day), has every dated plan's node sets with at least as much stock: its fences decide
   whether the order can be filled at all (and the shortfalls), its fewest shipments is a floor
-  for the dated plans, and its greedy plans, each node dated to the first day its share is
-  there (`date`), are valid dated plans: the hint and the greedy peers' answers.
+  for the dated plans, and a plan of it, each node dated to the first day its share is there
+  (`date`), is a valid dated plan: that is how the greedy peers answer.
+- the solver's hint is the cheapest greedy plan on the stock by one of a few horizons
+  (`greedy`), delay costs included; one row per node, so a valid dated plan as well.
 - a row with no more of the order than its node's previous day is dropped: the earlier row
   ships the same for no more.
 - a row whose lower bound (`reduction.lower_bounds`, which holds on any rows) exceeds the
