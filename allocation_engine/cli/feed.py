@@ -1,9 +1,13 @@
 """`allocation-engine feed`: applies ERP files (stock snapshots, stock deltas, purchase orders)
-to the Redis store, each once, or watches a drop folder for them (see docs/feeds.md).
+to the Redis store, each once, or watches a drop folder for them; or sends a 3PL's shipment
+manifest to a server (see docs/feeds.md).
 
 `feed FILE...` applies the files in the order given; each stands alone (one refused does not
 stop the next) and the exit code is 1 when any was refused. `feed --watch DIR` applies every
 `*.csv` written into DIR and moves it to DIR/done/, or to DIR/refused/ with a .error.txt.
+`feed --manifest FILE --target HOST:PORT` checks the manifest whole, then records each parcel
+it lists as shipped (RecordShipment, idempotent per parcel: a manifest sent again changes
+nothing); the exit code is 1 when the server refused any parcel.
 """
 
 from __future__ import annotations
@@ -16,9 +20,22 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import grpc
+
+from allocation_engine.api.convert.tpl import record_request
 from allocation_engine.app.feeds import erp_drop_folder, open_erp_feeds, refusal
-from allocation_engine.cli.common import UsageError, add_redis_options, redis_url
+from allocation_engine.cli.common import (
+    UsageError,
+    add_client_options,
+    add_redis_options,
+    open_channel,
+    redis_url,
+)
+from allocation_engine.errors import InvalidInput
+from allocation_engine.proto.allocation.v1 import orders_pb2_grpc as opb_grpc
 from allocation_engine.service.feeds.erp import FeedReport
+from allocation_engine.service.feeds.table import explain
+from allocation_engine.service.feeds.tpl import manifest_reports
 
 
 def register(sub: Any) -> None:
@@ -34,17 +51,25 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--version", type=int, help="a snapshot's version (default: the digits ending its name)"
     )
-    parser.add_argument("--json", action="store_true", help="one JSON object per file")
-    add_redis_options(parser, required=True)
+    parser.add_argument(
+        "--manifest", type=Path, metavar="FILE", help="a 3PL's shipment manifest CSV to send"
+    )
+    add_redis_options(parser)
+    add_client_options(parser)
     parser.set_defaults(func=_feed)
 
 
 def _feed(args: argparse.Namespace) -> int:
-    if bool(args.files) == bool(args.watch):
-        raise UsageError("give either files to apply or --watch DIR")
+    if sum(map(bool, (args.files, args.watch, args.manifest))) != 1:
+        raise UsageError("give files to apply, --watch DIR or --manifest FILE")
+    if args.manifest:
+        return _manifest(args)
     if args.watch and not args.watch.is_dir():
         raise UsageError(f"{args.watch}: not a directory")
-    feeds = open_erp_feeds(str(redis_url(args)))
+    url = redis_url(args)
+    if url is None:
+        raise UsageError("ERP files go to a store: give --redis-url or --redis-cluster")
+    feeds = open_erp_feeds(url)
     if args.files:
         refused = 0
         for path in args.files:
@@ -76,6 +101,28 @@ def _feed(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         stop.set()
     return 0
+
+
+def _manifest(args: argparse.Namespace) -> int:
+    """Checks the manifest whole, then records each parcel; one line per parcel."""
+    try:
+        reports = manifest_reports(args.manifest)
+    except InvalidInput as refused:
+        print(f"{args.manifest.name}: refused\n  " + explain(refused).replace("\n", "\n  "))
+        return 1
+    failed = 0
+    with open_channel(args) as channel:
+        stub = opb_grpc.OrderServiceStub(channel)
+        for report in reports:
+            name = f"{report.order_id}/{report.shipment_id}"
+            try:
+                stub.RecordShipment(record_request(report), timeout=args.timeout)
+            except grpc.RpcError as error:
+                failed += 1
+                print(f"{name}: refused: {error.code().name}: {error.details()}", flush=True)
+            else:
+                print(f"{name}: shipped ({len(report.lines)} lines)", flush=True)
+    return 1 if failed else 0
 
 
 def _print(

@@ -12,6 +12,8 @@ Routes (the OpenAPI document is served at /openapi.json, readable at /docs):
     POST /v1/channels/{channel}/sales               a POS sale off a store's stock (inventory:write)
     POST /v1/channels/{channel}/poll                poll an importer now (orders:manage)
     POST /v1/delivery-options                       GetDeliveryOptions (allocate)
+    POST /v1/3pl/shipments                          a 3PL's parcel shipped or rejected
+                                                    (shipments:confirm; see api/http/tpl.py)
 
 Handlers are thin, like the servicers: verify, decode into the request message or the domain,
 call the same use case, answer. Errors are mapped in one place (`api.http.errors`), callers
@@ -24,7 +26,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import FastAPI, Header, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
@@ -36,6 +38,7 @@ from starlette.concurrency import run_in_threadpool
 
 from allocation_engine.api.http.errors import answer_for, error_body
 from allocation_engine.api.http.gate import HttpGate, Refused
+from allocation_engine.api.http.tpl import add_routes as add_tpl_routes
 from allocation_engine.api.http.transcode import call, decode, encode
 from allocation_engine.api.servicers.orders import OrderServicer
 from allocation_engine.api.servicers.promise import PromiseServicer
@@ -56,6 +59,7 @@ from allocation_engine.service.channels.intake import ChannelIntake, Received, S
 ORDERS = "/allocation.v1.OrderService/"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 """HTTP methods the metrics name; any other (a client's invention) is counted as OTHER."""
+M = TypeVar("M", bound=BaseModel)
 BEARER = HTTPBearer(auto_error=False, description="an API token: Bearer ae_...")
 Authorization = Annotated[str | None, Header(description="Bearer <token>")]
 
@@ -215,7 +219,7 @@ def build_app(deps: HttpDeps) -> FastAPI:
         body = await _body(request)
 
         def record() -> Any:
-            given = _sale_from(body)
+            given = _validated(SaleIn, body)
             with gate.acting(caller, method, given.sale_id):
                 check_channel(current_caller(), channel)
                 check_node(current_caller(), given.store_id)
@@ -335,6 +339,7 @@ def build_app(deps: HttpDeps) -> FastAPI:
 
         return await run_in_threadpool(answer)
 
+    add_tpl_routes(app, gate, deps.orders, BEARER, _body, _validated)
     return app
 
 
@@ -424,10 +429,11 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
-def _sale_from(body: bytes) -> SaleIn:
-    """The sale in `body`, every problem named as the rest of the edge names them."""
+def _validated(model: type[M], body: bytes) -> M:
+    """The `model` in `body` (a sale, a 3PL's parcel), every problem named as the rest of the
+    edge names them."""
     try:
-        return SaleIn.model_validate_json(body or b"{}")
+        return model.model_validate_json(body or b"{}")
     except ValidationError as bad:
         problems = [
             FieldProblem(".".join(str(p) for p in e["loc"]) or "body", e.get("input"), e["msg"])
