@@ -45,6 +45,7 @@ from allocation_engine.service.channels.confirmations import Confirmations
 from allocation_engine.service.orders.flow import OrderFlow
 from allocation_engine.service.orders.steps import Gateways
 from allocation_engine.service.orders.stock import InventoryStock
+from allocation_engine.service.orders.supply import SupplyNews
 from allocation_engine.service.outbox import Dispatcher, DispatcherThread
 from allocation_engine.testing.http_peer import HttpPeer
 
@@ -198,6 +199,7 @@ class OrderRuntime:
             clock,
             channel_workflows=channel_workflows(channels),
         )
+        services.supply_listeners.append(SupplyNews(flow, services.reservations))
         if channels.channels:
             notes.append(f"sales channels: {', '.join(c.name for c in channels)}")
         return cls(

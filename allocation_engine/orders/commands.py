@@ -101,6 +101,18 @@ class AcceptShipment:
 
 
 @dataclass(frozen=True)
+class SupplyChanged:
+    """Incoming supply that the reservation's parcels wait for arrived, or came late, or was
+    cut (`broken`: the reservation no longer fits the lot): the order releases, re-promises or
+    reroutes them."""
+
+    order_id: str
+    reservation_id: str
+    idempotency_key: str
+    broken: bool = False
+
+
+@dataclass(frozen=True)
 class RecordDelivery:
     order_id: str
     shipment_id: str

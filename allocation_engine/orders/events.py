@@ -21,6 +21,9 @@ class EventType(StrEnum):
     ORDER_ALLOCATED = "order.allocated"
     SHIPMENT_RELEASED = "shipment.released"
     """A parcel's pick list handed to its node: the outbox sends it to the WMS."""
+    SHIPMENT_BACKORDERED = "shipment.backordered"
+    """A parcel waits for incoming supply: promised to leave on `ready_on` (again with
+    `previous` when the supply came late and the promise moved)."""
     SHIPMENT_ACCEPTED = "shipment.accepted"
     """The node's WMS took the pick list on: it will pick the parcel."""
     SHIPMENT_REJECTED = "shipment.rejected"

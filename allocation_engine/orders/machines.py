@@ -162,7 +162,8 @@ _S = ShipmentState
 SHIPMENT = StateMachine[ShipmentState](
     "shipment",
     {
-        _S.PENDING: {"release": _S.RELEASED, "cancel": _S.CANCELLED},
+        # "promise": a parcel waiting for incoming supply gets (another) promised day
+        _S.PENDING: {"release": _S.RELEASED, "cancel": _S.CANCELLED, "promise": _S.PENDING},
         _S.RELEASED: {"accept": _S.RELEASED, "ship": _S.SHIPPED, "reject": _S.REJECTED},
         _S.SHIPPED: {"deliver": _S.DELIVERED},
     },

@@ -123,7 +123,9 @@ class Shipment:
 
     `reservation_id` names the stock reservation holding its units when that is not the
     order's own (a parcel from a reroute is held by a reservation of its own); `reason` is why
-    its node rejected it.
+    its node rejected it. A backordered parcel (some of its units come from a purchase order or
+    transfer on its way) stays PENDING until they arrive: `ready_on` is the day it was promised
+    to leave.
     """
 
     id: str
@@ -136,6 +138,7 @@ class Shipment:
     delivered_at: float | None = None
     reservation_id: str = ""
     reason: str = ""
+    ready_on: str = ""  # ISO date promised while it waits for incoming supply; "" = from stock
 
     @property
     def units(self) -> int:

@@ -12,6 +12,16 @@ from allocation_engine.orders.model import ShipmentItem
 
 
 @dataclass(frozen=True)
+class Awaited:
+    """What a parcel's hold still waits for: the latest expected day of the incoming lots it
+    holds units of ("" = nothing: every unit is on the shelf), and whether one of those lots
+    was cut below what is held of it."""
+
+    ready_on: str = ""
+    cut: bool = False
+
+
+@dataclass(frozen=True)
 class StockHold:
     """Stock held for a whole order until it ships: one parcel per node."""
 
@@ -43,6 +53,10 @@ class Stock(Protocol):
         """The parcel from `node_id` will not leave: its held units are written off at the node
         (`write_off`: they are not on its shelf, or not sellable) or given back to its
         availability. Repeating it changes nothing."""
+        ...
+
+    def awaiting(self, reservation_id: str, node_id: str) -> Awaited:
+        """What the reservation's hold at `node_id` still waits for (see `Awaited`)."""
         ...
 
     def shipment_limit(self, order: Order) -> int | None:

@@ -7,7 +7,7 @@ the answers. `Services.build` wires them to one store and one clock.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from allocation_engine.engine import NodeType, RuleSet
 from allocation_engine.errors import StoreUnavailable
@@ -18,7 +18,7 @@ from allocation_engine.service.inventory import InventoryFeeds
 from allocation_engine.service.planner import Planner
 from allocation_engine.service.reservations import Reservations
 from allocation_engine.service.rules import RulesAdmin
-from allocation_engine.service.supply import SupplyFeeds
+from allocation_engine.service.supply import SupplyFeeds, SupplyListener
 
 
 @dataclass(frozen=True)
@@ -29,11 +29,13 @@ class Services:
     reservations: Reservations
     inventory: InventoryFeeds
     rules: RulesAdmin
+    supply_listeners: list[SupplyListener] = field(default_factory=list)
 
     @property
     def supply(self) -> SupplyFeeds:
-        """Incoming supply and available-to-promise (stateless over the store and planner)."""
-        return SupplyFeeds(self.store, self.planner)
+        """Incoming supply and available-to-promise (stateless over the store and planner);
+        `supply_listeners` hear of the reservations each receipt or revision touched."""
+        return SupplyFeeds(self.store, self.planner, self.supply_listeners)
 
     @classmethod
     def build(

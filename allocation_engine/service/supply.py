@@ -13,7 +13,7 @@ request is a conflict.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 
 from allocation_engine.engine.limits import MAX_UNITS
@@ -28,11 +28,23 @@ from allocation_engine.ports.inventory import (
 from allocation_engine.service.inventory import CONTROL, require_key
 from allocation_engine.service.planner import Planner
 
+SupplyListener = Callable[[Sequence[str], str, bool], None]
+"""Hears (reservation ids in promise order, the receipt's or revision's key, whether their
+promise broke) after a receipt or a revision: the order workflow releases, re-promises or
+reroutes the parcels they hold. It runs before the call answers, so a caller that retries a
+call it got no answer for (the receipt is idempotent: it answers the same) is heard again."""
+
 
 class SupplyFeeds:
-    def __init__(self, store: InventoryStore, planner: Planner) -> None:
+    def __init__(
+        self,
+        store: InventoryStore,
+        planner: Planner,
+        listeners: Sequence[SupplyListener] = (),
+    ) -> None:
         self._store = store
         self._planner = planner
+        self._listeners = tuple(listeners)
 
     def put(self, key: str, fingerprint: str, lots: Sequence[SupplyLot]) -> tuple[SupplyLot, ...]:
         """Creates lots or sets their units, date and kind; returns them as stored (with the
@@ -70,7 +82,10 @@ class SupplyFeeds:
             problems.add("units", units, f"must be an integer in [1, {MAX_UNITS}]")
         problems.raise_if_any()
         self._store.claim_key(f"receive_supply:{key}", fingerprint)
-        return self._store.receive_supply(key, lot_id, units, self._planner.now())
+        outcome = self._store.receive_supply(key, lot_id, units, self._planner.now())
+        for listen in self._listeners:
+            listen(outcome.reservations, f"receive:{key}", False)
+        return outcome
 
     def revise(
         self,
@@ -93,7 +108,10 @@ class SupplyFeeds:
             self._check_date(problems, "expected", expected)
         problems.raise_if_any()
         self._store.claim_key(f"revise_supply:{key}", fingerprint)
-        return self._store.revise_supply(key, lot_id, units, expected)
+        outcome = self._store.revise_supply(key, lot_id, units, expected)
+        for listen in self._listeners:
+            listen(outcome.broken, f"revise:{key}", True)
+        return outcome
 
     def available_to_promise(
         self, sku: str, node_id: str = "", horizon_days: int = MAX_SUPPLY_DAYS

@@ -13,6 +13,7 @@ WIRE = [
     "payment.voided",
     "order.allocated",
     "shipment.released",
+    "shipment.backordered",
     "shipment.accepted",
     "shipment.rejected",
     "order.rerouted",

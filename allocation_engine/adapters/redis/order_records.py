@@ -130,6 +130,7 @@ def order_to_json(r: OrderRecord) -> str:
                     "delivered_at": s.delivered_at,
                     "reservation_id": s.reservation_id,
                     "reason": s.reason,
+                    "ready_on": s.ready_on,
                 }
                 for s in r.shipments
             ],
@@ -211,6 +212,7 @@ def order_from_json(text: str) -> OrderRecord:
                 delivered_at=s["delivered_at"],
                 reservation_id=s.get("reservation_id", ""),  # absent before reroutes
                 reason=s.get("reason", ""),
+                ready_on=s.get("ready_on", ""),
             )
             for s in d["shipments"]
         ),

@@ -249,6 +249,7 @@ def order_view_to_proto(r: OrderRecord, workflows: Workflows) -> opb.OrderView:
             tracking_number=s.tracking_number,
             reservation_id=s.reservation_id,
             reason=s.reason,
+            ready_on=s.ready_on,
         )
         if s.shipped_at is not None:
             shipment.shipped_at.CopyFrom(timestamp(s.shipped_at))

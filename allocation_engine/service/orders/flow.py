@@ -23,6 +23,7 @@ from allocation_engine.orders.commands import (
     RejectShipment,
     RequestReturn,
     ResumeOrder,
+    SupplyChanged,
 )
 from allocation_engine.orders.machines import OrderState
 from allocation_engine.orders.model import Customer, Event, OrderRecord
@@ -75,6 +76,10 @@ class OrderFlow(FlowCore):
     def accept_shipment(self, command: AcceptShipment) -> OrderRecord:
         """A node's WMS took a pick list on."""
         return fulfilment.accept_shipment(self, command)
+
+    def supply_changed(self, command: SupplyChanged) -> OrderRecord:
+        """Supply its parcels wait for arrived, came late or was cut."""
+        return fulfilment.supply_changed(self, command)
 
     def record_delivery(self, command: RecordDelivery) -> OrderRecord:
         """A parcel reached its destination."""

@@ -19,6 +19,7 @@ from allocation_engine.orders.commands import (
     RecordShipment,
     RejectShipment,
     ResumeOrder,
+    SupplyChanged,
 )
 from allocation_engine.orders.draft import DELIVERED, SHIPPED, Draft
 from allocation_engine.orders.events import EventType
@@ -31,6 +32,7 @@ WRITE_OFF = frozenset({"no_stock", "damaged"})
 """Rejections whose held units are not sellable at the node: they leave its on_hand."""
 
 SHORT_PICK = "short_pick"
+SUPPLY_CUT = "supply_cut"  # the purchase order or transfer it waited for was cut below it
 
 
 def record_shipment(core: FlowCore, command: RecordShipment) -> OrderRecord:
@@ -117,6 +119,35 @@ def accept_shipment(core: FlowCore, command: AcceptShipment) -> OrderRecord:
         d.emit(EventType.SHIPMENT_ACCEPTED, shipment_id=shipment.id, node_id=shipment.node_id)
 
     return core.change(command.order_id, command.idempotency_key, command, accept)
+
+
+def supply_changed(core: FlowCore, command: SupplyChanged) -> OrderRecord:
+    """Supply the order's parcels wait for moved: the workflow releases what is now on the
+    shelf and re-promises what comes later (its `await_shipment` step); a parcel whose lot was
+    cut below it gives its hold back and is rerouted like a rejected one."""
+
+    def cut(d: Draft) -> None:
+        if not command.broken:
+            return
+        stock = core.gateways.stock
+        for shipment in d.record.shipments:
+            if (
+                shipment.state is not ShipmentState.PENDING
+                or d.record.reservation_of(shipment) != command.reservation_id
+                or not stock.awaiting(command.reservation_id, shipment.node_id).cut
+            ):
+                continue
+            stock.give_back(command.reservation_id, shipment.node_id, write_off=False)
+            moved = d.shipment_to(shipment, "cancel", reason=SUPPLY_CUT)
+            d.emit(
+                EventType.SHIPMENT_REJECTED,
+                shipment_id=moved.id,
+                node_id=moved.node_id,
+                reason=SUPPLY_CUT,
+                lines=lines_data(moved.lines),
+            )
+
+    return core.change(command.order_id, command.idempotency_key, command, cut)
 
 
 def record_delivery(core: FlowCore, command: RecordDelivery) -> OrderRecord:

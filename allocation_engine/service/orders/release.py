@@ -1,7 +1,10 @@
 """Handing a parcel to its node: the release transition and the pick list it carries.
 
 The outbox turns each `SHIPMENT_RELEASED` event into the pick list the node's WMS receives;
-both the workflow's release step and a reroute release parcels this way.
+the workflow's release step, its wait for the parcels and a reroute all release parcels this
+way. A parcel holding units of incoming supply (a backorder, a pre-order) is not released
+before they are on the shelf: it is promised the day they are expected, and promised again
+when that day moves.
 """
 
 from __future__ import annotations
@@ -10,7 +13,34 @@ from typing import Any
 
 from allocation_engine.orders.draft import Draft
 from allocation_engine.orders.events import EventType
+from allocation_engine.orders.machines import ORDER, ShipmentState
 from allocation_engine.orders.model import Shipment, ShipmentItem
+from allocation_engine.service.orders.gateways import Gateways
+
+
+def release_ready(gateways: Gateways, d: Draft) -> None:
+    """Releases every pending parcel whose units are all on the shelf, and (re)promises the
+    others the day their supply is expected; the order counts as released from its first
+    released parcel on."""
+    for shipment in d.record.shipments:
+        if shipment.state is not ShipmentState.PENDING:
+            continue
+        awaited = gateways.stock.awaiting(d.record.reservation_of(shipment), shipment.node_id)
+        if not awaited.ready_on:
+            release(d, shipment)
+        elif awaited.ready_on != shipment.ready_on:
+            promised = d.shipment_to(shipment, "promise", ready_on=awaited.ready_on)
+            d.emit(
+                EventType.SHIPMENT_BACKORDERED,
+                shipment_id=promised.id,
+                node_id=promised.node_id,
+                ready_on=promised.ready_on,
+                previous=shipment.ready_on,
+                lines=lines_data(promised.lines),
+            )
+    released = any(s.state is ShipmentState.RELEASED for s in d.record.shipments)
+    if released and ORDER.allows(d.record.state, "release"):
+        d.order_to("release")
 
 
 def release(d: Draft, shipment: Shipment) -> Shipment:

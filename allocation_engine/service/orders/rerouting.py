@@ -1,10 +1,11 @@
 """Rerouting: units a node rejected or picked short are allocated again, at other nodes, at once.
 
 The order's fences hold for the rest as for the whole (`orders/reroute.py`); the new parcels are
-held by a reservation of their own and released to their nodes' WMS straight away. When no node
-can take them (the workflow's cap of reroutes is reached, a fence forbids another parcel, no
-other node has the stock) the workflow's `[reroute] otherwise` decides: cancel those units and
-refund them, or hold the order for an operator.
+held by a reservation of their own and released to their nodes' WMS straight away (or, waiting
+for incoming supply, promised its day). When no node can take them (the workflow's cap of
+reroutes is reached, a fence forbids another parcel, no other node has the stock) the
+workflow's `[reroute] otherwise` decides: cancel those units and refund them, or hold the
+order for an operator.
 
 Keys: the reroute's hold is keyed by the stored order (its reroute count, the attempt and a
 digest of what is asked), so a rerun after a crash or a lost race asks for the same hold; a
@@ -22,7 +23,7 @@ from allocation_engine.orders.model import FlowStatus, Shipment, ShipmentItem
 from allocation_engine.orders.reroute import Refusal, rest_order
 from allocation_engine.service.orders.gateways import Blocked, Gateways, Outcome, Result
 from allocation_engine.service.orders.refunds import refund
-from allocation_engine.service.orders.release import lines_data, parcels_data, release
+from allocation_engine.service.orders.release import lines_data, parcels_data, release_ready
 
 
 def reroute(gateways: Gateways, d: Draft) -> Result:
@@ -62,8 +63,7 @@ def reroute(gateways: Gateways, d: Draft) -> Result:
         lines=lines_data(rest),
         shipments=parcels_data(new),
     )
-    for shipment in new:
-        release(d, shipment)
+    release_ready(gateways, d)
     return Outcome.DONE
 
 

@@ -30,7 +30,7 @@ from allocation_engine.orders.model import FlowStatus, Shipment
 from allocation_engine.ports.payments import PaymentOpened, PaymentRequest
 from allocation_engine.service.orders.gateways import Blocked, Gateways, Outcome, Result
 from allocation_engine.service.orders.paying import apply_opening
-from allocation_engine.service.orders.release import parcels_data, release
+from allocation_engine.service.orders.release import parcels_data, release_ready
 from allocation_engine.service.orders.rerouting import reroute
 
 __all__ = ["STEPS", "Blocked", "Gateways", "Outcome", "advance", "open_payment"]
@@ -116,20 +116,20 @@ def capture_payment(gateways: Gateways, d: Draft, step: Step) -> Result:
 
 
 def release_to_wms(gateways: Gateways, d: Draft, step: Step) -> Result:
-    for shipment in d.record.shipments:
-        if shipment.state is not ShipmentState.PENDING:
-            continue
-        release(d, shipment)
-    d.order_to("release")
+    """Hands each parcel whose units are on the shelf to its node; a backordered parcel is
+    promised its day and released by `await_shipment` once its supply arrived."""
+    release_ready(gateways, d)
     return Outcome.DONE
 
 
 def await_shipment(gateways: Gateways, d: Draft, step: Step) -> Result:
     """Waits for every parcel to leave; units a node rejected or picked short are rerouted
-    first (see `rerouting.py`), so their new parcels are waited for too."""
+    first (see `rerouting.py`), so their new parcels are waited for too, and backordered
+    parcels are released once their supply is on the shelf."""
     rerouted = reroute(gateways, d)
     if isinstance(rerouted, Blocked) or d.record.status is FlowStatus.CANCELLED:
         return rerouted
+    release_ready(gateways, d)
     done = all(s.state in SHIPPED for s in d.record.live_shipments) and not d.record.unrouted()
     return Outcome.DONE if done else Outcome.WAIT
 

@@ -19,7 +19,7 @@ from allocation_engine.errors import HoldLapsed, IllegalState, NotFound
 from allocation_engine.orders.fingerprint import fingerprint
 from allocation_engine.orders.model import ShipmentItem
 from allocation_engine.ports.inventory import RELEASED_STATES, Adjustment
-from allocation_engine.ports.stock import StockHold
+from allocation_engine.ports.stock import Awaited, StockHold
 from allocation_engine.service import Services
 from allocation_engine.service.reservations import reservation_id as reservation_id_for
 
@@ -72,6 +72,20 @@ class InventoryStock:
             reservations.fulfil_node(reservation_id, node_id)
         else:
             reservations.release_node(reservation_id, node_id)
+
+    def awaiting(self, reservation_id: str, node_id: str) -> Awaited:
+        store = self._services.store
+        holds = store.node_holds(node_id)
+        hold = next((h for h in holds if h.reservation_id == reservation_id), None)
+        if hold is None or not any(hold.lots.values()):
+            return Awaited()
+        lots = {lot.id: lot for lot in store.list_supply(node_id=node_id) if lot.id in hold.lots}
+        if not lots:
+            return Awaited()
+        return Awaited(
+            max(lot.expected for lot in lots.values()).isoformat(),
+            any(lot.units < lot.held for lot in lots.values()),
+        )
 
     def shipment_limit(self, order: Order) -> int | None:
         return self._services.planner.rules().rules.shipment_limit

@@ -429,6 +429,7 @@ class OrderShipment(_message.Message):
     DELIVERED_AT_FIELD_NUMBER: _builtins.int
     RESERVATION_ID_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    READY_ON_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     node_id: _builtins.str
     state: Global___ShipmentState.ValueType
@@ -439,6 +440,10 @@ class OrderShipment(_message.Message):
     reason: _builtins.str
     """Why its node rejected it (no_stock, no_capacity, damaged, other) or short_pick when it
     left with fewer units than planned; empty otherwise.
+    """
+    ready_on: _builtins.str
+    """The day a parcel waiting for incoming supply was promised to leave ("YYYY-MM-DD"); empty
+    for a parcel from the shelf.
     """
     @_builtins.property
     def lines(self) -> _containers.RepeatedCompositeFieldContainer[_allocation_pb2.ShipmentLine]: ...
@@ -459,10 +464,11 @@ class OrderShipment(_message.Message):
         delivered_at: _timestamp_pb2.Timestamp | None = ...,
         reservation_id: _builtins.str = ...,
         reason: _builtins.str = ...,
+        ready_on: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["delivered_at", b"delivered_at", "shipped_at", b"shipped_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["carrier", b"carrier", "delivered_at", b"delivered_at", "id", b"id", "lines", b"lines", "node_id", b"node_id", "reason", b"reason", "reservation_id", b"reservation_id", "shipped_at", b"shipped_at", "state", b"state", "tracking_number", b"tracking_number"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["carrier", b"carrier", "delivered_at", b"delivered_at", "id", b"id", "lines", b"lines", "node_id", b"node_id", "ready_on", b"ready_on", "reason", b"reason", "reservation_id", b"reservation_id", "shipped_at", b"shipped_at", "state", b"state", "tracking_number", b"tracking_number"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
