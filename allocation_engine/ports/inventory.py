@@ -129,11 +129,13 @@ class Hold:
 @dataclass(frozen=True)
 class HoldOutcome:
     """Whether a hold was taken; `levels` are the node's positions of the hold's skus after it
-    (or, when refused, as they are: what the planner should have seen)."""
+    (or, when refused, as they are: what the planner should have seen), `lots_free` the units
+    not yet held of each lot the hold asked for, likewise (0 for a lot the node does not have)."""
 
     held: bool
     levels: tuple[Level, ...]
     no_capacity: bool = False  # refused because the node spent its shipments of the day
+    lots_free: Mapping[str, int] = field(default_factory=dict)
 
 
 class SupplyKind(StrEnum):

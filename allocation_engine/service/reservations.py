@@ -269,7 +269,7 @@ class Reservations:
             refused = [(h, o) for h, o in zip(holds, outcomes, strict=True) if not o.held]
             if strict:
                 break
-        return self._fail(record, _shortfalls(refused))
+        return self._fail(record, _shortfalls(refused, record))
 
     def _fail(
         self, record: ReservationRecord, shortfalls: Sequence[Shortfall]
@@ -423,12 +423,23 @@ def _settled(record: ReservationRecord) -> ReservationRecord:
     return record
 
 
-def _shortfalls(refused: Sequence[tuple[Hold, HoldOutcome]]) -> list[Shortfall]:
-    """What the refusing nodes were short of, as the caller's shortfalls."""
+def _shortfalls(
+    refused: Sequence[tuple[Hold, HoldOutcome]], record: ReservationRecord
+) -> list[Shortfall]:
+    """What the refusing nodes were short of, on the shelf or in an incoming lot (named by the
+    lot's sku), as the caller's shortfalls."""
+    lot_skus = {
+        take.lot_id: take.sku
+        for shipment in (record.plan.shipments if record.plan else ())
+        for take in shipment.lots
+    }
     out = []
     for hold, outcome in refused:
         available = {level.sku: level.available for level in outcome.levels}
         for sku, units in hold.lines.items():
             if available.get(sku, 0) < units:
                 out.append(Shortfall(sku, units, available.get(sku, 0)))
+        for lot_id, units in hold.lots.items():
+            if outcome.lots_free.get(lot_id, 0) < units:
+                out.append(Shortfall(lot_skus[lot_id], units, outcome.lots_free.get(lot_id, 0)))
     return out

@@ -94,13 +94,15 @@ def test_a_hold_takes_shelf_and_lot_units_at_once_or_nothing(supplied: Inventory
     """A hold never takes more of a lot than it has free; refused, it changes nothing."""
     [first] = supplied.hold([hold("r1", {"S1": 3}, {"PO-1": 8})], NOW)
     assert first.held
+    assert first.lots_free == {"PO-1": 2}
     [second] = supplied.hold([hold("r2", {}, {"PO-1": 3})], NOW)
     assert not second.held
+    assert second.lots_free == {"PO-1": 2}
     [third] = supplied.hold([hold("r3", {}, {"PO-1": 2, "TR-1": 4})], NOW)
     assert third.held
     assert lot(supplied, "PO-1") == SupplyLot("PO-1", "A", "S1", 10, JAN5, held=10)
     [unknown] = supplied.hold([hold("r4", {}, {"NOPE": 1})], NOW)
-    assert not unknown.held
+    assert (unknown.held, unknown.lots_free) == (False, {"NOPE": 0})
     assert supplied.node_stock("A") == (Level("A", "S1", 3, 3, 0),)
     holds = {h.reservation_id: h for h in supplied.node_holds("A")}
     assert holds["r1"].lots == {"PO-1": 8}

@@ -12,7 +12,15 @@ import pytest
 from allocation_engine.adapters.clock import FakeClock
 from allocation_engine.adapters.memory.inventory import MemoryStore
 from allocation_engine.adapters.redis.inventory import RedisStore
-from allocation_engine.engine import Order, OrderLine, ShipTo, default_rules, parse_rules
+from allocation_engine.engine import (
+    InsufficientStock,
+    Order,
+    OrderLine,
+    ShipTo,
+    Shortfall,
+    default_rules,
+    parse_rules,
+)
 from allocation_engine.engine.rules import default_rules_text
 from allocation_engine.engine.supply import IncomingLot
 from allocation_engine.ports.inventory import Hold, InventoryStore, SupplyLot
@@ -79,3 +87,20 @@ def test_an_expired_reservation_gives_its_lot_units_back(
     clock.advance(61)
     assert expire_due(services.store, clock.now()) == 1
     assert sum(lot.held for lot in services.store.list_supply(["A"])) == 0
+
+
+def test_a_strict_plan_whose_lot_was_taken_meanwhile_names_the_lots_sku_short(
+    services: Services,
+) -> None:
+    """A plan that waited for a lot, held strictly after another reservation took the lot, is
+    refused with the shortfall of the lot's sku (units asked against units left)."""
+    services.store.put_rules(BACKORDERS)
+    order = Order("o-1", (OrderLine("A", 20),), ShipTo(50.94, 6.96, "DE"))
+    plan = services.planner.plan(order)
+    taken = {t.lot_id: t.units for s in plan.shipments for t in s.lots}
+    nodes = {t.lot_id: s.node_id for s in plan.shipments for t in s.lots}
+    lot_id = max(taken, key=lambda k: taken[k])
+    services.store.hold([Hold(nodes[lot_id], "other", {}, None, lots={lot_id: 1})], 1.8e9)
+    with pytest.raises(InsufficientStock) as caught:
+        services.reservations.reserve("k1", "f1", order, plan=plan, strict_plan=True)
+    assert Shortfall("A", taken[lot_id], taken[lot_id] - 1) in caught.value.shortfalls

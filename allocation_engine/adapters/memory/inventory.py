@@ -217,7 +217,7 @@ class MemoryStore:
         existing = node.holds.get(hold.reservation_id)
         if existing is not None:  # the same lines count as held, other lines are refused
             same = existing.lines == dict(hold.lines) and existing.lots == dict(hold.lots)
-            return HoldOutcome(same, self._levels(hold.node_id, hold.lines))
+            return self._outcome(hold, same)
         fits = hold.expires_at is None or hold.expires_at > now
         for sku, units in hold.lines.items():
             position = node.positions.get(sku)
@@ -229,7 +229,7 @@ class MemoryStore:
                 fits = False
         day = _day(now)
         if fits and hold.capacity is not None and node.spent(day) >= hold.capacity:
-            return HoldOutcome(False, self._levels(hold.node_id, hold.lines), no_capacity=True)
+            return self._outcome(hold, False, no_capacity=True)
         if fits:
             node.holds[hold.reservation_id] = _Hold(
                 dict(hold.lines),
@@ -247,7 +247,13 @@ class MemoryStore:
             for lot_id, units in hold.lots.items():
                 lot = node.lots[lot_id]
                 node.lots[lot_id] = replace(lot, held=lot.held + units)
-        return HoldOutcome(fits, self._levels(hold.node_id, hold.lines))
+        return self._outcome(hold, fits)
+
+    def _outcome(self, hold: Hold, held: bool, *, no_capacity: bool = False) -> HoldOutcome:
+        """The answer to `hold`: its positions and its lots' free units as they stand now."""
+        lots = self._stock[hold.node_id].lots
+        free = {lot_id: lots[lot_id].free if lot_id in lots else 0 for lot_id in hold.lots}
+        return HoldOutcome(held, self._levels(hold.node_id, hold.lines), no_capacity, free)
 
     def release(
         self,

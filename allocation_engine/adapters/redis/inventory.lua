@@ -126,7 +126,8 @@ With view keys given, every view the call changes is written in the same atomic 
 would touch a sku whose view key it was not given (an expired hold swept on the way, a hold whose
 lines the caller did not know) changes nothing and returns {-2, {missing skus}}: the store calls
 again with those keys too.
-Returns {code, {}, shipments value or '', S1, view1, ...}; the shipments value is
+Returns {code, lots, shipments value or '', S1, view1, ...}; lots is {L1, free1, ...}, the units
+not yet held of each lot an ae_hold asked for (empty for the others), and the shipments value is
 "day:used:seq" when the call changed the node's count of the day.
   inv:{N}:ships  hash  day -> the UTC day (days since the epoch), used -> shipments spent that day
   holds carry the day whose shipment they spent ("d"); giving one back returns it to that day
@@ -235,7 +236,14 @@ local function hold_reply(ctx, code)
       view_write(ctx.ship_view, ctx.node, ships)
     end
   end
-  return append_positions({code, {}, ships}, ctx.keys[1], ctx.touched, seq, ctx.views, ctx.node)
+  local frees = {}
+  for lot_id in pairs(ctx.takes or {}) do
+    local raw = redis.call('HGET', ctx.keys[6], lot_id)
+    local lot = raw and cjson.decode(raw)
+    table.insert(frees, lot_id)
+    table.insert(frees, lot and math.max(0, lot.u - lot.h) or 0)
+  end
+  return append_positions({code, frees, ships}, ctx.keys[1], ctx.touched, seq, ctx.views, ctx.node)
 end
 
 -- Whether two hold line tables ask for the same units of the same skus.
@@ -269,6 +277,7 @@ local function ae_hold(keys, args)
   for lot_id, units in string.gmatch(args[7], '([^\30\31]+)\31(%d+)') do
     takes[lot_id] = tonumber(units)
   end
+  ctx.takes = takes
   local due = expired(ctx)
   local check = lines_of(due)
   table.insert(check, lines)

@@ -479,7 +479,8 @@ class RedisStore:
         for h, r in zip(holds, replies, strict=True):
             levels = {lv.sku: lv for lv in _levels(h.node_id, r[3:])}
             mine = tuple(levels[sku] for sku in h.lines if sku in levels)
-            out.append(HoldOutcome(r[0] == 1, mine, no_capacity=r[0] == 2))
+            free = {r[1][i]: int(r[1][i + 1]) for i in range(0, len(r[1]), 2)}
+            out.append(HoldOutcome(r[0] == 1, mine, no_capacity=r[0] == 2, lots_free=free))
         return out
 
     def _drop(
