@@ -27,16 +27,19 @@ from allocation_engine.adapters.memory.inventory import MemoryStore
 from allocation_engine.adapters.payments.fake_provider import FakeCardProvider
 from allocation_engine.adapters.redis.inventory import RedisStore
 from allocation_engine.api.server import AllocationServer
+from allocation_engine.api.servicers.customers import register as register_customers
 from allocation_engine.app.orders import OrderConfig, OrderRuntime
 from allocation_engine.engine import default_rules
 from allocation_engine.engine.rules import default_rules_text
 from allocation_engine.proto.allocation.v1 import allocation_pb2 as apb
 from allocation_engine.proto.allocation.v1 import common_pb2 as cpb
+from allocation_engine.proto.allocation.v1 import customers_pb2 as kpb
 from allocation_engine.proto.allocation.v1 import inventory_pb2 as ipb
 from allocation_engine.proto.allocation.v1 import orders_pb2 as opb
 from allocation_engine.proto.allocation.v1 import promise_pb2 as ppb
 from allocation_engine.proto.allocation.v1 import rules_pb2 as rpb
 from allocation_engine.service import Services
+from allocation_engine.service.feeds.crm import Customers
 from tests.support.grpc_inventory import COLOGNE, order, seed_tiny
 
 SERVICES = [
@@ -47,6 +50,7 @@ SERVICES = [
         (rpb, "RulesService"),
         (opb, "OrderService"),
         (ppb, "PromiseService"),
+        (kpb, "CustomerService"),
     )
 ]
 METHODS: list[MethodDescriptor] = [m for s in SERVICES for m in s.methods]
@@ -228,6 +232,17 @@ def base_requests() -> dict[str, Callable[[], Message]]:
             customer_type=cpb.CUSTOMER_TYPE_B2C,
             pickup_stores=1,
         ),
+        "UpsertCustomer": lambda: kpb.UpsertCustomerRequest(
+            customer=kpb.CustomerAccount(
+                id="CRM-1",
+                email=EMAIL,
+                name="Ada",
+                customer_type=cpb.CUSTOMER_TYPE_B2B,
+                price_terms=kpb.PriceTerms(payment_terms_days=30, discount_basis_points=250),
+                delivery=kpb.DeliveryPreferences(pickup_store_id="ST-MUC"),
+            )
+        ),
+        "GetCustomer": lambda: kpb.GetCustomerRequest(email=EMAIL),
     }
 
 
@@ -289,7 +304,12 @@ class Surface:
             port=0,
             health_interval=3600,
             sweep_interval=3600,
-            extra=[self.runtime.register],
+            extra=[
+                self.runtime.register,
+                lambda server: register_customers(
+                    Customers(self.runtime.store, self.clock), server
+                ),
+            ],
         ).start()
         self.channel = grpc.insecure_channel(self.server.address)
 
