@@ -28,6 +28,7 @@ from allocation_engine.api.server import AllocationServer
 from allocation_engine.api.servicers.orders import SERVICE_NAME, OrderServicer
 from allocation_engine.proto.allocation.v1 import (
     allocation_pb2,
+    customers_pb2,
     inventory_pb2,
     orders_pb2,
     promise_pb2,
@@ -117,7 +118,7 @@ def raw_call(channel: grpc.Channel, method: str, body: bytes = b"") -> grpc.Stat
 
 ALL_PROTO_METHODS = sorted(
     f"/{service.full_name}/{method.name}"
-    for module in (allocation_pb2, inventory_pb2, rules_pb2, orders_pb2, promise_pb2)
+    for module in (allocation_pb2, inventory_pb2, rules_pb2, orders_pb2, promise_pb2, customers_pb2)
     for service in module.DESCRIPTOR.services_by_name.values()
     for method in service.methods
 )
