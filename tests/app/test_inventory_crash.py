@@ -13,18 +13,11 @@ on_hand = available + reserved + safety_stock at every position.
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from urllib.parse import urlparse
+from contextlib import contextmanager
 
 import grpc
 import pytest
@@ -39,6 +32,7 @@ from allocation_engine.proto.allocation.v1 import common_pb2 as cpb
 from allocation_engine.proto.allocation.v1 import inventory_pb2 as ipb
 from allocation_engine.proto.allocation.v1 import inventory_pb2_grpc as ipb_grpc
 from allocation_engine.service.repair import repair
+from tests.support.crash import KillingProxy, serve
 from tests.support.grpc_inventory import COLOGNE, start_server
 
 pytestmark = pytest.mark.redis
@@ -51,95 +45,6 @@ NODES = [
 ]
 # Little of each sku per node, so most orders split over several nodes.
 STOCK = [SnapshotLine(n.id, sku, 40, 1) for n in NODES for sku in ("A", "B")]
-
-
-class KillingProxy:
-    """TCP proxy to Redis that SIGKILLs `victim` instead of forwarding the `nth` (0-based)
-    client chunk that contains `pattern` (an FCALL's function name)."""
-
-    def __init__(self, redis_url: str) -> None:
-        target = urlparse(redis_url)
-        self.target = (target.hostname or "127.0.0.1", target.port or 6379)
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.lock = threading.Lock()
-        self.pattern, self.nth, self.seen = b"", -1, 0
-        self.victim: subprocess.Popen[bytes] | None = None
-        self.fired = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def arm(self, victim: subprocess.Popen[bytes], pattern: bytes, nth: int) -> None:
-        with self.lock:
-            self.victim, self.pattern, self.nth, self.seen = victim, pattern, nth, 0
-            self.fired.clear()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(self.target)
-            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
-
-    def _fire(self, data: bytes) -> bool:
-        with self.lock:
-            if self.victim is None or self.fired.is_set() or self.pattern not in data:
-                return False
-            self.seen += 1
-            if self.seen - 1 != self.nth:
-                return False
-            os.kill(self.victim.pid, signal.SIGKILL)
-            self.fired.set()
-            return True
-
-    def _pump(self, source: socket.socket, sink: socket.socket, outbound: bool) -> None:
-        try:
-            while data := source.recv(65536):
-                if outbound and self._fire(data):
-                    break
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for end in (source, sink):
-                with suppress(OSError):
-                    end.close()
-
-    def close(self) -> None:
-        self.listener.close()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def serve(redis_url: str) -> tuple[subprocess.Popen[bytes], str]:
-    """`allocation-engine serve` on a free port; returns once it serves."""
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "allocation_engine.cli",
-            "serve",
-            "--redis-url",
-            redis_url,
-            "--port",
-            str(port),
-            "--no-outbox",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline().decode()
-    assert "serving on" in line, line
-    return process, f"127.0.0.1:{port}"
 
 
 @contextmanager
