@@ -9,6 +9,7 @@ never touches a Redis it did not start. `redis_url` hands each test an empty dat
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -29,6 +30,7 @@ from allocation_engine.testing.redis_cluster import ThrowawayCluster, throwaway_
 from allocation_engine.testing.redis_process import RedisNotAvailable, throwaway_redis
 from tests.support.grpc_inventory import seed_tiny, start_server
 from tests.support.orders import Mailbox, World, make_world
+from tests.support.shop import Shop, open_shop
 
 
 @pytest.fixture(scope="session")
@@ -151,3 +153,11 @@ def mailbox() -> Iterator[Mailbox]:
     box = Mailbox().start()
     yield box
     box.stop()
+
+
+@pytest.fixture
+def shop(any_redis_url: str, mailbox: Mailbox, tmp_path: Path) -> Iterator[Shop]:
+    """The order service over gRPC on a real redis-server (standalone, then a Cluster where the
+    `any_redis_url` fixture says so), with a real SMTP server and the card test peer."""
+    with open_shop(any_redis_url, mailbox, tmp_path) as running:
+        yield running

@@ -1,6 +1,6 @@
 """`allocation-engine order ...`: clients of OrderService (a running `serve`).
 
-order place FILE | pay | cancel | ship | deliver | return | receive | inspect | resume |
+order place FILE | pay | cancel | ship | reject | deliver | return | receive | inspect | resume |
       show | list
 """
 
@@ -26,6 +26,8 @@ from allocation_engine.cli.render import (
     when,
 )
 from allocation_engine.engine import InvalidInput
+from allocation_engine.orders.commands import REJECT_REASONS
+from allocation_engine.proto.allocation.v1 import allocation_pb2 as apb
 from allocation_engine.proto.allocation.v1 import orders_pb2 as opb
 from allocation_engine.proto.allocation.v1 import orders_pb2_grpc as opb_grpc
 
@@ -108,8 +110,20 @@ def _ship(args: argparse.Namespace, channel: grpc.Channel, console: Console) -> 
         carrier=args.carrier,
         tracking_number=args.tracking,
         idempotency_key=_key(args),
+        lines=[apb.ShipmentLine(sku=s, quantity=q) for s, q in _pairs(args.sent, "sent").items()],
     )
     return _answer(args, _stub(channel).RecordShipment(request, timeout=args.timeout), console)
+
+
+def _reject(args: argparse.Namespace, channel: grpc.Channel, console: Console) -> int:
+    request = opb.RejectShipmentRequest(
+        order_id=args.order,
+        shipment_id=args.shipment,
+        reason=opb.RejectReason.Value(f"REJECT_REASON_{args.reason.upper()}"),
+        idempotency_key=_key(args),
+        note=args.note,
+    )
+    return _answer(args, _stub(channel).RejectShipment(request, timeout=args.timeout), console)
 
 
 def _deliver(args: argparse.Namespace, channel: grpc.Channel, console: Console) -> int:
@@ -244,6 +258,18 @@ def register(sub: Any) -> None:
     ship.add_argument("shipment")
     ship.add_argument("--carrier", required=True)
     ship.add_argument("--tracking", required=True)
+    ship.add_argument(
+        "--sent",
+        action="append",
+        default=[],
+        help="SKU=QUANTITY that left, when fewer than planned (a short pick: the rest is rerouted)",
+    )
+
+    reject = client("reject", "the node will not send a parcel: its units are rerouted", _reject)
+    reject.add_argument("order")
+    reject.add_argument("shipment")
+    reject.add_argument("--reason", required=True, choices=REJECT_REASONS)
+    reject.add_argument("--note", default="", help="the node's words, kept on the timeline")
 
     deliver = client("deliver", "a parcel arrived", _deliver)
     deliver.add_argument("order")

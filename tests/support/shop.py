@@ -37,6 +37,7 @@ class Shop:
     mailbox: Mailbox
     wms: Path
     channel: grpc.Channel  # for the other services' stubs
+    address: str  # host:port, for the CLI
 
     def available(self, node_id: str, sku: str) -> int:
         answer = self.inventory.GetAvailability(
@@ -90,6 +91,7 @@ def open_shop(redis_url: str, mailbox: Mailbox, tmp_path: Path) -> Iterator[Shop
                 mailbox,
                 tmp_path / "wms",
                 channel,
+                server.address,
             )
     finally:
         runtime.stop()
