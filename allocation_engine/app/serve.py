@@ -30,6 +30,7 @@ from allocation_engine.api.tls import server_credentials
 from allocation_engine.app.access import open_audit, open_registry
 from allocation_engine.app.channels import Pollers, build_intake, channel_fences
 from allocation_engine.app.demo import demo_network, demo_positions
+from allocation_engine.app.feeds import FeedWatcher
 from allocation_engine.app.orders import (
     OrderConfig,
     OrderRuntime,
@@ -103,6 +104,7 @@ class ServeConfig:
     http_host: str = "127.0.0.1"
     http_port: int | None = None  # the HTTP edge (webhooks, REST); None: gRPC only
     poll: bool = True  # run the channels' importers on their schedules in this process
+    feed_dir: str | None = None  # an ERP drop folder this process sweeps (docs/feeds.md)
 
 
 @dataclass
@@ -129,6 +131,8 @@ class Running:
             self.http.stop(grace)
         if self._pollers is not None:
             self._pollers.stop()
+        if self._feeds is not None:
+            self._feeds.stop()
         self.server.stop(grace)
         self.orders.stop()
         if self._metrics_http is not None:
@@ -137,6 +141,7 @@ class Running:
 
     _metrics_http: WSGIServer | None = None
     _pollers: Pollers | None = None
+    _feeds: FeedWatcher | None = None
 
     def wait(self) -> None:
         self.server.wait()
@@ -308,6 +313,9 @@ def start(config: ServeConfig) -> Running:
     if config.poll and intake.polled():
         running._pollers = Pollers(intake)
         running._pollers.start()
+    if config.feed_dir:
+        running._feeds = FeedWatcher(services, Path(config.feed_dir))
+        running._feeds.start()
     return running
 
 

@@ -99,6 +99,7 @@ def _serve(args: argparse.Namespace) -> int:
         ),
         http_host=args.http_host,
         http_port=args.http_port,
+        feed_dir=args.feed_dir,
     )
     if args.workers > 1:
         return workers.run_workers(config, args.workers, args.grace)
@@ -218,6 +219,11 @@ def register(sub: Any) -> None:
         "(same tokens and TLS as gRPC)",
     )
     edge.add_argument("--http-host", default="127.0.0.1", help="address of the HTTP edge")
+    edge.add_argument(
+        "--feed-dir",
+        help="an ERP drop folder this server sweeps: stock snapshots, deltas and purchase "
+        "orders written there are applied once (docs/feeds.md)",
+    )
     access = parser.add_argument_group("access")
     access.add_argument(
         "--auth",

@@ -64,15 +64,21 @@ class DropFolder:
         for path in self.pending():
             try:
                 result = self._apply(path)
+                moved = _move(path, self.folder / DONE)
+            except FileNotFoundError:
+                continue  # another sweeper (another server process) took it meanwhile
             except Exception as error:
                 text = self._refusal(error)
                 if text is None:
                     raise
-                moved = _move(path, self.folder / REFUSED)
+                try:
+                    moved = _move(path, self.folder / REFUSED)
+                except FileNotFoundError:
+                    continue
                 moved.with_name(moved.name + ".error.txt").write_text(text + "\n", "utf-8")
                 taken.append(Taken(path.name, moved, error=text))
                 continue
-            taken.append(Taken(path.name, _move(path, self.folder / DONE), result))
+            taken.append(Taken(path.name, moved, result))
         return taken
 
     def watch(
