@@ -239,7 +239,10 @@ FIELDS: Mapping[str, Mapping[str, Spec]] = {
         "distance_km": PLAN_MEASURE,
         "cost": PLAN_COST,
         "transfer_to": ID,
+        "ship_day": Whole(0, MAX_SUPPLY_DAYS),
+        "lots": Many(LINES),
     },
+    "LotTake": {"lot_id": ID, "sku": ID, "units": UNITS},
     "Explanation": {"node_id": ID, "reason": ID, "detail": TEXT},
     "Plan": {
         "order_id": ID,

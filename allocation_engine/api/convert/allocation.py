@@ -17,6 +17,7 @@ from allocation_engine.api.convert.common import (
     timestamp,
 )
 from allocation_engine.engine import (
+    LotTake,
     Plan,
     Shipment,
     ShipmentLine,
@@ -58,6 +59,8 @@ def plan_to_proto(plan: Plan, *, explain: bool = False) -> apb.Plan:
                 distance_km=s.distance_km,
                 cost=s.cost,
                 transfer_to=s.transfer_to,
+                ship_day=s.ship_day,
+                lots=[apb.LotTake(lot_id=t.lot_id, sku=t.sku, units=t.units) for t in s.lots],
             )
             for s in plan.shipments
         ],
@@ -97,6 +100,8 @@ def plan_from_proto(message: apb.Plan) -> Plan:
                 s.distance_km,
                 s.cost,
                 s.transfer_to,
+                s.ship_day,
+                tuple(LotTake(t.lot_id, t.sku, t.units) for t in s.lots),
             )
             for s in message.shipments
         ),

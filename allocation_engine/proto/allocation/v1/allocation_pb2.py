@@ -27,47 +27,49 @@ from allocation_engine.proto.allocation.v1 import common_pb2 as allocation_dot_v
 from allocation_engine.proto.allocation.v1 import rules_pb2 as allocation_dot_v1_dot_rules__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x61llocation/v1/allocation.proto\x12\rallocation.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1a\x61llocation/v1/common.proto\x1a\x19\x61llocation/v1/rules.proto\"-\n\x0cShipmentLine\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x05\"\x7f\n\x08Shipment\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12*\n\x05lines\x18\x02 \x03(\x0b\x32\x1b.allocation.v1.ShipmentLine\x12\x13\n\x0b\x64istance_km\x18\x03 \x01(\x01\x12\x0c\n\x04\x63ost\x18\x04 \x01(\x01\x12\x13\n\x0btransfer_to\x18\x05 \x01(\t\">\n\x0b\x45xplanation\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"\x84\x03\n\x04Plan\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12)\n\x06status\x18\x02 \x01(\x0e\x32\x19.allocation.v1.PlanStatus\x12*\n\tshipments\x18\x03 \x03(\x0b\x32\x17.allocation.v1.Shipment\x12\x12\n\ntotal_cost\x18\x04 \x01(\x01\x12\x16\n\x0eoptimality_gap\x18\x05 \x01(\x01\x12-\n\x08unfilled\x18\x06 \x03(\x0b\x32\x1b.allocation.v1.ShipmentLine\x12,\n\nshortfalls\x18\x07 \x03(\x0b\x32\x18.allocation.v1.Shortfall\x12\x30\n\x0c\x65xplanations\x18\x08 \x03(\x0b\x32\x1a.allocation.v1.Explanation\x12\x12\n\nrules_name\x18\t \x01(\t\x12\x15\n\rrules_version\x18\n \x01(\t\x12\x12\n\ncandidates\x18\x0b \x01(\x05\x12\x19\n\x11solver_candidates\x18\x0c \x01(\x05\"\x83\x01\n\x0f\x41llocateRequest\x12#\n\x05order\x18\x01 \x01(\x0b\x32\x14.allocation.v1.Order\x12-\n\x08rule_set\x18\x02 \x01(\x0b\x32\x16.allocation.v1.RuleSetH\x00\x88\x01\x01\x12\x0f\n\x07\x65xplain\x18\x03 \x01(\x08\x42\x0b\n\t_rule_set\"5\n\x10\x41llocateResponse\x12!\n\x04plan\x18\x01 \x01(\x0b\x32\x13.allocation.v1.Plan\"\xf0\x01\n\x0bReservation\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12.\n\x05state\x18\x03 \x01(\x0e\x32\x1f.allocation.v1.ReservationState\x12!\n\x04plan\x18\x04 \x01(\x0b\x32\x13.allocation.v1.Plan\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x61ttempts\x18\x07 \x01(\x05\"\xa9\x01\n\x0eReserveRequest\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12#\n\x05order\x18\x02 \x01(\x0b\x32\x14.allocation.v1.Order\x12\x13\n\x0bttl_seconds\x18\x03 \x01(\x05\x12&\n\x04plan\x18\x04 \x01(\x0b\x32\x13.allocation.v1.PlanH\x00\x88\x01\x01\x12\x13\n\x0bstrict_plan\x18\x05 \x01(\x08\x42\x07\n\x05_plan\"B\n\x0fReserveResponse\x12/\n\x0breservation\x18\x01 \x01(\x0b\x32\x1a.allocation.v1.Reservation\"K\n\x18\x43ommitReservationRequest\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\"L\n\x19\x43ommitReservationResponse\x12/\n\x0breservation\x18\x01 \x01(\x0b\x32\x1a.allocation.v1.Reservation\"L\n\x19ReleaseReservationRequest\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\"M\n\x1aReleaseReservationResponse\x12/\n\x0breservation\x18\x01 \x01(\x0b\x32\x1a.allocation.v1.Reservation\"/\n\x15GetReservationRequest\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\"I\n\x16GetReservationResponse\x12/\n\x0breservation\x18\x01 \x01(\x0b\x32\x1a.allocation.v1.Reservation*x\n\nPlanStatus\x12\x1b\n\x17PLAN_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13PLAN_STATUS_OPTIMAL\x10\x01\x12\x18\n\x14PLAN_STATUS_FEASIBLE\x10\x02\x12\x1a\n\x16PLAN_STATUS_INFEASIBLE\x10\x03*\xf1\x01\n\x10ReservationState\x12!\n\x1dRESERVATION_STATE_UNSPECIFIED\x10\x00\x12\x1d\n\x19RESERVATION_STATE_PENDING\x10\x01\x12\x1a\n\x16RESERVATION_STATE_HELD\x10\x02\x12\x1f\n\x1bRESERVATION_STATE_COMMITTED\x10\x03\x12\x1e\n\x1aRESERVATION_STATE_RELEASED\x10\x04\x12\x1d\n\x19RESERVATION_STATE_EXPIRED\x10\x05\x12\x1f\n\x1bRESERVATION_STATE_FULFILLED\x10\x06\x32\xdc\x03\n\x11\x41llocationService\x12K\n\x08\x41llocate\x12\x1e.allocation.v1.AllocateRequest\x1a\x1f.allocation.v1.AllocateResponse\x12H\n\x07Reserve\x12\x1d.allocation.v1.ReserveRequest\x1a\x1e.allocation.v1.ReserveResponse\x12\x66\n\x11\x43ommitReservation\x12\'.allocation.v1.CommitReservationRequest\x1a(.allocation.v1.CommitReservationResponse\x12i\n\x12ReleaseReservation\x12(.allocation.v1.ReleaseReservationRequest\x1a).allocation.v1.ReleaseReservationResponse\x12]\n\x0eGetReservation\x12$.allocation.v1.GetReservationRequest\x1a%.allocation.v1.GetReservationResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x61llocation/v1/allocation.proto\x12\rallocation.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1a\x61llocation/v1/common.proto\x1a\x19\x61llocation/v1/rules.proto\"-\n\x0cShipmentLine\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x05\"\xb7\x01\n\x08Shipment\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12*\n\x05lines\x18\x02 \x03(\x0b\x32\x1b.allocation.v1.ShipmentLine\x12\x13\n\x0b\x64istance_km\x18\x03 \x01(\x01\x12\x0c\n\x04\x63ost\x18\x04 \x01(\x01\x12\x13\n\x0btransfer_to\x18\x05 \x01(\t\x12\x10\n\x08ship_day\x18\x06 \x01(\x05\x12$\n\x04lots\x18\x07 \x03(\x0b\x32\x16.allocation.v1.LotTake\"5\n\x07LotTake\x12\x0e\n\x06lot_id\x18\x01 \x01(\t\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12\r\n\x05units\x18\x03 \x01(\x03\">\n\x0b\x45xplanation\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"\x84\x03\n\x04Plan\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12)\n\x06status\x18\x02 \x01(\x0e\x32\x19.allocation.v1.PlanStatus\x12*\n\tshipments\x18\x03 \x03(\x0b\x32\x17.allocation.v1.Shipment\x12\x12\n\ntotal_cost\x18\x04 \x01(\x01\x12\x16\n\x0eoptimality_gap\x18\x05 \x01(\x01\x12-\n\x08unfilled\x18\x06 \x03(\x0b\x32\x1b.allocation.v1.ShipmentLine\x12,\n\nshortfalls\x18\x07 \x03(\x0b\x32\x18.allocation.v1.Shortfall\x12\x30\n\x0c\x65xplanations\x18\x08 \x03(\x0b\x32\x1a.allocation.v1.Explanation\x12\x12\n\nrules_name\x18\t \x01(\t\x12\x15\n\rrules_version\x18\n \x01(\t\x12\x12\n\ncandidates\x18\x0b \x01(\x05\x12\x19\n\x11solver_candidates\x18\x0c \x01(\x05\"\x83\x01\n\x0f\x41llocateRequest\x12#\n\x05order\x18\x01 \x01(\x0b\x32\x14.allocation.v1.Order\x12-\n\x08rule_set\x18\x02 \x01(\x0b\x32\x16.allocation.v1.RuleSetH\x00\x88\x01\x01\x12\x0f\n\x07\x65xplain\x18\x03 \x01(\x08\x42\x0b\n\t_rule_set\"5\n\x10\x41llocateResponse\x12!\n\x04plan\x18\x01 \x01(\x0b\x32\x13.allocation.v1.Plan\"\xf0\x01\n\x0bReservation\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12.\n\x05state\x18\x03 \x01(\x0e\x32\x1f.allocation.v1.ReservationState\x12!\n\x04plan\x18\x04 \x01(\x0b\x32\x13.allocation.v1.Plan\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x61ttempts\x18\x07 \x01(\x05\"\xa9\x01\n\x0eReserveRequest\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12#\n\x05order\x18\x02 \x01(\x0b\x32\x14.allocation.v1.Order\x12\x13\n\x0bttl_seconds\x18\x03 \x01(\x05\x12&\n\x04plan\x18\x04 \x01(\x0b\x32\x13.allocation.v1.PlanH\x00\x88\x01\x01\x12\x13\n\x0bstrict_plan\x18\x05 \x01(\x08\x42\x07\n\x05_plan\"B\n\x0fReserveResponse\x12/\n\x0breservation\x18\x01 \x01(\x0b\x32\x1a.allocation.v1.Reservation\"K\n\x18\x43ommitReservationRequest\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\"L\n\x19\x43ommitReservationResponse\x12/\n\x0breservation\x18\x01 \x01(\x0b\x32\x1a.allocation.v1.Reservation\"L\n\x19ReleaseReservationRequest\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\"M\n\x1aReleaseReservationResponse\x12/\n\x0breservation\x18\x01 \x01(\x0b\x32\x1a.allocation.v1.Reservation\"/\n\x15GetReservationRequest\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\"I\n\x16GetReservationResponse\x12/\n\x0breservation\x18\x01 \x01(\x0b\x32\x1a.allocation.v1.Reservation*x\n\nPlanStatus\x12\x1b\n\x17PLAN_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13PLAN_STATUS_OPTIMAL\x10\x01\x12\x18\n\x14PLAN_STATUS_FEASIBLE\x10\x02\x12\x1a\n\x16PLAN_STATUS_INFEASIBLE\x10\x03*\xf1\x01\n\x10ReservationState\x12!\n\x1dRESERVATION_STATE_UNSPECIFIED\x10\x00\x12\x1d\n\x19RESERVATION_STATE_PENDING\x10\x01\x12\x1a\n\x16RESERVATION_STATE_HELD\x10\x02\x12\x1f\n\x1bRESERVATION_STATE_COMMITTED\x10\x03\x12\x1e\n\x1aRESERVATION_STATE_RELEASED\x10\x04\x12\x1d\n\x19RESERVATION_STATE_EXPIRED\x10\x05\x12\x1f\n\x1bRESERVATION_STATE_FULFILLED\x10\x06\x32\xdc\x03\n\x11\x41llocationService\x12K\n\x08\x41llocate\x12\x1e.allocation.v1.AllocateRequest\x1a\x1f.allocation.v1.AllocateResponse\x12H\n\x07Reserve\x12\x1d.allocation.v1.ReserveRequest\x1a\x1e.allocation.v1.ReserveResponse\x12\x66\n\x11\x43ommitReservation\x12\'.allocation.v1.CommitReservationRequest\x1a(.allocation.v1.CommitReservationResponse\x12i\n\x12ReleaseReservation\x12(.allocation.v1.ReleaseReservationRequest\x1a).allocation.v1.ReleaseReservationResponse\x12]\n\x0eGetReservation\x12$.allocation.v1.GetReservationRequest\x1a%.allocation.v1.GetReservationResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'allocation.v1.allocation_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PLANSTATUS']._serialized_start=1876
-  _globals['_PLANSTATUS']._serialized_end=1996
-  _globals['_RESERVATIONSTATE']._serialized_start=1999
-  _globals['_RESERVATIONSTATE']._serialized_end=2240
+  _globals['_PLANSTATUS']._serialized_start=1988
+  _globals['_PLANSTATUS']._serialized_end=2108
+  _globals['_RESERVATIONSTATE']._serialized_start=2111
+  _globals['_RESERVATIONSTATE']._serialized_end=2352
   _globals['_SHIPMENTLINE']._serialized_start=137
   _globals['_SHIPMENTLINE']._serialized_end=182
-  _globals['_SHIPMENT']._serialized_start=184
-  _globals['_SHIPMENT']._serialized_end=311
-  _globals['_EXPLANATION']._serialized_start=313
-  _globals['_EXPLANATION']._serialized_end=375
-  _globals['_PLAN']._serialized_start=378
-  _globals['_PLAN']._serialized_end=766
-  _globals['_ALLOCATEREQUEST']._serialized_start=769
-  _globals['_ALLOCATEREQUEST']._serialized_end=900
-  _globals['_ALLOCATERESPONSE']._serialized_start=902
-  _globals['_ALLOCATERESPONSE']._serialized_end=955
-  _globals['_RESERVATION']._serialized_start=958
-  _globals['_RESERVATION']._serialized_end=1198
-  _globals['_RESERVEREQUEST']._serialized_start=1201
-  _globals['_RESERVEREQUEST']._serialized_end=1370
-  _globals['_RESERVERESPONSE']._serialized_start=1372
-  _globals['_RESERVERESPONSE']._serialized_end=1438
-  _globals['_COMMITRESERVATIONREQUEST']._serialized_start=1440
-  _globals['_COMMITRESERVATIONREQUEST']._serialized_end=1515
-  _globals['_COMMITRESERVATIONRESPONSE']._serialized_start=1517
-  _globals['_COMMITRESERVATIONRESPONSE']._serialized_end=1593
-  _globals['_RELEASERESERVATIONREQUEST']._serialized_start=1595
-  _globals['_RELEASERESERVATIONREQUEST']._serialized_end=1671
-  _globals['_RELEASERESERVATIONRESPONSE']._serialized_start=1673
-  _globals['_RELEASERESERVATIONRESPONSE']._serialized_end=1750
-  _globals['_GETRESERVATIONREQUEST']._serialized_start=1752
-  _globals['_GETRESERVATIONREQUEST']._serialized_end=1799
-  _globals['_GETRESERVATIONRESPONSE']._serialized_start=1801
-  _globals['_GETRESERVATIONRESPONSE']._serialized_end=1874
-  _globals['_ALLOCATIONSERVICE']._serialized_start=2243
-  _globals['_ALLOCATIONSERVICE']._serialized_end=2719
+  _globals['_SHIPMENT']._serialized_start=185
+  _globals['_SHIPMENT']._serialized_end=368
+  _globals['_LOTTAKE']._serialized_start=370
+  _globals['_LOTTAKE']._serialized_end=423
+  _globals['_EXPLANATION']._serialized_start=425
+  _globals['_EXPLANATION']._serialized_end=487
+  _globals['_PLAN']._serialized_start=490
+  _globals['_PLAN']._serialized_end=878
+  _globals['_ALLOCATEREQUEST']._serialized_start=881
+  _globals['_ALLOCATEREQUEST']._serialized_end=1012
+  _globals['_ALLOCATERESPONSE']._serialized_start=1014
+  _globals['_ALLOCATERESPONSE']._serialized_end=1067
+  _globals['_RESERVATION']._serialized_start=1070
+  _globals['_RESERVATION']._serialized_end=1310
+  _globals['_RESERVEREQUEST']._serialized_start=1313
+  _globals['_RESERVEREQUEST']._serialized_end=1482
+  _globals['_RESERVERESPONSE']._serialized_start=1484
+  _globals['_RESERVERESPONSE']._serialized_end=1550
+  _globals['_COMMITRESERVATIONREQUEST']._serialized_start=1552
+  _globals['_COMMITRESERVATIONREQUEST']._serialized_end=1627
+  _globals['_COMMITRESERVATIONRESPONSE']._serialized_start=1629
+  _globals['_COMMITRESERVATIONRESPONSE']._serialized_end=1705
+  _globals['_RELEASERESERVATIONREQUEST']._serialized_start=1707
+  _globals['_RELEASERESERVATIONREQUEST']._serialized_end=1783
+  _globals['_RELEASERESERVATIONRESPONSE']._serialized_start=1785
+  _globals['_RELEASERESERVATIONRESPONSE']._serialized_end=1862
+  _globals['_GETRESERVATIONREQUEST']._serialized_start=1864
+  _globals['_GETRESERVATIONREQUEST']._serialized_end=1911
+  _globals['_GETRESERVATIONRESPONSE']._serialized_start=1913
+  _globals['_GETRESERVATIONRESPONSE']._serialized_end=1986
+  _globals['_ALLOCATIONSERVICE']._serialized_start=2355
+  _globals['_ALLOCATIONSERVICE']._serialized_end=2831
 # @@protoc_insertion_point(module_scope)

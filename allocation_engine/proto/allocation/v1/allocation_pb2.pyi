@@ -129,14 +129,22 @@ class Shipment(_message.Message):
     DISTANCE_KM_FIELD_NUMBER: _builtins.int
     COST_FIELD_NUMBER: _builtins.int
     TRANSFER_TO_FIELD_NUMBER: _builtins.int
+    SHIP_DAY_FIELD_NUMBER: _builtins.int
+    LOTS_FIELD_NUMBER: _builtins.int
     node_id: _builtins.str
     distance_km: _builtins.float
     """to the ship-to, or to the pickup store for click & collect"""
     cost: _builtins.float
     transfer_to: _builtins.str
     """the pickup store this transfer goes to; empty: not a transfer"""
+    ship_day: _builtins.int
+    """Days from today the package leaves: 0 ships from the shelf now; later when some of its
+    units come from incoming supply (backorders enabled in the rules), listed in `lots`.
+    """
     @_builtins.property
     def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___ShipmentLine]: ...
+    @_builtins.property
+    def lots(self) -> _containers.RepeatedCompositeFieldContainer[Global___LotTake]: ...
     def __init__(
         self,
         *,
@@ -145,14 +153,45 @@ class Shipment(_message.Message):
         distance_km: _builtins.float = ...,
         cost: _builtins.float = ...,
         transfer_to: _builtins.str = ...,
+        ship_day: _builtins.int = ...,
+        lots: _abc.Iterable[Global___LotTake] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "distance_km", b"distance_km", "lines", b"lines", "node_id", b"node_id", "transfer_to", b"transfer_to"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "distance_km", b"distance_km", "lines", b"lines", "lots", b"lots", "node_id", b"node_id", "ship_day", b"ship_day", "transfer_to", b"transfer_to"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Shipment: _TypeAlias = Shipment  # noqa: Y015
+
+@_typing.final
+class LotTake(_message.Message):
+    """Units of one sku a shipment takes from an incoming lot (a purchase order or transfer line);
+    the rest of the shipment's units come off the shelf.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOT_ID_FIELD_NUMBER: _builtins.int
+    SKU_FIELD_NUMBER: _builtins.int
+    UNITS_FIELD_NUMBER: _builtins.int
+    lot_id: _builtins.str
+    sku: _builtins.str
+    units: _builtins.int
+    def __init__(
+        self,
+        *,
+        lot_id: _builtins.str = ...,
+        sku: _builtins.str = ...,
+        units: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lot_id", b"lot_id", "sku", b"sku", "units", b"units"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LotTake: _TypeAlias = LotTake  # noqa: Y015
 
 @_typing.final
 class Explanation(_message.Message):
