@@ -1,4 +1,4 @@
-"""ERP files over the in-memory store and a real Redis: a snapshot replaces the stock of the
+"""ERP files over the in-memory store, a real Redis and a real Redis Cluster: a snapshot replaces the stock of the
 nodes it names, deltas move it, each file is applied once (twice, or a crash and a re-run,
 changes nothing more), and a bad row refuses the whole file with its line, field and value
 before anything changes. Hostile files (empty, BOM, CRLF, not UTF-8, NUL, repeats, huge
@@ -31,13 +31,14 @@ from allocation_engine.service.feeds.table import explain
 from tests.support.grpc_inventory import seed_tiny
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-cluster"])
 def stocked(request: pytest.FixtureRequest) -> InventoryStore:
-    """The tiny network (WH-FRA A=5 B=2, WH-BER A=10 safety 1, ST-MUC B=3) in each store."""
+    """The tiny network (WH-FRA A=5 B=2, WH-BER A=10 safety 1, ST-MUC B=3) in each store: in
+    memory, on a redis-server, and on a Redis Cluster of three masters."""
     store: InventoryStore = (
         MemoryStore()
         if request.param == "memory"
-        else RedisStore.from_url(request.getfixturevalue("redis_url"))
+        else RedisStore.from_url(request.getfixturevalue(f"{request.param.replace('-', '_')}_url"))
     )
     seed_tiny(store)
     return store
