@@ -1,8 +1,8 @@
-"""ERP files over the in-memory store, a real Redis and a real Redis Cluster: a snapshot replaces the stock of the
-nodes it names, deltas move it, each file is applied once (twice, or a crash and a re-run,
-changes nothing more), and a bad row refuses the whole file with its line, field and value
-before anything changes. Hostile files (empty, BOM, CRLF, not UTF-8, NUL, repeats, huge
-numbers, a million rows) are read safely."""
+"""ERP files over the in-memory store, a real Redis and a real Redis Cluster: a snapshot
+replaces the stock of the nodes it names, deltas move it, purchase orders become incoming lots,
+each file is applied once (twice, or a crash and a re-run, changes nothing more), and a bad row
+refuses the whole file with its line, field and value before anything changes. Hostile files
+(empty, BOM, CRLF, not UTF-8, NUL, repeats, huge numbers, a million rows) are read safely."""
 
 from __future__ import annotations
 
