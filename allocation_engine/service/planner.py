@@ -54,6 +54,20 @@ class CurrentRules:
     revision: int  # 0 = the server's own default, nothing published yet
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """What one planning read saw, ready for the engine: the network with the capacity left
+    today, the available stock of the skus read, the rule set in force and (backorders on) the
+    incoming lots not yet held. Orders of those skus planned on one snapshot see the same stock
+    (the delivery options of one cart)."""
+
+    read: StockRead
+    network: Network
+    inventory: Inventory
+    rules: RuleSet
+    lots: tuple[IncomingLot, ...]
+
+
 class Planner:
     def __init__(
         self,
@@ -147,7 +161,12 @@ class Planner:
         started = time.monotonic()
         with TRACER.start_as_current_span("planning read") as span:
             span.set_attribute("order.id", order.id)
-            read = self.read(order.skus)
+            view = self.snapshot(order.skus, rules)
+        return self.plan_on(view, order, deadline, started)
+
+    def snapshot(self, skus: Sequence[str], rules: RuleSet | None = None) -> Snapshot:
+        """One read of `skus` for planning, under `rules` (the published ones unless given)."""
+        read = self.read(skus)
         network = _remaining(self.network(read.nodes_version), read.shipments)
         chosen = rules or self.rules(read.rules_revision).rules
         inventory = Inventory.from_units(
@@ -158,6 +177,20 @@ class Planner:
                 if levels
             },
         )
+        lots = self.lots(skus, network) if chosen.backorders.enabled else []
+        return Snapshot(read, network, inventory, chosen, tuple(lots))
+
+    def plan_on(
+        self,
+        view: Snapshot,
+        order: Order,
+        deadline: Deadline | None = None,
+        started: float | None = None,
+    ) -> Plan:
+        """An optimal plan for `order` (whose skus `view` read) on that snapshot; the rule
+        set's time limit counts from `started` (now unless given), as in `plan`."""
+        started = time.monotonic() if started is None else started
+        network, inventory, chosen = view.network, view.inventory, view.rules
         seconds = chosen.time_limit_seconds - (time.monotonic() - started)
         if deadline is not None:
             deadline.check("planning")
@@ -165,10 +198,9 @@ class Planner:
             if left is not None:
                 seconds = min(seconds, left * SOLVER_SHARE)
         budget = Budget(max(0.0, seconds))
-        lots = self.lots(order.skus, network) if chosen.backorders.enabled else []
         with TRACER.start_as_current_span("allocate") as span:
             try:
-                plan = allocate(order, network, inventory, chosen, budget=budget, lots=lots)
+                plan = allocate(order, network, inventory, chosen, budget=budget, lots=view.lots)
             finally:
                 phase_spans(budget)
             span.set_attribute("plan.status", plan.status.value)

@@ -3,9 +3,10 @@
 `Promises.options` plans the cart the way Allocate would plan each order it could become: once
 as a home delivery (SHIP_TO_ADDRESS to the ship-to), and once as click & collect at each of the
 nearest active stores of the network (great-circle from the ship-to, nearest first). Every
-option is `Planner.plan` of that order, so it reads the same stock view, the same published rules
-and the same channel fences as Allocate, and what it offers is what Reserve of that order then
-grants while the stock does not move. Nothing is held.
+option is planned as `Planner.plan` plans that order, on one stock read for the whole cart
+(`Planner.snapshot`: the same stock view, published rules and channel fences as Allocate), so
+what it offers is what Reserve of that order then grants while the stock does not move, and
+the options of one answer agree with each other. Nothing is held.
 
 Dates. A package leaves on today (the planner's UTC day, from the clock port: day 0 of incoming
 lots too) plus its shipment's `ship_day` (0 from the shelf, later when the plan takes incoming
@@ -44,7 +45,7 @@ from allocation_engine.engine.geo import haversine_km
 from allocation_engine.engine.network import NODE_TYPES
 from allocation_engine.errors import FieldProblem, ProblemCollector
 from allocation_engine.service.deadline import Deadline
-from allocation_engine.service.planner import Planner
+from allocation_engine.service.planner import Planner, Snapshot
 
 TRANSIT_KM_PER_DAY = 500.0
 """How far a parcel travels per day: a road parcel network's overnight line haul (hub to hub)
@@ -187,12 +188,13 @@ class Promises:
         Raises InvalidInput naming the request's fields (`lines[1].sku` for an unknown sku)."""
         order = cart.order()
         read_at, today = self._planner.now(), self._planner.today()
-        versions = self._planner.read(())
-        network = self._planner.network(versions.nodes_version)
+        view = self._planner.snapshot(order.skus)
+        versions, network = view.read, view.network
         with _named_from_cart():
-            home = self._option(order, today, deadline)
+            home = self._option(view, order, today, deadline)
             stores = [
                 self._option(
+                    view,
                     replace(
                         order,
                         delivery_mode=DeliveryMode.CLICK_AND_COLLECT,
@@ -214,9 +216,14 @@ class Promises:
         )
 
     def _option(
-        self, order: Order, today: date, deadline: Deadline | None, store_km: float = 0.0
+        self,
+        view: Snapshot,
+        order: Order,
+        today: date,
+        deadline: Deadline | None,
+        store_km: float = 0.0,
     ) -> DeliveryOption:
-        plan = self._planner.plan(order, deadline=deadline)
+        plan = self._planner.plan_on(view, order, deadline)
         store_id = order.pickup_store_id or ""
         option = DeliveryOption(order.delivery_mode, plan, (), (), store_id, store_km)
         if not option.available:
