@@ -25,6 +25,7 @@ from allocation_engine.adapters.redis.tokens import RedisCallers
 from allocation_engine.api.access import METHODS, OPEN, AccessInterceptor, build_access
 from allocation_engine.api.client import ClientAuth, open_client_channel
 from allocation_engine.api.server import AllocationServer
+from allocation_engine.api.servicers.customers import register as register_customers
 from allocation_engine.api.servicers.orders import SERVICE_NAME, OrderServicer
 from allocation_engine.proto.allocation.v1 import (
     allocation_pb2,
@@ -37,6 +38,7 @@ from allocation_engine.proto.allocation.v1 import (
 from allocation_engine.proto.allocation.v1 import orders_pb2 as opb
 from allocation_engine.proto.allocation.v1 import orders_pb2_grpc as opb_grpc
 from allocation_engine.service.access import register
+from allocation_engine.service.feeds.crm import Customers
 from allocation_engine.service.ratelimit import RateLimits
 from tests.support.orders import World, b2b, b2c
 
@@ -80,7 +82,7 @@ def start_edge(
         port=0,
         health_interval=3600,
         sweep_interval=3600,
-        extra=[orders],
+        extra=[orders, lambda server: register_customers(Customers(world.orders, clock), server)],
         inner=inner,
         **kw,
     ).start()
