@@ -117,15 +117,14 @@ def test_a_parcel_rejected_by_one_of_two_nodes_is_rerouted_and_shipped(shop: Sho
         ("O-000001-S2", "WH-KOELN", "RELEASED", [("A", 5)]),
     ]
     assert pick_list(shop, "WH-KOELN", "O-000001-S2") == [("A", 5)]
-    rejected = shop.orders.RejectShipment(
-        opb.RejectShipmentRequest(
-            order_id=order.id,
-            shipment_id="O-000001-S2",
-            reason=opb.REJECT_REASON_NO_CAPACITY,
-            idempotency_key="koeln-no-1",
-            note="dock closed",
-        )
-    ).order
+    koeln_refuses = opb.RejectShipmentRequest(
+        order_id=order.id,
+        shipment_id="O-000001-S2",
+        reason=opb.REJECT_REASON_NO_CAPACITY,
+        idempotency_key="koeln-no-1",
+        note="dock closed",
+    )
+    rejected = shop.orders.RejectShipment(koeln_refuses).order
     assert parcels(rejected)[1:] == [
         ("O-000001-S2", "WH-KOELN", "REJECTED", [("A", 5)]),
         ("O-000001-S3", "ST-BONN", "RELEASED", [("A", 5)]),
@@ -135,15 +134,7 @@ def test_a_parcel_rejected_by_one_of_two_nodes_is_rerouted_and_shipped(shop: Sho
     assert shop.available("WH-KOELN", "A") == 10  # given back: free for the next order
     assert shop.available("ST-BONN", "A") == 1
     assert pick_list(shop, "ST-BONN", "O-000001-S3") == [("A", 5)]
-    again = shop.orders.RejectShipment(
-        opb.RejectShipmentRequest(
-            order_id=order.id,
-            shipment_id="O-000001-S2",
-            reason=opb.REJECT_REASON_NO_CAPACITY,
-            idempotency_key="koeln-no-1",
-            note="dock closed",
-        )
-    ).order
+    again = shop.orders.RejectShipment(koeln_refuses).order
     assert again.version == rejected.version  # the WMS retried: nothing new
     ship(shop, order, "O-000001-S1")
     done = ship(shop, order, "O-000001-S3")

@@ -66,13 +66,7 @@ def record_shipment(core: FlowCore, command: RecordShipment) -> OrderRecord:
         rid = record.reservation_of(moved)
         core.gateways.stock.ship(rid, moved.node_id, _last_of(record, rid))
         if missing:
-            d.emit(
-                EventType.SHIPMENT_REJECTED,
-                shipment_id=moved.id,
-                node_id=moved.node_id,
-                reason=SHORT_PICK,
-                lines=lines_data(missing),
-            )
+            _rejected(d, moved, SHORT_PICK, missing)
         d.emit(
             EventType.SHIPMENT_SHIPPED,
             channel=d.record.channel,  # whom the outbox confirms the parcel to
@@ -99,14 +93,7 @@ def reject_shipment(core: FlowCore, command: RejectShipment) -> OrderRecord:
         core.gateways.stock.give_back(
             d.record.reservation_of(moved), moved.node_id, command.reason in WRITE_OFF
         )
-        d.emit(
-            EventType.SHIPMENT_REJECTED,
-            shipment_id=moved.id,
-            node_id=moved.node_id,
-            reason=command.reason,
-            note=command.note,
-            lines=lines_data(moved.lines),
-        )
+        _rejected(d, moved, command.reason, moved.lines, command.note)
 
     return core.change(command.order_id, command.idempotency_key, command, reject)
 
@@ -139,13 +126,7 @@ def supply_changed(core: FlowCore, command: SupplyChanged) -> OrderRecord:
                 continue
             stock.give_back(command.reservation_id, shipment.node_id, write_off=False)
             moved = d.shipment_to(shipment, "cancel", reason=SUPPLY_CUT)
-            d.emit(
-                EventType.SHIPMENT_REJECTED,
-                shipment_id=moved.id,
-                node_id=moved.node_id,
-                reason=SUPPLY_CUT,
-                lines=lines_data(moved.lines),
-            )
+            _rejected(d, moved, SUPPLY_CUT, moved.lines)
 
     return core.change(command.order_id, command.idempotency_key, command, cut)
 
@@ -176,6 +157,20 @@ def resume(core: FlowCore, command: ResumeOrder) -> OrderRecord:
             d.update(extra_reroutes=record.extra_reroutes + 1)
 
     return core.change(command.order_id, command.idempotency_key, command, again)
+
+
+def _rejected(
+    d: Draft, shipment: Shipment, reason: str, lines: tuple[ShipmentItem, ...], note: str = ""
+) -> None:
+    """The timeline's record of units a parcel will not carry, and why: they are rerouted."""
+    d.emit(
+        EventType.SHIPMENT_REJECTED,
+        shipment_id=shipment.id,
+        node_id=shipment.node_id,
+        reason=reason,
+        note=note,
+        lines=lines_data(lines),
+    )
 
 
 def _last_of(record: OrderRecord, reservation_id: str) -> bool:
