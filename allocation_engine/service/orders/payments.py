@@ -13,7 +13,7 @@ from allocation_engine.errors import InvalidInput
 from allocation_engine.orders.commands import CancelOrder, RecordPayment
 from allocation_engine.orders.draft import Draft
 from allocation_engine.orders.events import EventType
-from allocation_engine.orders.machines import PaymentState
+from allocation_engine.orders.machines import OrderState, PaymentState, ShipmentState
 from allocation_engine.orders.model import FlowStatus, OrderRecord
 from allocation_engine.service.orders.core import FlowCore
 from allocation_engine.service.orders.gateways import Gateways
@@ -71,7 +71,11 @@ def _cancel(gateways: Gateways, d: Draft, reason: str) -> None:
     answers with that payment if there is one, and that is voided. Likewise an order that
     records no hold may have one that a dead call took under the next attempt's key: it is
     given back by that key."""
-    d.order_to("cancel")
+    at_a_node = any(s.state is not ShipmentState.PENDING for s in d.record.live_shipments)
+    # A released order whose every parcel its node rejected (held for an operator) has nothing
+    # at a warehouse any more: it may be cancelled like one that never got there.
+    released_but_empty = d.record.state is OrderState.RELEASED and not at_a_node
+    d.order_to("cancel_rest" if released_but_empty else "cancel")
     for shipment in d.record.live_shipments:
         d.shipment_to(shipment, "cancel")
     if not d.record.payment.opened:

@@ -12,6 +12,7 @@ from allocation_engine.engine.rules import default_rules_text
 from allocation_engine.errors import IllegalTransition, InvalidInput, NotFound
 from allocation_engine.orders.commands import (
     AcceptShipment,
+    CancelOrder,
     RecordShipment,
     RejectShipment,
     ResumeOrder,
@@ -200,6 +201,24 @@ def test_ship_complete_holds_a_business_order_for_an_operator(world: World) -> N
     assert record.blocked_reason.startswith("reroute not possible: ship complete")
     assert "order_delayed" in templates(world, record.id)
     assert world.on_hand("WH-BERLIN", "A") == (3, 0)
+
+
+def test_a_held_order_whose_parcels_were_all_rejected_can_still_be_cancelled(
+    world: World,
+) -> None:
+    """A business order: Koeln rejects (damaged), no other node has 6 cups: held for an
+    operator, who cancels it; nothing is held anywhere afterwards."""
+    record = world.flow.place(b2b("e-1", A=6)).record
+    record = reject(world, record, "O-000001-S1", "damaged")
+    assert (record.status, record.state) == (FlowStatus.BLOCKED, OrderState.RELEASED)
+    cancelled = world.flow.cancel(CancelOrder(record.id, "cs-1", "customer gave up"))
+    assert (cancelled.state, cancelled.status) == (OrderState.CANCELLED, FlowStatus.CANCELLED)
+    assert cancelled.payment.state is PaymentState.VOIDED
+    assert world.on_hand("WH-KOELN", "A") == (4, 0)  # the damaged six written off
+    assert world.on_hand("WH-BERLIN", "A") == (3, 0)
+    released = world.flow.place(b2b("e-2", A=2)).record
+    with pytest.raises(IllegalTransition):  # at the warehouse: too late, as before
+        world.flow.cancel(CancelOrder(released.id, "cs-2"))
 
 
 def test_when_every_node_rejects_a_consumer_order_it_is_cancelled_and_refunded(
