@@ -11,8 +11,12 @@ from pathlib import Path
 import grpc
 import pytest
 
+from allocation_engine.api.convert.customers import customer_from_proto, customer_to_proto
 from allocation_engine.app.orders import OrderConfig
 from allocation_engine.app.serve import Running, ServeConfig, start
+from allocation_engine.engine import CustomerType
+from allocation_engine.engine.order import DeliveryMode
+from allocation_engine.orders.model import Customer, DeliveryPreferences, PriceTerms
 from allocation_engine.proto.allocation.v1 import common_pb2 as cpb
 from allocation_engine.proto.allocation.v1 import customers_pb2 as kpb
 from allocation_engine.proto.allocation.v1 import customers_pb2_grpc as kpb_grpc
@@ -145,3 +149,21 @@ def test_an_order_of_the_account_finds_it(channel: grpc.Channel) -> None:
         )
     )
     assert placed.order.customer_id == "CRM-1"
+
+
+def test_an_account_round_trips_through_its_message() -> None:
+    """Given an account with terms and preferences, when written to its message and read back,
+    then it is the same account (created_at is the server's, so it is not read)."""
+    account_in = Customer(
+        "CRM-1",
+        "ada@example.com",
+        "Ada",
+        "de",
+        CustomerType.B2B,
+        0.0,
+        PriceTerms(30, 250),
+        DeliveryPreferences(DeliveryMode.CLICK_AND_COLLECT, "ST-MUC"),
+    )
+    assert customer_from_proto(customer_to_proto(account_in)) == account_in
+    plain = Customer("C-2", "b@example.com")
+    assert customer_from_proto(customer_to_proto(plain)) == plain
