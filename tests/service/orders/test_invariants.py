@@ -1,12 +1,16 @@
-"""A hypothesis stateful test: random sequences of orders, payments, shipments, deliveries,
-returns, inspections, cancellations and stock receipts never reach an inconsistent state.
+"""A hypothesis stateful test: random sequences of orders, payments, shipments, short picks,
+rejected parcels and their reroutes, deliveries, returns, inspections, cancellations and stock
+receipts never reach an inconsistent state.
 
 After every step, for every order: refunded <= captured, what is owed plus credit notes is the
-order total, shipped <= allocated <= ordered per sku, delivered <= shipped, received back <=
-delivered, and every received unit inspected is restocked or written off. And for every stock
-position: on_hand is exactly what was counted in, less what shipped from it, plus what was
-restocked there (no stock from nothing, none lost); reserved is exactly the units of parcels
-allocated there and not yet shipped. A step the workflow refuses changes nothing.
+order total, money back is exactly the accepted returns plus the units cancelled because no node
+could send them, shipped <= allocated (in live parcels) and allocated + cancelled <= ordered per
+sku, delivered <= shipped, received back <= delivered, and every received unit inspected is
+restocked or written off. And for every stock position: on_hand is exactly what was counted in,
+less what shipped from it, less what a node wrote off (a parcel rejected for no stock or damage,
+the units a short pick did not find), plus what was restocked there (no stock from nothing, none
+lost); reserved is exactly the units of live parcels allocated there and not yet shipped. A step
+the workflow refuses changes nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from allocation_engine.adapters.payments.fake_provider import FakeCardProvider
 from allocation_engine.engine import InvalidInput
 from allocation_engine.errors import IllegalTransition, PaymentRefused
 from allocation_engine.orders.commands import (
+    REJECT_REASONS,
     CancelOrder,
     Inspection,
     InspectReturn,
@@ -33,12 +38,20 @@ from allocation_engine.orders.commands import (
     RecordDelivery,
     RecordPayment,
     RecordShipment,
+    RejectShipment,
     RequestReturn,
     ResumeOrder,
     ReturnItem,
 )
-from allocation_engine.orders.machines import OrderState, PaymentState, ReturnState, ShipmentState
-from allocation_engine.orders.model import OrderRecord
+from allocation_engine.orders.events import EventType
+from allocation_engine.orders.machines import (
+    LIVE_SHIPMENTS,
+    OrderState,
+    PaymentState,
+    ReturnState,
+    ShipmentState,
+)
+from allocation_engine.orders.model import OrderRecord, ShipmentItem
 from allocation_engine.orders.payments import PaymentEvent, PaymentEventKind
 from allocation_engine.ports.inventory import Adjustment
 from tests.support.orders import NODES, STOCK, World, b2b, b2c, make_world
@@ -51,6 +64,7 @@ OPEN = frozenset({ReturnState.REQUESTED, ReturnState.PARTIALLY_RECEIVED})
 ARRIVED = frozenset({ReturnState.RECEIVED, ReturnState.PARTIALLY_RECEIVED})
 UNPAID = frozenset({PaymentState.PENDING, PaymentState.FAILED, PaymentState.INVOICED})
 HELD = frozenset({ShipmentState.PENDING, ShipmentState.RELEASED})
+WRITTEN_OFF = frozenset({"no_stock", "damaged", "short_pick"})  # leave the node's on_hand
 # The provider has the last word on money: `pay` reports payments as a trusted system would,
 # without the provider knowing, so a later refund can be refused there. The flow must then
 # change nothing, which `attempt` checks like any other refusal.
@@ -146,6 +160,31 @@ class OrderLife(RuleBasedStateMachine):
             command = RecordShipment(record.id, shipment.id, "DHL", "1", self.key())
             self.attempt(record.id, "ship", lambda: self.world.flow.record_shipment(command))
 
+    @rule(data=st.data(), reason=st.sampled_from(REJECT_REASONS))
+    def reject_parcel(self, data: st.DataObject, reason: str) -> None:
+        released = ShipmentState.RELEASED
+        record = self.pick(data, lambda r: any(s.state is released for s in r.shipments))
+        if record is None or not record.shipments:
+            return
+        waiting = [s for s in record.shipments if s.state is released]
+        shipment = data.draw(st.sampled_from(waiting or list(record.shipments)))
+        command = RejectShipment(record.id, shipment.id, reason, self.key())
+        self.attempt(record.id, "reject", lambda: self.world.flow.reject_shipment(command))
+
+    @rule(data=st.data())
+    def short_pick(self, data: st.DataObject) -> None:
+        released = ShipmentState.RELEASED
+        record = self.pick(data, lambda r: any(s.state is released for s in r.shipments))
+        if record is None or not record.shipments:
+            return
+        waiting = [s for s in record.shipments if s.state is released]
+        shipment = data.draw(st.sampled_from(waiting or list(record.shipments)))
+        sent = tuple(
+            ShipmentItem(x.sku, data.draw(st.integers(0, x.quantity))) for x in shipment.lines
+        )
+        command = RecordShipment(record.id, shipment.id, "DHL", "1", self.key(), sent)
+        self.attempt(record.id, "short pick", lambda: self.world.flow.record_shipment(command))
+
     @rule(data=st.data(), sku=st.sampled_from(SKUS), quantity=st.integers(1, 4))
     def request_return(self, data: st.DataObject, sku: str, quantity: int) -> None:
         record = self.pick(data, lambda r: r.units_in(sku, DELIVERED) > 0)
@@ -225,26 +264,24 @@ class OrderLife(RuleBasedStateMachine):
             assert p.amount + p.credited == r.total, p
             if r.state is OrderState.CANCELLED:  # whatever was collected went back
                 assert p.refunded == p.captured, p
-            else:  # money goes back for accepted returns only
-                assert sum(t.refund for t in r.returns) == p.refunded + p.credited, (r.returns, p)
+            else:  # money goes back for accepted returns and units no node could send only
+                price = {item.sku: item.unit_price for item in r.items}
+                given_up = sum(x.quantity * price[x.sku] for x in r.cancelled)
+                back = sum(t.refund for t in r.returns) + given_up
+                assert back == p.refunded + p.credited, (r.returns, r.cancelled, p)
 
     @invariant()
     def units_add_up(self) -> None:
         for order_id in self.orders:
             r = self.world.flow.get(order_id).record
             for item in r.items:
-                allocated = sum(
-                    x.quantity
-                    for s in r.shipments
-                    if s.state is not ShipmentState.CANCELLED
-                    for x in s.lines
-                    if x.sku == item.sku
-                )
+                allocated = r.units_in(item.sku, LIVE_SHIPMENTS)
+                given_up = sum(x.quantity for x in r.cancelled if x.sku == item.sku)
                 shipped = r.units_in(item.sku, SHIPPED)
                 delivered = r.units_in(item.sku, DELIVERED)
                 back = [ln for t in r.returns if (ln := t.line(item.sku)) is not None]
                 received = sum(ln.received for ln in back)
-                assert delivered <= shipped <= allocated <= item.quantity
+                assert delivered <= shipped <= allocated <= allocated + given_up <= item.quantity
                 assert received <= delivered
                 assert all(ln.received <= ln.requested for ln in back)
             for t in r.returns:
@@ -257,6 +294,7 @@ class OrderLife(RuleBasedStateMachine):
         shipped: Counter[tuple[str, str]] = Counter()
         held: Counter[tuple[str, str]] = Counter()
         restocked: Counter[tuple[str, str]] = Counter()
+        written_off: Counter[tuple[str, str]] = Counter()
         for order_id in self.orders:
             r = self.world.flow.get(order_id).record
             for s in r.shipments:
@@ -268,9 +306,18 @@ class OrderLife(RuleBasedStateMachine):
             for t in r.returns:
                 for ln in t.lines:
                     restocked[(t.node_id, ln.sku)] += ln.restocked
+            for e in self.world.flow.get(order_id).timeline:
+                if e.type == EventType.SHIPMENT_REJECTED and e.data["reason"] in WRITTEN_OFF:
+                    for x in e.data["lines"]:
+                        written_off[(e.data["node_id"], x["sku"])] += x["quantity"]
         stock = self.stock()
         for position in set(stock) | set(self.counted):
-            expected = self.counted[position] - shipped[position] + restocked[position]
+            expected = (
+                self.counted[position]
+                - shipped[position]
+                - written_off[position]
+                + restocked[position]
+            )
             assert stock.get(position, (0, 0)) == (expected, held[position]), position
 
 
