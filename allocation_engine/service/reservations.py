@@ -134,7 +134,8 @@ class Reservations:
         return ttl_seconds or self.default_ttl
 
     def _check_plan(self, plan: Plan, order: Order) -> None:
-        """A given plan must ship exactly the order's lines, from known nodes."""
+        """A given plan must ship exactly the order's lines, from known nodes, and take from
+        incoming lots only units of its own lines (the store then checks the lots hold them)."""
         problems = ProblemCollector()
         network = self._planner.network()
         shipped: dict[str, int] = {}
@@ -147,6 +148,18 @@ class Reservations:
                         f"plan.shipments[{i}].lines[{j}].quantity", line.quantity, "must be > 0"
                     )
                 shipped[line.sku] = shipped.get(line.sku, 0) + line.quantity
+            carried = {line.sku: line.quantity for line in shipment.lines}
+            for j, take in enumerate(shipment.lots):
+                where = f"plan.shipments[{i}].lots[{j}]"
+                if take.sku not in carried:
+                    problems.add(f"{where}.sku", take.sku, "not a line of this shipment")
+                elif not 0 < take.units <= carried[take.sku]:
+                    problems.add(
+                        f"{where}.units",
+                        take.units,
+                        f"must be in [1, {carried[take.sku]}] (the shipment's units of it)",
+                    )
+                carried[take.sku] = carried.get(take.sku, 0) - max(take.units, 0)
         wanted = {line.sku: line.quantity for line in order.lines}
         for sku in sorted(set(shipped) | set(wanted)):
             if shipped.get(sku, 0) != wanted.get(sku, 0):

@@ -167,6 +167,26 @@ def test_a_plan_that_does_not_match_the_order_is_invalid(
     assert "plan.shipments[0].node_id" in (caught.value.details() or "")
 
 
+@pytest.mark.parametrize(
+    ("take", "field"),
+    [
+        (apb.LotTake(lot_id="PO-1", sku="B", units=1), "plan.shipments[0].lots[0].sku"),
+        (apb.LotTake(lot_id="PO-1", sku="A", units=3), "plan.shipments[0].lots[0].units"),
+        (apb.LotTake(lot_id="PO-1", sku="A", units=0), "plan.shipments[0].lots[0].units"),
+    ],
+)
+def test_a_plan_taking_units_of_incoming_supply_it_does_not_ship_is_invalid(
+    allocation: apb_grpc.AllocationServiceStub, take: apb.LotTake, field: str
+) -> None:
+    """A client's plan may say which of its units come from a lot, never more than it ships."""
+    lines = [apb.ShipmentLine(sku="A", quantity=2)]
+    plan = apb.Plan(shipments=[apb.Shipment(node_id="WH-FRA", lines=lines, lots=[take])])
+    with pytest.raises(grpc.RpcError) as caught:
+        allocation.Reserve(apb.ReserveRequest(idempotency_key="k", order=order(A=2), plan=plan))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field in (caught.value.details() or "")
+
+
 def test_unknown_reservation_is_not_found(allocation: apb_grpc.AllocationServiceStub) -> None:
     with pytest.raises(grpc.RpcError) as caught:
         allocation.GetReservation(apb.GetReservationRequest(reservation_id="res-nope"))
