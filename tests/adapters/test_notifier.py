@@ -3,17 +3,22 @@ context a real order produces, and goes out over SMTP to a real (local) mail ser
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from allocation_engine.adapters.mail.notifier import MailRenderer, SmtpNotifier
+from allocation_engine.engine.rules import default_rules_text
 from allocation_engine.orders.commands import (
     Inspection,
     InspectReturn,
     ReceiveReturn,
+    RejectShipment,
     RequestReturn,
     ReturnItem,
 )
 from allocation_engine.orders.events import EventType
+from allocation_engine.ports.inventory import SupplyLot
 from allocation_engine.ports.notifications import Notification, Undeliverable
 from allocation_engine.service.outbox import notification_from
 from tests.service.orders.test_flow import ship_and_deliver
@@ -21,7 +26,8 @@ from tests.support.orders import TEMPLATES, Mailbox, World, b2b, b2c
 
 
 def _notifications(world: World) -> list[Notification]:
-    """Every e-mail a B2C order with a return and a B2B order with a credit note ask for."""
+    """Every e-mail a B2C order with a return, a B2B order with a credit note, an order no node
+    could send after a reject and a backordered one ask for."""
     record = ship_and_deliver(world, world.flow.place(b2c("w-1", A=2, B=1)).record)
     record, rid = world.flow.request_return(RequestReturn(record.id, (ReturnItem("A", 2),), "r"))
     world.flow.receive_return(ReceiveReturn(record.id, rid, "WH-KOELN", (ReturnItem("A", 2),), "v"))
@@ -34,7 +40,23 @@ def _notifications(world: World) -> list[Notification]:
         ReceiveReturn(business.id, rid, "WH-BERLIN", (ReturnItem("C", 1),), "v")
     )
     world.flow.inspect_return(InspectReturn(business.id, rid, (Inspection("C", 1, 0),), "i"))
-    events = [*world.flow.get(record.id).timeline, *world.flow.get(business.id).timeline]
+    # 4 cups: Koeln finds none, Berlin has 3 left: no node can send them, the order is cancelled.
+    rejected = world.flow.place(b2c("w-2", A=4)).record
+    world.flow.reject_shipment(
+        RejectShipment(rejected.id, rejected.shipments[0].id, "no_stock", "x")
+    )
+    # 7 filter packs wait for a purchase order at Koeln (Berlin has 6 on the shelf).
+    text = default_rules_text().replace("\nenabled = false", "\nenabled = true")
+    world.services.store.put_rules(text)
+    due = world.services.planner.today() + timedelta(days=1)
+    world.services.supply.put("po", "po", [SupplyLot("PO-1", "WH-KOELN", "C", 10, due)])
+    waiting = world.flow.place(b2c("w-3", C=7)).record
+    assert waiting.shipments[0].ready_on == due.isoformat()
+    events = [
+        e
+        for order in (record, business, rejected, waiting)
+        for e in world.flow.get(order.id).timeline
+    ]
     return [notification_from(e) for e in events if e.type is EventType.NOTIFICATION_REQUESTED]
 
 
@@ -45,7 +67,6 @@ def test_every_template_renders_in_both_languages(world: World) -> None:
     notifications = _notifications(world)
     assert {n.template for n in notifications} >= TEMPLATES - {
         "payment_failed",
-        "order_cancelled",
         "order_delayed",
         "payment_received",
     }
