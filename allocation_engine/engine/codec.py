@@ -35,6 +35,7 @@ ORDER_FIELDS = frozenset(
         "pickup_store_id",
         "excluded_nodes",
         "max_shipments",
+        "accepts_backorder",
     }
 )
 LINE_FIELDS = frozenset({"sku", "quantity", "ship_group"})
@@ -130,6 +131,7 @@ def order_from_dict(data: Any) -> Order:
             pickup_store_id=order.get("pickup_store_id"),
             excluded_nodes=frozenset(excluded),
             max_shipments=order.get("max_shipments"),
+            accepts_backorder=order.get("accepts_backorder", False),
         )
     except InvalidInput as bad:
         raise bad.under("order.") from None
@@ -158,6 +160,7 @@ def order_to_dict(order: Order) -> dict[str, Any]:
             ("pickup_store_id", order.pickup_store_id),
             ("excluded_nodes", sorted(order.excluded_nodes)),
             ("max_shipments", order.max_shipments),
+            ("accepts_backorder", order.accepts_backorder),
         )
         if value
     }

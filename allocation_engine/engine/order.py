@@ -55,6 +55,9 @@ class Order:
     `excluded_nodes` and `max_shipments` are this order's own fences on top of the rule set's:
     a reroute re-plans what a node rejected with that node excluded, and with only the
     shipments the rule set still allows once the ones already released are counted.
+    `accepts_backorder` lets it wait for incoming supply even where the rules ship from the
+    shelf only (the service plans it with backorders on: a workflow's last resort before
+    holding the order).
     """
 
     id: str
@@ -66,6 +69,7 @@ class Order:
     pickup_store_id: str | None = None
     excluded_nodes: frozenset[str] = frozenset()
     max_shipments: int | None = None
+    accepts_backorder: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lines", tuple(self.lines))
@@ -114,6 +118,8 @@ class Order:
             problems.add(
                 "max_shipments", self.max_shipments, f"must be an integer in [1, {MAX_SHIPMENTS}]"
             )
+        if not isinstance(self.accepts_backorder, bool):
+            problems.add("accepts_backorder", self.accepts_backorder, "must be true or false")
         for node_id in sorted(map(str, self.excluded_nodes)):
             if not node_id:
                 problems.add("excluded_nodes", node_id, "node ids must be non-empty")

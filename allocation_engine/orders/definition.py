@@ -93,7 +93,7 @@ class When:
         )
 
 
-REROUTE_FALLBACKS = ("cancel", "hold")
+REROUTE_FALLBACKS = ("cancel", "backorder", "hold")
 MAX_REROUTES = 20
 
 
@@ -105,8 +105,10 @@ class Reroute:
     When that cap is reached, or no node can take them within the order's fences (ship
     complete, the shipment limit counting the parcels already out, ship-together groups), or
     no node has them: `otherwise` says what happens. "cancel": those units are cancelled and
-    refunded, and the rest of the order goes on. "hold": the order blocks for an operator
-    (the customer is told it is delayed); ResumeOrder tries the reroute again.
+    refunded, and the rest of the order goes on. "backorder": they are promised from incoming
+    supply due at any node (the customer told the day), or held when none is expected.
+    "hold": the order blocks for an operator (the customer is told it is delayed); ResumeOrder
+    tries the reroute again.
     """
 
     max_reroutes: int = 2

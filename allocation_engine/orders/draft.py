@@ -110,6 +110,16 @@ class Draft:
     def update(self, **changes: Any) -> None:
         self.record = replace(self.record, **changes)
 
+    def mark(self) -> tuple[OrderRecord, int]:
+        """The draft as it stands, for `undo`: a step that finds half-way that it cannot go on
+        (a refund refused after its events were drafted) leaves no trace of itself."""
+        return self.record, len(self.events)
+
+    def undo(self, mark: tuple[OrderRecord, int]) -> None:
+        """Back to what `mark` saw: the record and the events drafted until then."""
+        self.record, drafted = mark
+        del self.events[drafted:]
+
     # the write
 
     def change(self, key: str, fingerprint: str) -> OrderChange:

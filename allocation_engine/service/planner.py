@@ -9,9 +9,10 @@ Node capacity (shipments per UTC day, see `ports/inventory.py`) is spent by live
 stock read reports what each node spent today, and `plan` fences a node with none left by handing
 the engine the network with its remaining capacity (a copy of one array per request).
 
-Backorders. When the rules in force enable them, `plan` also reads the incoming lots of the
-order's skus and hands the engine what of each is not yet held, its expected date turned into
-days from today (UTC, by the clock port; a lot already overdue counts as due today).
+Backorders. When the rules in force enable them (or the order accepts a backorder), `plan` also
+reads the incoming lots of the order's skus and hands the engine what of each is not yet held,
+its expected date turned into days from today (UTC, by the clock port; a lot already overdue
+counts as due today).
 """
 
 from __future__ import annotations
@@ -161,14 +162,19 @@ class Planner:
         started = time.monotonic()
         with TRACER.start_as_current_span("planning read") as span:
             span.set_attribute("order.id", order.id)
-            view = self.snapshot(order.skus, rules)
+            view = self.snapshot(order.skus, rules, backorder=order.accepts_backorder)
         return self.plan_on(view, order, deadline, started)
 
-    def snapshot(self, skus: Sequence[str], rules: RuleSet | None = None) -> Snapshot:
-        """One read of `skus` for planning, under `rules` (the published ones unless given)."""
+    def snapshot(
+        self, skus: Sequence[str], rules: RuleSet | None = None, *, backorder: bool = False
+    ) -> Snapshot:
+        """One read of `skus` for planning, under `rules` (the published ones unless given),
+        with backorders on when `backorder` (an order that accepts waiting for supply)."""
         read = self.read(skus)
         network = _remaining(self.network(read.nodes_version), read.shipments)
         chosen = rules or self.rules(read.rules_revision).rules
+        if backorder and not chosen.backorders.enabled:
+            chosen = replace(chosen, backorders=replace(chosen.backorders, enabled=True))
         inventory = Inventory.from_units(
             network,
             {

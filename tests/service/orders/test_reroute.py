@@ -6,6 +6,8 @@ The network (tests/support/orders.py): WH-KOELN holds A=10, B=4; WH-BERLIN A=3, 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from allocation_engine.engine.rules import default_rules_text
@@ -13,6 +15,7 @@ from allocation_engine.errors import IllegalTransition, InvalidInput, NotFound
 from allocation_engine.orders.commands import (
     AcceptShipment,
     CancelOrder,
+    RecordPayment,
     RecordShipment,
     RejectShipment,
     ResumeOrder,
@@ -21,7 +24,10 @@ from allocation_engine.orders.definition import default_workflows_text, parse_wo
 from allocation_engine.orders.events import EventType
 from allocation_engine.orders.machines import OrderState, PaymentState, ShipmentState
 from allocation_engine.orders.model import FlowStatus, OrderRecord, ShipmentItem
+from allocation_engine.orders.payments import PaymentEvent, PaymentEventKind
+from allocation_engine.ports.inventory import SupplyLot
 from allocation_engine.service.orders.flow import OrderFlow
+from allocation_engine.service.orders.supply import SupplyNews
 from tests.support.orders import TEMPLATES, World, b2b, b2c
 
 
@@ -219,6 +225,48 @@ def test_a_held_order_whose_parcels_were_all_rejected_can_still_be_cancelled(
     released = world.flow.place(b2b("e-2", A=2)).record
     with pytest.raises(IllegalTransition):  # at the warehouse: too late, as before
         world.flow.cancel(CancelOrder(released.id, "cs-2"))
+
+
+def test_a_business_order_no_node_can_serve_now_is_backordered_from_a_purchase_order(
+    any_world: World,
+) -> None:
+    """Koeln finds none of the 6 cups; Berlin has 3; a purchase order of 10 is due at Berlin in
+    three days. The published rules ship from the shelf only, but the business workflow's
+    reroute falls back to a backorder: the parcel waits for the purchase order, the customer is
+    told the day, and it goes to Berlin's WMS when the goods are received."""
+    world = any_world
+    due = world.services.planner.today() + timedelta(days=3)
+    world.services.supply.put("po", "po", [SupplyLot("PO-9", "WH-BERLIN", "A", 10, due)])
+    world.services.supply_listeners.append(SupplyNews(world.flow, world.services.reservations))
+    record = world.flow.place(b2b("e-1", A=6)).record
+    record = reject(world, record, "O-000001-S1", "no_stock")
+    assert record.status is FlowStatus.WAITING
+    assert parcels(record)[1:] == [("O-000001-S2", "WH-BERLIN", "PENDING", [("A", 6)])]
+    assert record.shipments[1].ready_on == due.isoformat()
+    assert "shipment_backordered" in templates(world, record.id)
+    assert world.on_hand("WH-BERLIN", "A") == (3, 3)  # the shelf's 3, then 3 of the lot
+    world.services.supply.receive("gr", "gr", "PO-9", 10)
+    after = world.flow.get(record.id).record
+    assert parcels(after)[1:] == [("O-000001-S2", "WH-BERLIN", "RELEASED", [("A", 6)])]
+    assert world.on_hand("WH-BERLIN", "A") == (13, 6)
+
+
+def test_a_refund_the_provider_refuses_cancels_nothing_and_holds_the_order(world: World) -> None:
+    """The payment was reported captured by a trusted system the provider knows nothing of, so
+    it refuses the refund for cups no node can send: nothing is cancelled, the order is held,
+    and the stock matches the parcel rejected (written off at Koeln, nothing held elsewhere)."""
+    record = world.flow.place(b2c("w-1", payment_method="", A=4)).record
+    paid = PaymentEvent(PaymentEventKind.CAPTURED, 4 * 1990, record.payment.reference)
+    record = world.flow.record_payment(RecordPayment(record.id, "bank-1", paid))
+    assert record is not None and record.state is OrderState.RELEASED
+    record = reject(world, record, "O-000001-S1", "no_stock")
+    assert (record.status, record.cancelled) == (FlowStatus.BLOCKED, ())
+    assert record.blocked_reason.startswith("refund failed")
+    assert record.payment.refunded == 0
+    assert world.on_hand("WH-KOELN", "A") == (6, 0)
+    assert world.on_hand("WH-BERLIN", "A") == (3, 0)
+    types = [e.type for e in world.flow.get(record.id).timeline]
+    assert EventType.LINES_CANCELLED not in types
 
 
 def test_when_every_node_rejects_a_consumer_order_it_is_cancelled_and_refunded(
