@@ -23,10 +23,11 @@ class Awaited:
 
 @dataclass(frozen=True)
 class StockHold:
-    """Stock held for a whole order until it ships: one parcel per node."""
+    """Stock held for a whole order until it ships: one parcel per node, as (node id, units,
+    the ISO day it may leave when some of its units come from incoming supply, else "")."""
 
     reservation_id: str
-    shipments: tuple[tuple[str, tuple[ShipmentItem, ...]], ...]
+    shipments: tuple[tuple[str, tuple[ShipmentItem, ...], str], ...]
 
 
 class Stock(Protocol):

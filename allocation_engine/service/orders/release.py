@@ -15,32 +15,68 @@ from allocation_engine.orders.draft import Draft
 from allocation_engine.orders.events import EventType
 from allocation_engine.orders.machines import ORDER, ShipmentState
 from allocation_engine.orders.model import Shipment, ShipmentItem
+from allocation_engine.ports.stock import StockHold
 from allocation_engine.service.orders.gateways import Gateways
 
 
+def new_parcels(d: Draft, hold: StockHold, reservation_id: str = "") -> tuple[Shipment, ...]:
+    """The parcels of a fresh hold, numbered on from the order's others (`<order>-S<n>`), held
+    by `reservation_id` ("" = the order's own), added to the order."""
+    first = len(d.record.shipments) + 1
+    parcels = tuple(
+        Shipment(
+            f"{d.record.id}-S{first + i}",
+            node_id,
+            lines,
+            reservation_id=reservation_id,
+            ready_on=ready_on,
+        )
+        for i, (node_id, lines, ready_on) in enumerate(hold.shipments)
+    )
+    d.update(shipments=d.record.shipments + parcels)
+    return parcels
+
+
+def promise_waiting(d: Draft, parcels: tuple[Shipment, ...]) -> None:
+    """Tells the customer the day each new parcel waiting for supply is to leave."""
+    for parcel in parcels:
+        if parcel.ready_on:
+            _backordered(d, parcel, "")
+
+
 def release_ready(gateways: Gateways, d: Draft) -> None:
-    """Releases every pending parcel whose units are all on the shelf, and (re)promises the
-    others the day their supply is expected; the order counts as released from its first
-    released parcel on."""
+    """Releases every pending parcel whose units are all on the shelf, and promises again the
+    ones waiting for supply whose expected day moved; the order counts as released from its
+    first released parcel on. Only a parcel that was promised a day asks the store (most
+    parcels come off the shelf and are released at once)."""
     for shipment in d.record.shipments:
         if shipment.state is not ShipmentState.PENDING:
+            continue
+        if not shipment.ready_on:
+            release(d, shipment)
             continue
         awaited = gateways.stock.awaiting(d.record.reservation_of(shipment), shipment.node_id)
         if not awaited.ready_on:
             release(d, shipment)
         elif awaited.ready_on != shipment.ready_on:
             promised = d.shipment_to(shipment, "promise", ready_on=awaited.ready_on)
-            d.emit(
-                EventType.SHIPMENT_BACKORDERED,
-                shipment_id=promised.id,
-                node_id=promised.node_id,
-                ready_on=promised.ready_on,
-                previous=shipment.ready_on,
-                lines=lines_data(promised.lines),
-            )
+            _backordered(d, promised, shipment.ready_on)
     released = any(s.state is ShipmentState.RELEASED for s in d.record.shipments)
     if released and ORDER.allows(d.record.state, "release"):
         d.order_to("release")
+
+
+def _backordered(d: Draft, parcel: Shipment, previous: str) -> None:
+    """The customer's promise for a parcel waiting for supply (`previous`: the day it moved
+    from)."""
+    d.emit(
+        EventType.SHIPMENT_BACKORDERED,
+        shipment_id=parcel.id,
+        node_id=parcel.node_id,
+        ready_on=parcel.ready_on,
+        previous=previous,
+        lines=lines_data(parcel.lines),
+    )
 
 
 def release(d: Draft, shipment: Shipment) -> Shipment:

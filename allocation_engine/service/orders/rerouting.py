@@ -29,11 +29,17 @@ from allocation_engine.orders.draft import SHIPPED, Draft
 from allocation_engine.orders.events import EventType
 from allocation_engine.orders.fingerprint import fingerprint
 from allocation_engine.orders.machines import OrderState
-from allocation_engine.orders.model import FlowStatus, Shipment, ShipmentItem
+from allocation_engine.orders.model import FlowStatus, ShipmentItem
 from allocation_engine.orders.reroute import Refusal, rest_order
 from allocation_engine.service.orders.gateways import Blocked, Gateways, Outcome, Result
 from allocation_engine.service.orders.refunds import refund
-from allocation_engine.service.orders.release import lines_data, parcels_data, release_ready
+from allocation_engine.service.orders.release import (
+    lines_data,
+    new_parcels,
+    parcels_data,
+    promise_waiting,
+    release_ready,
+)
 
 
 def reroute(gateways: Gateways, d: Draft) -> Result:
@@ -71,12 +77,8 @@ def _hold_rest(gateways: Gateways, d: Draft, asked: Order, rest: tuple[ShipmentI
                 f"{s.sku} {s.available} of {s.requested}" for s in refused.shortfalls
             )
         return why
-    first = len(record.shipments) + 1
-    new = tuple(
-        Shipment(f"{record.id}-S{first + i}", node_id, lines, reservation_id=hold.reservation_id)
-        for i, (node_id, lines) in enumerate(hold.shipments)
-    )
-    d.update(shipments=record.shipments + new, reroutes=record.reroutes + 1, reroute_attempt=0)
+    new = new_parcels(d, hold, hold.reservation_id)
+    d.update(reroutes=record.reroutes + 1, reroute_attempt=0)
     d.emit(
         EventType.ORDER_REROUTED,
         reservation_id=hold.reservation_id,
@@ -85,6 +87,7 @@ def _hold_rest(gateways: Gateways, d: Draft, asked: Order, rest: tuple[ShipmentI
         shipments=parcels_data(new),
         backorder=asked.accepts_backorder,
     )
+    promise_waiting(d, new)
     release_ready(gateways, d)
     return ""
 

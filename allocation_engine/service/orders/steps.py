@@ -26,11 +26,16 @@ from allocation_engine.orders.definition import Step
 from allocation_engine.orders.draft import SHIPPED, Draft
 from allocation_engine.orders.events import EventType
 from allocation_engine.orders.machines import PaymentState, ShipmentState
-from allocation_engine.orders.model import FlowStatus, Shipment
+from allocation_engine.orders.model import FlowStatus
 from allocation_engine.ports.payments import PaymentOpened, PaymentRequest
 from allocation_engine.service.orders.gateways import Blocked, Gateways, Outcome, Result
 from allocation_engine.service.orders.paying import apply_opening
-from allocation_engine.service.orders.release import parcels_data, release_ready
+from allocation_engine.service.orders.release import (
+    new_parcels,
+    parcels_data,
+    promise_waiting,
+    release_ready,
+)
 from allocation_engine.service.orders.rerouting import reroute
 
 __all__ = ["STEPS", "Blocked", "Gateways", "Outcome", "advance", "open_payment"]
@@ -81,17 +86,15 @@ def reserve(gateways: Gateways, d: Draft, step: Step) -> Result:
                 ]
             },
         )
-    shipments = tuple(
-        Shipment(f"{d.record.id}-S{i}", node_id, lines)
-        for i, (node_id, lines) in enumerate(hold.shipments, start=1)
-    )
     d.order_to("allocate")
-    d.update(reservation_id=hold.reservation_id, shipments=shipments)
+    shipments = new_parcels(d, hold)
+    d.update(reservation_id=hold.reservation_id)
     d.emit(
         EventType.ORDER_ALLOCATED,
         reservation_id=hold.reservation_id,
         shipments=parcels_data(shipments),
     )
+    promise_waiting(d, shipments)
     return Outcome.DONE
 
 

@@ -13,6 +13,7 @@ fingerprints are the canonical ones of `orders.fingerprint`, like the order comm
 from __future__ import annotations
 
 from contextlib import suppress
+from datetime import timedelta
 
 from allocation_engine.engine import Order
 from allocation_engine.errors import HoldLapsed, IllegalState, NotFound
@@ -43,10 +44,15 @@ class InventoryStock:
                 raise HoldLapsed(held.id) from None
             raise
         assert committed.plan is not None  # a held reservation always carries its plan
+        today = self._services.planner.today()
         return StockHold(
             committed.id,
             tuple(
-                (s.node_id, tuple(ShipmentItem(x.sku, x.quantity) for x in s.lines))
+                (
+                    s.node_id,
+                    tuple(ShipmentItem(x.sku, x.quantity) for x in s.lines),
+                    (today + timedelta(days=s.ship_day)).isoformat() if s.lots else "",
+                )
                 for s in committed.plan.shipments
             ),
         )
@@ -82,8 +88,9 @@ class InventoryStock:
         lots = {lot.id: lot for lot in store.list_supply(node_id=node_id) if lot.id in hold.lots}
         if not lots:
             return Awaited()
+        today = self._services.planner.today()  # an overdue lot is due today, as planned
         return Awaited(
-            max(lot.expected for lot in lots.values()).isoformat(),
+            max(today, *(lot.expected for lot in lots.values())).isoformat(),
             any(lot.units < lot.held for lot in lots.values()),
         )
 
