@@ -26,10 +26,11 @@ class SupplyNews:
         for rid in reservation_ids:
             try:
                 order_id = order_of(self._reservations.get(rid).order_id)
-                self._flow.store.load(order_id)
-            except NotFound:
-                continue  # a reservation no order holds (a shop calling Reserve itself)
-            self._flow.supply_changed(SupplyChanged(order_id, rid, f"{key}:{rid}", broken))
+                self._flow.supply_changed(SupplyChanged(order_id, rid, f"{key}:{rid}", broken))
+            except NotFound as missing:
+                if missing.field not in ("order_id", "reservation_id"):
+                    raise
+                # a reservation no order holds (a shop calling Reserve itself), or one gone
 
 
 def order_of(engine_order_id: str) -> str:

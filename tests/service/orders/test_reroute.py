@@ -6,10 +6,18 @@ The network (tests/support/orders.py): WH-KOELN holds A=10, B=4; WH-BERLIN A=3, 
 
 from __future__ import annotations
 
+import random
+from collections import Counter
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
+from allocation_engine.adapters.clock import FakeClock
+from allocation_engine.adapters.memory.inventory import MemoryStore
+from allocation_engine.adapters.memory.orders import MemoryOrders
+from allocation_engine.adapters.payments.fake_provider import FakeCardProvider
+from allocation_engine.engine import Node, NodeType, Order, OrderLine
 from allocation_engine.engine.rules import default_rules_text
 from allocation_engine.errors import IllegalTransition, InvalidInput, NotFound
 from allocation_engine.orders.commands import (
@@ -23,12 +31,12 @@ from allocation_engine.orders.commands import (
 from allocation_engine.orders.definition import default_workflows_text, parse_workflows
 from allocation_engine.orders.events import EventType
 from allocation_engine.orders.machines import OrderState, PaymentState, ShipmentState
-from allocation_engine.orders.model import FlowStatus, OrderRecord, ShipmentItem
+from allocation_engine.orders.model import FlowStatus, Item, OrderRecord, ShipmentItem
 from allocation_engine.orders.payments import PaymentEvent, PaymentEventKind
-from allocation_engine.ports.inventory import SupplyLot
+from allocation_engine.ports.inventory import SnapshotLine, SupplyLot
 from allocation_engine.service.orders.flow import OrderFlow
 from allocation_engine.service.orders.supply import SupplyNews
-from tests.support.orders import TEMPLATES, World, b2b, b2c
+from tests.support.orders import COLOGNE, TEMPLATES, World, b2b, b2c, make_world
 
 
 def templates(world: World, order_id: str) -> list[str]:
@@ -245,10 +253,14 @@ def test_a_business_order_no_node_can_serve_now_is_backordered_from_a_purchase_o
     assert record.shipments[1].ready_on == due.isoformat()
     assert "shipment_backordered" in templates(world, record.id)
     assert world.on_hand("WH-BERLIN", "A") == (3, 3)  # the shelf's 3, then 3 of the lot
+    # A shop holds 2 more of the lot itself (Reserve, no order): the receipt passes it by.
+    cart = Order("cart-1", (OrderLine("A", 2),), COLOGNE, accepts_backorder=True)
+    away = replace(cart, excluded_nodes=frozenset({"WH-KOELN", "ST-BONN"}))
+    world.services.reservations.reserve("shop-1", "shop-1", away)
     world.services.supply.receive("gr", "gr", "PO-9", 10)
     after = world.flow.get(record.id).record
     assert parcels(after)[1:] == [("O-000001-S2", "WH-BERLIN", "RELEASED", [("A", 6)])]
-    assert world.on_hand("WH-BERLIN", "A") == (13, 6)
+    assert world.on_hand("WH-BERLIN", "A") == (13, 8)
 
 
 def test_a_refund_the_provider_refuses_cancels_nothing_and_holds_the_order(world: World) -> None:
@@ -326,3 +338,40 @@ def test_accept_is_a_receipt_on_the_timeline(world: World) -> None:
     with pytest.raises(IllegalTransition):
         world.flow.accept_shipment(AcceptShipment(record.id, "O-000001-S1", "ack-2"))
     assert shipped.state is OrderState.SHIPPED
+
+
+def test_a_bulk_order_of_200_lines_over_1000_nodes_is_rerouted_whole(
+    card_peer: FakeCardProvider, clock: FakeClock
+) -> None:
+    """The largest order the contract admits (200 lines) on a network of 1,000 warehouses,
+    each line's 40 units more than any node holds: the first parcel is rejected, the rest of
+    its units are re-planned without that node, and every unit is held exactly once."""
+    rng = random.Random(3)
+    nodes = [
+        Node(f"WH-{i:04d}", NodeType.WAREHOUSE, rng.uniform(47.5, 54.5), rng.uniform(6, 15), "DE")
+        for i in range(1000)
+    ]
+    skus = [f"S{i:03d}" for i in range(200)]
+    store = MemoryStore()
+    store.upsert_nodes(nodes)
+    store.apply_snapshot(
+        1, [SnapshotLine(n.id, sku, 30) for n in nodes for sku in rng.sample(skus, 20)]
+    )
+    world = make_world(store, MemoryOrders(), card_peer, clock)
+    bulk = replace(b2b("bulk-1"), items=tuple(Item(sku, 40, 100, sku) for sku in skus))
+    record = world.flow.place(bulk).record
+    assert record.state is OrderState.RELEASED
+    first = record.shipments[0]
+    record = reject(world, record, first.id, "no_capacity")
+    assert record.reroutes == 1 and not record.unrouted()
+    rerouted = [s for s in record.live_shipments if s.reservation_id]
+    assert first.node_id not in {s.node_id for s in rerouted}
+    moved: Counter[str] = Counter()
+    for s in rerouted:
+        moved.update({x.sku: x.quantity for x in s.lines})
+    assert moved == Counter({x.sku: x.quantity for x in first.lines})
+    held = {(n.id, level.sku): level.reserved for n in nodes for level in store.node_stock(n.id)}
+    for s in record.live_shipments:
+        for x in s.lines:
+            held[(s.node_id, x.sku)] -= x.quantity
+    assert set(held.values()) == {0}
