@@ -8,6 +8,7 @@ what they run is what production runs.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,9 +143,20 @@ class Running:
     _metrics_http: WSGIServer | None = None
     _pollers: Pollers | None = None
     _feeds: FeedWatcher | None = None
+    _stopping: threading.Thread | None = None
+
+    def stop_soon(self, grace: float = 10.0) -> None:
+        """Starts `stop` on its own thread (a signal handler must not block); a second call
+        changes nothing."""
+        if self._stopping is None:
+            self._stopping = threading.Thread(target=self.stop, args=(grace,), daemon=True)
+            self._stopping.start()
 
     def wait(self) -> None:
+        """Returns when the server has stopped and, after `stop_soon`, everything behind it."""
         self.server.wait()
+        if self._stopping is not None:
+            self._stopping.join()
 
 
 def open_inventory(redis_url: str | None, metrics: Metrics | None = None) -> InventoryStore:

@@ -74,17 +74,9 @@ def _child(config: ServeConfig, index: int, ready: Any, grace: float) -> None:
     except Exception as error:  # reported to the supervisor, which decides
         ready.put((index, os.getpid(), "failed", f"{type(error).__name__}: {error}"))
         raise
-    stopping = threading.Event()
-
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        if not stopping.is_set():
-            stopping.set()
-            threading.Thread(target=running.stop, args=(grace,), daemon=True).start()
-
-    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGTERM, lambda signum, frame: running.stop_soon(grace))
     ready.put((index, os.getpid(), "serving", running.address))
     running.wait()
-    running.orders.stop()
 
 
 class Workers:

@@ -149,11 +149,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"Order workflows: {note}.")
     print(f"  allocation-engine order place examples/order-b2c.json{target}")
     sys.stdout.flush()
-    _on_stop_signal(
-        lambda: threading.Thread(target=running.stop, args=(args.grace,), daemon=True).start()
-    )
+    _on_stop_signal(lambda: running.stop_soon(args.grace))
     running.wait()
-    running.orders.stop()
     print("allocation-engine stopped.")
     return 0
 

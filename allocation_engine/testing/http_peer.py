@@ -93,10 +93,12 @@ class HttpPeer:
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        """Stops serving; safe to call twice or from two threads."""
+        with self._lock:
+            server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
 
     # --- dispatch ----------------------------------------------------------------------------
 

@@ -124,7 +124,7 @@ def test_sigterm_stops_the_served_process_cleanly() -> None:
             assert health_of(channel) == SERVING
         process.send_signal(signal.SIGTERM)
         out, _ = process.communicate(timeout=20)
-        assert process.returncode == 0
+        assert process.returncode == 0, out
         assert "stopped" in out
     finally:
         if process.poll() is None:
